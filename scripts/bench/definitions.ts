@@ -1,0 +1,77 @@
+/**
+ * The two lists the benchmark is made of. A path is a way to reach the same PostgreSQL
+ * database (direct, `ssh -L`, hoopctl, later hoopctl with policy or masking); a workload runs
+ * against whatever endpoint a path gives and returns one number per metric. Adding a row is
+ * adding a `BenchPath`; adding columns is adding a `Workload`.
+ */
+import type { Cleanup } from './cleanup.js';
+
+/** Where a client connects: always loopback, plain TCP, password auth. */
+export interface Endpoint {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
+/** The tools found on this machine. */
+export interface Tools {
+  pgbench: string;
+  psql: string;
+}
+
+export interface PathContext {
+  /** The real server, as the superuser, database `bench`. */
+  upstream: Endpoint;
+  cleanup: Cleanup;
+  repoRoot: string;
+  progress: (line: string) => void;
+}
+
+export interface RunningPath {
+  endpoint: Endpoint;
+  /** Idempotent; also registered with the cleanup stack by `start`. */
+  stop(): Promise<void>;
+}
+
+export interface BenchPath {
+  /** Stable key in the JSON output. */
+  id: string;
+  /** Row label in the table. */
+  label: string;
+  start(ctx: PathContext): Promise<RunningPath>;
+}
+
+export interface Metric {
+  /** Stable key in the JSON output. */
+  id: string;
+  /** Column header; short, the table is read in a terminal. */
+  label: string;
+  unit: string;
+  better: 'higher' | 'lower';
+  /** Decimal places in the table. */
+  digits: number;
+}
+
+export interface WorkloadContext {
+  seconds: number;
+  tools: Tools;
+  cleanup: Cleanup;
+}
+
+export interface Workload {
+  id: string;
+  metrics: Metric[];
+  /** Returns a value for every metric id in `metrics`. */
+  run(endpoint: Endpoint, ctx: WorkloadContext): Promise<Record<string, number>>;
+}
+
+const LOOPBACK = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
+
+/** Refuses anything but an IPv4 loopback address: the benchmark never leaves the machine. */
+export function assertLoopback(endpoint: Endpoint, where: string): void {
+  if (!LOOPBACK.test(endpoint.host)) {
+    throw new Error(`${where}: refusing to benchmark non-loopback host "${endpoint.host}"`);
+  }
+}

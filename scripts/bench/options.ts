@@ -1,0 +1,64 @@
+/** Command-line options of `npm run bench`. */
+import { parseArgs } from 'node:util';
+
+export interface BenchOptions {
+  rounds: number;
+  seconds: number;
+  /** Path ids to run, in table order. */
+  paths: string[];
+  build: boolean;
+  scale: number;
+}
+
+export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds N] [--paths direct,ssh,hoop] [--no-build] [--scale N]
+
+  --quick        1 round of 5 s (same as --rounds 1 --seconds 5)
+  --rounds N     interleaved rounds; the table shows each path's median (default 3)
+  --seconds N    duration of each pgbench run (default 10)
+  --paths LIST   which paths to run, comma-separated (default: all)
+  --no-build     skip \`npm run build\` before starting the hoopctl path
+  --scale N      pgbench -i scale factor (default 10)`;
+
+export class UsageError extends Error {}
+
+export function parseBenchOptions(argv: string[], knownPaths: string[]): BenchOptions | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        quick: { type: 'boolean' },
+        rounds: { type: 'string' },
+        seconds: { type: 'string' },
+        paths: { type: 'string' },
+        'no-build': { type: 'boolean' },
+        scale: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help) return 'help';
+  const paths = v.paths === undefined ? knownPaths : v.paths.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = paths.filter((p) => !knownPaths.includes(p));
+  if (unknown.length > 0) throw new UsageError(`unknown path ${unknown.join(', ')}; known paths: ${knownPaths.join(', ')}`);
+  if (paths.length === 0) throw new UsageError('--paths names no path');
+  return {
+    rounds: positiveInt('--rounds', v.rounds, v.quick ? 1 : 3),
+    seconds: positiveInt('--seconds', v.seconds, v.quick ? 5 : 10),
+    paths,
+    build: !v['no-build'],
+    scale: positiveInt('--scale', v.scale, 10),
+  };
+}
+
+function positiveInt(flag: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got "${text}"`);
+  return n;
+}

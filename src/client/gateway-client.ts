@@ -1,0 +1,183 @@
+import type {
+  ApiErrorBody,
+  ConnectionInfo,
+  CreateSessionRequest,
+  CreateSessionResponse,
+  SessionInfo,
+} from '../api/types.js';
+import { HoopError, errorMessage, type ErrorKind } from '../errors.js';
+
+export interface GatewayClientOptions {
+  /** The gateway's base URL, e.g. `https://gateway.example.com`; a trailing slash is fine. */
+  baseUrl: string;
+  /** The bearer access token. */
+  token: string;
+  fetch?: typeof globalThis.fetch;
+  /** Per-request limit; a request that takes longer fails with a `network` error. */
+  timeoutMs?: number;
+  /** Sent as `User-Agent`, e.g. `hoopctl/0.1.0`. */
+  userAgent?: string;
+}
+
+/** The session operations a tunnel needs; `GatewayClient` implements it. */
+export interface SessionGateway {
+  createSession(request: CreateSessionRequest): Promise<CreateSessionResponse>;
+  getSession(id: string): Promise<SessionInfo>;
+  endSession(id: string): Promise<SessionInfo>;
+}
+
+const DEFAULT_TIMEOUT_MS = 15_000;
+
+/** HTTP status → error kind for answers the gateway sends with an `{error}` body. */
+const KIND_BY_STATUS: Record<number, ErrorKind> = {
+  400: 'usage',
+  401: 'auth',
+  403: 'denied',
+  404: 'not_found',
+  409: 'usage',
+  500: 'internal',
+};
+
+/** Client of the gateway's JSON API (`/api/v1`). Every failure is a `HoopError`. */
+export class GatewayClient implements SessionGateway {
+  readonly baseUrl: string;
+  private readonly token: string;
+  private readonly fetchImpl: typeof globalThis.fetch;
+  private readonly timeoutMs: number;
+  private readonly userAgent: string | undefined;
+
+  constructor(options: GatewayClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.token = options.token;
+    this.fetchImpl = options.fetch ?? globalThis.fetch;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.userAgent = options.userAgent;
+  }
+
+  /** `GET /api/v1/connections`: the connections this caller may use. */
+  async listConnections(): Promise<ConnectionInfo[]> {
+    const body = await this.request<{ connections: ConnectionInfo[] }>('GET', '/api/v1/connections');
+    return expectArray(body, 'connections');
+  }
+
+  /** `POST /api/v1/sessions`: a new time-boxed session bound to `request.publicKey`. */
+  async createSession(request: CreateSessionRequest): Promise<CreateSessionResponse> {
+    const body = await this.request<CreateSessionResponse>('POST', '/api/v1/sessions', request);
+    if (!isObject(body) || !isObject(body.session) || !isObject(body.ssh) || !isObject(body.database)) {
+      throw badResponse('POST /api/v1/sessions', 'session, ssh and database');
+    }
+    return body;
+  }
+
+  /** `GET /api/v1/sessions`: the caller's sessions. */
+  async listSessions(): Promise<SessionInfo[]> {
+    const body = await this.request<{ sessions: SessionInfo[] }>('GET', '/api/v1/sessions');
+    return expectArray(body, 'sessions');
+  }
+
+  /** `GET /api/v1/sessions/:id`. */
+  async getSession(id: string): Promise<SessionInfo> {
+    return this.sessionAnswer(await this.request('GET', `/api/v1/sessions/${encodeURIComponent(id)}`), 'GET');
+  }
+
+  /** `DELETE /api/v1/sessions/:id`: ends the session now; the gateway closes its tunnel. */
+  async endSession(id: string): Promise<SessionInfo> {
+    return this.sessionAnswer(await this.request('DELETE', `/api/v1/sessions/${encodeURIComponent(id)}`), 'DELETE');
+  }
+
+  private sessionAnswer(body: unknown, method: string): SessionInfo {
+    if (!isObject(body) || !isObject(body.session)) throw badResponse(`${method} /api/v1/sessions/:id`, 'session');
+    return body.session as unknown as SessionInfo;
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const url = this.baseUrl + path;
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      authorization: `Bearer ${this.token}`,
+    };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.userAgent !== undefined) headers['user-agent'] = this.userAgent;
+
+    let response: Response;
+    let text: string;
+    try {
+      response = await this.fetchImpl(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      text = await response.text();
+    } catch (err) {
+      throw this.networkError(err);
+    }
+
+    let parsed: unknown;
+    try {
+      parsed = text.length === 0 ? undefined : JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+
+    if (response.ok) {
+      if (parsed === undefined) throw badResponse(`${method} ${path}`, 'a JSON body');
+      return parsed as T;
+    }
+    throw this.statusError(response.status, parsed, `${method} ${path}`);
+  }
+
+  private networkError(err: unknown): HoopError {
+    const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
+    const detail = timedOut ? `no answer within ${this.timeoutMs / 1000}s` : describeFetchFailure(err);
+    return new HoopError(
+      'network',
+      timedOut ? 'gateway_timeout' : 'gateway_unreachable',
+      `cannot reach the gateway at ${this.baseUrl}: ${detail}`,
+      {
+        hint: `check that ${this.baseUrl} is the gateway's URL and that it is running; set it with --gateway URL or HOOPCTL_GATEWAY`,
+        cause: err,
+      },
+    );
+  }
+
+  private statusError(status: number, body: unknown, what: string): HoopError {
+    const apiError = isApiErrorBody(body) ? body.error : undefined;
+    const kind: ErrorKind = KIND_BY_STATUS[status] ?? (status >= 500 ? 'network' : 'protocol');
+    const code = apiError?.code ?? `http_${status}`;
+    const message = apiError?.message ?? `the gateway answered ${what} with HTTP ${status}`;
+    let hint = apiError?.hint;
+    if (status === 401) hint = 'get a fresh token: set HOOPCTL_TOKEN';
+    else if (hint === undefined && kind === 'network') hint = `the gateway at ${this.baseUrl} is failing; try again shortly`;
+    return new HoopError(kind, code, message, { hint, details: { status } });
+  }
+}
+
+function describeFetchFailure(err: unknown): string {
+  // undici reports "fetch failed" and puts the socket error (ECONNREFUSED …) in `cause`.
+  const cause = err instanceof Error ? (err as Error & { cause?: unknown }).cause : undefined;
+  if (cause instanceof Error) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    return code !== undefined ? `${code} (${cause.message})` : cause.message;
+  }
+  return errorMessage(err);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isApiErrorBody(value: unknown): value is ApiErrorBody {
+  return isObject(value) && isObject(value.error) && typeof value.error.code === 'string' && typeof value.error.message === 'string';
+}
+
+function expectArray<K extends string, T>(body: unknown, key: K): T[] {
+  if (!isObject(body) || !Array.isArray(body[key])) throw badResponse(`the ${key} list`, `a "${key}" array`);
+  return body[key] as T[];
+}
+
+function badResponse(what: string, expected: string): HoopError {
+  return new HoopError('protocol', 'bad_gateway_response', `the gateway's answer to ${what} lacks ${expected}`, {
+    hint: 'the gateway and hoopctl versions may not match',
+  });
+}

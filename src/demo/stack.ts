@@ -1,0 +1,80 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { startLocalPostgres, type LocalPostgres } from '../dev/embedded-postgres.js';
+import { startLocalTokenIssuer, type LocalTokenIssuer } from '../dev/token-issuer.js';
+import { parseGatewayConfig } from '../gateway/config.js';
+import { startGateway, type RunningGateway } from '../gateway/gateway.js';
+import type { Logger } from '../logger.js';
+import { seedDemoDatabase } from './seed.js';
+
+export interface DemoStack {
+  postgres: LocalPostgres;
+  issuer: LocalTokenIssuer;
+  gateway: RunningGateway;
+  /** An access token for the demo user (group `agents`). */
+  token(): Promise<string>;
+  user: string;
+  stop(): Promise<void>;
+}
+
+export const DEMO_USER = 'demo@hoop.local';
+
+/**
+ * Everything `hoopctl demo` needs, in this process, on free loopback ports: PostgreSQL with an
+ * `orders` database whose `app` password only the gateway knows, a local token issuer, and a
+ * gateway serving `orders-db`.
+ */
+export async function startDemoStack(options: { logger: Logger; progress: (line: string) => void }): Promise<DemoStack> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  };
+  try {
+    options.progress('starting PostgreSQL (embedded-postgres, SCRAM password auth)');
+    const postgres = await startLocalPostgres({ password: crypto.randomBytes(16).toString('base64url') });
+    cleanups.push(() => postgres.stop());
+    const appPassword = crypto.randomBytes(18).toString('base64url');
+    await seedDemoDatabase(postgres.url('postgres'), appPassword);
+    options.progress(`seeded database "orders" on 127.0.0.1:${postgres.port} (role app; its password lives only in the gateway's config)`);
+
+    const issuer = await startLocalTokenIssuer();
+    cleanups.push(() => issuer.close());
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'hoop-demo-'));
+    cleanups.push(() => fs.rm(dataDir, { recursive: true, force: true }));
+    const config = parseGatewayConfig(
+      {
+        listen: { api: '127.0.0.1:0', ssh: '127.0.0.1:0' },
+        dataDir,
+        auth: { issuers: [{ issuer: issuer.issuer, audience: 'api://hoop-gateway' }] },
+        connections: {
+          'orders-db': {
+            type: 'postgres',
+            host: '127.0.0.1',
+            port: postgres.port,
+            database: 'orders',
+            user: 'app',
+            password: 'env:ORDERS_DB_PASSWORD',
+            access: { groups: ['agents'], defaultDuration: '1h', maxDuration: '8h' },
+          },
+        },
+      },
+      { source: 'demo', baseDir: dataDir, env: { ORDERS_DB_PASSWORD: appPassword } },
+    );
+    const gateway = await startGateway(config, { logger: options.logger });
+    cleanups.push(() => gateway.close());
+    options.progress(`gateway listening: API ${gateway.apiUrl}, SSH ${gateway.ssh.host}:${gateway.ssh.port} (${gateway.ssh.hostKeyFingerprint})`);
+    return {
+      postgres,
+      issuer,
+      gateway,
+      user: DEMO_USER,
+      token: () => issuer.mint({ user: DEMO_USER, groups: ['agents'], expiresIn: 8 * 3600 }),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

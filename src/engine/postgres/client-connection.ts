@@ -1,0 +1,344 @@
+/**
+ * One client stream served by the PostgreSQL engine, from its first start-up packet to the
+ * close of both sides. The phases run in order (startup → auth → upstream → relay); each
+ * lives in its own module, and this class only sequences them and owns the teardown.
+ */
+import type { Duplex } from 'node:stream';
+import {
+  BackendCode,
+  FrontendCode,
+  FrontendFramer,
+  StartupCode,
+  TERMINATE,
+  encodeBackendMessage,
+  type Frame,
+} from '../../protocol/postgres/index.js';
+import { ProtocolError } from '../../protocol/postgres/protocol-error.js';
+import type { ScramVerifier } from '../../protocol/postgres/scram.js';
+import { HoopError, errorMessage, isHoopError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { ClientConnection, EngineSession } from '../engine.js';
+import type { CancelRegistry } from './cancel-registry.js';
+import { authenticateClient } from './client-auth.js';
+import { readClientStartup, type ClientStartup } from './client-startup.js';
+import { FrameReader, StreamEndedError, type Framer } from './frame-reader.js';
+import type { RelayHooksFactory, TransactionStatus } from './hooks.js';
+import { Pump } from './relay.js';
+import { ConversationState } from './conversation-state.js';
+import { checkStartupParams } from './startup-params.js';
+import { loginUpstream, sendUpstreamCancel, upstreamFailureReport, type Dialer, type PostgresTarget } from './upstream-connect.js';
+import { fatal } from './wire.js';
+
+/** What every connection of one engine shares. */
+export interface ConnectionDeps {
+  target: PostgresTarget;
+  logger: Logger;
+  cancelRegistry: CancelRegistry;
+  dial: Dialer;
+  connectTimeoutMs: number;
+  authTimeoutMs: number;
+  closeGraceMs: number;
+  maxMessageLength?: number;
+  hooks: RelayHooksFactory;
+  verifierFor(session: EngineSession): Promise<ScramVerifier>;
+  saltedPassword(salt: Buffer, iterations: number): Buffer;
+}
+
+type Phase = 'startup' | 'auth' | 'upstream' | 'relay' | 'closing';
+
+/** Resolves when the stream has emitted 'close' (or already has). */
+function whenStreamClosed(stream: Duplex): Promise<void> {
+  if ((stream as { closed?: boolean }).closed === true) return Promise.resolve();
+  return new Promise((resolve) => stream.once('close', () => resolve()));
+}
+
+const writable = (stream: Duplex): boolean => !stream.destroyed && !stream.writableEnded;
+
+export class PostgresClientConnection implements ClientConnection {
+  readonly closed: Promise<void>;
+  private phase: Phase = 'startup';
+  private readonly abort = new AbortController();
+  private readonly reader: FrameReader<FrontendFramer>;
+  private upstream: Duplex | undefined;
+  private pumps: Pump[] = [];
+  private releaseCancelKey: (() => void) | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private readonly conversation = new ConversationState();
+  private upstreamKey: { processId: number; secretKey: Buffer } | undefined;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly client: Duplex,
+    private readonly session: EngineSession,
+    private readonly deps: ConnectionDeps,
+  ) {
+    const fields = { session: session.id, connection: session.connection };
+    this.log = {
+      debug: (m, f) => deps.logger.debug(m, { ...fields, ...f }),
+      info: (m, f) => deps.logger.info(m, { ...fields, ...f }),
+      warn: (m, f) => deps.logger.warn(m, { ...fields, ...f }),
+      error: (m, f) => deps.logger.error(m, { ...fields, ...f }),
+    };
+    client.on('error', (err) => {
+      this.log.debug('postgres client stream error', { error: errorMessage(err) });
+      this.shutdown();
+    });
+    client.once('close', () => this.shutdown());
+    this.reader = new FrameReader(client, new FrontendFramer({ maxMessageLength: deps.maxMessageLength }), 'the client');
+    const running = this.run().catch((err: unknown) => this.failed(err));
+    this.closed = (async () => {
+      await whenStreamClosed(client);
+      await running;
+      if (this.upstream !== undefined) await whenStreamClosed(this.upstream);
+      clearTimeout(this.graceTimer);
+      this.releaseCancelKey?.();
+    })();
+  }
+
+  terminate(reason: string): void {
+    this.log.info('postgres connection terminated', { reason });
+    this.shutdown(fatal({ code: '57P01', message: reason }));
+  }
+
+  private async run(): Promise<void> {
+    const authTimer = setTimeout(
+      () => this.reader.fail(new HoopError('auth', 'auth_timeout', `hoop: authentication did not finish within ${this.deps.authTimeoutMs} ms`)),
+      this.deps.authTimeoutMs,
+    );
+    authTimer.unref();
+    let upstreamParams: Record<string, string> | undefined;
+    try {
+      const startup = await readClientStartup(this.reader, this.writeClient);
+      if (startup.kind === 'cancel') {
+        clearTimeout(authTimer);
+        await this.forwardCancel(startup.processId, startup.secretKey);
+        return;
+      }
+      upstreamParams = await this.authenticate(startup);
+    } finally {
+      clearTimeout(authTimer);
+    }
+    if (upstreamParams === undefined || this.isClosing()) return;
+    await this.connectUpstream(upstreamParams);
+  }
+
+  /**
+   * Checks the start-up parameters and the local password; returns the parameters to send
+   * upstream, or undefined when refused (the connection is then shutting down).
+   */
+  private async authenticate(startup: ClientStartup & { kind: 'startup' }): Promise<Record<string, string> | undefined> {
+    const { target } = this.deps;
+    const check = checkStartupParams(startup.params, this.session, target);
+    if (!check.ok) {
+      this.log.warn('postgres startup refused', { reason: check.refusal.message });
+      this.shutdown(fatal(check.refusal));
+      return undefined;
+    }
+    if (startup.protocolVersion !== StartupCode.Protocol3 || check.unsupportedExtensions.length > 0) {
+      this.writeClient(encodeBackendMessage({ type: 'NegotiateProtocolVersion', minorVersion: 0, unrecognized: check.unsupportedExtensions }));
+    }
+    this.phase = 'auth';
+    const verifier = await this.deps.verifierFor(this.session);
+    if (this.isClosing()) return undefined;
+    const result = await authenticateClient(this.reader, this.writeClient, verifier, this.session.localUser);
+    if (!result.ok) {
+      this.log.warn('postgres local authentication failed', { reason: result.reason });
+      this.shutdown(fatal(result.report));
+      return undefined;
+    }
+    return check.upstreamParams;
+  }
+
+  private async connectUpstream(params: Record<string, string>): Promise<void> {
+    this.phase = 'upstream';
+    const started = Date.now();
+    let login: Awaited<ReturnType<typeof loginUpstream>>;
+    try {
+      login = await loginUpstream({
+        target: this.deps.target,
+        dial: this.deps.dial,
+        timeoutMs: this.deps.connectTimeoutMs,
+        signal: this.abort.signal,
+        params,
+        maxMessageLength: this.deps.maxMessageLength,
+        saltedPassword: this.deps.saltedPassword,
+      });
+    } catch (err) {
+      if (this.isClosing()) return;
+      this.log.warn('postgres upstream login failed', { error: errorMessage(err), code: isHoopError(err) ? err.code : undefined });
+      this.shutdown(fatal(upstreamFailureReport(err, this.session.connection)));
+      return;
+    }
+    const upstream = login.socket;
+    this.upstream = upstream;
+    upstream.on('error', (err) => {
+      this.log.warn('postgres upstream stream error', { error: errorMessage(err) });
+      this.shutdown(fatal({ code: '08006', message: `hoop: lost the connection to the database of connection "${this.session.connection}": ${errorMessage(err)}` }));
+    });
+    upstream.once('close', () => this.shutdown());
+    if (this.isClosing()) {
+      this.closeUpstream();
+      return;
+    }
+
+    const greeting = [...login.greeting];
+    if (login.backendKey !== undefined) {
+      const issued = this.deps.cancelRegistry.issue({ sessionId: this.session.id, ...login.backendKey });
+      this.releaseCancelKey = issued.release;
+      greeting.push(encodeBackendMessage({ type: 'BackendKeyData', ...issued.key }));
+    }
+    greeting.push(login.readyForQuery);
+    this.upstreamKey = login.backendKey;
+    this.conversation.backend({ code: BackendCode.ReadyForQuery, raw: login.readyForQuery, body: login.readyForQuery.subarray(5) });
+    this.client.cork();
+    for (const message of greeting) this.writeClient(message);
+    this.client.uncork();
+    this.log.debug('postgres connection ready', { loginMs: Date.now() - started });
+    this.startRelay(upstream, login.framer, login.pending);
+  }
+
+  private startRelay(upstream: Duplex, upstreamFramer: Framer, upstreamPending: Frame[]): void {
+    this.phase = 'relay';
+    const hooks = this.deps.hooks(this.session);
+    const conversation = this.conversation;
+    const context = {
+      session: this.session,
+      get transactionStatus(): TransactionStatus {
+        return conversation.transactionStatus;
+      },
+    };
+    const clientPending = this.reader.detach();
+    const toUpstream = new Pump({
+      source: this.client,
+      destination: upstream,
+      framer: this.reader.framer,
+      hook: hooks.frontend,
+      context,
+      observe: (frame) => conversation.frontend(frame),
+      onSourceEnd: () => upstream.end(),
+      onStopped: () => upstream.end(),
+      onError: (err) => this.relayFailed('client', err),
+    });
+    const toClient = new Pump({
+      source: upstream,
+      destination: this.client,
+      framer: upstreamFramer,
+      hook: hooks.backend,
+      context,
+      observe: (frame) => {
+        conversation.backend(frame);
+        return true;
+      },
+      onSourceEnd: () => this.client.end(),
+      onError: (err) => this.relayFailed('database', err),
+    });
+    this.pumps = [toUpstream, toClient];
+    toClient.start(upstreamPending);
+    toUpstream.start(clientPending);
+  }
+
+  private relayFailed(side: 'client' | 'database', err: unknown): void {
+    if (err instanceof ProtocolError) {
+      this.log.warn(`postgres ${side} broke the protocol`, { error: err.message, code: err.code });
+      const message = side === 'client' ? `hoop: ${err.message}` : `hoop: the database sent malformed data: ${err.message}`;
+      this.shutdown(fatal({ code: '08P01', message }));
+      return;
+    }
+    this.log.error('postgres relay hook failed', { side, error: errorMessage(err) });
+    this.shutdown(fatal({ code: 'XX000', message: 'hoop: internal error in the gateway; the connection was closed' }));
+  }
+
+  /** CancelRequest: honoured only for a key this engine issued to the same session. No reply. */
+  private async forwardCancel(processId: number, secretKey: Buffer): Promise<void> {
+    this.reader.detach();
+    const upstreamKey = this.deps.cancelRegistry.lookup(processId, secretKey, this.session.id);
+    if (upstreamKey === undefined) {
+      this.log.warn('postgres cancel request with an unknown key ignored');
+    } else {
+      try {
+        await sendUpstreamCancel(
+          { target: this.deps.target, dial: this.deps.dial, timeoutMs: this.deps.connectTimeoutMs, signal: this.abort.signal },
+          upstreamKey,
+        );
+        this.log.info('postgres cancel request forwarded');
+      } catch (err) {
+        this.log.warn('postgres cancel request could not be forwarded', { error: errorMessage(err) });
+      }
+    }
+    this.shutdown();
+  }
+
+  /** Errors out of the sequential phases: tell the client when it is still listening. */
+  private failed(err: unknown): void {
+    if (this.isClosing() || err instanceof StreamEndedError) {
+      this.shutdown();
+      return;
+    }
+    if (err instanceof ProtocolError) {
+      this.log.warn('postgres client broke the protocol', { error: err.message, code: err.code });
+      const code = err.code === 'unsupported_protocol_version' ? '0A000' : '08P01';
+      this.shutdown(fatal({ code, message: `hoop: ${err.message}` }));
+      return;
+    }
+    if (isHoopError(err) && err.code === 'auth_timeout') {
+      this.log.warn('postgres client did not authenticate in time');
+      this.shutdown(fatal({ code: '08006', message: err.message }));
+      return;
+    }
+    this.log.error('postgres connection failed', { error: errorMessage(err) });
+    this.shutdown(fatal({ code: 'XX000', message: 'hoop: internal error in the gateway; the connection was closed' }));
+  }
+
+  private readonly writeClient = (bytes: Buffer): void => {
+    if (writable(this.client)) this.client.write(bytes);
+  };
+
+  private isClosing(): boolean {
+    return this.phase === 'closing';
+  }
+
+  /**
+   * Ends both sides, once: optionally a last message to the client (only whole messages were
+   * ever written to it, so this lands on a message boundary), Terminate upstream, then end.
+   * Whatever is still open after the grace period is destroyed.
+   */
+  private shutdown(clientMessage?: Buffer): void {
+    if (this.isClosing()) return;
+    this.phase = 'closing';
+    this.abort.abort();
+    for (const pump of this.pumps) pump.stop();
+    this.reader.fail(new StreamEndedError('the engine'));
+    this.reader.detach();
+    if (clientMessage !== undefined) this.writeClient(clientMessage);
+    if (writable(this.client)) this.client.end();
+    // Discard whatever the client still sends so its 'end' (and then 'close') can arrive.
+    this.client.resume();
+    if (this.upstream !== undefined) this.closeUpstream();
+    this.graceTimer = setTimeout(() => {
+      this.client.destroy();
+      this.upstream?.destroy();
+    }, this.deps.closeGraceMs);
+    this.graceTimer.unref();
+  }
+
+  /**
+   * Terminate upstream. If a statement is still running, cancel it first: the server reads
+   * Terminate only between statements, and an ended session must not keep working.
+   */
+  private closeUpstream(): void {
+    const upstream = this.upstream!;
+    if (this.conversation.busy && this.upstreamKey !== undefined && writable(upstream)) {
+      const timeout = new AbortController();
+      const timer = setTimeout(() => timeout.abort(), this.deps.closeGraceMs);
+      timer.unref();
+      sendUpstreamCancel(
+        { target: this.deps.target, dial: this.deps.dial, timeoutMs: this.deps.connectTimeoutMs, signal: timeout.signal },
+        this.upstreamKey,
+      )
+        .catch((err: unknown) => this.log.debug('postgres cancel on close failed', { error: errorMessage(err) }))
+        .finally(() => clearTimeout(timer));
+    }
+    if (writable(upstream)) upstream.end(TERMINATE);
+    upstream.resume();
+  }
+}

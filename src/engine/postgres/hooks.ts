@@ -1,0 +1,48 @@
+/**
+ * The seam where policy, masking and audit plug into the relay. The engine decides nothing
+ * itself: each hook sees whole frames (raw bytes kept) and says what to do with them. A hook
+ * that returns `undefined` lets the frame through unchanged, byte for byte; returning a
+ * promise holds that direction (the source is paused) until it settles, e.g. while a
+ * statement waits for a reviewer.
+ */
+import type { Frame } from '../../protocol/postgres/frame.js';
+import type { EngineSession } from '../engine.js';
+
+/** 'I' idle, 'T' in a transaction block, 'E' in a failed transaction block. */
+export type TransactionStatus = 'I' | 'T' | 'E';
+
+/** What a hook can see about the connection it works on. */
+export interface RelayContext {
+  readonly session: EngineSession;
+  /** From the latest ReadyForQuery. */
+  readonly transactionStatus: TransactionStatus;
+}
+
+/** Replaces one frame. */
+export interface FrameDecision {
+  /** Sent onward instead of the frame; [] drops it. */
+  forward: Buffer[];
+  /** Sent back to the side the frame came from, e.g. ErrorResponse + ReadyForQuery for a denied Query. */
+  reply?: Buffer[];
+}
+
+export type HookResult = FrameDecision | undefined;
+
+export interface FrameHook {
+  /** Type bytes this hook wants to see; others bypass it. Absent: every frame. */
+  readonly codes?: ReadonlySet<number>;
+  inspect(frame: Frame, context: RelayContext): HookResult | Promise<HookResult>;
+}
+
+/** Sees client → database frames: Query, Parse and FunctionCall go through policy here. */
+export type FrontendHook = FrameHook;
+/** Sees database → client frames: RowDescription, DataRow, CopyData are masked here; CommandComplete counted. */
+export type BackendHook = FrameHook;
+
+/** Forwards everything unchanged; the default until policy and masking land. */
+export const passThroughHook: FrameHook = { codes: new Set<number>(), inspect: () => undefined };
+
+/** Builds the hooks for one client connection once it is ready to relay. */
+export interface RelayHooksFactory {
+  (session: EngineSession): { frontend: FrontendHook; backend: BackendHook };
+}

@@ -1,0 +1,400 @@
+/**
+ * Logging in to the real database with the gateway's credentials (PostgreSQL docs, "Message
+ * Flow" → "Start-up", "SSL Session Encryption", "SASL Authentication"), and sending it
+ * CancelRequests.
+ *
+ *   engine → [SSLRequest ← 'S', TLS handshake]      (tls.mode require / verify-full)
+ *   engine → StartupMessage (target user + database, the client's other parameters)
+ *          ← Authentication: Cleartext | MD5 | SASL (SCRAM-SHA-256, server signature checked)
+ *          ← AuthenticationOk, ParameterStatus*, NoticeResponse*, BackendKeyData, ReadyForQuery
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import {
+  BackendCode,
+  BackendFramer,
+  StartupCode,
+  encodePasswordMessage,
+  encodeSASLInitialResponse,
+  encodeSASLResponse,
+  encodeStartupPacket,
+  parseBackendMessage,
+  readErrorFields,
+  type ErrorFields,
+  type Frame,
+} from '../../protocol/postgres/index.js';
+import { md5PasswordResponse } from '../../protocol/postgres/md5.js';
+import { SCRAM_SHA_256, ScramClient } from '../../protocol/postgres/scram.js';
+import { HoopError, errorMessage, isHoopError } from '../../errors.js';
+import { FrameReader } from './frame-reader.js';
+import type { FatalReport } from './wire.js';
+
+/** The real database behind a connection. */
+export interface PostgresTarget {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+  tls: { mode: 'disable' | 'require' | 'verify-full'; ca?: string /* PEM text */ };
+}
+
+export type Dialer = (host: string, port: number) => net.Socket;
+
+export const defaultDialer: Dialer = (host, port) => net.connect({ host, port });
+
+export interface UpstreamOptions {
+  target: PostgresTarget;
+  dial: Dialer;
+  timeoutMs: number;
+  /** Aborting destroys the socket and rejects. */
+  signal: AbortSignal;
+}
+
+export interface UpstreamLoginOptions extends UpstreamOptions {
+  /** Startup parameters, including the target's user and database. */
+  params: Record<string, string>;
+  maxMessageLength?: number;
+  /** Memoized Hi(password, salt, i) for SCRAM; the role's salt rarely changes. */
+  saltedPassword?: (salt: Buffer, iterations: number) => Buffer;
+}
+
+/** A logged-in upstream connection, ready for the relay. */
+export interface UpstreamSession {
+  socket: Duplex;
+  framer: BackendFramer;
+  /** Frames read after ReadyForQuery (normally none). */
+  pending: Frame[];
+  /** The server's cancel key, hidden from the client. */
+  backendKey: { processId: number; secretKey: Buffer } | undefined;
+  /** ParameterStatus and NoticeResponse messages to pass on to the client, raw. */
+  greeting: Buffer[];
+  /** The server's ReadyForQuery, raw. */
+  readyForQuery: Buffer;
+}
+
+/** Failure codes of this module; upstreamFailureReport turns them into what the client reads. */
+export type UpstreamFailure =
+  | 'upstream_unreachable'
+  | 'upstream_timeout'
+  | 'upstream_tls'
+  | 'upstream_auth_refused'
+  | 'upstream_auth_unsupported'
+  | 'upstream_auth_failed'
+  | 'upstream_refused'
+  | 'upstream_protocol';
+
+function failure(code: UpstreamFailure, message: string, details?: Record<string, unknown>, cause?: unknown): HoopError {
+  const kind = code === 'upstream_unreachable' || code === 'upstream_timeout' || code === 'upstream_tls' ? 'network' : code === 'upstream_protocol' ? 'protocol' : 'auth';
+  return new HoopError(kind, code, message, { details, cause });
+}
+
+/** Rejects when the deadline passes or the signal aborts; `clear()` when done. */
+class Deadline {
+  readonly expired: Promise<never>;
+  private timer: NodeJS.Timeout | undefined;
+  private onAbort: (() => void) | undefined;
+  private listeners: Array<(err: HoopError) => void> = [];
+
+  constructor(timeoutMs: number, private readonly signal: AbortSignal) {
+    this.expired = new Promise<never>((_, reject) => {
+      const fire = (err: HoopError) => {
+        reject(err);
+        for (const listener of this.listeners) listener(err);
+      };
+      this.timer = setTimeout(() => fire(failure('upstream_timeout', `no answer within ${timeoutMs} ms`)), timeoutMs);
+      this.onAbort = () => fire(failure('upstream_unreachable', 'connection attempt aborted'));
+      if (signal.aborted) this.onAbort();
+      else signal.addEventListener('abort', this.onAbort, { once: true });
+    });
+    this.expired.catch(() => undefined);
+  }
+
+  onExpire(listener: (err: HoopError) => void): void {
+    this.listeners.push(listener);
+  }
+
+  race<T>(promise: Promise<T>): Promise<T> {
+    return Promise.race([promise, this.expired]);
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+    if (this.onAbort !== undefined) this.signal.removeEventListener('abort', this.onAbort);
+    this.listeners = [];
+  }
+}
+
+/** Resolves on `event`; rejects on 'error' or 'close' first. */
+function waitFor(stream: Duplex, event: string, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      stream.off(event, onEvent);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+    };
+    const onEvent = () => {
+      cleanup();
+      resolve();
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new Error(`${what}: the connection closed`));
+    };
+    stream.on(event, onEvent);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+  });
+}
+
+/** The SSLRequest answer: exactly one byte, and nothing after it (CVE-2021-23214). */
+function readSslAnswer(socket: net.Socket): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      socket.pause();
+    };
+    const onData = (chunk: Buffer) => {
+      cleanup();
+      if (chunk.length !== 1) reject(failure('upstream_tls', 'the server sent unexpected data after its SSL answer'));
+      else resolve(chunk[0]!);
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = () => {
+      cleanup();
+      reject(failure('upstream_tls', 'the server closed the connection after SSLRequest'));
+    };
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    socket.resume();
+  });
+}
+
+function networkReason(err: unknown): string {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : errorMessage(err);
+}
+
+/** TCP (no Nagle) and, if configured, TLS. Returns the stream to speak the protocol on. */
+async function openTransport(options: UpstreamOptions, deadline: Deadline, sockets: Duplex[]): Promise<Duplex> {
+  const { target } = options;
+  const raw = options.dial(target.host, target.port);
+  sockets.push(raw);
+  raw.setNoDelay(true);
+  try {
+    if (raw.connecting) await deadline.race(waitFor(raw, 'connect', 'connect'));
+  } catch (err) {
+    if (isHoopError(err)) throw err;
+    throw failure('upstream_unreachable', networkReason(err), undefined, err);
+  }
+  if (target.tls.mode === 'disable') return raw;
+
+  raw.write(encodeStartupPacket({ kind: 'ssl' }));
+  let answer: number;
+  try {
+    answer = await deadline.race(readSslAnswer(raw));
+  } catch (err) {
+    if (isHoopError(err)) throw err;
+    throw failure('upstream_unreachable', networkReason(err), undefined, err);
+  }
+  if (answer !== 0x53 /* S */) {
+    throw failure('upstream_tls', answer === 0x4e ? 'the server does not accept TLS connections' : 'the server answered SSLRequest with garbage');
+  }
+  const verify = target.tls.mode === 'verify-full';
+  const secure = tls.connect({
+    socket: raw,
+    host: target.host,
+    servername: net.isIP(target.host) === 0 ? target.host : undefined,
+    rejectUnauthorized: verify,
+    ca: verify && target.tls.ca !== undefined ? [target.tls.ca] : undefined,
+  });
+  sockets.push(secure);
+  try {
+    await deadline.race(waitFor(secure, 'secureConnect', 'TLS handshake'));
+  } catch (err) {
+    if (isHoopError(err)) throw err;
+    throw failure('upstream_tls', `TLS handshake failed: ${errorMessage(err)}`, undefined, err);
+  }
+  return secure;
+}
+
+/** Connects and logs in; the caller owns the returned socket. */
+export async function loginUpstream(options: UpstreamLoginOptions): Promise<UpstreamSession> {
+  const { target } = options;
+  const deadline = new Deadline(options.timeoutMs, options.signal);
+  const sockets: Duplex[] = [];
+  // Errors surface through the waits below (and, after login, the caller's own listener); this
+  // keeps them from being unhandled, e.g. on the TCP socket under a TLS socket.
+  const swallow = () => undefined;
+  let reader: FrameReader<BackendFramer> | undefined;
+  deadline.onExpire((err) => reader?.fail(err));
+  try {
+    const socket = await openTransport(options, deadline, sockets);
+    for (const s of sockets) s.on('error', swallow);
+    const onSocketError = (err: Error) => reader?.fail(failure('upstream_unreachable', networkReason(err), undefined, err));
+    socket.on('error', onSocketError);
+    reader = new FrameReader(socket, new BackendFramer({ maxMessageLength: options.maxMessageLength }), 'the database');
+    socket.write(encodeStartupPacket({ kind: 'startup', protocolVersion: StartupCode.Protocol3, params: options.params }));
+
+    const greeting: Buffer[] = [];
+    let backendKey: UpstreamSession['backendKey'];
+    let authenticated = false;
+    let scram: ScramClient | undefined;
+    let scramDone = false;
+    for (;;) {
+      let frame: Frame;
+      try {
+        frame = await reader.next();
+      } catch (err) {
+        if (isHoopError(err) && err.code.startsWith('upstream_')) throw err;
+        if (isHoopError(err) && err.kind === 'protocol') throw failure('upstream_protocol', err.message, undefined, err);
+        throw failure('upstream_unreachable', networkReason(err), undefined, err);
+      }
+      const message = parseUpstream(frame);
+      switch (message.type) {
+        case 'Authentication': {
+          const request = message.request;
+          switch (request.kind) {
+            case 'Ok':
+              if (scram !== undefined && !scramDone) throw failure('upstream_auth_failed', 'the server skipped the end of the SCRAM exchange');
+              authenticated = true;
+              break;
+            case 'CleartextPassword':
+              socket.write(encodePasswordMessage(target.password));
+              break;
+            case 'MD5Password':
+              socket.write(encodePasswordMessage(md5PasswordResponse(target.user, target.password, request.salt)));
+              break;
+            case 'SASL':
+              if (!request.mechanisms.includes(SCRAM_SHA_256)) {
+                throw failure('upstream_auth_unsupported', `SASL mechanisms ${request.mechanisms.join(', ')}`);
+              }
+              scram = new ScramClient(target.password, { saltedPassword: options.saltedPassword });
+              socket.write(encodeSASLInitialResponse(SCRAM_SHA_256, scram.clientFirstMessage()));
+              break;
+            case 'SASLContinue':
+              if (scram === undefined) throw failure('upstream_protocol', 'SASLContinue before SASL');
+              socket.write(encodeSASLResponse(scramStep(() => scram!.clientFinalMessage(request.data))));
+              break;
+            case 'SASLFinal':
+              if (scram === undefined) throw failure('upstream_protocol', 'SASLFinal before SASL');
+              scramStep(() => scram!.verifyServerFinal(request.data));
+              scramDone = true;
+              break;
+            default:
+              throw failure('upstream_auth_unsupported', `${request.kind} authentication`);
+          }
+          break;
+        }
+        case 'ParameterStatus':
+        case 'NoticeResponse':
+          greeting.push(frame.raw);
+          break;
+        case 'BackendKeyData':
+          backendKey = { processId: message.processId, secretKey: Buffer.from(message.secretKey) };
+          break;
+        case 'NegotiateProtocolVersion':
+          break;
+        case 'ErrorResponse':
+          throw refusal(message.fields, authenticated);
+        case 'ReadyForQuery':
+          if (!authenticated) throw failure('upstream_protocol', 'ReadyForQuery before AuthenticationOk');
+          socket.off('error', onSocketError);
+          return { socket, framer: reader.framer, pending: reader.detach(), backendKey, greeting, readyForQuery: frame.raw };
+        default:
+          throw failure('upstream_protocol', `unexpected ${message.type} during start-up`);
+      }
+    }
+  } catch (err) {
+    for (const s of sockets) s.destroy();
+    if (isHoopError(err) && err.code.startsWith('upstream_')) throw err;
+    throw failure('upstream_protocol', errorMessage(err), undefined, err);
+  } finally {
+    deadline.clear();
+  }
+}
+
+function parseUpstream(frame: Frame): ReturnType<typeof parseBackendMessage> {
+  if (frame.code === BackendCode.ErrorResponse || frame.code === BackendCode.NoticeResponse) {
+    return { type: frame.code === BackendCode.ErrorResponse ? 'ErrorResponse' : 'NoticeResponse', fields: readErrorFields(frame) };
+  }
+  try {
+    return parseBackendMessage(frame);
+  } catch (err) {
+    throw failure('upstream_protocol', errorMessage(err), undefined, err);
+  }
+}
+
+function scramStep<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    throw failure('upstream_auth_failed', errorMessage(err), undefined, err);
+  }
+}
+
+function refusal(fields: ErrorFields, authenticated: boolean): HoopError {
+  const sqlstate = fields['C'] ?? '08004';
+  const details = { sqlstate, message: fields['M'] ?? '' };
+  if (!authenticated && sqlstate.startsWith('28')) return failure('upstream_auth_refused', details.message, details);
+  return failure('upstream_refused', details.message, details);
+}
+
+/** Sends a CancelRequest with the server's own key on a new connection; resolves once sent. */
+export async function sendUpstreamCancel(options: UpstreamOptions, key: { processId: number; secretKey: Buffer }): Promise<void> {
+  const deadline = new Deadline(options.timeoutMs, options.signal);
+  const sockets: Duplex[] = [];
+  try {
+    const socket = await openTransport(options, deadline, sockets);
+    for (const s of sockets) s.on('error', () => undefined);
+    await deadline.race(
+      new Promise<void>((resolve) => socket.end(encodeStartupPacket({ kind: 'cancel', processId: key.processId, secretKey: key.secretKey }), resolve)),
+    );
+  } finally {
+    deadline.clear();
+    // The server closes after reading the request; don't wait for it.
+    setTimeout(() => sockets.forEach((s) => s.destroy()), 1000).unref();
+  }
+}
+
+/** What the client reads when logging in upstream failed. Never includes a secret. */
+export function upstreamFailureReport(err: unknown, connection: string): FatalReport {
+  const code = isHoopError(err) ? err.code : 'upstream_protocol';
+  const reason = errorMessage(err);
+  const where = `connection "${connection}"`;
+  switch (code as UpstreamFailure) {
+    case 'upstream_unreachable':
+    case 'upstream_timeout':
+      return { code: '08001', message: `hoop: cannot reach the database of ${where}: ${reason}` };
+    case 'upstream_tls':
+      return { code: '08001', message: `hoop: cannot open TLS to the database of ${where}: ${reason}` };
+    case 'upstream_auth_refused':
+      return {
+        code: '28000',
+        message: `hoop: the database of ${where} refused the gateway's credentials`,
+        detail: `The database said: ${reason}`,
+        hint: 'The credentials configured on the gateway for this connection are wrong or expired; ask the gateway operator.',
+      };
+    case 'upstream_auth_unsupported':
+      return { code: '28000', message: `hoop: the database of ${where} asks for an authentication method the gateway does not support (${reason})` };
+    case 'upstream_auth_failed':
+      return { code: '28000', message: `hoop: authentication with the database of ${where} failed: ${reason}` };
+    case 'upstream_refused': {
+      const sqlstate = (isHoopError(err) && typeof err.details?.['sqlstate'] === 'string' ? err.details['sqlstate'] : '08004') as string;
+      return { code: sqlstate, message: `hoop: the database of ${where} refused the connection: ${reason}` };
+    }
+    default:
+      return { code: '08P01', message: `hoop: the database of ${where} broke the protocol: ${reason}` };
+  }
+}

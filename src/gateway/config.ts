@@ -1,0 +1,251 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { parseDuration } from '../duration.js';
+import { HoopError } from '../errors.js';
+import { ConfigNode } from './config-schema.js';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface IssuerConfig {
+  /** Exact `iss` value; its discovery document lives under `${issuer}/.well-known/openid-configuration`. */
+  issuer: string;
+  audience: string[];
+  userClaim: string;
+  groupsClaim: string;
+}
+
+export type UpstreamTlsMode = 'disable' | 'require' | 'verify-full';
+
+export interface ConnectionConfig {
+  name: string;
+  type: 'postgres';
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  /** The resolved secret. Only the engine reads it; it never appears in logs or API answers. */
+  password: string;
+  tls: { mode: UpstreamTlsMode; ca?: string };
+  access: {
+    /** Groups allowed to open sessions; `undefined` means any authenticated user. */
+    groups?: string[];
+    defaultDurationMs: number;
+    maxDurationMs: number;
+  };
+}
+
+export interface GatewayConfig {
+  listen: {
+    api: HostPort & { tls?: { cert: string; key: string } };
+    ssh: HostPort;
+  };
+  /** Address put in session answers for the SSH endpoint; defaults to `listen.ssh`. */
+  advertiseSsh?: HostPort;
+  dataDir: string;
+  auth: {
+    issuers: IssuerConfig[];
+    /** Seconds of clock skew tolerated on exp/nbf. */
+    clockToleranceSec: number;
+  };
+  /** Groups whose members may see and end everyone's sessions. */
+  adminGroups: string[];
+  connections: Map<string, ConnectionConfig>;
+}
+
+const DEFAULT_DURATION = '15m';
+const DEFAULT_MAX_DURATION = '1h';
+
+/** Reads and validates a gateway YAML file; relative paths resolve against its folder. */
+export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new HoopError('usage', 'config_unreadable', `cannot read gateway config ${file}: ${(err as Error).message}`, {
+      hint: 'pass the path of a gateway.yaml with --config',
+      cause: err,
+    });
+  }
+  let tree: unknown;
+  try {
+    tree = parseYaml(text);
+  } catch (err) {
+    throw new HoopError('usage', 'bad_config', `${file}: not valid YAML: ${(err as Error).message}`, { cause: err });
+  }
+  return parseGatewayConfig(tree, { source: file, baseDir: path.dirname(path.resolve(file)), env });
+}
+
+export interface ParseContext {
+  source: string;
+  baseDir: string;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Validates an already-parsed config tree. */
+export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayConfig {
+  const root = new ConfigNode(tree, '', ctx.source);
+  root.onlyKeys(['listen', 'advertise', 'dataDir', 'auth', 'admins', 'connections']);
+  const listen = root.child('listen').onlyKeys(['api', 'ssh']);
+  const apiNode = listen.child('api');
+  const api = typeof apiNode.value === 'string' ? parseHostPort(apiNode) : parseApiListen(apiNode, ctx);
+  const ssh = parseHostPort(listen.child('ssh'));
+  const advertise = root.child('advertise');
+  const advertiseSsh = advertise.present ? parseHostPort(advertise.onlyKeys(['ssh']).child('ssh')) : undefined;
+
+  const dataDirNode = root.child('dataDir');
+  const dataDir = path.resolve(ctx.baseDir, dataDirNode.present ? dataDirNode.string() : './.hoop');
+
+  const auth = root.child('auth').onlyKeys(['issuers', 'clockTolerance']);
+  const issuers = auth.child('issuers').list().map(parseIssuer);
+  if (issuers.length === 0) auth.child('issuers').fail('must list at least one issuer');
+  const toleranceNode = auth.child('clockTolerance');
+  const clockToleranceSec = toleranceNode.present ? Math.round(parseDurationAt(toleranceNode) / 1000) : 30;
+
+  const adminsNode = root.child('admins');
+  const adminGroups = adminsNode.present ? adminsNode.onlyKeys(['groups']).child('groups').stringList() : ['admins'];
+
+  const connections = new Map<string, ConnectionConfig>();
+  const connectionsNode = root.child('connections');
+  for (const [name, node] of connectionsNode.entries()) {
+    if (!/^[a-z0-9][a-z0-9_-]{0,62}$/i.test(name)) {
+      node.fail('connection names use letters, digits, "-" and "_" (at most 63)');
+    }
+    connections.set(name, parseConnection(name, node, ctx));
+  }
+  if (connections.size === 0) connectionsNode.fail('must define at least one connection');
+
+  return {
+    listen: { api, ssh },
+    advertiseSsh,
+    dataDir,
+    auth: { issuers, clockToleranceSec },
+    adminGroups,
+    connections,
+  };
+}
+
+function parseApiListen(node: ConfigNode, ctx: ParseContext): GatewayConfig['listen']['api'] {
+  node.onlyKeys(['address', 'tls']);
+  const address = parseHostPort(node.child('address'));
+  const tlsNode = node.child('tls');
+  if (!tlsNode.present) return address;
+  tlsNode.onlyKeys(['cert', 'key']);
+  return {
+    ...address,
+    tls: { cert: readFileAt(tlsNode.child('cert'), ctx), key: readFileAt(tlsNode.child('key'), ctx) },
+  };
+}
+
+function parseHostPort(node: ConfigNode): HostPort {
+  const text = node.string();
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);
+  if (!match) node.fail(`must be host:port, got "${text}"`, 'e.g. 127.0.0.1:8080');
+  const port = Number(match[3]);
+  if (port > 65535) node.fail(`port ${port} is out of range`);
+  return { host: match[1] ?? match[2]!, port };
+}
+
+function parseIssuer(node: ConfigNode): IssuerConfig {
+  node.onlyKeys(['issuer', 'audience', 'userClaim', 'groupsClaim']);
+  const issuerNode: ConfigNode = node.child('issuer');
+  const issuer = issuerNode.string();
+  const url = URL.canParse(issuer) ? new URL(issuer) : issuerNode.fail(`"${issuer}" is not a URL`);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+    issuerNode.fail('must use https (http is allowed only on loopback)');
+  }
+  return {
+    issuer,
+    audience: node.child('audience').stringList(),
+    userClaim: node.child('userClaim').optionalString() ?? 'preferred_username',
+    groupsClaim: node.child('groupsClaim').optionalString() ?? 'groups',
+  };
+}
+
+function parseConnection(name: string, node: ConfigNode, ctx: ParseContext): ConnectionConfig {
+  node.onlyKeys(['type', 'host', 'port', 'database', 'user', 'password', 'tls', 'access']);
+  const type = node.child('type').oneOf(['postgres'] as const);
+  const portNode = node.child('port');
+  const tlsNode = node.child('tls');
+  let tls: ConnectionConfig['tls'] = { mode: 'disable' };
+  if (tlsNode.present) {
+    tlsNode.onlyKeys(['mode', 'ca']);
+    const mode = tlsNode.child('mode').oneOf(['disable', 'require', 'verify-full'] as const);
+    const caNode = tlsNode.child('ca');
+    tls = { mode, ca: caNode.present ? readFileAt(caNode, ctx) : undefined };
+    if (mode === 'verify-full' && !tls.ca) caNode.fail('is required when mode is verify-full');
+  }
+  const accessNode = node.child('access');
+  const access = accessNode.present ? accessNode.onlyKeys(['groups', 'defaultDuration', 'maxDuration']) : undefined;
+  const groupsNode = access?.child('groups');
+  const maxNode = access?.child('maxDuration');
+  const defaultNode = access?.child('defaultDuration');
+  const maxDurationMs = maxNode?.present ? parseDurationAt(maxNode) : parseDuration(DEFAULT_MAX_DURATION);
+  const defaultDurationMs = defaultNode?.present
+    ? parseDurationAt(defaultNode)
+    : Math.min(parseDuration(DEFAULT_DURATION), maxDurationMs);
+  if (defaultDurationMs > maxDurationMs) defaultNode!.fail('is longer than maxDuration');
+  return {
+    name,
+    type,
+    host: node.child('host').string(),
+    port: portNode.present ? portNode.integer(1, 65535) : 5432,
+    database: node.child('database').string(),
+    user: node.child('user').string(),
+    password: resolveSecret(node.child('password'), ctx),
+    tls,
+    access: {
+      groups: groupsNode?.present ? groupsNode.stringList() : undefined,
+      defaultDurationMs,
+      maxDurationMs,
+    },
+  };
+}
+
+function parseDurationAt(node: ConfigNode): number {
+  const text = node.string();
+  try {
+    const ms = parseDuration(text);
+    if (ms <= 0) node.fail('must be longer than zero');
+    return ms;
+  } catch (err) {
+    if (err instanceof HoopError && err.code === 'bad_duration') node.fail(`"${text}" is not a duration`, err.hint);
+    throw err;
+  }
+}
+
+/** `env:NAME` or `file:/path`; a literal secret in the config file is refused. */
+function resolveSecret(node: ConfigNode, ctx: ParseContext): string {
+  const text = node.string();
+  if (text.startsWith('env:')) {
+    const name = text.slice(4);
+    const value = ctx.env[name];
+    if (value === undefined || value === '') node.fail(`environment variable ${name} is not set`, `export ${name} before starting the gateway`);
+    return value;
+  }
+  if (text.startsWith('file:')) {
+    const file = path.resolve(ctx.baseDir, text.slice(5));
+    try {
+      return fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      node.fail(`cannot read secret file ${file}: ${(err as Error).message}`);
+    }
+  }
+  node.fail('must be env:NAME or file:/path (a literal secret in the config file is refused)', 'e.g. password: env:ORDERS_DB_PASSWORD');
+}
+
+function readFileAt(node: ConfigNode, ctx: ParseContext): string {
+  const file = path.resolve(ctx.baseDir, node.string());
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    node.fail(`cannot read ${file}: ${(err as Error).message}`);
+  }
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}

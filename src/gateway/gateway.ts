@@ -1,0 +1,95 @@
+import path from 'node:path';
+import type { Engine } from '../engine/engine.js';
+import { PostgresEngine } from '../engine/postgres/postgres-engine.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { SqliteStore } from '../store/sqlite-store.js';
+import type { Store } from '../store/store.js';
+import type { ConnectionConfig, GatewayConfig } from './config.js';
+import { loadOrCreateHostKey } from './host-key.js';
+import { HttpApi } from './http-api.js';
+import { SessionManager } from './session-manager.js';
+import { SshEndpoint } from './ssh-endpoint.js';
+import { TokenVerifier } from './token-verifier.js';
+
+export interface GatewayDeps {
+  logger?: Logger;
+  now?: () => Date;
+  /** Defaults to SQLite in `dataDir`. */
+  store?: Store;
+  fetch?: typeof globalThis.fetch;
+  engineFor?: (connection: ConnectionConfig, logger: Logger) => Engine;
+}
+
+export interface RunningGateway {
+  apiUrl: string;
+  ssh: { host: string; port: number; hostKeyFingerprint: string };
+  sessions: SessionManager;
+  close(): Promise<void>;
+}
+
+function defaultEngineFor(connection: ConnectionConfig, logger: Logger): Engine {
+  return new PostgresEngine({
+    target: {
+      host: connection.host,
+      port: connection.port,
+      database: connection.database,
+      user: connection.user,
+      password: connection.password,
+      tls: connection.tls,
+    },
+    logger,
+  });
+}
+
+/** Starts the API and SSH endpoint for a validated config; `close()` shuts down cleanly. */
+export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<RunningGateway> {
+  const logger = deps.logger ?? silentLogger;
+  const store = deps.store ?? SqliteStore.open(path.join(config.dataDir, 'gateway.db'));
+  const hostKey = loadOrCreateHostKey(config.dataDir);
+  const sessions = new SessionManager({
+    store,
+    connections: config.connections,
+    adminGroups: config.adminGroups,
+    logger,
+    now: deps.now,
+  });
+  const engines = new Map<string, Engine>();
+  for (const connection of config.connections.values()) {
+    engines.set(connection.name, (deps.engineFor ?? defaultEngineFor)(connection, logger));
+  }
+  const verifier = new TokenVerifier({
+    issuers: config.auth.issuers,
+    clockToleranceSec: config.auth.clockToleranceSec,
+    now: deps.now,
+    fetch: deps.fetch,
+  });
+  const sshEndpoint = new SshEndpoint({ listen: config.listen.ssh, hostKey: hostKey.privateKey, sessions, engines, logger });
+  let sshAddress = config.listen.ssh;
+  const api = new HttpApi({
+    listen: config.listen.api,
+    sessions,
+    verifier,
+    logger,
+    ssh: () => ({ ...(config.advertiseSsh ?? sshAddress), hostKeyFingerprint: hostKey.fingerprint }),
+  });
+
+  const started: (() => Promise<void>)[] = [];
+  const close = async () => {
+    sessions.stop();
+    for (const stop of started.reverse()) await stop().catch(() => undefined);
+    await Promise.all([...engines.values()].map((e) => e.close().catch(() => undefined)));
+    await store.close();
+  };
+  try {
+    await sessions.start();
+    sshAddress = await sshEndpoint.listen();
+    started.push(() => sshEndpoint.close());
+    const apiUrl = await api.listen();
+    started.push(() => api.close());
+    logger.info('gateway started', { api: apiUrl, ssh: `${sshAddress.host}:${sshAddress.port}`, hostKey: hostKey.fingerprint });
+    return { apiUrl, ssh: { ...(config.advertiseSsh ?? sshAddress), hostKeyFingerprint: hostKey.fingerprint }, sessions, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

@@ -1,0 +1,40 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import ssh2 from 'ssh2';
+import { HoopError } from '../errors.js';
+
+export interface HostKey {
+  privateKey: string;
+  /** `SHA256:…` as `ssh-keygen -l` prints it; clients pin it. */
+  fingerprint: string;
+}
+
+const FILE_NAME = 'ssh_host_ed25519_key';
+
+/** Loads the gateway's SSH host key from `dataDir`, generating and keeping one on first start. */
+export function loadOrCreateHostKey(dataDir: string): HostKey {
+  const file = path.join(dataDir, FILE_NAME);
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  let privateKey: string;
+  if (fs.existsSync(file)) {
+    privateKey = fs.readFileSync(file, 'utf8');
+  } else {
+    privateKey = ssh2.utils.generateKeyPairSync('ed25519').private;
+    const temp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(temp, privateKey, { mode: 0o600 });
+    fs.renameSync(temp, file);
+  }
+  const parsed = ssh2.utils.parseKey(privateKey);
+  if (parsed instanceof Error || Array.isArray(parsed)) {
+    throw new HoopError('internal', 'bad_host_key', `cannot read the SSH host key in ${file}`, {
+      hint: 'move the file away to let the gateway generate a new key (clients pin the fingerprint per session)',
+    });
+  }
+  return { privateKey, fingerprint: sshFingerprint(parsed.getPublicSSH()) };
+}
+
+/** SHA256 fingerprint of an SSH public key blob, unpadded base64 as OpenSSH prints it. */
+export function sshFingerprint(publicKeyBlob: Buffer): string {
+  return `SHA256:${crypto.createHash('sha256').update(publicKeyBlob).digest('base64').replace(/=+$/, '')}`;
+}

@@ -1,0 +1,270 @@
+import crypto from 'node:crypto';
+import ssh2 from 'ssh2';
+import type { CreateSessionRequest, SessionInfo } from '../api/types.js';
+import { formatDuration, parseDuration } from '../duration.js';
+import { HoopError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { SessionRecord, Store } from '../store/store.js';
+import type { ConnectionConfig } from './config.js';
+import type { Identity } from './token-verifier.js';
+
+/** Something that lives as long as a session: a client connection, an SSH transport. */
+export interface SessionAttachment {
+  terminate(reason: string): void;
+}
+
+export interface SessionManagerOptions {
+  store: Store;
+  connections: Map<string, ConnectionConfig>;
+  adminGroups: string[];
+  logger: Logger;
+  now?: () => Date;
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Creates, ends and expires sessions. Expiry is enforced here, to the second, whatever the
+ * CLI does: at the deadline every attachment of the session is terminated with the reason.
+ */
+export class SessionManager {
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly attachments = new Map<string, Set<SessionAttachment>>();
+  private readonly now: () => Date;
+  private stopped = false;
+
+  constructor(private readonly options: SessionManagerOptions) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** Re-arms expiry for sessions that survived a restart and expires the overdue ones. */
+  async start(): Promise<void> {
+    for (const session of await this.options.store.listSessions({ status: 'active', limit: 100_000 })) {
+      this.armExpiry(session);
+    }
+  }
+
+  async create(identity: Identity, request: CreateSessionRequest): Promise<SessionRecord> {
+    const connection = this.connectionFor(identity, request.connection);
+    const durationMs = this.durationFor(connection, request.duration);
+    const publicKey = parseSessionKey(request.publicKey);
+    const now = this.now();
+    const session: SessionRecord = {
+      id: `ses_${crypto.randomBytes(12).toString('base64url')}`,
+      user: identity.user,
+      groups: identity.groups,
+      connection: connection.name,
+      reason: typeof request.reason === 'string' && request.reason.length > 0 ? request.reason.slice(0, 1000) : null,
+      context: sanitizeContext(request.context),
+      publicKey,
+      localPassword: crypto.randomBytes(18).toString('base64url'),
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + durationMs),
+      endedAt: null,
+      endReason: null,
+      status: 'active',
+    };
+    await this.options.store.insertSession(session);
+    this.armExpiry(session);
+    this.options.logger.info('session created', {
+      session: session.id,
+      user: session.user,
+      connection: session.connection,
+      expiresAt: session.expiresAt.toISOString(),
+    });
+    return session;
+  }
+
+  /** A session the caller may see: their own, or any for admins. */
+  async get(identity: Identity, id: string): Promise<SessionRecord> {
+    const session = await this.options.store.getSession(id);
+    if (!session || !this.maySee(identity, session)) {
+      throw new HoopError('not_found', 'unknown_session', `no session ${id}`, { hint: 'list yours with: hoopctl sessions' });
+    }
+    return this.withLazyExpiry(session);
+  }
+
+  async list(identity: Identity): Promise<SessionRecord[]> {
+    const all = this.isAdmin(identity);
+    const sessions = await this.options.store.listSessions(all ? {} : { user: identity.user });
+    return Promise.all(sessions.map((s) => this.withLazyExpiry(s)));
+  }
+
+  async end(identity: Identity, id: string): Promise<SessionRecord> {
+    const session = await this.get(identity, id);
+    if (session.status !== 'active') return session;
+    const ended = await this.finish(session, 'ended', `hoop session ended by ${identity.user}`);
+    return ended ?? (await this.get(identity, id));
+  }
+
+  /** The live session with this id, or undefined once it has ended or expired. */
+  async active(id: string): Promise<SessionRecord | undefined> {
+    const session = await this.options.store.getSession(id);
+    if (!session || session.status !== 'active') return undefined;
+    if (session.expiresAt.getTime() <= this.now().getTime()) {
+      await this.expire(session);
+      return undefined;
+    }
+    return session;
+  }
+
+  /** Ties something to a session's life; returns a function that unties it. */
+  attach(sessionId: string, attachment: SessionAttachment): () => void {
+    let set = this.attachments.get(sessionId);
+    if (!set) {
+      set = new Set();
+      this.attachments.set(sessionId, set);
+    }
+    set.add(attachment);
+    return () => {
+      const current = this.attachments.get(sessionId);
+      current?.delete(attachment);
+      if (current?.size === 0) this.attachments.delete(sessionId);
+    };
+  }
+
+  connectionNamed(name: string): ConnectionConfig | undefined {
+    return this.options.connections.get(name);
+  }
+
+  /** Connections the caller's groups may use. */
+  connectionsFor(identity: Identity): ConnectionConfig[] {
+    return [...this.options.connections.values()].filter((c) => mayUse(identity, c));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  private connectionFor(identity: Identity, name: unknown): ConnectionConfig {
+    if (typeof name !== 'string' || name.length === 0) {
+      throw new HoopError('usage', 'missing_connection', 'the request names no connection', { hint: 'list them with: hoopctl connections' });
+    }
+    const connection = this.options.connections.get(name);
+    if (!connection) {
+      throw new HoopError('not_found', 'unknown_connection', `no connection named "${name}"`, { hint: 'list them with: hoopctl connections' });
+    }
+    if (!mayUse(identity, connection)) {
+      throw new HoopError('denied', 'not_in_group', `${identity.user} may not use "${name}": it needs one of the groups ${connection.access.groups!.join(', ')}`, {
+        hint: 'ask an administrator to add you to one of those groups',
+      });
+    }
+    return connection;
+  }
+
+  private durationFor(connection: ConnectionConfig, requested: unknown): number {
+    if (requested === undefined || requested === null || requested === '') return connection.access.defaultDurationMs;
+    if (typeof requested !== 'string') throw new HoopError('usage', 'bad_duration', 'duration must be a string such as "15m"');
+    const ms = parseDuration(requested);
+    if (ms <= 0) throw new HoopError('usage', 'bad_duration', 'duration must be longer than zero');
+    if (ms > connection.access.maxDurationMs) {
+      throw new HoopError('usage', 'duration_too_long', `${requested} is longer than the ${formatDuration(connection.access.maxDurationMs)} allowed on "${connection.name}"`, {
+        hint: `ask for --duration ${formatDuration(connection.access.maxDurationMs)} or less`,
+      });
+    }
+    return ms;
+  }
+
+  private maySee(identity: Identity, session: SessionRecord): boolean {
+    return session.user === identity.user || this.isAdmin(identity);
+  }
+
+  private isAdmin(identity: Identity): boolean {
+    return identity.groups.some((g) => this.options.adminGroups.includes(g));
+  }
+
+  private armExpiry(session: SessionRecord): void {
+    if (this.stopped) return;
+    clearTimeout(this.timers.get(session.id));
+    const delay = session.expiresAt.getTime() - this.now().getTime();
+    if (delay <= 0) {
+      void this.expire(session);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.timers.delete(session.id);
+      if (delay > MAX_TIMER_MS) this.armExpiry(session);
+      else void this.expire(session);
+    }, Math.min(delay, MAX_TIMER_MS));
+    timer.unref();
+    this.timers.set(session.id, timer);
+  }
+
+  private async expire(session: SessionRecord): Promise<void> {
+    await this.finish(session, 'expired', `hoop session expired at ${session.expiresAt.toISOString()}`);
+  }
+
+  private async withLazyExpiry(session: SessionRecord): Promise<SessionRecord> {
+    if (session.status === 'active' && session.expiresAt.getTime() <= this.now().getTime()) {
+      await this.expire(session);
+      return (await this.options.store.getSession(session.id)) ?? session;
+    }
+    return session;
+  }
+
+  private async finish(session: SessionRecord, status: 'ended' | 'expired', reason: string): Promise<SessionRecord | undefined> {
+    clearTimeout(this.timers.get(session.id));
+    this.timers.delete(session.id);
+    let ended: SessionRecord | undefined;
+    try {
+      ended = await this.options.store.endSession(session.id, { at: this.now(), reason, status });
+    } catch (err) {
+      this.options.logger.error('could not record session end', { session: session.id, error: (err as Error).message });
+    }
+    // Cut connections even if the store failed: the deadline is enforced regardless.
+    const attached = this.attachments.get(session.id);
+    this.attachments.delete(session.id);
+    for (const attachment of attached ?? []) {
+      try {
+        attachment.terminate(reason);
+      } catch (err) {
+        this.options.logger.warn('terminate failed', { session: session.id, error: (err as Error).message });
+      }
+    }
+    if (ended) this.options.logger.info('session ended', { session: session.id, status, reason });
+    return ended;
+  }
+}
+
+function mayUse(identity: Identity, connection: ConnectionConfig): boolean {
+  const groups = connection.access.groups;
+  return groups === undefined || identity.groups.some((g) => groups.includes(g));
+}
+
+/** Accepts only an OpenSSH ed25519 public key line and returns it normalized. */
+function parseSessionKey(publicKey: unknown): string {
+  if (typeof publicKey !== 'string' || publicKey.length === 0 || publicKey.length > 1000) {
+    throw new HoopError('usage', 'bad_public_key', 'publicKey must be an OpenSSH public key line', { hint: 'hoopctl connect generates one for you' });
+  }
+  const parsed = ssh2.utils.parseKey(publicKey.trim());
+  if (parsed instanceof Error || Array.isArray(parsed) || parsed.type !== 'ssh-ed25519') {
+    throw new HoopError('usage', 'bad_public_key', 'publicKey must be an ssh-ed25519 public key', { hint: 'hoopctl connect generates one for you' });
+  }
+  return `ssh-ed25519 ${parsed.getPublicSSH().toString('base64')}`;
+}
+
+function sanitizeContext(context: unknown): Record<string, unknown> {
+  if (typeof context !== 'object' || context === null || Array.isArray(context)) return {};
+  const text = JSON.stringify(context);
+  if (text.length > 16_384) throw new HoopError('usage', 'context_too_large', 'session context is larger than 16 KiB');
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+/** The API's view of a session: never the key or the local password. */
+export function toSessionInfo(session: SessionRecord): SessionInfo {
+  return {
+    id: session.id,
+    user: session.user,
+    groups: session.groups,
+    connection: session.connection,
+    reason: session.reason,
+    context: session.context,
+    createdAt: session.createdAt.toISOString(),
+    expiresAt: session.expiresAt.toISOString(),
+    endedAt: session.endedAt ? session.endedAt.toISOString() : null,
+    endReason: session.endReason,
+    status: session.status,
+  };
+}

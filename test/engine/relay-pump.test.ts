@@ -1,0 +1,146 @@
+// The relay pump on in-memory streams: how many writes, which bytes, in which order.
+import { Duplex, PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { BackendFramer, BackendCode, readyForQuery } from '../../src/protocol/postgres/index.js';
+import type { Frame } from '../../src/protocol/postgres/index.js';
+import { Pump, coalesce } from '../../src/engine/postgres/relay.js';
+import { passThroughHook, type FrameHook, type RelayContext } from '../../src/engine/postgres/hooks.js';
+import type { EngineSession } from '../../src/engine/engine.js';
+
+/** A destination that records each write() call (with cork/uncork batches). */
+class RecordingSink extends Duplex {
+  writes: Buffer[] = [];
+  batches: Buffer[][] = [];
+  constructor(private readonly highWaterMark = 1 << 20) {
+    super({ writableHighWaterMark: highWaterMark });
+  }
+  override _read(): void {}
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    this.writes.push(chunk);
+    done();
+  }
+  override _writev(chunks: Array<{ chunk: Buffer }>, done: () => void): void {
+    this.batches.push(chunks.map((c) => c.chunk));
+    for (const c of chunks) this.writes.push(c.chunk);
+    done();
+  }
+}
+
+const context: RelayContext = { session: {} as EngineSession, transactionStatus: 'I' };
+
+function dataRow(value: string): Buffer {
+  const v = Buffer.from(value);
+  const out = Buffer.alloc(1 + 4 + 2 + 4 + v.length);
+  out[0] = BackendCode.DataRow;
+  out.writeInt32BE(out.length - 1, 1);
+  out.writeInt16BE(1, 5);
+  out.writeInt32BE(v.length, 7);
+  v.copy(out, 11);
+  return out;
+}
+
+function startPump(hook: FrameHook, sink = new RecordingSink()) {
+  const source = new PassThrough();
+  const events: string[] = [];
+  const pump = new Pump({
+    source,
+    destination: sink,
+    framer: new BackendFramer(),
+    hook,
+    context,
+    onSourceEnd: () => events.push('end'),
+    onError: (err) => events.push(`error: ${(err as Error).message}`),
+  });
+  pump.start([]);
+  return { source, sink, events, pump };
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('Pump', () => {
+  it('writes the whole messages of a chunk as one buffer and holds a partial one', async () => {
+    const { source, sink } = startPump(passThroughHook);
+    const rows = [dataRow('a'), dataRow('bb'), dataRow('ccc')];
+    const last = readyForQuery('I');
+    const chunk = Buffer.concat([...rows, last.subarray(0, 3)]);
+    source.write(chunk);
+    await tick();
+    expect(sink.writes).toHaveLength(1);
+    expect(sink.writes[0]!.equals(Buffer.concat(rows))).toBe(true);
+    expect(sink.writes[0]!.buffer).toBe(chunk.buffer); // a view, not a copy
+    source.write(last.subarray(3));
+    await tick();
+    expect(Buffer.concat(sink.writes).equals(Buffer.concat([...rows, last]))).toBe(true);
+  });
+
+  it('forwards a replaced frame in place, corking the surrounding runs into one writev', async () => {
+    const hook: FrameHook = {
+      codes: new Set([BackendCode.DataRow]),
+      inspect: (frame: Frame) => (frame.body.includes(Buffer.from('secret')) ? { forward: [dataRow('******')] } : undefined),
+    };
+    const { source, sink } = startPump(hook);
+    source.write(Buffer.concat([dataRow('a'), dataRow('secret'), dataRow('b'), readyForQuery('I')]));
+    await tick();
+    expect(Buffer.concat(sink.writes).equals(Buffer.concat([dataRow('a'), dataRow('******'), dataRow('b'), readyForQuery('I')]))).toBe(true);
+  });
+
+  it('holds the direction while an async hook decides, keeping order', async () => {
+    let release: () => void = () => undefined;
+    const hook: FrameHook = {
+      codes: new Set([BackendCode.DataRow]),
+      inspect: (frame: Frame) =>
+        frame.body.includes(Buffer.from('wait')) ? new Promise((resolve) => (release = () => resolve({ forward: [dataRow('decided')] }))) : undefined,
+    };
+    const { source, sink } = startPump(hook);
+    source.write(Buffer.concat([dataRow('1'), dataRow('wait'), dataRow('2')]));
+    await tick();
+    source.write(dataRow('3'));
+    await tick();
+    expect(Buffer.concat(sink.writes).equals(dataRow('1'))).toBe(true);
+    release();
+    await tick();
+    await tick();
+    expect(Buffer.concat(sink.writes).equals(Buffer.concat([dataRow('1'), dataRow('decided'), dataRow('2'), dataRow('3')]))).toBe(true);
+  });
+
+  it('pauses the source while the destination is full and resumes on drain', async () => {
+    let finishWrite: (() => void) | undefined;
+    const slow = new Duplex({
+      writableHighWaterMark: 16,
+      read() {},
+      write(_chunk, _enc, done) {
+        finishWrite = done;
+      },
+    });
+    const { source } = startPump(passThroughHook, slow as RecordingSink);
+    source.write(dataRow('x'.repeat(100)));
+    await tick();
+    expect(source.isPaused()).toBe(true);
+    finishWrite!();
+    await tick();
+    expect(source.isPaused()).toBe(false);
+  });
+
+  it('reports a framing error and stops', async () => {
+    const { source, events } = startPump(passThroughHook);
+    source.write(Buffer.from([0x44, 0, 0, 0, 1]));
+    await tick();
+    expect(events).toEqual(['error: backend DataRow length 1 is shorter than 4']);
+  });
+
+  it('ends after the source ends', async () => {
+    const { source, events } = startPump(passThroughHook);
+    source.end(readyForQuery('I'));
+    await tick();
+    expect(events).toEqual(['end']);
+  });
+});
+
+describe('coalesce', () => {
+  it('joins views that are adjacent in memory and keeps others apart', () => {
+    const base = Buffer.from('aaabbbccc');
+    const other = Buffer.from('ddd');
+    const spans = coalesce([base.subarray(0, 3), base.subarray(3, 6), other, base.subarray(6, 9)]);
+    expect(spans.map((s) => s.toString())).toEqual(['aaabbb', 'ddd', 'ccc']);
+  });
+});

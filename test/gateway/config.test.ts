@@ -1,0 +1,113 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadGatewayConfig, parseGatewayConfig } from '../../src/gateway/config.js';
+import { HoopError } from '../../src/errors.js';
+
+const base = () => ({
+  listen: { api: '127.0.0.1:8080', ssh: '127.0.0.1:2222' },
+  dataDir: './.hoop',
+  auth: { issuers: [{ issuer: 'https://login.example.com/tenant/v2.0', audience: 'api://hoop-gateway' }] },
+  connections: {
+    'orders-db': {
+      type: 'postgres',
+      host: '10.0.0.5',
+      port: 5432,
+      database: 'orders',
+      user: 'app',
+      password: 'env:ORDERS_DB_PASSWORD',
+      tls: { mode: 'require' },
+      access: { groups: ['agents'], defaultDuration: '15m', maxDuration: '1h' },
+    },
+  },
+});
+
+const ctx = { source: 'gateway.yaml', baseDir: '/etc/hoop', env: { ORDERS_DB_PASSWORD: 's3cret' } };
+
+function errorOf(tree: unknown): HoopError {
+  try {
+    parseGatewayConfig(tree, ctx);
+  } catch (err) {
+    return err as HoopError;
+  }
+  throw new Error('config was accepted');
+}
+
+describe('gateway config', () => {
+  it('reads a full config with defaults filled in', () => {
+    const config = parseGatewayConfig(base(), ctx);
+    expect(config.listen).toEqual({ api: { host: '127.0.0.1', port: 8080 }, ssh: { host: '127.0.0.1', port: 2222 } });
+    expect(config.dataDir).toBe('/etc/hoop/.hoop');
+    expect(config.auth.issuers[0]).toEqual({
+      issuer: 'https://login.example.com/tenant/v2.0',
+      audience: ['api://hoop-gateway'],
+      userClaim: 'preferred_username',
+      groupsClaim: 'groups',
+    });
+    const orders = config.connections.get('orders-db')!;
+    expect(orders).toMatchObject({ host: '10.0.0.5', port: 5432, password: 's3cret', tls: { mode: 'require' } });
+    expect(orders.access).toEqual({ groups: ['agents'], defaultDurationMs: 900_000, maxDurationMs: 3_600_000 });
+  });
+
+  it.each([
+    ['a literal password', (t: any) => (t.connections['orders-db'].password = 'hunter2'), 'connections.orders-db.password: must be env:NAME or file:/path'],
+    ['an unset env secret', (t: any) => (t.connections['orders-db'].password = 'env:MISSING'), 'connections.orders-db.password: environment variable MISSING is not set'],
+    ['a bad port', (t: any) => (t.connections['orders-db'].port = 70000), 'connections.orders-db.port: must be an integer from 1 to 65535'],
+    ['an unknown field', (t: any) => (t.connections['orders-db'].hots = 'x'), 'connections.orders-db: unknown field "hots"'],
+    ['an unknown type', (t: any) => (t.connections['orders-db'].type = 'oracle'), 'connections.orders-db.type: must be one of postgres'],
+    ['a bad tls mode', (t: any) => (t.connections['orders-db'].tls.mode = 'maybe'), 'connections.orders-db.tls.mode: must be one of disable, require, verify-full'],
+    ['verify-full without a CA', (t: any) => (t.connections['orders-db'].tls.mode = 'verify-full'), 'connections.orders-db.tls.ca: is required'],
+    ['a default above the maximum', (t: any) => (t.connections['orders-db'].access.defaultDuration = '2h'), 'access.defaultDuration: is longer than maxDuration'],
+    ['a bad duration', (t: any) => (t.connections['orders-db'].access.maxDuration = 'forever'), 'access.maxDuration: "forever" is not a duration'],
+    ['an http issuer off loopback', (t: any) => (t.auth.issuers[0].issuer = 'http://idp.example.com'), 'auth.issuers[0].issuer: must use https'],
+    ['no issuers', (t: any) => (t.auth.issuers = []), 'auth.issuers: must list at least one issuer'],
+    ['a bad listen address', (t: any) => (t.listen.api = 'localhost'), 'listen.api: must be host:port'],
+    ['no connections', (t: any) => (t.connections = {}), 'connections: must define at least one connection'],
+    ['a bad connection name', (t: any) => (t.connections['bad name!'] = t.connections['orders-db']), 'connections.bad name!: connection names use'],
+  ])('names the field for %s', (_label, mutate, message) => {
+    const tree = base();
+    mutate(tree);
+    const err = errorOf(tree);
+    expect(err).toBeInstanceOf(HoopError);
+    expect(err.code).toBe('bad_config');
+    expect(err.message).toContain(message);
+    expect(err.message).toMatch(/^gateway\.yaml: /);
+  });
+
+  it('allows http issuers on loopback', () => {
+    const tree = base();
+    tree.auth.issuers[0]!.issuer = 'http://127.0.0.1:9000';
+    expect(parseGatewayConfig(tree, ctx).auth.issuers[0]!.issuer).toBe('http://127.0.0.1:9000');
+  });
+
+  it('loads YAML from a file, resolving file: secrets and paths next to it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-config-'));
+    fs.writeFileSync(path.join(dir, 'pw'), 'from-file\n');
+    fs.writeFileSync(
+      path.join(dir, 'gateway.yaml'),
+      [
+        'listen: { api: 127.0.0.1:8080, ssh: 127.0.0.1:2222 }',
+        'dataDir: ./state',
+        'auth:',
+        '  issuers:',
+        '    - { issuer: "https://idp.example.com", audience: api://hoop-gateway, groupsClaim: roles }',
+        'connections:',
+        '  orders-db: { type: postgres, host: db, database: orders, user: app, password: "file:pw" }',
+      ].join('\n'),
+    );
+    const config = loadGatewayConfig(path.join(dir, 'gateway.yaml'), {});
+    expect(config.dataDir).toBe(path.join(dir, 'state'));
+    expect(config.connections.get('orders-db')!.password).toBe('from-file');
+    expect(config.auth.issuers[0]!.groupsClaim).toBe('roles');
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it('reports YAML syntax errors and missing files clearly', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-config-'));
+    fs.writeFileSync(path.join(dir, 'bad.yaml'), 'listen: [unclosed');
+    expect(() => loadGatewayConfig(path.join(dir, 'bad.yaml'))).toThrow(/not valid YAML/);
+    expect(() => loadGatewayConfig(path.join(dir, 'missing.yaml'))).toThrow(/cannot read gateway config/);
+    fs.rmSync(dir, { recursive: true });
+  });
+});

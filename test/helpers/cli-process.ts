@@ -1,0 +1,64 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const HOOPCTL_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/hoopctl');
+
+export interface CliRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built `bin/hoopctl` to completion. */
+export function runHoopctl(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<CliRun> {
+  const child = spawnHoopctl(args, env);
+  return finished(child, timeoutMs);
+}
+
+export function spawnHoopctl(args: string[], env: Record<string, string>): ChildProcess & { lines: AsyncIterableIterator<string> } {
+  const child = spawn(process.execPath, [HOOPCTL_BIN, ...args], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NO_COLOR: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  child.stdout!.setEncoding('utf8');
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (text: string) => stderr.push(text));
+  const rl = readline.createInterface({ input: child.stdout! });
+  const lines = rl[Symbol.asyncIterator]();
+  return Object.assign(child, { lines, collected: { stdout, stderr } });
+}
+
+/** Reads JSON lines from a spawned `connect --json` until one has `event === name`. */
+export async function waitForEvent(child: { lines: AsyncIterableIterator<string> }, name: string, seen: unknown[] = []): Promise<any> {
+  for (;;) {
+    const next = await child.lines.next();
+    if (next.done) throw new Error(`hoopctl ended before a "${name}" event; saw ${JSON.stringify(seen)}`);
+    const event = JSON.parse(next.value) as { event: string };
+    seen.push(event);
+    if (event.event === name) return event;
+  }
+}
+
+export function finished(child: ChildProcess, timeoutMs = 60_000): Promise<CliRun> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8');
+  child.stderr?.setEncoding('utf8');
+  child.stdout?.on('data', (t: string) => (stdout += t));
+  child.stderr?.on('data', (t: string) => (stderr += t));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`hoopctl did not finish in ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}

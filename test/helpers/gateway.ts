@@ -1,0 +1,66 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseGatewayConfig, type GatewayConfig } from '../../src/gateway/config.js';
+import { startGateway, type GatewayDeps, type RunningGateway } from '../../src/gateway/gateway.js';
+import { startLocalTokenIssuer, type LocalTokenIssuer } from '../../src/dev/token-issuer.js';
+
+export interface TestGateway {
+  gateway: RunningGateway;
+  issuer: LocalTokenIssuer;
+  config: GatewayConfig;
+  dataDir: string;
+  /** A token for `user` in `groups`, from the trusted issuer. */
+  token(user: string, groups?: string[]): Promise<string>;
+  api(pathname: string, init?: { method?: string; token?: string | null; body?: unknown }): Promise<{ status: number; body: any }>;
+  stop(): Promise<void>;
+}
+
+export interface TestGatewayOptions {
+  /** Connection definitions as they would appear in YAML (password given as env:NAME). */
+  connections: Record<string, unknown>;
+  env?: Record<string, string>;
+  deps?: GatewayDeps;
+  dataDir?: string;
+}
+
+/** Starts a gateway on free loopback ports with a local token issuer it trusts. */
+export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
+  const issuer = await startLocalTokenIssuer();
+  const dataDir = options.dataDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'hoop-gw-')));
+  const config = parseGatewayConfig(
+    {
+      listen: { api: '127.0.0.1:0', ssh: '127.0.0.1:0' },
+      dataDir,
+      auth: { issuers: [{ issuer: issuer.issuer, audience: 'api://hoop-gateway' }] },
+      admins: { groups: ['admins'] },
+      connections: options.connections,
+    },
+    { source: 'test', baseDir: dataDir, env: options.env ?? {} },
+  );
+  const gateway = await startGateway(config, options.deps);
+  const token = (user: string, groups: string[] = ['agents']) => issuer.mint({ user, groups });
+  return {
+    gateway,
+    issuer,
+    config,
+    dataDir,
+    token,
+    async api(pathname, init = {}) {
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      const bearer = init.token === undefined ? await token('alice') : init.token;
+      if (bearer !== null) headers.authorization = `Bearer ${bearer}`;
+      const response = await fetch(`${gateway.apiUrl}${pathname}`, {
+        method: init.method ?? 'GET',
+        headers,
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      });
+      return { status: response.status, body: await response.json() };
+    },
+    async stop() {
+      await gateway.close();
+      await issuer.close();
+      if (!options.dataDir) await fs.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
