@@ -18,7 +18,7 @@ import type { ClientChannel } from 'ssh2';
 import type { CreateSessionRequest, CreateSessionResponse, SessionInfo, SessionStatus } from '../api/types.js';
 import { HoopError, errorMessage, isHoopError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { generateEphemeralKey, sshFingerprint, type EphemeralKey } from './ephemeral-key.js';
+import { generateEphemeralKey, sshFingerprint, type EphemeralKey } from '../ssh/ed25519.js';
 import type { SessionGateway } from './gateway-client.js';
 
 /** Where the local listener binds: loopback TCP (port 0 picks one) or a unix socket (mode 0600). */
@@ -78,9 +78,14 @@ export interface TunnelOptions {
   keepaliveIntervalMs?: number;
   /** Consecutive key refusals, with the session's state unknown, before the tunnel gives up. */
   maxAuthRejections?: number;
+  /**
+   * At the local expiry time, how long open channels stay up so the gateway can tell each
+   * client why it ends (PostgreSQL: FATAL 57P01) and close the connection itself.
+   */
+  expiryGraceMs?: number;
 }
 
-type State = 'idle' | 'opening' | 'up' | 'down' | 'closing' | 'ended';
+type State = 'idle' | 'opening' | 'up' | 'down' | 'expiring' | 'closing' | 'ended';
 
 interface PendingClient {
   socket: net.Socket;
@@ -106,6 +111,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private readonly sshReadyTimeoutMs: number;
   private readonly keepaliveIntervalMs: number;
   private readonly maxAuthRejections: number;
+  private readonly expiryGraceMs: number;
 
   private state: State = 'idle';
   private server: net.Server | undefined;
@@ -135,6 +141,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.sshReadyTimeoutMs = options.sshReadyTimeoutMs ?? 15_000;
     this.keepaliveIntervalMs = options.keepaliveIntervalMs ?? 15_000;
     this.maxAuthRejections = options.maxAuthRejections ?? 3;
+    this.expiryGraceMs = options.expiryGraceMs ?? 3000;
     this.ended = new Promise((resolve) => {
       this.resolveEnded = resolve;
     });
@@ -211,6 +218,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     }
     if (this.state === 'closing') return this.ended;
     this.state = 'closing';
+    clearTimeout(this.expiryTimer);
     this.wakeSleeper?.();
     let end: TunnelEnd = { cause: 'closed_locally', status: 'ended', reason };
     const session = this.created?.session;
@@ -414,6 +422,10 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private onSshClosed(client: ssh2.Client): void {
     if (this.ssh !== client) return;
     this.ssh = undefined;
+    if (this.state === 'expiring') {
+      void this.finish(this.expiredEnd()); // the gateway ended it at expiry, as expected
+      return;
+    }
     if (this.state !== 'up') return;
     this.state = 'down';
     this.logger.info('the SSH connection to the gateway dropped', { session: this.created!.session.id });
@@ -511,12 +523,26 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     const schedule = () => {
       const left = expiresAt - this.now();
       if (left <= 0) {
-        void this.finish(this.expiredEnd());
+        this.beginExpiry();
         return;
       }
       this.expiryTimer = setTimeout(schedule, Math.min(left, MAX_TIMER_MS));
     };
     schedule();
+  }
+
+  /**
+   * The session's time is up by our clock. The gateway enforces expiry itself and tells each
+   * client why before closing; cutting the sockets now could beat that message. So new clients
+   * are refused and open ones get `expiryGraceMs` for the gateway to close the SSH connection.
+   */
+  private beginExpiry(): void {
+    if (this.state !== 'up') {
+      if (this.state === 'down') void this.finish(this.expiredEnd());
+      return;
+    }
+    this.state = 'expiring';
+    this.expiryTimer = setTimeout(() => void this.finish(this.expiredEnd()), this.expiryGraceMs);
   }
 
   private expiredEnd(): TunnelEnd {
@@ -546,7 +572,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       socket.destroy();
     }
     this.pending = [];
-    for (const socket of this.clients) socket.destroy();
+    for (const socket of this.clients) closeGracefully(socket);
     this.ssh?.end();
     this.ssh = undefined;
     await this.closeListener();
@@ -573,6 +599,15 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     if (server === undefined || !server.listening) return;
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/** Ends a local client after what was already written to it is flushed; destroys it if it lingers. */
+function closeGracefully(socket: net.Socket): void {
+  if (socket.destroyed) return;
+  socket.end();
+  const timer = setTimeout(() => socket.destroy(), 1000);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
 
 /** Pipes a local socket and a channel both ways, with backpressure and half-close. */

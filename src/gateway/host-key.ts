@@ -1,7 +1,7 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import ssh2 from 'ssh2';
+import { generateEd25519KeyPair, sshFingerprint } from '../ssh/ed25519.js';
 import { HoopError } from '../errors.js';
 
 export interface HostKey {
@@ -20,7 +20,7 @@ export function loadOrCreateHostKey(dataDir: string): HostKey {
   if (fs.existsSync(file)) {
     privateKey = fs.readFileSync(file, 'utf8');
   } else {
-    privateKey = ssh2.utils.generateKeyPairSync('ed25519').private;
+    privateKey = generateEd25519KeyPair('hoopctl-gateway').privateKey;
     const temp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(temp, privateKey, { mode: 0o600 });
     fs.renameSync(temp, file);
@@ -32,9 +32,4 @@ export function loadOrCreateHostKey(dataDir: string): HostKey {
     });
   }
   return { privateKey, fingerprint: sshFingerprint(parsed.getPublicSSH()) };
-}
-
-/** SHA256 fingerprint of an SSH public key blob, unpadded base64 as OpenSSH prints it. */
-export function sshFingerprint(publicKeyBlob: Buffer): string {
-  return `SHA256:${crypto.createHash('sha256').update(publicKeyBlob).digest('base64').replace(/=+$/, '')}`;
 }

@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import ssh2 from 'ssh2';
-import { generateEd25519KeyPair, sshFingerprint } from '../../src/client/ephemeral-key.js';
+import { generateEd25519KeyPair, sshFingerprint } from '../../src/ssh/ed25519.js';
 
 export interface SshTestServer {
   host: string;

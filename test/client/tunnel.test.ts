@@ -152,14 +152,39 @@ describe('Tunnel', () => {
     await expect(roundTrip(tcpTarget(t), Buffer.from('x'))).rejects.toThrow(/ECONNREFUSED/);
   });
 
-  it('ends at expiresAt by its own timer', async () => {
-    gateway.durationMs = 700;
-    const t = tunnel();
+  it('ends by its own timer at expiresAt plus the grace, when the gateway does not close first', async () => {
+    gateway.durationMs = 500;
+    const t = tunnel({ expiryGraceMs: 300 });
     await t.open({ connection: 'orders-db' });
-    const started = Date.now();
+    const expiresAt = Date.parse(gateway.session!.expiresAt);
     const end = await t.ended;
     expect(end).toMatchObject({ cause: 'expired', status: 'expired' });
-    expect(Date.now() - started).toBeLessThan(2000);
+    expect(Date.now() - expiresAt).toBeGreaterThanOrEqual(250);
+    expect(Date.now() - expiresAt).toBeLessThan(1500);
+  });
+
+  // Regression: the local timer destroyed the clients at expiresAt and beat the gateway's
+  // FATAL 57P01, so psql saw "server closed the connection unexpectedly" instead of why.
+  it('at expiry, lets the gateway finish what it sends to open clients before closing them', async () => {
+    gateway.durationMs = 500;
+    const t = tunnel({ expiryGraceMs: 5000 });
+    await t.open({ connection: 'orders-db' });
+    const socket = net.connect(tcpTarget(t));
+    let received = '';
+    socket.on('data', (d) => (received += d));
+    const closed = once(socket, 'close');
+    await once(socket, 'connect');
+    const expiresAt = Date.parse(gateway.session!.expiresAt);
+    // The "gateway" answers once more after expiry, then closes the SSH connection.
+    await new Promise((r) => setTimeout(r, expiresAt - Date.now() + 100));
+    socket.write('last words');
+    await new Promise((r) => setTimeout(r, 100));
+    ssh.dropAll();
+    const end = await t.ended;
+    await closed;
+    expect(end.cause).toBe('expired');
+    expect(received).toBe('last words');
+    expect(Date.now() - expiresAt).toBeLessThan(2000);
   });
 
   it('close({endSession}) ends the session at the gateway and does not reconnect', async () => {
@@ -216,7 +241,7 @@ describe.skipIf(!localPostgres)('Tunnel to the local PostgreSQL on 127.0.0.1:543
       const perQuery = (performance.now() - started) / 20;
       const { rows } = await client.query<{ n: number }>('select 40 + 2 as n');
       expect(rows[0]!.n).toBe(42);
-      // Nagle on either socket would make this ~40 ms.
+      // A latency sanity bound. It does not pin setNoDelay: on loopback Nagle did not show here.
       expect(perQuery).toBeLessThan(20);
     } finally {
       await client.end();

@@ -4,7 +4,8 @@ import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
-import { Client as SshClient, utils as sshUtils } from 'ssh2';
+import ssh2 from 'ssh2';
+import { generateEd25519KeyPair } from '../../src/ssh/ed25519.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-postgres.js';
 import { seedDemoDatabase } from '../../src/demo/seed.js';
@@ -147,13 +148,13 @@ describe('hoopctl connect, end to end', () => {
   });
 
   it('refuses an SSH login with a key other than the session’s, and another user’s session', async () => {
-    const keyA = sshUtils.generateKeyPairSync('ed25519');
-    const keyB = sshUtils.generateKeyPairSync('ed25519');
-    const created = await gw.api('/api/v1/sessions', { method: 'POST', body: { connection: 'orders-db', publicKey: keyA.public } });
-    const bobs = await gw.api('/api/v1/sessions', { method: 'POST', token: await gw.token('bob'), body: { connection: 'orders-db', publicKey: keyB.public } });
+    const keyA = generateEd25519KeyPair();
+    const keyB = generateEd25519KeyPair();
+    const created = await gw.api('/api/v1/sessions', { method: 'POST', body: { connection: 'orders-db', publicKey: keyA.publicKey } });
+    const bobs = await gw.api('/api/v1/sessions', { method: 'POST', token: await gw.token('bob'), body: { connection: 'orders-db', publicKey: keyB.publicKey } });
     const attempt = (username: string, privateKey: string) =>
       new Promise<string>((resolve) => {
-        const ssh = new SshClient();
+        const ssh = new ssh2.Client();
         ssh.on('ready', () => {
           ssh.end();
           resolve('accepted');
@@ -161,10 +162,10 @@ describe('hoopctl connect, end to end', () => {
         ssh.on('error', (err) => resolve(err.message));
         ssh.connect({ host: gw.gateway.ssh.host, port: gw.gateway.ssh.port, username, privateKey });
       });
-    expect(await attempt(created.body.session.id, keyB.private)).toMatch(/authentication methods failed/);
-    expect(await attempt(bobs.body.session.id, keyA.private)).toMatch(/authentication methods failed/);
-    expect(await attempt('ses_nonexistent', keyA.private)).toMatch(/authentication methods failed/);
-    expect(await attempt(created.body.session.id, keyA.private)).toBe('accepted');
+    expect(await attempt(created.body.session.id, keyB.privateKey)).toMatch(/authentication methods failed/);
+    expect(await attempt(bobs.body.session.id, keyA.privateKey)).toMatch(/authentication methods failed/);
+    expect(await attempt('ses_nonexistent', keyA.privateKey)).toMatch(/authentication methods failed/);
+    expect(await attempt(created.body.session.id, keyA.privateKey)).toBe('accepted');
     // Bob cannot see or end Alice's session through the API either.
     expect((await gw.api(`/api/v1/sessions/${created.body.session.id}`, { method: 'DELETE', token: await gw.token('bob') })).status).toBe(404);
   });

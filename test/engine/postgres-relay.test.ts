@@ -219,6 +219,21 @@ describe('node-postgres through the engine', () => {
     client.destroy();
   });
 
+  it('half-close: a client that ends its side after a query still gets the whole result, then the close', async () => {
+    const before = h.served.length;
+    const client = await RawPgClient.connect(h.port);
+    await client.login({ user: h.session.localUser, database: h.session.database, password: h.session.localPassword });
+    const sql = Buffer.from('select g from generate_series(1, 5000) g\0');
+    const header = Buffer.alloc(5);
+    header[0] = FrontendCode.Query;
+    header.writeInt32BE(4 + sql.length, 1);
+    client.socket.end(Buffer.concat([header, sql]));
+    const messages = await client.drainUntilClose();
+    expect(messages.filter((m) => m.type === 'DataRow')).toHaveLength(5000);
+    expect(messages.at(-1)).toEqual({ type: 'ReadyForQuery', status: 'I' });
+    await h.served[before]!.closed;
+  });
+
   it('closes both sides when the client ends (Terminate)', async () => {
     const before = h.served.length;
     const client = await h.connect();

@@ -193,11 +193,12 @@ describe('malformed client bytes', () => {
     await stillWorks();
   });
 
-  it('honours a smaller maxMessageLength', async () => {
+  it('honours a smaller maxMessageLength for client messages (server messages are not limited by it)', async () => {
     const small = await startEngineHarness({ db: h.db, engine: { maxMessageLength: 1024 } });
     try {
       const client = await small.connect();
       client.on('error', () => undefined); // the engine closes the connection after the FATAL
+      expect((await client.query("select repeat('z', 5000) as big")).rows[0].big).toHaveLength(5000);
       const err = await pgError(client.query(`select '${'x'.repeat(2000)}'`));
       expect(err?.message).toMatch(/declares \d+ bytes, more than the 1024 allowed/);
       expect(err?.code).toBe('08P01');

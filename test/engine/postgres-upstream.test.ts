@@ -18,6 +18,7 @@ import {
   parseSASLInitialResponse,
   parseSASLResponse,
   parseStartupPacket,
+  readyForQuery,
 } from '../../src/protocol/postgres/index.js';
 import { ScramServer, deriveScramVerifier } from '../../src/protocol/postgres/scram.js';
 import { FrameReader } from '../../src/engine/postgres/frame-reader.js';
@@ -232,6 +233,38 @@ describe('upstream failures the client reads', () => {
     } finally {
       await h.stop();
       impostor.close();
+    }
+  });
+
+  it('malformed bytes from the database after login: FATAL 08P01 to the client, connection closed', async () => {
+    // A fake server: cleartext login, then answers the first Query with a message of length 2.
+    const broken = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      const reader = new FrameReader(socket, new FrontendFramer(), 'the engine');
+      void (async () => {
+        parseStartupPacket(await reader.next());
+        socket.write(encodeBackendMessage({ type: 'Authentication', request: { kind: 'CleartextPassword' } }));
+        await reader.next();
+        socket.write(encodeBackendMessage({ type: 'Authentication', request: { kind: 'Ok' } }));
+        socket.write(encodeBackendMessage({ type: 'BackendKeyData', processId: 42, secretKey: Buffer.from([1, 2, 3, 4]) }));
+        socket.write(readyForQuery('I'));
+        await reader.next();
+        socket.write(Buffer.from([BackendCode.RowDescription, 0, 0, 0, 2]));
+      })().catch(() => socket.destroy());
+    });
+    await new Promise<void>((resolve) => broken.listen(0, '127.0.0.1', resolve));
+    const port = (broken.address() as net.AddressInfo).port;
+    const h = await startEngineHarness({ db: md5Db, target: { port } });
+    try {
+      const client = await h.connect();
+      client.on('error', () => undefined);
+      const err = await pgError(client.query('select 1'));
+      expect(err?.code).toBe('08P01');
+      expect(err?.message).toMatch(/^hoop: the database sent malformed data: backend RowDescription length 2 is shorter than 4/);
+      await h.served[0]!.closed;
+    } finally {
+      await h.stop();
+      broken.close();
     }
   });
 });

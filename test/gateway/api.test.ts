@@ -1,8 +1,8 @@
-import { utils as sshUtils } from 'ssh2';
+import { generateEd25519KeyPair } from '../../src/ssh/ed25519.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
-const publicKey = () => sshUtils.generateKeyPairSync('ed25519').public;
+const publicKey = () => generateEd25519KeyPair().publicKey;
 
 describe('gateway API', () => {
   let gw: TestGateway;

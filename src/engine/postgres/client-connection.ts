@@ -6,7 +6,6 @@
 import type { Duplex } from 'node:stream';
 import {
   BackendCode,
-  FrontendCode,
   FrontendFramer,
   StartupCode,
   TERMINATE,
@@ -160,7 +159,6 @@ export class PostgresClientConnection implements ClientConnection {
         timeoutMs: this.deps.connectTimeoutMs,
         signal: this.abort.signal,
         params,
-        maxMessageLength: this.deps.maxMessageLength,
         saltedPassword: this.deps.saltedPassword,
       });
     } catch (err) {
@@ -254,18 +252,25 @@ export class PostgresClientConnection implements ClientConnection {
     const upstreamKey = this.deps.cancelRegistry.lookup(processId, secretKey, this.session.id);
     if (upstreamKey === undefined) {
       this.log.warn('postgres cancel request with an unknown key ignored');
-    } else {
-      try {
-        await sendUpstreamCancel(
-          { target: this.deps.target, dial: this.deps.dial, timeoutMs: this.deps.connectTimeoutMs, signal: this.abort.signal },
-          upstreamKey,
-        );
-        this.log.info('postgres cancel request forwarded');
-      } catch (err) {
-        this.log.warn('postgres cancel request could not be forwarded', { error: errorMessage(err) });
-      }
+    } else if (await this.cancelUpstream(upstreamKey)) {
+      this.log.info('postgres cancel request forwarded');
     }
     this.shutdown();
+  }
+
+  /**
+   * Sends a CancelRequest upstream on its own connection. Not tied to this connection's
+   * lifetime: a client may hang up right after asking. Resolves false (logged) on failure.
+   */
+  private async cancelUpstream(key: { processId: number; secretKey: Buffer }): Promise<boolean> {
+    const { target, dial, connectTimeoutMs } = this.deps;
+    try {
+      await sendUpstreamCancel({ target, dial, timeoutMs: connectTimeoutMs, signal: new AbortController().signal }, key);
+      return true;
+    } catch (err) {
+      this.log.warn('postgres cancel request could not be sent upstream', { error: errorMessage(err) });
+      return false;
+    }
   }
 
   /** Errors out of the sequential phases: tell the client when it is still listening. */
@@ -328,15 +333,7 @@ export class PostgresClientConnection implements ClientConnection {
   private closeUpstream(): void {
     const upstream = this.upstream!;
     if (this.conversation.busy && this.upstreamKey !== undefined && writable(upstream)) {
-      const timeout = new AbortController();
-      const timer = setTimeout(() => timeout.abort(), this.deps.closeGraceMs);
-      timer.unref();
-      sendUpstreamCancel(
-        { target: this.deps.target, dial: this.deps.dial, timeoutMs: this.deps.connectTimeoutMs, signal: timeout.signal },
-        this.upstreamKey,
-      )
-        .catch((err: unknown) => this.log.debug('postgres cancel on close failed', { error: errorMessage(err) }))
-        .finally(() => clearTimeout(timer));
+      void this.cancelUpstream(this.upstreamKey);
     }
     if (writable(upstream)) upstream.end(TERMINATE);
     upstream.resume();

@@ -36,7 +36,7 @@ export type { FrameHook, FrontendHook, BackendHook, FrameDecision, RelayContext,
 export interface PostgresEngineOptions {
   target: PostgresTarget;
   logger?: Logger;
-  /** Largest client message accepted (bytes after the length word); the codec's default otherwise. */
+  /** Largest client message accepted (bytes after the length word); the codec's default (64 MiB) otherwise. Server messages are not limited by it. */
   maxMessageLength?: number;
   /** Upstream TCP + TLS + login, and CancelRequests. Default 10 s. */
   connectTimeoutMs?: number;

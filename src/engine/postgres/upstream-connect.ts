@@ -12,22 +12,17 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import {
-  BackendCode,
   BackendFramer,
   StartupCode,
-  encodePasswordMessage,
-  encodeSASLInitialResponse,
-  encodeSASLResponse,
   encodeStartupPacket,
   parseBackendMessage,
-  readErrorFields,
+  type BackendMessage,
   type ErrorFields,
   type Frame,
 } from '../../protocol/postgres/index.js';
-import { md5PasswordResponse } from '../../protocol/postgres/md5.js';
-import { SCRAM_SHA_256, ScramClient } from '../../protocol/postgres/scram.js';
 import { HoopError, errorMessage, isHoopError } from '../../errors.js';
 import { FrameReader } from './frame-reader.js';
+import { UpstreamAuthenticator } from './upstream-auth.js';
 import type { FatalReport } from './wire.js';
 
 /** The real database behind a connection. */
@@ -55,6 +50,7 @@ export interface UpstreamOptions {
 export interface UpstreamLoginOptions extends UpstreamOptions {
   /** Startup parameters, including the target's user and database. */
   params: Record<string, string>;
+  /** Largest server message accepted; the codec's default (1 GiB, the server's own limit) otherwise. */
   maxMessageLength?: number;
   /** Memoized Hi(password, salt, i) for SCRAM; the role's salt rarely changes. */
   saltedPassword?: (salt: Buffer, iterations: number) => Buffer;
@@ -249,9 +245,7 @@ export async function loginUpstream(options: UpstreamLoginOptions): Promise<Upst
 
     const greeting: Buffer[] = [];
     let backendKey: UpstreamSession['backendKey'];
-    let authenticated = false;
-    let scram: ScramClient | undefined;
-    let scramDone = false;
+    const auth = new UpstreamAuthenticator(target, options.saltedPassword);
     for (;;) {
       let frame: Frame;
       try {
@@ -264,37 +258,8 @@ export async function loginUpstream(options: UpstreamLoginOptions): Promise<Upst
       const message = parseUpstream(frame);
       switch (message.type) {
         case 'Authentication': {
-          const request = message.request;
-          switch (request.kind) {
-            case 'Ok':
-              if (scram !== undefined && !scramDone) throw failure('upstream_auth_failed', 'the server skipped the end of the SCRAM exchange');
-              authenticated = true;
-              break;
-            case 'CleartextPassword':
-              socket.write(encodePasswordMessage(target.password));
-              break;
-            case 'MD5Password':
-              socket.write(encodePasswordMessage(md5PasswordResponse(target.user, target.password, request.salt)));
-              break;
-            case 'SASL':
-              if (!request.mechanisms.includes(SCRAM_SHA_256)) {
-                throw failure('upstream_auth_unsupported', `SASL mechanisms ${request.mechanisms.join(', ')}`);
-              }
-              scram = new ScramClient(target.password, { saltedPassword: options.saltedPassword });
-              socket.write(encodeSASLInitialResponse(SCRAM_SHA_256, scram.clientFirstMessage()));
-              break;
-            case 'SASLContinue':
-              if (scram === undefined) throw failure('upstream_protocol', 'SASLContinue before SASL');
-              socket.write(encodeSASLResponse(scramStep(() => scram!.clientFinalMessage(request.data))));
-              break;
-            case 'SASLFinal':
-              if (scram === undefined) throw failure('upstream_protocol', 'SASLFinal before SASL');
-              scramStep(() => scram!.verifyServerFinal(request.data));
-              scramDone = true;
-              break;
-            default:
-              throw failure('upstream_auth_unsupported', `${request.kind} authentication`);
-          }
+          const answer = auth.respond(message.request);
+          if (answer !== undefined) socket.write(answer);
           break;
         }
         case 'ParameterStatus':
@@ -307,9 +272,9 @@ export async function loginUpstream(options: UpstreamLoginOptions): Promise<Upst
         case 'NegotiateProtocolVersion':
           break;
         case 'ErrorResponse':
-          throw refusal(message.fields, authenticated);
+          throw refusal(message.fields, auth.authenticated);
         case 'ReadyForQuery':
-          if (!authenticated) throw failure('upstream_protocol', 'ReadyForQuery before AuthenticationOk');
+          if (!auth.authenticated) throw failure('upstream_protocol', 'ReadyForQuery before AuthenticationOk');
           socket.off('error', onSocketError);
           return { socket, framer: reader.framer, pending: reader.detach(), backendKey, greeting, readyForQuery: frame.raw };
         default:
@@ -325,22 +290,11 @@ export async function loginUpstream(options: UpstreamLoginOptions): Promise<Upst
   }
 }
 
-function parseUpstream(frame: Frame): ReturnType<typeof parseBackendMessage> {
-  if (frame.code === BackendCode.ErrorResponse || frame.code === BackendCode.NoticeResponse) {
-    return { type: frame.code === BackendCode.ErrorResponse ? 'ErrorResponse' : 'NoticeResponse', fields: readErrorFields(frame) };
-  }
+function parseUpstream(frame: Frame): BackendMessage {
   try {
     return parseBackendMessage(frame);
   } catch (err) {
     throw failure('upstream_protocol', errorMessage(err), undefined, err);
-  }
-}
-
-function scramStep<T>(step: () => T): T {
-  try {
-    return step();
-  } catch (err) {
-    throw failure('upstream_auth_failed', errorMessage(err), undefined, err);
   }
 }
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import ssh2 from 'ssh2';
 import { describe, expect, it } from 'vitest';
-import { generateEphemeralKey, sshFingerprint } from '../../src/client/ephemeral-key.js';
+import { generateEphemeralKey, sshFingerprint } from '../../src/ssh/ed25519.js';
 
 describe('generateEphemeralKey', () => {
   // Regression: ssh2's ed25519 keygen trims a leading zero byte of the public key, so ~1 in 256
