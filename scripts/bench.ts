@@ -13,20 +13,31 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cleanup } from './bench/cleanup.js';
-import { assertLoopback, type BenchPath, type Endpoint, type Metric, type PathContext } from './bench/definitions.js';
+import {
+  assertLoopback,
+  type BenchPath,
+  type Endpoint,
+  type Metric,
+  type PathContext,
+  type RunningPath,
+  type Tools,
+  type WorkloadContext,
+} from './bench/definitions.js';
 import { parseBenchOptions, USAGE, UsageError, type BenchOptions } from './bench/options.js';
 import { directPath } from './bench/paths/direct.js';
 import { hoopTunnelPath } from './bench/paths/hoop-tunnel.js';
 import { sshTunnelPath } from './bench/paths/ssh-tunnel.js';
 import { findTools, startBenchServer } from './bench/postgres-server.js';
-import { runCommand } from './bench/processes.js';
-import { renderTable, summarize, type Samples } from './bench/report.js';
+import { runCommand, sleep } from './bench/processes.js';
+import { noisyCells, renderTable, summarize, type Samples } from './bench/report.js';
 import {
   CONNECT_ITERATIONS,
+  CONNECT_WARMUP,
   COPY_ROWS,
   COPY_WIDTH,
   defaultWorkloads,
   LATENCY_QUERIES,
+  LATENCY_WARMUP,
   PGBENCH_CLIENTS,
   PGBENCH_THREADS,
 } from './bench/workloads.js';
@@ -36,6 +47,8 @@ const PATHS: BenchPath[] = [directPath, sshTunnelPath, hoopTunnelPath()];
 /** Paths every other path gets a ratio row against. */
 const BASELINES = ['direct', 'ssh'];
 const WORKLOADS = defaultWorkloads;
+/** Lets the previous run's backends and sessions wind down before the next one starts. */
+const PAUSE_BETWEEN_RUNS_MS = 500;
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** Set by the signal handler: failures after it are the interruption's, not worth reporting. */
@@ -72,9 +85,7 @@ async function main(): Promise<number> {
 
 async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<number> {
   const paths = PATHS.filter((p) => options.paths.includes(p.id));
-  const metrics: Metric[] = WORKLOADS.flatMap((w) => w.metrics);
   const tools = findTools();
-
   if (options.build && paths.some((p) => p.id.startsWith('hoop'))) {
     progress('npm run build');
     await runCommand(cleanup, 'npm', ['run', '--silent', 'build'], { cwd: repoRoot, stdio: 'inherit-to-stderr' }).catch((err: Error) => {
@@ -83,65 +94,39 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<numbe
   }
 
   const server = await startBenchServer(cleanup, tools, { scale: options.scale, progress });
-  const [pgbenchVersion, psqlVersion] = await Promise.all(
-    [tools.pgbench, tools.psql].map(async (tool) => (await runCommand(cleanup, tool, ['--version'])).stdout.trim()),
-  );
-  const machine = {
-    nproc: os.availableParallelism(),
-    cpu: os.cpus()[0]?.model ?? 'unknown',
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    node: process.version,
-    postgres: server.version,
-    pgbench: pgbenchVersion,
-    psql: psqlVersion,
-  };
-  const parameters = {
-    rounds: options.rounds,
-    secondsPerPgbench: options.seconds,
-    pgbench: `-c ${PGBENCH_CLIENTS} -j ${PGBENCH_THREADS} -T ${options.seconds} -n, scale ${options.scale}`,
-    latency: `${LATENCY_QUERIES} sequential "select 1" on one pg connection`,
-    connect: `median of ${CONNECT_ITERATIONS} × (connect + SCRAM + select 1 + end) with pg`,
-    copyOut: `psql COPY of ${COPY_ROWS} × ${COPY_WIDTH}-byte rows (${((COPY_ROWS * (COPY_WIDTH + 1)) / 1e6).toFixed(0)} MB) to a pipe; bytes ÷ wall time`,
-  };
-  progress(`machine: ${describe(machine)}`);
+  const machine = await describeMachine(cleanup, tools, server.version);
+  const parameters = describeParameters(options);
+  progress(`machine: ${machineLine(machine)}`);
 
   const ctx: PathContext = { upstream: server.endpoint, cleanup, repoRoot, progress };
-  const endpoints = new Map<string, Endpoint>();
+  const running = new Map<string, RunningPath>();
   for (const p of paths) {
     progress(`starting path ${p.label}`);
-    const running = await p.start(ctx);
-    assertLoopback(running.endpoint, p.label);
-    endpoints.set(p.id, running.endpoint);
+    const started = await p.start(ctx);
+    assertLoopback(started.endpoint, p.label);
+    running.set(p.id, started);
   }
 
-  const samples: Samples = Object.fromEntries(paths.map((p) => [p.id, Object.fromEntries(metrics.map((m) => [m.id, [] as number[]]))]));
-  const workloadCtx = { seconds: options.seconds, tools, cleanup };
-  for (let round = 1; round <= options.rounds; round++) {
-    for (const workload of WORKLOADS) {
-      for (const p of paths) {
-        const values = await workload.run(endpoints.get(p.id)!, workloadCtx).catch((err: Error) => {
-          throw new Error(`round ${round}, ${workload.id} via ${p.label}: ${err.message}`);
-        });
-        for (const m of workload.metrics) samples[p.id]![m.id]!.push(values[m.id]!);
-        const shown = workload.metrics.map((m) => `${m.label} ${values[m.id]!.toFixed(m.digits)}`).join(', ');
-        progress(`round ${round}/${options.rounds}  ${p.label.padEnd(10)} ${shown}`);
-      }
-    }
-  }
-
+  const metrics: Metric[] = WORKLOADS.flatMap((w) => w.metrics);
+  const samples = await runRounds(options, paths, running, { upstream: server.endpoint, seconds: options.seconds, tools, cleanup });
   const summary = summarize(paths, metrics, samples, BASELINES);
   const out = [
     '',
-    `machine:    ${describe(machine)}`,
+    `machine:    ${machineLine(machine)}`,
     `parameters: ${options.rounds} interleaved round(s), median per path; pgbench ${parameters.pgbench}`,
-    `            latency: ${parameters.latency}; connect: ${parameters.connect}`,
-    `            ${parameters.copyOut}`,
+    `            latency: ${parameters.latency}`,
+    `            connect: ${parameters.connect}`,
+    `            COPY: ${parameters.copyOut}`,
     '',
     renderTable(paths, metrics, summary),
     '',
     'ratios are path ÷ baseline: above 1 is better for TPS and MB/s, worse for µs and ms.',
   ];
+  const noisy = noisyCells(paths, metrics, samples);
+  if (noisy.length > 0) {
+    out.push(`rounds differ by more than 25% of the median (compare ratios, or rerun on a quieter machine):`);
+    out.push(...wrap(noisy.join('; '), 100).map((line) => `  ${line}`));
+  }
   process.stdout.write(`${out.join('\n')}\n`);
 
   const file = path.join(repoRoot, '.bench', `results-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
@@ -161,8 +146,86 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<numbe
   return 0;
 }
 
-function describe(machine: Record<string, unknown>): string {
-  return `${machine.nproc} CPUs (${machine.cpu}), node ${machine.node}, PostgreSQL ${machine.postgres}, ${machine.pgbench}`;
+/** for round: for workload: for path — so slow drift (cache, load, table growth) hits every path alike. */
+async function runRounds(
+  options: BenchOptions,
+  paths: BenchPath[],
+  running: Map<string, RunningPath>,
+  ctx: WorkloadContext & { upstream: Endpoint },
+): Promise<Samples> {
+  const samples: Samples = {};
+  for (const p of paths) samples[p.id] = Object.fromEntries(WORKLOADS.flatMap((w) => w.metrics).map((m) => [m.id, [] as number[]]));
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const workload of WORKLOADS) {
+      for (const p of paths) {
+        const target = running.get(p.id)!;
+        let values: Record<string, number>;
+        try {
+          await workload.prepare?.(ctx.upstream);
+          await sleep(PAUSE_BETWEEN_RUNS_MS);
+          values = await workload.run(target.endpoint, ctx);
+          await workload.finish?.(ctx.upstream);
+        } catch (err) {
+          const problem = target.problem?.();
+          throw new Error(`round ${round}, ${workload.id} via ${p.label}: ${(err as Error).message}${problem ? `\n  ${problem}` : ''}`, { cause: err });
+        }
+        for (const m of workload.metrics) {
+          const value = values[m.id];
+          if (value === undefined || !Number.isFinite(value)) throw new Error(`${workload.id} via ${p.label} gave no number for ${m.id}`);
+          samples[p.id]![m.id]!.push(value);
+        }
+        const shown = workload.metrics.map((m) => `${m.label} ${values[m.id]!.toFixed(m.digits)}`).join(', ');
+        progress(`round ${round}/${options.rounds}  ${p.label.padEnd(10)} ${shown}`);
+      }
+    }
+  }
+  return samples;
+}
+
+async function describeMachine(cleanup: Cleanup, tools: Tools, postgresVersion: string) {
+  const [pgbench, psql] = await Promise.all(
+    [tools.pgbench, tools.psql].map(async (tool) => (await runCommand(cleanup, tool, ['--version'])).stdout.trim()),
+  );
+  return {
+    nproc: os.availableParallelism(),
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    /** 1-minute load average when the runs start: above nproc, other work competes with the benchmark. */
+    loadAverage: Number(os.loadavg()[0]!.toFixed(2)),
+    node: process.version,
+    postgres: postgresVersion,
+    pgbench,
+    psql,
+  };
+}
+
+function describeParameters(options: BenchOptions) {
+  return {
+    rounds: options.rounds,
+    secondsPerPgbench: options.seconds,
+    pgbench: `-c ${PGBENCH_CLIENTS} -j ${PGBENCH_THREADS} -T ${options.seconds} -n, scale ${options.scale}`,
+    latency: `${LATENCY_QUERIES} sequential "select 1" on one pg connection, after ${LATENCY_WARMUP} unmeasured`,
+    connect: `median of ${CONNECT_ITERATIONS} × (connect + SCRAM + select 1 + end) with pg, after ${CONNECT_WARMUP} unmeasured`,
+    copyOut: `psql COPY of ${COPY_ROWS} × ${COPY_WIDTH}-byte rows (${((COPY_ROWS * (COPY_WIDTH + 1)) / 1e6).toFixed(0)} MB) to a pipe; bytes ÷ wall time`,
+  };
+}
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+function machineLine(machine: Awaited<ReturnType<typeof describeMachine>>): string {
+  return `${machine.nproc} CPUs (${machine.cpu}), load ${machine.loadAverage}, node ${machine.node}, PostgreSQL ${machine.postgres}, ${machine.pgbench}`;
 }
 
 /**

@@ -33,6 +33,8 @@ export interface RunningPath {
   endpoint: Endpoint;
   /** Idempotent; also registered with the cleanup stack by `start`. */
   stop(): Promise<void>;
+  /** Why the path no longer works (a process died), for the error after a failed run. */
+  problem?(): string | undefined;
 }
 
 export interface BenchPath {
@@ -63,6 +65,10 @@ export interface WorkloadContext {
 export interface Workload {
   id: string;
   metrics: Metric[];
+  /** Unmeasured, before every run on any path, against the real server: puts it in the same state each time. */
+  prepare?(upstream: Endpoint): Promise<void>;
+  /** Unmeasured, after every run: leaves nothing behind (dead rows, dirty pages) that would slow the next run. */
+  finish?(upstream: Endpoint): Promise<void>;
   /** Returns a value for every metric id in `metrics`. */
   run(endpoint: Endpoint, ctx: WorkloadContext): Promise<Record<string, number>>;
 }

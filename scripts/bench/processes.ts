@@ -83,6 +83,13 @@ export class Daemon {
     }
   }
 
+  /** Says that it died, with its log tail; undefined while it runs. */
+  problem(): string | undefined {
+    if (this.running) return undefined;
+    const how = this.child.signalCode ? `signal ${this.child.signalCode}` : `exit code ${this.child.exitCode}`;
+    return `${this.name} is not running (${how}); last log lines:\n${indent(this.tail())}`;
+  }
+
   /** An error that says the daemon died, with its log tail. */
   diedError(status: ExitStatus): Error {
     if (status.error) return new Error(`cannot start ${this.name}: ${status.error.message}`);

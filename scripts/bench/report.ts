@@ -76,3 +76,19 @@ function padEnd(text: string, width: number): string {
 function padStart(text: string, width: number): string {
   return ' '.repeat(Math.max(0, width - [...text].length)) + text;
 }
+
+/** Cells whose rounds differ by more than `threshold` of their median: the machine was not quiet. */
+export function noisyCells(paths: BenchPath[], metrics: Metric[], samples: Samples, threshold = 0.25): string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    for (const m of metrics) {
+      const values = samples[p.id]?.[m.id] ?? [];
+      const mid = median(values);
+      if (values.length < 2 || !mid) continue;
+      const lo = Math.min(...values);
+      const hi = Math.max(...values);
+      if ((hi - lo) / mid > threshold) out.push(`${p.label} ${m.label} ${formatNumber(lo, m.digits)}–${formatNumber(hi, m.digits)}`);
+    }
+  }
+  return out;
+}

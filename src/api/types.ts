@@ -57,3 +57,30 @@ export interface CreateSessionResponse {
 export interface ApiErrorBody {
   error: { code: string; message: string; hint?: string };
 }
+
+/** One audit event as the API returns it (`GET /api/v1/audit`, `GET /api/v1/sessions/:id/events`). */
+export interface AuditEventInfo {
+  sessionId: string;
+  seq: number;
+  time: string;
+  type: string;
+  data: unknown;
+  prevHash: string;
+  hash: string;
+  user: string | null;
+  connection: string | null;
+  /** Position in the global log; pass as `cursor` to read on after this event. */
+  cursor?: string;
+}
+
+export interface AuditPageResponse {
+  events: AuditEventInfo[];
+  nextCursor: string | null;
+}
+
+export interface AuditVerifyResponse {
+  ok: boolean;
+  sessionsChecked: number;
+  eventsChecked: number;
+  failures: { sessionId: string; seq: number; failure: string; message: string }[];
+}

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { buildAuditCommand } from './commands/audit.js';
 import { buildConnectCommand } from './commands/connect.js';
 import { buildConnectionsCommand } from './commands/connections.js';
 import { buildDemoCommand } from './commands/demo.js';
@@ -14,6 +15,7 @@ export const COMMAND_BUILDERS: readonly CommandBuilder[] = [
   buildConnectCommand,
   buildConnectionsCommand,
   buildSessionsCommand,
+  buildAuditCommand,
   buildGatewayCommand,
   buildDemoCommand,
 ];

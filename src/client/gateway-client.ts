@@ -1,4 +1,7 @@
 import type {
+  AuditEventInfo,
+  AuditPageResponse,
+  AuditVerifyResponse,
   ApiErrorBody,
   ConnectionInfo,
   CreateSessionRequest,
@@ -37,6 +40,21 @@ const KIND_BY_STATUS: Record<number, ErrorKind> = {
   409: 'usage',
   500: 'internal',
 };
+
+/** Filters of `GET /api/v1/audit`, named as in its query string. */
+export interface AuditQuery {
+  user?: string;
+  connection?: string;
+  session?: string;
+  decision?: 'allow' | 'deny' | 'review';
+  type?: string;
+  since?: string;
+  until?: string;
+  q?: string;
+  limit?: number;
+  cursor?: string;
+  order?: 'asc' | 'desc';
+}
 
 /** Client of the gateway's JSON API (`/api/v1`). Every failure is a `HoopError`. */
 export class GatewayClient implements SessionGateway {
@@ -83,6 +101,29 @@ export class GatewayClient implements SessionGateway {
   /** `DELETE /api/v1/sessions/:id`: ends the session now; the gateway closes its tunnel. */
   async endSession(id: string): Promise<SessionInfo> {
     return this.sessionAnswer(await this.request('DELETE', `/api/v1/sessions/${encodeURIComponent(id)}`), 'DELETE');
+  }
+
+  /** `GET /api/v1/sessions/:id/events`: a session's audit events in order, for replay. */
+  async sessionEvents(id: string): Promise<AuditEventInfo[]> {
+    const body = await this.request<{ events: AuditEventInfo[] }>('GET', `/api/v1/sessions/${encodeURIComponent(id)}/events`);
+    return expectArray(body, 'events');
+  }
+
+  /** `GET /api/v1/audit`: one page of audit events matching the filter. */
+  async queryAudit(filter: AuditQuery): Promise<AuditPageResponse> {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(filter)) if (value !== undefined && value !== '') query.set(key, String(value));
+    const body = await this.request<AuditPageResponse>('GET', `/api/v1/audit?${query.toString()}`);
+    if (!isObject(body) || !Array.isArray(body.events)) throw badResponse('GET /api/v1/audit', 'events');
+    return body;
+  }
+
+  /** `GET /api/v1/audit/verify`: recomputes the hash chains (one session, or all for auditors). */
+  async verifyAudit(sessionId?: string): Promise<AuditVerifyResponse> {
+    const suffix = sessionId === undefined ? '' : `?session=${encodeURIComponent(sessionId)}`;
+    const body = await this.request<AuditVerifyResponse>('GET', `/api/v1/audit/verify${suffix}`);
+    if (!isObject(body) || typeof body.ok !== 'boolean') throw badResponse('GET /api/v1/audit/verify', 'ok');
+    return body;
   }
 
   private sessionAnswer(body: unknown, method: string): SessionInfo {

@@ -53,6 +53,8 @@ export interface GatewayConfig {
   };
   /** Groups whose members may see and end everyone's sessions. */
   adminGroups: string[];
+  /** Groups whose members read everyone's audit events (admins too). */
+  auditorGroups: string[];
   connections: Map<string, ConnectionConfig>;
 }
 
@@ -88,7 +90,7 @@ export interface ParseContext {
 /** Validates an already-parsed config tree. */
 export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayConfig {
   const root = new ConfigNode(tree, '', ctx.source);
-  root.onlyKeys(['listen', 'advertise', 'dataDir', 'auth', 'admins', 'connections']);
+  root.onlyKeys(['listen', 'advertise', 'dataDir', 'auth', 'admins', 'auditors', 'connections']);
   const listen = root.child('listen').onlyKeys(['api', 'ssh']);
   const apiNode = listen.child('api');
   const api = typeof apiNode.value === 'string' ? parseHostPort(apiNode) : parseApiListen(apiNode, ctx);
@@ -107,6 +109,8 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
 
   const adminsNode = root.child('admins');
   const adminGroups = adminsNode.present ? adminsNode.onlyKeys(['groups']).child('groups').stringList() : ['admins'];
+  const auditorsNode = root.child('auditors');
+  const auditorGroups = [...(auditorsNode.present ? auditorsNode.onlyKeys(['groups']).child('groups').stringList() : ['auditors']), ...adminGroups];
 
   const connections = new Map<string, ConnectionConfig>();
   const connectionsNode = root.child('connections');
@@ -124,6 +128,7 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
     dataDir,
     auth: { issuers, clockToleranceSec },
     adminGroups,
+    auditorGroups,
     connections,
   };
 }

@@ -1,11 +1,13 @@
 import path from 'node:path';
+import { AuditRecorder } from '../audit/recorder.js';
 import type { Engine } from '../engine/engine.js';
-import { PostgresEngine } from '../engine/postgres/postgres-engine.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { SqliteStore } from '../store/sqlite-store.js';
+import type { AuditStore } from '../store/audit-store.js';
 import type { Store } from '../store/store.js';
 import type { ConnectionConfig, GatewayConfig } from './config.js';
 import { loadOrCreateHostKey } from './host-key.js';
+import { createEngine } from './engine-wiring.js';
 import { HttpApi } from './http-api.js';
 import { SessionManager } from './session-manager.js';
 import { SshEndpoint } from './ssh-endpoint.js';
@@ -15,7 +17,7 @@ export interface GatewayDeps {
   logger?: Logger;
   now?: () => Date;
   /** Defaults to SQLite in `dataDir`. */
-  store?: Store;
+  store?: Store & AuditStore;
   fetch?: typeof globalThis.fetch;
   engineFor?: (connection: ConnectionConfig, logger: Logger) => Engine;
 }
@@ -27,27 +29,15 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-function defaultEngineFor(connection: ConnectionConfig, logger: Logger): Engine {
-  return new PostgresEngine({
-    target: {
-      host: connection.host,
-      port: connection.port,
-      database: connection.database,
-      user: connection.user,
-      password: connection.password,
-      tls: connection.tls,
-    },
-    logger,
-  });
-}
-
 /** Starts the API and SSH endpoint for a validated config; `close()` shuts down cleanly. */
 export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<RunningGateway> {
   const logger = deps.logger ?? silentLogger;
   const store = deps.store ?? SqliteStore.open(path.join(config.dataDir, 'gateway.db'));
   const hostKey = loadOrCreateHostKey(config.dataDir);
+  const recorder = new AuditRecorder({ store, now: deps.now, logger });
   const sessions = new SessionManager({
     store,
+    recorder,
     connections: config.connections,
     adminGroups: config.adminGroups,
     logger,
@@ -55,7 +45,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
   });
   const engines = new Map<string, Engine>();
   for (const connection of config.connections.values()) {
-    engines.set(connection.name, (deps.engineFor ?? defaultEngineFor)(connection, logger));
+    engines.set(connection.name, deps.engineFor ? deps.engineFor(connection, logger) : createEngine(connection, { logger, recorder }));
   }
   const verifier = new TokenVerifier({
     issuers: config.auth.issuers,
@@ -70,6 +60,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
     sessions,
     verifier,
     logger,
+    audit: store,
+    auditorGroups: config.auditorGroups,
     ssh: () => ({ ...(config.advertiseSsh ?? sshAddress), hostKeyFingerprint: hostKey.fingerprint }),
   });
 
@@ -78,6 +70,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
     sessions.stop();
     for (const stop of started.reverse()) await stop().catch(() => undefined);
     await Promise.all([...engines.values()].map((e) => e.close().catch(() => undefined)));
+    await recorder.close().catch(() => undefined);
     await store.close();
   };
   try {

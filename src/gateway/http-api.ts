@@ -1,7 +1,17 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { ApiErrorBody, ConnectionInfo, CreateSessionRequest, CreateSessionResponse } from '../api/types.js';
+import type {
+  ApiErrorBody,
+  AuditEventInfo,
+  AuditPageResponse,
+  AuditVerifyResponse,
+  ConnectionInfo,
+  CreateSessionRequest,
+  CreateSessionResponse,
+} from '../api/types.js';
+import { verifyAll, verifySession, type ChainVerification } from '../audit/verify.js';
+import type { AuditFilter, AuditQueryEvent, AuditStore, StoredAuditEvent } from '../store/audit-store.js';
 import { formatDuration } from '../duration.js';
 import { HoopError, type ErrorKind } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -14,6 +24,9 @@ export interface HttpApiOptions {
   sessions: SessionManager;
   verifier: TokenVerifier;
   logger: Logger;
+  audit: AuditStore;
+  /** Groups whose members read everyone's audit events; others read their own sessions'. */
+  auditorGroups: string[];
   /** Where clients reach the SSH endpoint, and the fingerprint they pin. */
   ssh: () => { host: string; port: number; hostKeyFingerprint: string };
 }
@@ -35,6 +48,7 @@ type Handler = (ctx: RequestContext) => Promise<[number, unknown]>;
 interface RequestContext {
   identity: Identity;
   params: Record<string, string>;
+  query: URLSearchParams;
   body: unknown;
 }
 
@@ -77,6 +91,58 @@ export class HttpApi {
       200,
       { session: toSessionInfo(await options.sessions.end(identity, params.id!)) },
     ]);
+    this.route('GET', '/api/v1/sessions/:id/events', async ({ identity, params }) => {
+      const session = await this.sessionForAudit(identity, params.id!);
+      const events = await options.audit.sessionEvents(session.id);
+      return [200, { events: events.map((e) => toEventInfo(e, session.user, session.connection)) }];
+    });
+    this.route('GET', '/api/v1/audit', async ({ identity, query }) => {
+      const filter = auditFilter(query);
+      if (!this.isAuditor(identity)) {
+        if (filter.user !== undefined && filter.user !== identity.user) {
+          throw new HoopError('denied', 'not_an_auditor', `only auditors may read other users' events`, { hint: 'ask to be added to an auditors group' });
+        }
+        filter.user = identity.user;
+      }
+      const page = await options.audit.query(filter);
+      const answer: AuditPageResponse = { events: page.events.map((e) => toEventInfo(e, e.user, e.connection)), nextCursor: page.nextCursor };
+      return [200, answer];
+    });
+    this.route('GET', '/api/v1/audit/verify', async ({ identity, query }) => {
+      const sessionId = query.get('session') ?? undefined;
+      let checked: ChainVerification[];
+      if (sessionId !== undefined) {
+        await this.sessionForAudit(identity, sessionId);
+        checked = [await verifySession(options.audit, sessionId)];
+      } else {
+        if (!this.isAuditor(identity)) {
+          throw new HoopError('denied', 'not_an_auditor', 'only auditors may verify the whole log', { hint: 'pass --session ID for one of your sessions' });
+        }
+        const all = await verifyAll(options.audit);
+        const answer: AuditVerifyResponse = { ok: all.ok, sessionsChecked: all.sessions, eventsChecked: all.events, failures: all.broken.map(toFailure) };
+        return [200, answer];
+      }
+      const answer: AuditVerifyResponse = {
+        ok: checked.every((c) => c.ok),
+        sessionsChecked: checked.length,
+        eventsChecked: checked.reduce((n, c) => n + c.events, 0),
+        failures: checked.filter((c) => !c.ok).map(toFailure),
+      };
+      return [200, answer];
+    });
+  }
+
+  private isAuditor(identity: Identity): boolean {
+    return identity.groups.some((g) => this.options.auditorGroups.includes(g));
+  }
+
+  /** A session whose events the caller may read: their own, or any for auditors and admins. */
+  private async sessionForAudit(identity: Identity, id: string) {
+    if (this.isAuditor(identity)) {
+      const session = await this.options.sessions.find(id);
+      if (session) return session;
+    }
+    return this.options.sessions.get(identity, id);
   }
 
   async listen(): Promise<string> {
@@ -130,7 +196,7 @@ export class HttpApi {
       const match = route.pattern.exec(url.pathname)!;
       const params = Object.fromEntries(route.names.map((name, i) => [name, decodeURIComponent(match[i + 1]!)]));
       const body = req.method === 'POST' ? await readJson(req) : undefined;
-      const [code, payload] = await route.handler({ identity, params, body });
+      const [code, payload] = await route.handler({ identity, params, query: url.searchParams, body });
       [status] = send(res, code, payload);
     } catch (err) {
       const error = err instanceof HoopError ? err : new HoopError('internal', 'internal_error', 'the gateway failed to answer', { cause: err });
@@ -180,6 +246,64 @@ function requireObject(body: unknown): Record<string, unknown> {
     throw new HoopError('usage', 'bad_request', 'the request body must be a JSON object');
   }
   return body as Record<string, unknown>;
+}
+
+const DECISIONS = ['allow', 'deny', 'review'] as const;
+
+/** Reads `GET /api/v1/audit`'s query string: user, connection, session, decision, type, since, until, q, limit, cursor, order. */
+function auditFilter(query: URLSearchParams): AuditFilter {
+  const text = (name: string) => {
+    const value = query.get(name);
+    return value === null || value === '' ? undefined : value;
+  };
+  const time = (name: string) => {
+    const value = text(name);
+    if (value === undefined) return undefined;
+    const ms = Date.parse(value);
+    if (Number.isNaN(ms)) throw new HoopError('usage', 'bad_time', `${name}=${value} is not an ISO 8601 time`);
+    return new Date(ms);
+  };
+  const decision = text('decision');
+  if (decision !== undefined && !(DECISIONS as readonly string[]).includes(decision)) {
+    throw new HoopError('usage', 'bad_decision', `decision must be allow, deny or review, not "${decision}"`);
+  }
+  const limitText = text('limit') ?? '100';
+  const limit = Number(limitText);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HoopError('usage', 'bad_limit', 'limit must be an integer from 1 to 1000');
+  const order = text('order') ?? 'asc';
+  if (order !== 'asc' && order !== 'desc') throw new HoopError('usage', 'bad_order', 'order must be asc or desc');
+  return {
+    user: text('user'),
+    connection: text('connection'),
+    sessionId: text('session'),
+    decision: decision as AuditFilter['decision'],
+    type: text('type'),
+    since: time('since'),
+    until: time('until'),
+    text: text('q'),
+    limit,
+    cursor: text('cursor'),
+    order,
+  };
+}
+
+function toEventInfo(e: StoredAuditEvent | AuditQueryEvent, user: string | null, connection: string | null): AuditEventInfo {
+  return {
+    sessionId: e.sessionId,
+    seq: e.seq,
+    time: e.time,
+    type: e.type,
+    data: e.data,
+    prevHash: e.prevHash,
+    hash: e.hash,
+    user,
+    connection,
+    ...('cursor' in e ? { cursor: e.cursor } : {}),
+  };
+}
+
+function toFailure(v: ChainVerification): AuditVerifyResponse['failures'][number] {
+  return { sessionId: v.sessionId, seq: v.broken!.seq, failure: v.broken!.failure, message: v.broken!.message };
 }
 
 function toConnectionInfo(c: { name: string; type: 'postgres'; database: string; access: { defaultDurationMs: number; maxDurationMs: number } }): ConnectionInfo {

@@ -4,6 +4,7 @@ import type { CreateSessionRequest, SessionInfo } from '../api/types.js';
 import { formatDuration, parseDuration } from '../duration.js';
 import { HoopError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { AuditRecorder } from '../audit/recorder.js';
 import type { SessionRecord, Store } from '../store/store.js';
 import type { ConnectionConfig } from './config.js';
 import type { Identity } from './token-verifier.js';
@@ -15,6 +16,8 @@ export interface SessionAttachment {
 
 export interface SessionManagerOptions {
   store: Store;
+  /** Session start is recorded before the session is granted; its end after it is cut. */
+  recorder?: AuditRecorder;
   connections: Map<string, ConnectionConfig>;
   adminGroups: string[];
   logger: Logger;
@@ -64,6 +67,15 @@ export class SessionManager {
       endReason: null,
       status: 'active',
     };
+    // Write-ahead: a session the audit log cannot record is not granted.
+    await this.options.recorder?.record(session.id, 'session_started', {
+      user: session.user,
+      groups: session.groups,
+      connection: session.connection,
+      durationMs,
+      reason: session.reason,
+      context: session.context,
+    });
     await this.options.store.insertSession(session);
     this.armExpiry(session);
     this.options.logger.info('session created', {
@@ -82,6 +94,12 @@ export class SessionManager {
       throw new HoopError('not_found', 'unknown_session', `no session ${id}`, { hint: 'list yours with: hoopctl sessions' });
     }
     return this.withLazyExpiry(session);
+  }
+
+  /** Any session by id, for callers that have already checked the caller's rights. */
+  async find(id: string): Promise<SessionRecord | undefined> {
+    const session = await this.options.store.getSession(id);
+    return session && this.withLazyExpiry(session);
   }
 
   async list(identity: Identity): Promise<SessionRecord[]> {
@@ -223,7 +241,12 @@ export class SessionManager {
         this.options.logger.warn('terminate failed', { session: session.id, error: (err as Error).message });
       }
     }
-    if (ended) this.options.logger.info('session ended', { session: session.id, status, reason });
+    if (ended) {
+      this.options.logger.info('session ended', { session: session.id, status, reason });
+      this.options.recorder?.record(session.id, 'session_ended', { status, reason }).catch((err: unknown) => {
+        this.options.logger.error('audit: could not record a session end', { session: session.id, error: (err as Error).message });
+      });
+    }
     return ended;
   }
 }

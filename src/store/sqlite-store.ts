@@ -2,9 +2,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { HoopError } from '../errors.js';
+import {
+  AUDIT_CHAIN_CONFLICT,
+  auditIndexFields,
+  type AuditChainHead,
+  type AuditFilter,
+  type AuditPage,
+  type AuditQueryEvent,
+  type AuditStore,
+  type StoredAuditEvent,
+} from './audit-store.js';
 import type { SessionFilter, SessionRecord, Store } from './store.js';
 
-const SCHEMA = [
+/** Version 1: sessions. Kept verbatim (IF NOT EXISTS) so that a fresh file and an old one take the same path. */
+const SCHEMA_V1 = [
   `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS sessions (
      id TEXT PRIMARY KEY,
@@ -25,6 +36,86 @@ const SCHEMA = [
   `CREATE INDEX IF NOT EXISTS sessions_status ON sessions (status)`,
 ];
 
+/**
+ * Migrations from version N-1 to N, applied in order inside one transaction at open.
+ *
+ * Version 2: the audit log. `audit_events.id` is the global commit order (AUTOINCREMENT: never
+ * reused, so export cursors stay valid even if rows are deleted). `user`, `connection` and
+ * `decision` are denormalized index columns, copied from the session's `session_started`
+ * event (or, failing that, the sessions table) and from a statement's decision: the log stays
+ * filterable when session rows are pruned or live in another store, and filters need no join.
+ * They are not covered by the hash; the hashed truth is `data`. `audit_heads` keeps each
+ * session's last (seq, hash), updated in the same transaction as the events, so deleting the
+ * newest events of a chain is detectable.
+ */
+const MIGRATIONS: Record<number, string[]> = {
+  2: [
+    `CREATE TABLE audit_events (
+       id INTEGER PRIMARY KEY AUTOINCREMENT,
+       session_id TEXT NOT NULL,
+       seq INTEGER NOT NULL,
+       time TEXT NOT NULL,
+       type TEXT NOT NULL,
+       data TEXT NOT NULL,
+       prev_hash TEXT NOT NULL,
+       hash TEXT NOT NULL,
+       user TEXT,
+       connection TEXT,
+       decision TEXT,
+       UNIQUE (session_id, seq)
+     )`,
+    `CREATE INDEX audit_events_user ON audit_events (user, id)`,
+    `CREATE INDEX audit_events_connection ON audit_events (connection, id)`,
+    `CREATE INDEX audit_events_decision ON audit_events (decision, id) WHERE decision IS NOT NULL`,
+    `CREATE INDEX audit_events_type ON audit_events (type, id)`,
+    `CREATE INDEX audit_events_time ON audit_events (time)`,
+    `CREATE TABLE audit_heads (
+       session_id TEXT PRIMARY KEY,
+       seq INTEGER NOT NULL,
+       hash TEXT NOT NULL,
+       user TEXT,
+       connection TEXT
+     )`,
+  ],
+};
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION = 2;
+
+export interface SqliteStoreOptions {
+  /**
+   * SQLite `synchronous` for this file. In WAL mode, NORMAL (the default) survives a crash of
+   * the gateway process, but a power loss or kernel crash can drop the last commits, including
+   * audit events whose statements were already forwarded. FULL fsyncs the WAL at every commit
+   * and survives power loss; group commit keeps its cost per batch, not per event.
+   */
+  synchronous?: 'NORMAL' | 'FULL';
+  /** How long a write waits for another connection's lock before failing (default 5000 ms); an audit write that fails refuses its statement. */
+  busyTimeoutMs?: number;
+}
+
+interface AuditRow {
+  id: number;
+  session_id: string;
+  seq: number;
+  time: string;
+  type: string;
+  data: string;
+  prev_hash: string;
+  hash: string;
+  user: string | null;
+  connection: string | null;
+  decision: string | null;
+}
+
+interface HeadRow {
+  session_id: string;
+  seq: number;
+  hash: string;
+  user: string | null;
+  connection: string | null;
+}
+
 interface SessionRow {
   id: string;
   user: string;
@@ -42,14 +133,14 @@ interface SessionRow {
 }
 
 /** The embedded store: one SQLite file (WAL) in the gateway's data directory, mode 0600. */
-export class SqliteStore implements Store {
+export class SqliteStore implements Store, AuditStore {
   private readonly db: Database.Database;
 
   private constructor(db: Database.Database) {
     this.db = db;
   }
 
-  static open(file: string): SqliteStore {
+  static open(file: string, options: SqliteStoreOptions = {}): SqliteStore {
     try {
       if (file !== ':memory:') {
         fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
@@ -57,14 +148,12 @@ export class SqliteStore implements Store {
       const db = new Database(file);
       if (file !== ':memory:') fs.chmodSync(file, 0o600);
       db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.pragma('busy_timeout = 5000');
-      db.transaction(() => {
-        for (const statement of SCHEMA) db.exec(statement);
-        if (!db.prepare('SELECT version FROM schema_version').get()) db.prepare('INSERT INTO schema_version VALUES (1)').run();
-      })();
+      db.pragma(`synchronous = ${options.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+      migrate(db);
       return new SqliteStore(db);
     } catch (err) {
+      if (err instanceof HoopError) throw err;
       throw new HoopError('internal', 'store_unavailable', `cannot open the gateway store ${file}: ${(err as Error).message}`, {
         cause: err,
         hint: 'check that dataDir is writable by the gateway',
@@ -114,6 +203,186 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
+
+  /** journal_mode and synchronous as SQLite reports them, for the gateway's startup log. */
+  durability(): { journalMode: string; synchronous: 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA' } {
+    const journalMode = this.db.pragma('journal_mode', { simple: true }) as string;
+    const level = this.db.pragma('synchronous', { simple: true }) as number;
+    return { journalMode, synchronous: (['OFF', 'NORMAL', 'FULL', 'EXTRA'] as const)[level] ?? 'FULL' };
+  }
+
+  /** The schema version of the open file. */
+  schemaVersion(): number {
+    return (this.db.prepare('SELECT version FROM schema_version').get() as { version: number }).version;
+  }
+
+  async append(events: readonly StoredAuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    this.appendTransaction(events);
+  }
+
+  private auditStatements?: ReturnType<SqliteStore['prepareAudit']>;
+
+  private prepareAudit() {
+    const db = this.db;
+    return {
+      selectHead: db.prepare('SELECT * FROM audit_heads WHERE session_id = ?'),
+      selectSession: db.prepare('SELECT user, connection FROM sessions WHERE id = ?'),
+      insert: db.prepare(
+      `INSERT INTO audit_events (session_id, seq, time, type, data, prev_hash, hash, user, connection, decision)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      upsertHead: db.prepare(
+      `INSERT INTO audit_heads (session_id, seq, hash, user, connection) VALUES (@session_id, @seq, @hash, @user, @connection)
+       ON CONFLICT (session_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, user = excluded.user, connection = excluded.connection`,
+      ),
+    };
+  }
+
+  private appendTransaction(events: readonly StoredAuditEvent[]): void {
+    const db = this.db;
+    this.auditStatements ??= this.prepareAudit();
+    const { selectHead, selectSession, insert, upsertHead } = this.auditStatements;
+    db.transaction(() => {
+      const heads = new Map<string, HeadRow>();
+      for (const e of events) {
+        let head = heads.get(e.sessionId);
+        if (!head) {
+          head = selectHead.get(e.sessionId) as HeadRow | undefined;
+          if (!head) {
+            const session = selectSession.get(e.sessionId) as { user: string; connection: string } | undefined;
+            head = { session_id: e.sessionId, seq: 0, hash: '', user: session?.user ?? null, connection: session?.connection ?? null };
+          }
+          heads.set(e.sessionId, head);
+        }
+        if (e.seq !== head.seq + 1 || (head.seq > 0 && e.prevHash !== head.hash)) {
+          throw new HoopError(
+            'internal',
+            AUDIT_CHAIN_CONFLICT,
+            `audit event ${e.sessionId}#${e.seq} does not continue the stored chain (head is #${head.seq})`,
+          );
+        }
+        const index = auditIndexFields(e);
+        if (index.user !== null) head.user = index.user;
+        if (index.connection !== null) head.connection = index.connection;
+        insert.run(e.sessionId, e.seq, e.time, e.type, e.dataJson, e.prevHash, e.hash, head.user, head.connection, index.decision);
+        head.seq = e.seq;
+        head.hash = e.hash;
+      }
+      for (const head of heads.values()) upsertHead.run(head);
+    }).immediate();
+  }
+
+  async sessionEvents(sessionId: string): Promise<StoredAuditEvent[]> {
+    const rows = this.db.prepare('SELECT * FROM audit_events WHERE session_id = ? ORDER BY seq').all(sessionId) as AuditRow[];
+    return rows.map(eventFromRow);
+  }
+
+  async lastEvent(sessionId: string): Promise<StoredAuditEvent | undefined> {
+    const row = this.db.prepare('SELECT * FROM audit_events WHERE session_id = ? ORDER BY seq DESC LIMIT 1').get(sessionId) as
+      | AuditRow
+      | undefined;
+    return row && eventFromRow(row);
+  }
+
+  async chainHead(sessionId: string): Promise<AuditChainHead | undefined> {
+    const row = this.db.prepare('SELECT * FROM audit_heads WHERE session_id = ?').get(sessionId) as HeadRow | undefined;
+    return row && { sessionId: row.session_id, seq: row.seq, hash: row.hash, user: row.user, connection: row.connection };
+  }
+
+  async auditSessionIds(): Promise<string[]> {
+    const rows = this.db
+      .prepare('SELECT session_id FROM audit_heads UNION SELECT DISTINCT session_id FROM audit_events ORDER BY 1')
+      .all() as { session_id: string }[];
+    return rows.map((r) => r.session_id);
+  }
+
+  async query(filter: AuditFilter): Promise<AuditPage> {
+    if (!Number.isInteger(filter.limit) || filter.limit < 1 || filter.limit > MAX_QUERY_LIMIT) {
+      throw new HoopError('usage', 'bad_limit', `audit query limit must be an integer from 1 to ${MAX_QUERY_LIMIT}, got ${filter.limit}`);
+    }
+    const order = filter.order ?? 'asc';
+    const where: string[] = [];
+    const params: Record<string, unknown> = { limit: filter.limit + 1 };
+    const eq = (column: string, value: string | undefined) => {
+      if (value === undefined) return;
+      where.push(`${column} = @${column}`);
+      params[column] = value;
+    };
+    eq('user', filter.user);
+    eq('connection', filter.connection);
+    eq('session_id', filter.sessionId);
+    eq('decision', filter.decision);
+    eq('type', filter.type);
+    if (filter.since) {
+      where.push('time >= @since');
+      params.since = filter.since.toISOString();
+    }
+    if (filter.until) {
+      where.push('time < @until');
+      params.until = filter.until.toISOString();
+    }
+    if (filter.text !== undefined && filter.text !== '') {
+      where.push(`type = 'statement' AND (CASE WHEN json_valid(data) THEN json_extract(data, '$.text') END) LIKE @text ESCAPE '\\'`);
+      params.text = `%${filter.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    }
+    if (filter.cursor !== undefined) {
+      if (!/^[0-9]{1,15}$/.test(filter.cursor)) {
+        throw new HoopError('usage', 'bad_cursor', `not an audit cursor: ${JSON.stringify(filter.cursor)}`, {
+          hint: 'pass back a nextCursor or an event cursor from an earlier answer',
+        });
+      }
+      where.push(order === 'asc' ? 'id > @cursor' : 'id < @cursor');
+      params.cursor = Number(filter.cursor);
+    }
+    const sql = `SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY id ${order === 'asc' ? 'ASC' : 'DESC'} LIMIT @limit`;
+    const rows = this.db.prepare(sql).all(params) as AuditRow[];
+    const more = rows.length > filter.limit;
+    const events: AuditQueryEvent[] = rows.slice(0, filter.limit).map((r) => ({
+      ...eventFromRow(r),
+      cursor: String(r.id),
+      user: r.user,
+      connection: r.connection,
+    }));
+    return { events, nextCursor: more ? events[events.length - 1]!.cursor : null };
+  }
+}
+
+/** Largest page `query` returns. */
+export const MAX_QUERY_LIMIT = 10_000;
+
+function migrate(db: Database.Database): void {
+  db.transaction(() => {
+    for (const statement of SCHEMA_V1) db.exec(statement);
+    let row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined;
+    if (!row) {
+      db.prepare('INSERT INTO schema_version VALUES (1)').run();
+      row = { version: 1 };
+    }
+    if (row.version > SCHEMA_VERSION) {
+      throw new HoopError(
+        'internal',
+        'store_too_new',
+        `the gateway store has schema version ${row.version}; this hoopctl knows up to ${SCHEMA_VERSION}`,
+        { hint: 'run a hoopctl at least as new as the one that last wrote this data directory' },
+      );
+    }
+    for (let version = row.version + 1; version <= SCHEMA_VERSION; version++) {
+      for (const statement of MIGRATIONS[version] ?? []) db.exec(statement);
+      db.prepare('UPDATE schema_version SET version = ?').run(version);
+    }
+  }).immediate();
+}
+
+function eventFromRow(r: AuditRow): StoredAuditEvent {
+  let data: unknown = null;
+  try {
+    data = JSON.parse(r.data);
+  } catch {
+    // Tampered or damaged: the verifier reports it through the hash over `dataJson`.
+  }
+  return { sessionId: r.session_id, seq: r.seq, time: r.time, type: r.type, data, dataJson: r.data, prevHash: r.prev_hash, hash: r.hash };
 }
 
 function toRow(s: SessionRecord): SessionRow {

@@ -172,7 +172,7 @@ describe('hoopctl connect', () => {
     await until(() => io.stdout.includes('"event":"ready"'), 'ready');
     const [session, ready] = io.jsonLines() as [Record<string, any>, Record<string, any>];
     expect(session).toMatchObject({ event: 'session', session: { connection: 'orders-db', reason: 'debug ticket 42', status: 'active' } });
-    expect(session.session.context).toEqual({ client: 'hoopctl', version: '0.1.0-test', interactive: false, hostname: 'test-host', pid: 4242 });
+    expect(session.session.context).toEqual({ client: 'hoopctl', source: 'script', version: '0.1.0-test', interactive: false, hostname: 'test-host', pid: 4242 });
     expect(ready).toMatchObject({ event: 'ready', host: '127.0.0.1', user: 'postgres', password: 'local-secret', database: 'postgres' });
     expect(ready.url).toBe(`postgres://postgres:local-secret@127.0.0.1:${ready.port}/postgres?sslmode=disable`);
     expect(ready.expiresAt).toBe(session.session.expiresAt);

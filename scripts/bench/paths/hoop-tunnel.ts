@@ -115,6 +115,7 @@ export function hoopTunnelPath(options: HoopPathOptions = {}): BenchPath {
           await cli.stop();
           await gateway.stop();
         },
+        problem: () => gateway.problem() ?? cli.problem(),
       };
     },
   };

@@ -97,6 +97,7 @@ export const sshTunnelPath: BenchPath = {
         await tunnel.stop();
         await sshd.stop();
       },
+      problem: () => tunnel.problem() ?? sshd.problem(),
     };
   },
 };

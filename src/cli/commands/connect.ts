@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import type { SessionInfo } from '../../api/types.js';
 import type { SessionGateway } from '../../client/gateway-client.js';
 import type { LaunchOptions, SignalSource } from '../../client/launcher.js';
+import { detectRunContext } from '../../client/run-context.js';
 import { Tunnel, type TunnelEnd, type TunnelOptions, type TunnelReady } from '../../client/tunnel.js';
 import { formatDuration, parseDuration } from '../../duration.js';
 import { HoopError } from '../../errors.js';
@@ -20,6 +21,8 @@ export interface ConnectOptions {
   socket?: string;
   duration?: string;
   reason?: string;
+  /** `--agent NAME` (else HOOP_AGENT): recorded in the session's context. */
+  agent?: string;
   json: boolean;
   /** `-- CMD ARGS…`; empty: stay connected until Ctrl-C. */
   command: readonly string[];
@@ -75,7 +78,13 @@ export async function runConnect(deps: ConnectDeps, options: ConnectOptions): Pr
     connection: options.connection,
     duration: options.duration,
     reason: options.reason,
-    context: { client: 'hoopctl', version: deps.version, interactive: io.stdinIsTTY, hostname: deps.hostname, pid: deps.pid },
+    context: {
+      client: 'hoopctl',
+      version: deps.version,
+      hostname: deps.hostname,
+      pid: deps.pid,
+      ...detectRunContext(deps.baseEnv, { stdinIsTTY: io.stdinIsTTY, stdoutIsTTY: io.stdoutIsTTY, agentFlag: options.agent }),
+    },
   });
   opening.catch(() => undefined); // awaited through the race below; after a signal its rejection is expected
   let first: { kind: 'ready'; ready: TunnelReady } | { kind: 'signal'; signal: NodeJS.Signals };
@@ -315,7 +324,7 @@ function signalExitCode(signal: NodeJS.Signals): number {
   return 128 + (os.constants.signals[signal] ?? 0);
 }
 
-function parsePort(value: string): number {
+export function parsePort(value: string): number {
   const port = Number(value);
   if (!/^\d+$/.test(value) || port > 65535) throw new InvalidArgumentError('expected a port number between 0 and 65535');
   return port;
@@ -330,8 +339,9 @@ export function buildConnectCommand(deps: CliDeps): Command {
     .option('--socket <path>', 'listen on a unix socket (mode 0600) instead of TCP')
     .option('--duration <d>', "session length, e.g. 15m or 1h (default: the connection's)")
     .option('--reason <text>', 'why you need access; recorded with the session')
+    .option('--agent <name>', 'the agent using the session (default: $HOOP_AGENT); recorded with the session')
     .option('--json', 'print one JSON event per line')
-    .action(async (name: string, command: string[], opts: { port: number; socket?: string; duration?: string; reason?: string }, cmd: Command) => {
+    .action(async (name: string, command: string[], opts: { port: number; socket?: string; duration?: string; reason?: string; agent?: string }, cmd: Command) => {
       const flags = globalFlags(cmd);
       const code = await runConnect(
         {
@@ -347,7 +357,7 @@ export function buildConnectCommand(deps: CliDeps): Command {
           debug: deps.env.debug,
           tunnel: deps.tunnel,
         },
-        { connection: name, port: opts.port, socket: opts.socket, duration: opts.duration, reason: opts.reason, json: flags.json, command },
+        { connection: name, port: opts.port, socket: opts.socket, duration: opts.duration, reason: opts.reason, agent: opts.agent, json: flags.json, command },
       );
       deps.setExitCode(code);
     });

@@ -1,12 +1,12 @@
 import { fileURLToPath } from 'node:url';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import pg from 'pg';
 import { Tunnel, type TunnelReady } from '../../client/tunnel.js';
 import { GatewayClient } from '../../client/gateway-client.js';
 import { cliLogger } from '../cli-logger.js';
 import type { CliDeps } from '../context.js';
 import { waitForStopSignal } from '../stop-signal.js';
-import { commandEnv, localEndpoint } from './connect.js';
+import { commandEnv, localEndpoint, parsePort } from './connect.js';
 
 export interface DemoOptions {
   /** Local tunnel port; 0 picks a free one. */
@@ -91,12 +91,6 @@ async function tourWrongPassword(deps: CliDeps, url: string): Promise<void> {
   } catch (err) {
     io.err(`  refused: ${(err as Error).message}\n`);
   }
-}
-
-function parsePort(value: string): number {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError('must be a port number from 0 to 65535');
-  return port;
 }
 
 export function buildDemoCommand(deps: CliDeps): Command {

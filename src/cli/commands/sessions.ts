@@ -1,5 +1,6 @@
-import { Command } from 'commander';
-import type { SessionInfo } from '../../api/types.js';
+import { Command, InvalidArgumentError } from 'commander';
+import type { AuditEventInfo, SessionInfo } from '../../api/types.js';
+import { replayFrames } from '../../audit/replay.js';
 import { formatDuration } from '../../duration.js';
 import { gatewayClientFor, globalFlags, type CliDeps } from '../context.js';
 import type { IO } from '../io.js';
@@ -9,18 +10,21 @@ export interface SessionsGateway {
   listSessions(): Promise<SessionInfo[]>;
   getSession(id: string): Promise<SessionInfo>;
   endSession(id: string): Promise<SessionInfo>;
+  sessionEvents(id: string): Promise<AuditEventInfo[]>;
 }
 
 export interface SessionsDeps {
   io: IO;
   gateway: SessionsGateway;
   now: () => number;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export type SessionsOptions =
   | { action: 'list'; json: boolean }
   | { action: 'show'; id: string; json: boolean }
-  | { action: 'end'; id: string; json: boolean };
+  | { action: 'end'; id: string; json: boolean }
+  | { action: 'replay'; id: string; json: boolean; speed: number; noDelay: boolean };
 
 /** `sessions list | show ID | end ID`. */
 export async function runSessions(deps: SessionsDeps, options: SessionsOptions): Promise<void> {
@@ -50,6 +54,20 @@ export async function runSessions(deps: SessionsDeps, options: SessionsOptions):
       const session = await deps.gateway.endSession(options.id);
       if (options.json) return io.outJson({ session });
       io.err(`${io.color.green('✓')} ended session ${session.id} (${session.connection})\n`);
+      return;
+    }
+    case 'replay': {
+      const events = await deps.gateway.sessionEvents(options.id);
+      if (options.json) {
+        for (const event of events) io.outJson(event);
+        return;
+      }
+      const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+      // Long idle stretches are shortened to 2 s of playback so a replay never looks stuck.
+      for (const frame of replayFrames(events, { speed: options.speed, noDelay: options.noDelay, maxGapMs: 2000 }, { color: io.stdoutIsTTY && io.color.level > 0 })) {
+        if (frame.delayMs > 0) await sleep(frame.delayMs);
+        for (const line of frame.lines) io.out(`${line}\n`);
+      }
       return;
     }
   }
@@ -85,7 +103,10 @@ function printSession(io: IO, s: SessionInfo, now: number): void {
 }
 
 export function buildSessionsCommand(deps: CliDeps): Command {
-  const run = (command: Command, options: { action: 'list' } | { action: 'show' | 'end'; id: string }) => {
+  const run = (
+    command: Command,
+    options: { action: 'list' } | { action: 'show' | 'end'; id: string } | { action: 'replay'; id: string; speed: number; noDelay: boolean },
+  ) => {
     const flags = globalFlags(command);
     return runSessions({ io: deps.io, gateway: gatewayClientFor(deps, flags), now: deps.now }, { ...options, json: flags.json });
   };
@@ -110,5 +131,21 @@ export function buildSessionsCommand(deps: CliDeps): Command {
     .argument('<id>', 'session id')
     .option('--json', 'print JSON')
     .action(async (id: string, _opts: unknown, command: Command) => run(command, { action: 'end', id }));
+  sessions
+    .command('replay')
+    .description('play a session back from the audit log: statements, decisions, rows, errors')
+    .argument('<id>', 'session id')
+    .option('--speed <n>', 'playback speed factor (2 = twice as fast)', parseSpeed, 1)
+    .option('--no-delay', 'print everything at once')
+    .option('--json', 'the session’s audit events, one JSON object per line')
+    .action(async (id: string, opts: { speed: number; delay: boolean }, command: Command) =>
+      run(command, { action: 'replay', id, speed: opts.speed, noDelay: opts.delay === false }),
+    );
   return sessions;
+}
+
+function parseSpeed(value: string): number {
+  const speed = Number(value);
+  if (!Number.isFinite(speed) || speed <= 0) throw new InvalidArgumentError('expected a positive number, e.g. 2');
+  return speed;
 }

@@ -21,7 +21,7 @@ import type { CancelRegistry } from './cancel-registry.js';
 import { authenticateClient } from './client-auth.js';
 import { readClientStartup, type ClientStartup } from './client-startup.js';
 import { FrameReader, StreamEndedError, type Framer } from './frame-reader.js';
-import type { RelayHooksFactory, TransactionStatus } from './hooks.js';
+import type { RelayHooks, RelayHooksFactory, TransactionStatus } from './hooks.js';
 import { Pump } from './relay.js';
 import { ConversationState } from './conversation-state.js';
 import { checkStartupParams } from './startup-params.js';
@@ -60,6 +60,7 @@ export class PostgresClientConnection implements ClientConnection {
   private readonly reader: FrameReader<FrontendFramer>;
   private upstream: Duplex | undefined;
   private pumps: Pump[] = [];
+  private hooks: RelayHooks | undefined;
   private releaseCancelKey: (() => void) | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private readonly conversation = new ConversationState();
@@ -198,6 +199,7 @@ export class PostgresClientConnection implements ClientConnection {
   private startRelay(upstream: Duplex, upstreamFramer: Framer, upstreamPending: Frame[]): void {
     this.phase = 'relay';
     const hooks = this.deps.hooks(this.session);
+    this.hooks = hooks;
     const conversation = this.conversation;
     const context = {
       session: this.session,
@@ -311,6 +313,11 @@ export class PostgresClientConnection implements ClientConnection {
     if (this.isClosing()) return;
     this.phase = 'closing';
     this.abort.abort();
+    try {
+      this.hooks?.closed?.();
+    } catch (err) {
+      this.log.warn('relay hook close failed', { error: errorMessage(err) });
+    }
     for (const pump of this.pumps) pump.stop();
     this.reader.fail(new StreamEndedError('the engine'));
     this.reader.detach();

@@ -42,7 +42,15 @@ export type BackendHook = FrameHook;
 /** Forwards everything unchanged; the default until policy and masking land. */
 export const passThroughHook: FrameHook = { codes: new Set<number>(), inspect: () => undefined };
 
+/** The hooks of one client connection. */
+export interface RelayHooks {
+  frontend: FrontendHook;
+  backend: BackendHook;
+  /** Called once when the connection has closed, whatever the reason. */
+  closed?(): void;
+}
+
 /** Builds the hooks for one client connection once it is ready to relay. */
 export interface RelayHooksFactory {
-  (session: EngineSession): { frontend: FrontendHook; backend: BackendHook };
+  (session: EngineSession): RelayHooks;
 }

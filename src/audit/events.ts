@@ -1,0 +1,191 @@
+/**
+ * Audit events and their hash chain.
+ *
+ * Events of one session form a chain: event N carries `prevHash` = hash of event N-1 (the
+ * genesis value for N = 1) and `hash` = sha256 over the canonical JSON of every other field:
+ *
+ *   hash = hex(sha256("hoopctl-audit-v1\n" + canonicalJson({data, prevHash, seq, sessionId, time, type})))
+ *
+ * Canonical JSON is JSON.stringify with object keys sorted (UTF-16 order) at every depth,
+ * `undefined` members dropped, and non-finite numbers, bigints, functions and cycles refused.
+ */
+import { createHash } from 'node:crypto';
+import { HoopError } from '../errors.js';
+
+export interface SessionStartedData {
+  user: string;
+  groups: string[];
+  connection: string;
+  /** Granted duration in milliseconds. */
+  durationMs: number;
+  reason: string | null;
+  context: Record<string, unknown>;
+}
+
+export interface ConnectionOpenedData {
+  connectionId: string;
+  clientAddress?: string;
+  applicationName?: string;
+}
+
+export interface ConnectionClosedData {
+  connectionId: string;
+  reason?: string;
+}
+
+export interface StatementData {
+  connectionId: string;
+  statementId: string;
+  protocol: 'simple' | 'extended' | 'function';
+  text: string;
+  /** Bind parameters as text (see `formatBindParam`); null is SQL NULL. */
+  params?: (string | null)[];
+  decision: 'allow' | 'deny' | 'review';
+  rule: string | null;
+  reason: string;
+}
+
+export interface StatementCompletedData {
+  connectionId: string;
+  statementId: string;
+  durationMs: number;
+  rows: number | null;
+  /** The CommandComplete tag, e.g. "SELECT 5". */
+  command: string | null;
+  error?: { code: string; message: string };
+  /** Masked values by detector or rule type. */
+  masked?: Record<string, number>;
+}
+
+export interface SessionEndedData {
+  status: 'ended' | 'expired' | 'revoked' | string;
+  reason: string;
+}
+
+export interface AuditEventDataByType {
+  session_started: SessionStartedData;
+  connection_opened: ConnectionOpenedData;
+  connection_closed: ConnectionClosedData;
+  statement: StatementData;
+  statement_completed: StatementCompletedData;
+  session_ended: SessionEndedData;
+}
+
+export type AuditEventType = keyof AuditEventDataByType;
+
+export const AUDIT_EVENT_TYPES: readonly AuditEventType[] = [
+  'session_started',
+  'connection_opened',
+  'connection_closed',
+  'statement',
+  'statement_completed',
+  'session_ended',
+];
+
+/** One link of a session's chain. */
+export type AuditEvent<T extends AuditEventType = AuditEventType> = {
+  [K in T]: {
+    sessionId: string;
+    /** 1, 2, 3… per session. */
+    seq: number;
+    /** ISO 8601 UTC. */
+    time: string;
+    type: K;
+    data: AuditEventDataByType[K];
+    /** Hex sha256 of the previous event; `GENESIS_HASH` for seq 1. */
+    prevHash: string;
+    hash: string;
+  };
+}[T];
+
+/** The fields a hash is computed over; `dataJson`, when present, is used verbatim instead of re-serializing `data`. */
+export interface HashableEvent {
+  sessionId: string;
+  seq: number;
+  time: string;
+  type: string;
+  data: unknown;
+  dataJson?: string;
+  prevHash: string;
+}
+
+/** `prevHash` of every session's first event. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+const HASH_DOMAIN = 'hoopctl-audit-v1\n';
+
+export function isAuditEventType(type: string): type is AuditEventType {
+  return (AUDIT_EVENT_TYPES as readonly string[]).includes(type);
+}
+
+/** JSON with sorted keys at every depth; throws HoopError `audit_invalid_event` for what JSON cannot carry faithfully. */
+export function canonicalJson(value: unknown): string {
+  const seen = new Set<object>();
+  const walk = (v: unknown, where: string): string => {
+    if (v === null) return 'null';
+    switch (typeof v) {
+      case 'string':
+        return JSON.stringify(v);
+      case 'boolean':
+        return v ? 'true' : 'false';
+      case 'number':
+        if (!Number.isFinite(v)) throw invalid(`${where} is ${v}`);
+        return JSON.stringify(v);
+      case 'object': {
+        if (seen.has(v)) throw invalid(`${where} is a cycle`);
+        seen.add(v);
+        let out: string;
+        if (Array.isArray(v)) {
+          out = `[${v.map((item, i) => (item === undefined ? 'null' : walk(item, `${where}[${i}]`))).join(',')}]`;
+        } else {
+          if (v instanceof Date) throw invalid(`${where} is a Date (pass an ISO string)`);
+          const parts: string[] = [];
+          for (const key of Object.keys(v).sort()) {
+            const member = (v as Record<string, unknown>)[key];
+            if (member === undefined) continue;
+            parts.push(`${JSON.stringify(key)}:${walk(member, `${where}.${key}`)}`);
+          }
+          out = `{${parts.join(',')}}`;
+        }
+        seen.delete(v);
+        return out;
+      }
+      default:
+        throw invalid(`${where} is a ${typeof v}`);
+    }
+  };
+  return walk(value, 'data');
+}
+
+function invalid(what: string): HoopError {
+  return new HoopError('internal', 'audit_invalid_event', `audit event cannot be serialized: ${what}`);
+}
+
+/** The chain hash of an event (hex sha256). */
+export function computeEventHash(event: HashableEvent): string {
+  const dataJson = event.dataJson ?? canonicalJson(event.data);
+  // Same bytes as canonicalJson of the whole envelope, with the data text spliced in verbatim.
+  const preimage =
+    `{"data":${dataJson},"prevHash":${JSON.stringify(event.prevHash)},"seq":${canonicalJson(event.seq)},` +
+    `"sessionId":${JSON.stringify(event.sessionId)},"time":${JSON.stringify(event.time)},"type":${JSON.stringify(event.type)}}`;
+  return createHash('sha256').update(HASH_DOMAIN).update(preimage, 'utf8').digest('hex');
+}
+
+/** Largest bind parameter kept whole, in bytes. */
+export const MAX_PARAM_BYTES = 1024;
+
+/**
+ * A bind parameter as it goes into the log: text values as text, binary ones as `\x` hex;
+ * anything past `maxBytes` (of UTF-8 text, or of raw binary) is cut and marked
+ * `…[truncated, N bytes]` with N the full size. null stays null (SQL NULL).
+ */
+export function formatBindParam(value: Uint8Array | string | null, format: 'text' | 'binary' = 'text', maxBytes = MAX_PARAM_BYTES): string | null {
+  if (value === null) return null;
+  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  const marker = bytes.length > maxBytes ? `…[truncated, ${bytes.length} bytes]` : '';
+  if (format === 'binary') return `\\x${bytes.subarray(0, maxBytes).toString('hex')}${marker}`;
+  if (!marker) return typeof value === 'string' ? value : bytes.toString('utf8');
+  let end = maxBytes;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // do not split a UTF-8 sequence
+  return bytes.subarray(0, end).toString('utf8') + marker;
+}

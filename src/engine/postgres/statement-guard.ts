@@ -1,0 +1,436 @@
+/**
+ * Policy and audit in the relay: every statement is decided before it reaches the database,
+ * and recorded (write-ahead) before it is forwarded. PostgreSQL docs, "Message Flow":
+ *
+ *   Simple query   Query ─▶ decide ─▶ record ─▶ forward │ deny: ErrorResponse 42501 + ReadyForQuery
+ *   Extended       Parse ─▶ decide ─▶ forward           │ deny: ErrorResponse 42501, then discard
+ *                  Bind (params kept)                   │       everything up to Sync, which gets
+ *                  Execute ─▶ record ─▶ forward         │       ReadyForQuery (the server never
+ *                  Sync ─▶ forward                      │       sees the batch's remainder)
+ *   FunctionCall   carries no SQL: decided as unparsed (denied unless policy says otherwise)
+ *
+ * A denial leaves the transaction as it was: the server never saw the statement, so an open
+ * transaction block stays usable. If the audit log cannot write, the statement is refused
+ * (fail closed). Answers the engine makes go through the ResponseSequencer so a pipelining
+ * client gets them in order.
+ */
+import crypto from 'node:crypto';
+import { formatBindParam } from '../../audit/events.js';
+import {
+  BackendCode,
+  bindParamFormat,
+  FrontendCode,
+  errorResponse,
+  parseBackendMessage,
+  parseFrontendMessage,
+  type Frame,
+} from '../../protocol/postgres/index.js';
+import { errorMessage } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { EngineSession } from '../engine.js';
+import type { BackendHook, FrameDecision, FrontendHook, HookResult, RelayContext } from './hooks.js';
+import { ResponseSequencer, withReady } from './response-sequencer.js';
+
+export type StatementAction = 'allow' | 'deny' | 'review';
+
+export interface StatementVerdict {
+  decision: StatementAction;
+  rule: string | null;
+  reason: string;
+}
+
+/** Decides statements; the gateway adapts the connection's policy engine to this. */
+export interface StatementPolicy {
+  decide(sql: string, groups: readonly string[]): StatementVerdict;
+  /** A fast-path FunctionCall names only a function OID. */
+  decideFunctionCall(functionOid: number, groups: readonly string[]): StatementVerdict;
+}
+
+export interface StatementRecord {
+  sessionId: string;
+  connectionId: string;
+  statementId: number;
+  protocol: 'simple' | 'extended' | 'function';
+  text: string;
+  params?: (string | null)[];
+  decision: StatementAction;
+  rule: string | null;
+  reason: string;
+}
+
+export interface CompletionRecord {
+  sessionId: string;
+  connectionId: string;
+  statementId: number;
+  durationMs: number;
+  rows: number | null;
+  command: string | null;
+  error?: { code: string; message: string };
+}
+
+/** The audit log as the engine sees it. */
+export interface StatementRecorder {
+  /** Resolves once the event is durable; a rejection refuses the statement. */
+  statement(record: StatementRecord): Promise<void>;
+  completed(record: CompletionRecord): void;
+  connectionOpened(sessionId: string, connectionId: string): void;
+  connectionClosed(sessionId: string, connectionId: string): void;
+}
+
+export interface StatementGuardOptions {
+  session: EngineSession;
+  policy?: StatementPolicy;
+  recorder?: StatementRecorder;
+  logger: Logger;
+  /** Bind parameters are kept up to this many bytes each in the audit log. */
+  maxParamBytes?: number;
+}
+
+const MAX_PARAM_BYTES = 1024;
+
+interface Inflight {
+  statementId: number;
+  kind: 'query' | 'execute' | 'function' | 'sync';
+  started: number;
+  rows: number | null;
+  command: string | null;
+  error?: { code: string; message: string };
+}
+
+/** The relay hooks for one client connection. */
+export class StatementGuard {
+  readonly connectionId = crypto.randomBytes(6).toString('hex');
+  private readonly sequencer = new ResponseSequencer();
+  private readonly session: EngineSession;
+  private statementCounter = 0;
+  /** After a denied extended-protocol message: drop everything up to Sync. */
+  private discarding = false;
+  /** Something of the current extended batch went to the server. */
+  private batchForwarded = false;
+  /** The denial of the current batch, not yet sent. */
+  private pendingDenial: Buffer | undefined;
+  private readonly preparedText = new Map<string, string>();
+  private readonly portals = new Map<string, { text: string; params?: (string | null)[] }>();
+  private readonly inflight: Inflight[] = [];
+
+  constructor(private readonly options: StatementGuardOptions) {
+    this.session = options.session;
+    options.recorder?.connectionOpened(this.session.id, this.connectionId);
+  }
+
+  readonly frontend: FrontendHook = { inspect: (frame, context) => this.onClientFrame(frame, context) };
+
+  readonly backend: BackendHook = {
+    codes: new Set([BackendCode.ReadyForQuery, BackendCode.CommandComplete, BackendCode.ErrorResponse, BackendCode.EmptyQueryResponse, BackendCode.PortalSuspended]),
+    inspect: (frame, context) => this.onServerFrame(frame, context),
+  };
+
+  closed(): void {
+    this.options.recorder?.connectionClosed(this.session.id, this.connectionId);
+  }
+
+  private onClientFrame(frame: Frame, context: RelayContext): HookResult | Promise<HookResult> {
+    switch (frame.code) {
+      case FrontendCode.Query:
+        return this.onQuery(frame, context);
+      case FrontendCode.Parse:
+        return this.onParse(frame);
+      case FrontendCode.Bind:
+        return this.onBind(frame);
+      case FrontendCode.Execute:
+        return this.onExecute(frame);
+      case FrontendCode.Sync:
+        return this.onSync(context);
+      case FrontendCode.FunctionCall:
+        return this.onFunctionCall(frame, context);
+      case FrontendCode.Describe:
+      case FrontendCode.Close:
+      case FrontendCode.Flush:
+        if (this.discarding) return DROP;
+        if (frame.code !== FrontendCode.Flush) this.batchForwarded = true;
+        if (frame.code === FrontendCode.Close) this.forgetClosed(frame);
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  private onQuery(frame: Frame, context: RelayContext): HookResult | Promise<HookResult> {
+    if (this.discarding) return DROP;
+    const message = parseFrontendMessage(frame);
+    if (message.type !== 'Query') return undefined;
+    const verdict = this.decide(message.sql);
+    const statementId = ++this.statementCounter;
+    const record: StatementRecord = this.record(statementId, 'simple', message.sql, verdict);
+    if (verdict.decision !== 'allow') {
+      return this.after(this.write(record), () => this.answer([denialMessage(verdict)], context));
+    }
+    return this.after(
+      this.write(record),
+      () => {
+        this.sequencer.forwardedSyncPoint();
+        this.inflight.push({ statementId, kind: 'query', started: performance.now(), rows: null, command: null });
+        return undefined;
+      },
+      (err) => this.answer([auditFailure(err)], context),
+    );
+  }
+
+  private onParse(frame: Frame): HookResult {
+    if (this.discarding) return DROP;
+    const message = parseFrontendMessage(frame);
+    if (message.type !== 'Parse') return undefined;
+    const verdict = this.decide(message.sql);
+    if (verdict.decision !== 'allow') {
+      const record = this.record(++this.statementCounter, 'extended', message.sql, verdict);
+      void this.write(record)?.catch(() => undefined);
+      return this.denyBatch(denialMessage(verdict));
+    }
+    this.preparedText.set(message.name, message.sql);
+    this.batchForwarded = true;
+    return undefined;
+  }
+
+  private onBind(frame: Frame): HookResult {
+    if (this.discarding) return DROP;
+    this.batchForwarded = true;
+    if (this.options.recorder) {
+      const message = parseFrontendMessage(frame);
+      if (message.type === 'Bind') {
+        const text = this.preparedText.get(message.statement) ?? '';
+        this.portals.set(message.portal, { text, params: message.params.map((p, i) => formatBindParam(p, bindParamFormat(message, i) === 1 ? 'binary' : 'text', this.options.maxParamBytes ?? MAX_PARAM_BYTES)) });
+      }
+    }
+    return undefined;
+  }
+
+  private onExecute(frame: Frame): HookResult | Promise<HookResult> {
+    if (this.discarding) return DROP;
+    this.batchForwarded = true;
+    if (!this.options.recorder) return undefined;
+    const message = parseFrontendMessage(frame);
+    if (message.type !== 'Execute') return undefined;
+    const portal = this.portals.get(message.portal) ?? { text: '' };
+    const statementId = ++this.statementCounter;
+    const record: StatementRecord = { ...this.record(statementId, 'extended', portal.text, ALLOWED), params: portal.params };
+    return this.after(
+      this.write(record),
+      () => {
+        this.inflight.push({ statementId, kind: 'execute', started: performance.now(), rows: null, command: null });
+        return undefined;
+      },
+      (err) => this.denyBatch(auditFailure(err)),
+    );
+  }
+
+  private onSync(context: RelayContext): HookResult {
+    const forwarded = this.batchForwarded;
+    this.batchForwarded = false;
+    if (!this.discarding) {
+      this.sequencer.forwardedSyncPoint();
+      this.inflight.push({ statementId: 0, kind: 'sync', started: 0, rows: null, command: null });
+      return undefined;
+    }
+    this.discarding = false;
+    const denial = this.pendingDenial;
+    this.pendingDenial = undefined;
+    if (forwarded) {
+      // The server has part of the batch: let it finish, and put the denial before its ReadyForQuery.
+      this.sequencer.forwardedSyncPoint();
+      this.inflight.push({ statementId: 0, kind: 'sync', started: 0, rows: null, command: null });
+      if (denial) this.sequencer.beforeLastSyncPoint(() => [denial]);
+      return undefined;
+    }
+    const messages = denial ? [denial] : [];
+    if (this.sequencer.idle) return { forward: [], reply: withReady(messages)(context.transactionStatus) };
+    this.sequencer.afterPending(withReady(messages));
+    return DROP;
+  }
+
+  private onFunctionCall(frame: Frame, context: RelayContext): HookResult | Promise<HookResult> {
+    if (this.discarding) return DROP;
+    const message = parseFrontendMessage(frame);
+    if (message.type !== 'FunctionCall') return undefined;
+    const verdict = this.options.policy?.decideFunctionCall(message.functionOid, this.session.groups) ?? ALLOWED;
+    const statementId = ++this.statementCounter;
+    const record = this.record(statementId, 'function', `FunctionCall(oid ${message.functionOid})`, verdict);
+    if (verdict.decision !== 'allow') return this.after(this.write(record), () => this.answer([denialMessage(verdict)], context));
+    return this.after(
+      this.write(record),
+      () => {
+        this.sequencer.forwardedSyncPoint();
+        this.inflight.push({ statementId, kind: 'function', started: performance.now(), rows: null, command: null });
+        return undefined;
+      },
+      (err) => this.answer([auditFailure(err)], context),
+    );
+  }
+
+  private onServerFrame(frame: Frame, context: RelayContext): HookResult {
+    switch (frame.code) {
+      case BackendCode.ReadyForQuery: {
+        this.completeAtReady();
+        const around = this.sequencer.onReadyForQuery(frame.raw, context.transactionStatus);
+        return around === undefined ? undefined : { forward: around };
+      }
+      case BackendCode.CommandComplete:
+      case BackendCode.EmptyQueryResponse:
+      case BackendCode.PortalSuspended: {
+        if (!this.options.recorder) return undefined;
+        const head = this.inflight[0];
+        if (!head) return undefined;
+        const tag = frame.code === BackendCode.CommandComplete ? commandTag(frame) : null;
+        if (tag !== null) {
+          head.command = tag;
+          const rows = rowsOf(tag);
+          if (rows !== null) head.rows = (head.kind === 'query' ? head.rows ?? 0 : 0) + rows;
+        }
+        if (head.kind === 'execute') this.complete(this.inflight.shift()!);
+        return undefined;
+      }
+      case BackendCode.ErrorResponse: {
+        if (!this.options.recorder) return undefined;
+        const head = this.inflight[0];
+        if (!head || head.kind === 'sync') return undefined;
+        const message = parseBackendMessage(frame);
+        if (message.type === 'ErrorResponse') head.error = { code: message.fields.C ?? '', message: message.fields.M ?? '' };
+        if (head.kind === 'execute') this.complete(this.inflight.shift()!);
+        return undefined;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  /** A ReadyForQuery ends the oldest query, function call or Sync still open, and any Execute skipped before it. */
+  private completeAtReady(): void {
+    while (this.inflight.length > 0) {
+      const head = this.inflight.shift()!;
+      if (head.kind === 'sync') return;
+      if (head.kind === 'execute') {
+        head.error ??= { code: '', message: 'not run: an earlier message of the batch failed' };
+        this.complete(head);
+        continue;
+      }
+      this.complete(head);
+      return;
+    }
+  }
+
+  private complete(entry: Inflight): void {
+    if (entry.kind === 'sync') return;
+    this.options.recorder?.completed({
+      sessionId: this.session.id,
+      connectionId: this.connectionId,
+      statementId: entry.statementId,
+      durationMs: Math.round((performance.now() - entry.started) * 1000) / 1000,
+      rows: entry.rows,
+      command: entry.command,
+      ...(entry.error ? { error: entry.error } : {}),
+    });
+  }
+
+  private decide(sql: string): StatementVerdict {
+    if (!this.options.policy) return ALLOWED;
+    try {
+      return this.options.policy.decide(sql, this.session.groups);
+    } catch (err) {
+      this.options.logger.error('policy failed; statement refused', { session: this.session.id, error: errorMessage(err) });
+      return { decision: 'deny', rule: null, reason: 'the gateway could not evaluate its policy' };
+    }
+  }
+
+  private record(statementId: number, protocol: StatementRecord['protocol'], text: string, verdict: StatementVerdict): StatementRecord {
+    return {
+      sessionId: this.session.id,
+      connectionId: this.connectionId,
+      statementId,
+      protocol,
+      text,
+      decision: verdict.decision,
+      rule: verdict.rule,
+      reason: verdict.reason,
+    };
+  }
+
+  private write(record: StatementRecord): Promise<void> | undefined {
+    return this.options.recorder?.statement(record);
+  }
+
+  /** Runs `then` once `pending` (the audit write) settles; synchronously when there is none. */
+  private after(
+    pending: Promise<void> | undefined,
+    then: () => HookResult,
+    onFailure: (err: unknown) => HookResult = () => then(),
+  ): HookResult | Promise<HookResult> {
+    if (pending === undefined) return then();
+    return pending.then(then, (err: unknown) => {
+      this.options.logger.error('audit log unavailable; statement refused', { session: this.session.id, error: errorMessage(err) });
+      return onFailure(err);
+    });
+  }
+
+  /** An answer to a simple Query or FunctionCall the server never saw. */
+  private answer(messages: Buffer[], context: RelayContext): HookResult {
+    if (this.sequencer.idle) return { forward: [], reply: withReady(messages)(context.transactionStatus) };
+    this.sequencer.afterPending(withReady(messages));
+    return DROP;
+  }
+
+  /** Denies the current extended batch: the error now if nothing is outstanding, the rest at Sync. */
+  private denyBatch(denial: Buffer): HookResult {
+    this.discarding = true;
+    if (this.sequencer.idle && !this.batchForwarded) return { forward: [], reply: [denial] };
+    this.pendingDenial = denial;
+    return DROP;
+  }
+
+  private forgetClosed(frame: Frame): void {
+    const message = parseFrontendMessage(frame);
+    if (message.type !== 'Close') return;
+    if (message.target === 'S') this.preparedText.delete(message.name);
+    else this.portals.delete(message.name);
+  }
+}
+
+const DROP: FrameDecision = { forward: [] };
+const ALLOWED: StatementVerdict = { decision: 'allow', rule: null, reason: 'no policy' };
+
+/** The client-facing text of a denial (SQLSTATE 42501, insufficient_privilege). */
+export function denialMessage(verdict: StatementVerdict): Buffer {
+  const who = verdict.rule === null ? 'the connection’s default policy' : `rule "${verdict.rule}"`;
+  if (verdict.decision === 'review') {
+    return errorResponse({
+      severity: 'ERROR',
+      code: '42501',
+      message: `hoop: statement needs approval (${who}): ${verdict.reason}`,
+      hint: 'statement approvals are not available on this gateway yet; ask an administrator to run it or change the policy',
+    });
+  }
+  return errorResponse({
+    severity: 'ERROR',
+    code: '42501',
+    message: verdict.rule === null ? `hoop: blocked by ${who}: ${verdict.reason}` : `hoop: blocked by rule "${verdict.rule}": ${verdict.reason}`,
+  });
+}
+
+function auditFailure(err: unknown): Buffer {
+  return errorResponse({
+    severity: 'ERROR',
+    code: '58000',
+    message: 'hoop: the audit log cannot record this statement, so it was not run',
+    detail: errorMessage(err),
+    hint: 'the gateway refuses statements it cannot record; try again or contact the gateway operator',
+  });
+}
+
+function commandTag(frame: Frame): string | null {
+  const message = parseBackendMessage(frame);
+  return message.type === 'CommandComplete' ? message.tag : null;
+}
+
+/** Rows from a CommandComplete tag: `SELECT 5`, `INSERT 0 5`, `UPDATE 3`, `COPY 10`. */
+export function rowsOf(tag: string): number | null {
+  const match = /^(?:SELECT|INSERT \d+|UPDATE|DELETE|MERGE|FETCH|MOVE|COPY) (\d+)$/.exec(tag);
+  return match ? Number(match[1]) : null;
+}

@@ -1,0 +1,166 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-postgres.js';
+import { seedDemoDatabase } from '../../src/demo/seed.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { finished, runHoopctl, spawnHoopctl, waitForEvent } from '../helpers/cli-process.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+/** The audit log as a user and an auditor meet it: recorded through the tunnel, read and verified with the CLI. */
+describe('audit log, end to end', () => {
+  let postgres: LocalPostgres;
+  let gw: TestGateway;
+  let dataDir: string;
+  const appPassword = crypto.randomBytes(12).toString('hex');
+
+  const env = async (user = 'alice', groups = ['agents']) => ({
+    HOOPCTL_GATEWAY: gw.gateway.apiUrl,
+    HOOPCTL_TOKEN: await gw.issuer.mint({ user, groups }),
+  });
+
+  /** Opens a session with `connect --json` and hands its URL and id to `body`, then ends it. */
+  async function withSession(body: (url: string, sessionId: string) => Promise<void>, extraEnv: Record<string, string> = {}) {
+    const cli = spawnHoopctl(['connect', 'orders-db', '--port', '0', '--json', '--agent', 'audit-test'], { ...(await env()), ...extraEnv });
+    const done = finished(cli);
+    const { session } = await waitForEvent(cli, 'session');
+    const ready = await waitForEvent(cli, 'ready');
+    try {
+      await body(ready.url, session.id);
+    } finally {
+      cli.kill('SIGINT');
+      await done;
+    }
+    return session.id as string;
+  }
+
+  beforeAll(async () => {
+    postgres = await startLocalPostgres({ password: crypto.randomBytes(12).toString('hex') });
+    await seedDemoDatabase(postgres.url('postgres'), appPassword);
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-audit-'));
+    gw = await startTestGateway({
+      dataDir,
+      env: { ORDERS_PW: appPassword },
+      deps: { store: SqliteStore.open(path.join(dataDir, 'gateway.db'), { busyTimeoutMs: 200 }) },
+      connections: {
+        'orders-db': { type: 'postgres', host: '127.0.0.1', port: postgres.port, database: 'orders', user: 'app', password: 'env:ORDERS_PW', access: { groups: ['agents'] } },
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    await postgres?.stop();
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('records statements with bind parameters, rows and errors, and replays the session', async () => {
+    const sessionId = await withSession(async (url) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      await client.query('select name from customers where id = $1 or email = $2', [2, 'alan@example.org']);
+      await client.query("update orders set status = 'shipped' where id = 2");
+      await expect(client.query('select 1/0')).rejects.toMatchObject({ code: '22012' });
+      await client.end();
+    });
+
+    const run = await runHoopctl(['audit', '--session', sessionId, '--json'], await env());
+    expect(run.code).toBe(0);
+    const events = run.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const types = events.map((e) => e.type);
+    expect(types[0]).toBe('session_started');
+    expect(types.at(-1)).toBe('session_ended');
+    expect(types).toContain('connection_opened');
+    expect(types).toContain('connection_closed');
+    expect(events[0].data.context).toMatchObject({ agent: 'audit-test' });
+
+    const statements = events.filter((e) => e.type === 'statement');
+    const select = statements.find((e) => e.data.text.startsWith('select name'));
+    expect(select.data).toMatchObject({ protocol: 'extended', decision: 'allow', params: ['2', 'alan@example.org'] });
+    const completions = events.filter((e) => e.type === 'statement_completed');
+    const done = (s: { data: { statementId: string; connectionId: string } }) =>
+      completions.find((c) => c.data.statementId === s.data.statementId && c.data.connectionId === s.data.connectionId);
+    expect(done(select).data).toMatchObject({ rows: 2, command: 'SELECT 2' });
+    const update = statements.find((e) => e.data.text.startsWith('update orders'));
+    expect(update.data.protocol).toBe('simple');
+    expect(done(update).data).toMatchObject({ rows: 1, command: 'UPDATE 1' });
+    const failing = statements.find((e) => e.data.text === 'select 1/0');
+    expect(done(failing).data.error).toEqual({ code: '22012', message: 'division by zero' });
+    // Write-ahead: each statement's event comes before its completion in the chain.
+    expect(select.seq).toBeLessThan(done(select).seq);
+
+    const replay = await runHoopctl(['sessions', 'replay', sessionId, '--no-delay'], await env());
+    expect(replay.code).toBe(0);
+    expect(replay.stdout).toContain('session started');
+    expect(replay.stdout).toContain("update orders set status = 'shipped' where id = 2");
+    expect(replay.stdout).toMatch(/22012|division by zero/);
+
+    const verify = await runHoopctl(['audit', 'verify', '--session', sessionId], await env());
+    expect(verify.code).toBe(0);
+    expect(verify.stdout).toMatch(/^ok: \d+ events in 1 session\(s\) verify/);
+  });
+
+  it('hides other users’ events from non-auditors and shows them to auditors', async () => {
+    const bobs = await runHoopctl(['audit', '--json', '--type', 'session_started'], await env('bob'));
+    expect(bobs.stdout.trim()).toBe('');
+    const asBob = await runHoopctl(['audit', '--user', 'alice'], await env('bob'));
+    expect(asBob.code).toBe(4);
+    const auditor = await runHoopctl(['audit', '--json', '--type', 'session_started', '--user', 'alice'], await env('carol', ['auditors']));
+    expect(auditor.stdout.trim().split('\n').length).toBeGreaterThan(0);
+    expect(JSON.parse(auditor.stdout.trim().split('\n')[0]!).user).toBe('alice');
+  });
+
+  it('detects an edited event and names it', async () => {
+    const sessionId = await withSession(async (url) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      await client.query('select count(*) from products');
+      await client.end();
+    });
+    const db = new Database(path.join(dataDir, 'gateway.db'));
+    const row = db.prepare("SELECT seq, data FROM audit_events WHERE session_id = ? AND type = 'statement' ORDER BY seq LIMIT 1").get(sessionId) as { seq: number; data: string };
+    db.prepare('UPDATE audit_events SET data = ? WHERE session_id = ? AND seq = ?').run(row.data.replace('products', 'customers'), sessionId, row.seq);
+    db.close();
+    const verify = await runHoopctl(['audit', 'verify', '--session', sessionId], await env());
+    expect(verify.code).toBe(1);
+    expect(verify.stderr).toContain(`session ${sessionId} event #${row.seq}`);
+    const all = await runHoopctl(['audit', 'verify', '--json'], await env('carol', ['auditors']));
+    expect(JSON.parse(all.stdout).failures).toEqual([expect.objectContaining({ sessionId, seq: row.seq, failure: 'hash_mismatch' })]);
+  });
+
+  it('refuses a statement the audit log cannot record, and the connection goes on working', async () => {
+    await withSession(async (url) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      const blocker = new Database(path.join(dataDir, 'gateway.db'));
+      blocker.exec('BEGIN EXCLUSIVE');
+      try {
+        const err = await client.query("update orders set status = 'lost' where id = 1").catch((e: unknown) => e);
+        expect(err).toMatchObject({ code: '58000', message: 'hoop: the audit log cannot record this statement, so it was not run' });
+      } finally {
+        blocker.exec('ROLLBACK');
+        blocker.close();
+      }
+      const { rows } = await client.query('select status from orders where id = 1');
+      expect(rows).toEqual([{ status: 'shipped' }]);
+      await client.end();
+    });
+  });
+
+  it('records where the CLI ran: CI provider and job', async () => {
+    const sessionId = await withSession(async () => undefined, {
+      GITHUB_ACTIONS: 'true',
+      GITHUB_RUN_ID: '4242',
+      GITHUB_REPOSITORY: 'acme/shop',
+      GITHUB_SERVER_URL: 'https://github.com',
+      GITHUB_WORKFLOW: 'nightly',
+    });
+    const { body } = await gw.api(`/api/v1/sessions/${sessionId}`);
+    expect(body.session.context).toMatchObject({ source: 'ci', ci: expect.objectContaining({ provider: 'github_actions' }) });
+    expect(JSON.stringify(body.session.context)).toContain('https://github.com/acme/shop/actions/runs/4242');
+  });
+});

@@ -1,0 +1,193 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SCHEMA_VERSION, SqliteStore } from '../../src/store/sqlite-store.js';
+import type { AuditFilter, AuditQueryEvent } from '../../src/store/audit-store.js';
+import { buildChain, sessionRecord, tempDir, tempStore } from './temp-store.js';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+function fresh(options?: Parameters<typeof tempStore>[0]) {
+  const t = tempStore(options);
+  cleanups.push(t.cleanup);
+  return t;
+}
+
+const started = (user: string, connection: string) => ({ type: 'session_started', data: { user, groups: ['agents'], connection, durationMs: 60_000, reason: null, context: {} } });
+const stmt = (text: string, decision: 'allow' | 'deny' | 'review' = 'allow') => ({
+  type: 'statement',
+  data: { connectionId: 'c1', statementId: `s-${text.length}`, protocol: 'simple', text, decision, rule: decision === 'allow' ? null : 'r1', reason: 'x' },
+});
+
+describe('SqliteStore schema', () => {
+  it('creates a fresh file at the current schema version, mode 0600', () => {
+    const { store, file } = fresh();
+    expect(store.schemaVersion()).toBe(SCHEMA_VERSION);
+    expect(SCHEMA_VERSION).toBe(2);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(store.durability()).toEqual({ journalMode: 'wal', synchronous: 'NORMAL' });
+  });
+
+  it('honours synchronous FULL', () => {
+    const { store } = fresh({ synchronous: 'FULL' });
+    expect(store.durability().synchronous).toBe('FULL');
+  });
+
+  it('migrates a version 1 file: sessions kept, audit tables added, who/where taken from the sessions table', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const file = path.join(dir, 'gateway.db');
+    const old = new Database(file);
+    old.exec(`CREATE TABLE schema_version (version INTEGER NOT NULL);
+      CREATE TABLE sessions (id TEXT PRIMARY KEY, user TEXT NOT NULL, groups TEXT NOT NULL, connection TEXT NOT NULL, reason TEXT,
+        context TEXT NOT NULL, public_key TEXT NOT NULL, local_password TEXT NOT NULL, created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL, ended_at INTEGER, end_reason TEXT,
+        status TEXT NOT NULL CHECK (status IN ('active', 'ended', 'expired')));
+      INSERT INTO schema_version VALUES (1);
+      INSERT INTO sessions VALUES ('s-old', 'bob', '["dba"]', 'billing', NULL, '{}', 'ssh-ed25519 AAAA', 'pw', 1, 2, NULL, NULL, 'active');`);
+    old.close();
+
+    const store = SqliteStore.open(file);
+    cleanups.unshift(() => store.close());
+    expect(store.schemaVersion()).toBe(2);
+    expect((await store.getSession('s-old'))?.user).toBe('bob');
+    // No session_started event: the index columns come from the sessions table.
+    await store.append(buildChain('s-old', [stmt('SELECT 1')]));
+    const page = await store.query({ user: 'bob', limit: 10 });
+    expect(page.events.map((e) => [e.user, e.connection, e.seq])).toEqual([['bob', 'billing', 1]]);
+  });
+
+  it('refuses a file written by a newer schema', () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const file = path.join(dir, 'gateway.db');
+    const db = new Database(file);
+    db.exec('CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (99);');
+    db.close();
+    expect(() => SqliteStore.open(file)).toThrow(expect.objectContaining({ code: 'store_too_new' }));
+  });
+
+  it('keeps the existing session methods working', async () => {
+    const { store } = fresh();
+    await store.insertSession(sessionRecord('s1'));
+    expect((await store.listSessions()).map((s) => s.id)).toEqual(['s1']);
+    expect((await store.endSession('s1', { at: new Date(5), reason: 'done', status: 'ended' }))?.status).toBe('ended');
+  });
+});
+
+describe('SqliteStore audit append', () => {
+  it('stores events verbatim and keeps the chain head', async () => {
+    const { store } = fresh();
+    const chain = buildChain('s1', [started('alice', 'orders-db'), stmt('SELECT 1')]);
+    await store.append(chain);
+    const stored = await store.sessionEvents('s1');
+    expect(stored).toEqual(chain.map((e) => ({ ...e, data: JSON.parse(e.dataJson) })));
+    expect(await store.lastEvent('s1')).toEqual(stored[1]);
+    expect(await store.chainHead('s1')).toEqual({ sessionId: 's1', seq: 2, hash: chain[1]!.hash, user: 'alice', connection: 'orders-db' });
+    expect(await store.lastEvent('nope')).toBeUndefined();
+    expect(await store.auditSessionIds()).toEqual(['s1']);
+  });
+
+  it.each([
+    ['a seq gap', (c: ReturnType<typeof buildChain>) => [{ ...c[1]!, seq: 4 }]],
+    ['a repeated seq', (c: ReturnType<typeof buildChain>) => [c[0]!]],
+    ['a wrong prevHash', (c: ReturnType<typeof buildChain>) => [{ ...c[1]!, prevHash: 'f'.repeat(64) }]],
+  ])('rejects %s with audit_chain_conflict, writing nothing of the batch', async (_name, bad) => {
+    const { store } = fresh();
+    const chain = buildChain('s1', [started('alice', 'db'), stmt('SELECT 1')]);
+    await store.append([chain[0]!]);
+    const other = buildChain('s2', [started('bob', 'db')]);
+    await expect(store.append([...other, ...bad(chain)])).rejects.toMatchObject({ code: 'audit_chain_conflict' });
+    expect(await store.sessionEvents('s2')).toEqual([]);
+    expect(await store.chainHead('s2')).toBeUndefined();
+    expect((await store.chainHead('s1'))?.seq).toBe(1);
+  });
+});
+
+describe('SqliteStore audit query', () => {
+  async function seeded() {
+    const { store } = fresh();
+    await store.append([
+      ...buildChain('s1', [started('alice', 'orders-db'), stmt('SELECT * FROM orders'), stmt('DROP TABLE orders', 'deny')]),
+      ...buildChain('s2', [started('bob', 'billing'), stmt('select 100%_done', 'review'), { type: 'session_ended', data: { status: 'ended', reason: 'bye' } }]),
+    ]);
+    return store;
+  }
+  const ids = (events: AuditQueryEvent[]) => events.map((e) => `${e.sessionId}#${e.seq}`);
+
+  it.each<[string, Omit<AuditFilter, 'limit'>, string[]]>([
+    ['everything, oldest first', {}, ['s1#1', 's1#2', 's1#3', 's2#1', 's2#2', 's2#3']],
+    ['newest first', { order: 'desc' }, ['s2#3', 's2#2', 's2#1', 's1#3', 's1#2', 's1#1']],
+    ['user', { user: 'bob' }, ['s2#1', 's2#2', 's2#3']],
+    ['connection', { connection: 'orders-db' }, ['s1#1', 's1#2', 's1#3']],
+    ['session', { sessionId: 's1' }, ['s1#1', 's1#2', 's1#3']],
+    ['decision', { decision: 'deny' }, ['s1#3']],
+    ['type', { type: 'session_ended' }, ['s2#3']],
+    ['text, case-insensitive', { text: 'from ORDERS' }, ['s1#2']],
+    ['text with LIKE wildcards taken literally', { text: '%_d' }, ['s2#2']],
+    ['text: _ is not a wildcard', { text: 'select_*' }, []],
+    ['since (inclusive)', { since: new Date('2025-01-01T00:00:03.002Z') }, ['s1#3', 's2#3']],
+    ['until (exclusive)', { until: new Date('2025-01-01T00:00:02.001Z') }, ['s1#1', 's2#1']],
+    ['combined', { user: 'alice', decision: 'allow' }, ['s1#2']],
+  ])('filters by %s', async (_name, filter, expected) => {
+    const store = await seeded();
+    expect(ids((await store.query({ limit: 100, ...filter })).events)).toEqual(expected);
+  });
+
+  it('carries user and connection on every event of a session', async () => {
+    const store = await seeded();
+    const { events } = await store.query({ sessionId: 's2', limit: 10 });
+    expect(events.map((e) => [e.user, e.connection])).toEqual(Array(3).fill(['bob', 'billing']));
+  });
+
+  it.each(['asc', 'desc'] as const)('pages %s with cursors, without skipping or repeating', async (order) => {
+    const store = await seeded();
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await store.query({ limit: 4, order, cursor });
+      seen.push(...ids(page.events));
+      cursor = page.nextCursor ?? undefined;
+      pages++;
+    } while (cursor);
+    expect(pages).toBe(2);
+    const all = ids((await store.query({ limit: 100, order })).events);
+    expect(seen).toEqual(all);
+  });
+
+  it('lets a SIEM exporter tail: resuming after the last event cursor returns only newer events', async () => {
+    const store = await seeded();
+    const first = await store.query({ limit: 100 });
+    expect(first.nextCursor).toBeNull();
+    const last = first.events.at(-1)!.cursor;
+    expect((await store.query({ limit: 100, cursor: last })).events).toEqual([]);
+    const head = (await store.chainHead('s1'))!;
+    await store.append(buildChain('s1', [stmt('SELECT 2')], head));
+    expect(ids((await store.query({ limit: 100, cursor: last })).events)).toEqual(['s1#4']);
+  });
+
+  it.each([0, -1, 1.5, 10_001])('rejects limit %s', async (limit) => {
+    const store = await seeded();
+    await expect(store.query({ limit })).rejects.toMatchObject({ code: 'bad_limit', kind: 'usage' });
+  });
+
+  it('rejects a cursor it did not make', async () => {
+    const store = await seeded();
+    await expect(store.query({ limit: 5, cursor: "1 OR 1=1" })).rejects.toMatchObject({ code: 'bad_cursor', kind: 'usage' });
+  });
+
+  it('survives a row whose data no longer parses (text search and reads do not throw)', async () => {
+    const { store, file } = fresh();
+    await store.append(buildChain('s1', [started('alice', 'db'), stmt('SELECT 1')]));
+    const raw = new Database(file);
+    raw.prepare(`UPDATE audit_events SET data = '{"text":' WHERE seq = 2`).run();
+    raw.close();
+    expect((await store.query({ limit: 10, text: 'select' })).events).toEqual([]);
+    expect((await store.sessionEvents('s1'))[1]).toMatchObject({ data: null, dataJson: '{"text":' });
+  });
+});
