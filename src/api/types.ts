@@ -84,3 +84,27 @@ export interface AuditVerifyResponse {
   eventsChecked: number;
   failures: { sessionId: string; seq: number; failure: string; message: string }[];
 }
+
+/** `POST /api/v1/policy/test` and `hoopctl policy test --json`. */
+export interface PolicyTestResponse {
+  decision: 'allow' | 'deny' | 'review';
+  rule: string | null;
+  reason: string;
+  unparsed: boolean;
+  /** The groups the statement was decided for. */
+  groups: string[];
+  statements: {
+    kind: string;
+    text: string;
+    nested: boolean;
+    tables: string[];
+    writes: string[];
+    columns: string[];
+    functions: string[];
+    features: string[];
+    whereAbsent: boolean;
+    decision: 'allow' | 'deny' | 'review';
+    rule: string | null;
+    reason: string;
+  }[];
+}

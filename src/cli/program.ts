@@ -4,6 +4,7 @@ import { buildConnectCommand } from './commands/connect.js';
 import { buildConnectionsCommand } from './commands/connections.js';
 import { buildDemoCommand } from './commands/demo.js';
 import { buildGatewayCommand } from './commands/gateway.js';
+import { buildPolicyCommand } from './commands/policy.js';
 import { buildSessionsCommand } from './commands/sessions.js';
 import type { CliDeps } from './context.js';
 
@@ -16,6 +17,7 @@ export const COMMAND_BUILDERS: readonly CommandBuilder[] = [
   buildConnectionsCommand,
   buildSessionsCommand,
   buildAuditCommand,
+  buildPolicyCommand,
   buildGatewayCommand,
   buildDemoCommand,
 ];

@@ -6,6 +6,7 @@ import type {
   ConnectionInfo,
   CreateSessionRequest,
   CreateSessionResponse,
+  PolicyTestResponse,
   SessionInfo,
 } from '../api/types.js';
 import { HoopError, errorMessage, type ErrorKind } from '../errors.js';
@@ -123,6 +124,13 @@ export class GatewayClient implements SessionGateway {
     const suffix = sessionId === undefined ? '' : `?session=${encodeURIComponent(sessionId)}`;
     const body = await this.request<AuditVerifyResponse>('GET', `/api/v1/audit/verify${suffix}`);
     if (!isObject(body) || typeof body.ok !== 'boolean') throw badResponse('GET /api/v1/audit/verify', 'ok');
+    return body;
+  }
+
+  /** `POST /api/v1/policy/test`: how the connection's policy decides `sql` (for `groups`, if given). */
+  async testPolicy(connection: string, sql: string, groups?: string[]): Promise<PolicyTestResponse> {
+    const body = await this.request<PolicyTestResponse>('POST', '/api/v1/policy/test', { connection, sql, ...(groups ? { groups } : {}) });
+    if (!isObject(body) || typeof body.decision !== 'string' || !Array.isArray(body.statements)) throw badResponse('POST /api/v1/policy/test', 'decision and statements');
     return body;
   }
 

@@ -3,6 +3,8 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from '../duration.js';
 import { HoopError } from '../errors.js';
+import { parsePolicyConfig } from '../policy/config.js';
+import type { ConnectionPolicy } from '../policy/types.js';
 import { ConfigNode } from './config-schema.js';
 
 export interface HostPort {
@@ -36,6 +38,8 @@ export interface ConnectionConfig {
     defaultDurationMs: number;
     maxDurationMs: number;
   };
+  /** Statement policy; absent in the file means allow everything the parser can read. */
+  policy: ConnectionPolicy;
 }
 
 export interface GatewayConfig {
@@ -171,7 +175,7 @@ function parseIssuer(node: ConfigNode): IssuerConfig {
 }
 
 function parseConnection(name: string, node: ConfigNode, ctx: ParseContext): ConnectionConfig {
-  node.onlyKeys(['type', 'host', 'port', 'database', 'user', 'password', 'tls', 'access']);
+  node.onlyKeys(['type', 'host', 'port', 'database', 'user', 'password', 'tls', 'access', 'policy']);
   const type = node.child('type').oneOf(['postgres'] as const);
   const portNode = node.child('port');
   const tlsNode = node.child('tls');
@@ -207,6 +211,7 @@ function parseConnection(name: string, node: ConfigNode, ctx: ParseContext): Con
       defaultDurationMs,
       maxDurationMs,
     },
+    policy: parsePolicyConfig(node.child('policy')),
   };
 }
 

@@ -3,6 +3,7 @@ import type { Engine } from '../engine/engine.js';
 import { PostgresEngine } from '../engine/postgres/postgres-engine.js';
 import { StatementGuard, type StatementPolicy, type StatementRecorder } from '../engine/postgres/statement-guard.js';
 import { errorMessage } from '../errors.js';
+import { PolicyEngine } from '../policy/policy-engine.js';
 import type { Logger } from '../logger.js';
 import type { ConnectionConfig } from './config.js';
 
@@ -10,13 +11,14 @@ import type { ConnectionConfig } from './config.js';
 export interface EngineWiring {
   logger: Logger;
   recorder: AuditRecorder;
-  policyFor?: (connection: ConnectionConfig) => StatementPolicy | undefined;
+  /** The connection's policy engine (the parser must be loaded). */
+  policy: PolicyEngine;
 }
 
 /** The engine for one configured connection, with policy and audit in its data path. */
 export function createEngine(connection: ConnectionConfig, wiring: EngineWiring): Engine {
   const recorder = auditStatementRecorder(wiring.recorder, wiring.logger);
-  const policy = wiring.policyFor?.(connection);
+  const policy = statementPolicy(wiring.policy, connection);
   return new PostgresEngine({
     target: {
       host: connection.host,
@@ -32,6 +34,18 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
       return { frontend: guard.frontend, backend: guard.backend, closed: () => guard.closed() };
     },
   });
+}
+
+/** The engine's view of a connection's policy. */
+export function statementPolicy(engine: PolicyEngine, connection: ConnectionConfig): StatementPolicy {
+  return {
+    decide: (sql, groups) => engine.decide(sql, groups),
+    decideFunctionCall: (functionOid) => ({
+      decision: connection.policy.unparsed,
+      rule: null,
+      reason: `a fast-path FunctionCall (function OID ${functionOid}) carries no SQL the policy can read`,
+    }),
+  };
 }
 
 /** The engine's view of the audit log: statements are awaited (write-ahead), the rest is logged on failure. */

@@ -7,6 +7,7 @@ import type { AuditStore } from '../store/audit-store.js';
 import type { Store } from '../store/store.js';
 import type { ConnectionConfig, GatewayConfig } from './config.js';
 import { loadOrCreateHostKey } from './host-key.js';
+import { loadPolicyParser, PolicyEngine } from '../policy/policy-engine.js';
 import { createEngine } from './engine-wiring.js';
 import { HttpApi } from './http-api.js';
 import { SessionManager } from './session-manager.js';
@@ -43,9 +44,12 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
     logger,
     now: deps.now,
   });
+  await loadPolicyParser();
+  const policies = new Map<string, PolicyEngine>();
   const engines = new Map<string, Engine>();
   for (const connection of config.connections.values()) {
-    engines.set(connection.name, deps.engineFor ? deps.engineFor(connection, logger) : createEngine(connection, { logger, recorder }));
+    policies.set(connection.name, new PolicyEngine(connection.policy));
+    engines.set(connection.name, deps.engineFor ? deps.engineFor(connection, logger) : createEngine(connection, { logger, recorder, policy: policies.get(connection.name)! }));
   }
   const verifier = new TokenVerifier({
     issuers: config.auth.issuers,
@@ -61,6 +65,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
     verifier,
     logger,
     audit: store,
+    policies,
     auditorGroups: config.auditorGroups,
     ssh: () => ({ ...(config.advertiseSsh ?? sshAddress), hostKeyFingerprint: hostKey.fingerprint }),
   });

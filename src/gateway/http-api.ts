@@ -9,8 +9,11 @@ import type {
   ConnectionInfo,
   CreateSessionRequest,
   CreateSessionResponse,
+  PolicyTestResponse,
 } from '../api/types.js';
 import { verifyAll, verifySession, type ChainVerification } from '../audit/verify.js';
+import type { PolicyEngine } from '../policy/policy-engine.js';
+import type { PolicyDecision } from '../policy/types.js';
 import type { AuditFilter, AuditQueryEvent, AuditStore, StoredAuditEvent } from '../store/audit-store.js';
 import { formatDuration } from '../duration.js';
 import { HoopError, type ErrorKind } from '../errors.js';
@@ -25,6 +28,8 @@ export interface HttpApiOptions {
   verifier: TokenVerifier;
   logger: Logger;
   audit: AuditStore;
+  /** Each connection's policy engine, for `POST /api/v1/policy/test`. */
+  policies: Map<string, PolicyEngine>;
   /** Groups whose members read everyone's audit events; others read their own sessions'. */
   auditorGroups: string[];
   /** Where clients reach the SSH endpoint, and the fingerprint they pin. */
@@ -91,6 +96,33 @@ export class HttpApi {
       200,
       { session: toSessionInfo(await options.sessions.end(identity, params.id!)) },
     ]);
+    this.route('POST', '/api/v1/policy/test', async ({ identity, body }) => {
+      const request = requireObject(body);
+      const name = request.connection;
+      const sql = request.sql;
+      if (typeof name !== 'string' || typeof sql !== 'string') {
+        throw new HoopError('usage', 'bad_request', 'the body must be {"connection": name, "sql": text, "groups"?: [...]}');
+      }
+      const connection = options.sessions.connectionNamed(name);
+      const policy = options.policies.get(name);
+      if (!connection || !policy) throw new HoopError('not_found', 'unknown_connection', `no connection named "${name}"`, { hint: 'list them with: hoopctl connections' });
+      let groups = identity.groups;
+      if (request.groups !== undefined) {
+        if (!Array.isArray(request.groups) || !request.groups.every((g) => typeof g === 'string')) {
+          throw new HoopError('usage', 'bad_request', 'groups must be a list of group names');
+        }
+        const asked = request.groups as string[];
+        const own = asked.every((g) => identity.groups.includes(g));
+        if (!own && !options.sessions.isAdmin(identity)) {
+          throw new HoopError('denied', 'not_an_admin', 'only members of the admins group may test as groups they are not in', {
+            hint: 'leave out --group to test as yourself',
+          });
+        }
+        groups = asked;
+      }
+      const decision = policy.decideUncached(sql, groups);
+      return [200, toPolicyTestResponse(decision, groups)];
+    });
     this.route('GET', '/api/v1/sessions/:id/events', async ({ identity, params }) => {
       const session = await this.sessionForAudit(identity, params.id!);
       const events = await options.audit.sessionEvents(session.id);
@@ -246,6 +278,30 @@ function requireObject(body: unknown): Record<string, unknown> {
     throw new HoopError('usage', 'bad_request', 'the request body must be a JSON object');
   }
   return body as Record<string, unknown>;
+}
+
+function toPolicyTestResponse(decision: PolicyDecision, groups: string[]): PolicyTestResponse {
+  return {
+    decision: decision.decision,
+    rule: decision.rule,
+    reason: decision.reason,
+    unparsed: decision.unparsed,
+    groups,
+    statements: decision.statements.map((s) => ({
+      kind: s.kind,
+      text: s.text,
+      nested: s.nested,
+      tables: s.tables,
+      writes: s.writes,
+      columns: s.columns,
+      functions: s.functions,
+      features: s.features,
+      whereAbsent: s.whereAbsent,
+      decision: s.decision,
+      rule: s.rule,
+      reason: s.reason,
+    })),
+  };
 }
 
 const DECISIONS = ['allow', 'deny', 'review'] as const;

@@ -189,7 +189,7 @@ export class SessionManager {
     return session.user === identity.user || this.isAdmin(identity);
   }
 
-  private isAdmin(identity: Identity): boolean {
+  isAdmin(identity: Identity): boolean {
     return identity.groups.some((g) => this.options.adminGroups.includes(g));
   }
 

@@ -61,7 +61,34 @@ describe('options parsing', () => {
   });
 
   it('names the settings an options string sets', () => {
-    expect(settingsInOptions('-c a=1 -cB=2 --c-d=3')).toEqual({ names: ['a', 'b', 'c_d'] });
+    expect(settingsInOptions('-c a=1 -cB=2 --c-d=3')).toEqual({ names: ['a', 'b', 'c_d'], values: ['1', '2', '3'] });
     expect(settingsInOptions('-c novalue')).toHaveProperty('error');
   });
+});
+
+describe('settings the policy parser depends on', () => {
+  const expected = { localUser: 'app', database: 'orders', connection: 'orders-db' };
+  const target = { user: 'app', database: 'orders' };
+  it.each([
+    [{ client_encoding: 'SJIS' }, /client_encoding must be UTF8/],
+    [{ options: '-c client_encoding=LATIN1' }, /client_encoding must be UTF8/],
+    [{ standard_conforming_strings: 'off' }, /standard_conforming_strings must stay on/],
+    [{ options: '-c standard_conforming_strings=off' }, /standard_conforming_strings must stay on/],
+    [{ search_path: 'evil,public' }, /search_path cannot be set/],
+    [{ options: '--search-path=evil' }, /search_path cannot be set/],
+  ])('refuses %j', (extra, message) => {
+    const check = checkStartupParams({ user: 'app', database: 'orders', ...extra }, expected, target);
+    expect(check.ok).toBe(false);
+    if (!check.ok) {
+      expect(check.refusal.code).toBe('42501');
+      expect(check.refusal.message).toMatch(message);
+    }
+  });
+
+  it.each<Record<string, string>>([{ client_encoding: 'UTF8' }, { client_encoding: 'utf-8' }, { options: '-c client_encoding=UNICODE' }, { standard_conforming_strings: 'on' }])(
+    'accepts %j',
+    (extra) => {
+      expect(checkStartupParams({ user: 'app', database: 'orders', ...extra }, expected, target).ok).toBe(true);
+    },
+  );
 });

@@ -20,6 +20,26 @@ const IDENTITY_SETTINGS = new Set(['role', 'session_authorization']);
 
 const normalizeSettingName = (name: string): string => name.toLowerCase().replace(/-/g, '_');
 
+const UTF8_NAMES = new Set(['utf8', 'utf-8', 'unicode']);
+
+/**
+ * Settings whose values would make the policy read statements differently from the server:
+ * the policy parses UTF-8 with standard-conforming strings and the connection's configured
+ * search path. Returns why a value is refused, or undefined when it is fine.
+ */
+function parserSettingRefusal(name: string, value: string): string | undefined {
+  switch (name) {
+    case 'client_encoding':
+      return UTF8_NAMES.has(value.trim().toLowerCase()) ? undefined : `client_encoding must be UTF8 through the gateway, not "${value.slice(0, 40)}"`;
+    case 'standard_conforming_strings':
+      return ['on', 'true', 'yes', '1'].includes(value.trim().toLowerCase()) ? undefined : 'standard_conforming_strings must stay on through the gateway';
+    case 'search_path':
+      return 'search_path cannot be set at connection start: the policy resolves names against the connection’s configured search path';
+    default:
+      return undefined;
+  }
+}
+
 /** Splits an `options` value like the server does: whitespace separates, backslash escapes. */
 export function splitOptions(options: string): string[] {
   const words: string[] = [];
@@ -47,9 +67,10 @@ export function splitOptions(options: string): string[] {
  * The setting names an `options` string sets (`-c name=value`, `-cname=value`,
  * `--name=value`), or a reason when it uses any other server switch.
  */
-export function settingsInOptions(options: string): { names: string[] } | { error: string } {
+export function settingsInOptions(options: string): { names: string[]; values: string[] } | { error: string } {
   const words = splitOptions(options);
   const names: string[] = [];
+  const values: string[] = [];
   for (let i = 0; i < words.length; i++) {
     const word = words[i]!;
     let assignment: string | undefined;
@@ -61,8 +82,9 @@ export function settingsInOptions(options: string): { names: string[] } | { erro
       return { error: `malformed setting in options: "${(assignment ?? word).slice(0, 40)}"` };
     }
     names.push(normalizeSettingName(assignment.slice(0, assignment.indexOf('='))));
+    values.push(assignment.slice(assignment.indexOf('=') + 1));
   }
-  return { names };
+  return { names, values };
 }
 
 const FALSY = new Set(['0', 'false', 'off', 'no']);
@@ -120,12 +142,18 @@ export function checkStartupParams(
     if (IDENTITY_SETTINGS.has(normalizeSettingName(name))) {
       return { ok: false, refusal: { code: '42501', message: `hoop: setting "${name}" at connection start is not allowed` } };
     }
+    const parserRefusal = parserSettingRefusal(normalizeSettingName(name), value);
+    if (parserRefusal !== undefined) return { ok: false, refusal: { code: '42501', message: `hoop: ${parserRefusal}` } };
     if (name === 'options') {
       const parsed = settingsInOptions(value);
       if ('error' in parsed) return { ok: false, refusal: { code: '42501', message: `hoop: ${parsed.error}` } };
       const forbidden = parsed.names.find((n) => IDENTITY_SETTINGS.has(n));
       if (forbidden !== undefined) {
         return { ok: false, refusal: { code: '42501', message: `hoop: setting "${forbidden}" in options is not allowed` } };
+      }
+      for (let i = 0; i < parsed.names.length; i++) {
+        const refusal = parserSettingRefusal(parsed.names[i]!, parsed.values[i]!);
+        if (refusal !== undefined) return { ok: false, refusal: { code: '42501', message: `hoop: ${refusal}` } };
       }
     }
     upstreamParams[name] = value;

@@ -1,0 +1,79 @@
+import { Command } from 'commander';
+import type { PolicyTestResponse } from '../../api/types.js';
+import { gatewayClientFor, globalFlags, type CliDeps } from '../context.js';
+import type { IO } from '../io.js';
+
+export interface PolicyTestOptions {
+  connection: string;
+  sql: string;
+  /** Test as these groups instead of the caller's (admins, or a subset of your own). */
+  groups?: string[];
+  json: boolean;
+}
+
+export interface PolicyGateway {
+  testPolicy(connection: string, sql: string, groups?: string[]): Promise<PolicyTestResponse>;
+}
+
+/**
+ * `hoopctl policy test <connection> "SQL"`: the facts the gateway reads from the SQL, the rule
+ * that matches each statement and the decision, without running anything.
+ */
+export async function runPolicyTest(deps: { io: IO; gateway: PolicyGateway }, options: PolicyTestOptions): Promise<void> {
+  const result = await deps.gateway.testPolicy(options.connection, options.sql, options.groups);
+  const { io } = deps;
+  if (options.json) {
+    io.outJson({
+      decision: result.decision,
+      rule: result.rule,
+      reason: result.reason,
+      groups: result.groups,
+      statements: result.statements.map((s) => ({
+        kind: s.kind,
+        text: s.text,
+        nested: s.nested,
+        tables: s.tables,
+        writes: s.writes,
+        columns: s.columns,
+        functions: s.functions,
+        features: s.features,
+        whereAbsent: s.whereAbsent,
+        decision: s.decision,
+        rule: s.rule,
+      })),
+    });
+    return;
+  }
+  const paint = (decision: string) =>
+    decision === 'allow' ? io.color.green(decision) : decision === 'deny' ? io.color.red(decision) : io.color.yellow(decision);
+  io.out(`${paint(result.decision)}${result.rule ? ` by rule "${result.rule}"` : ' (default)'}: ${result.reason}\n`);
+  result.statements.forEach((s, i) => {
+    io.out(`\n${i + 1}. ${s.kind}${s.nested ? ' (nested)' : ''}: ${s.text.replace(/\s+/g, ' ').slice(0, 120)}\n`);
+    const facts: [string, string][] = [
+      ['tables', s.tables.join(', ')],
+      ['writes', s.writes.join(', ')],
+      ['columns', s.columns.join(', ')],
+      ['functions', s.functions.join(', ')],
+      ['features', s.features.join(', ')],
+      ['where', s.whereAbsent ? 'absent' : ''],
+    ];
+    for (const [name, value] of facts) if (value !== '') io.out(`   ${name.padEnd(10)}${value}\n`);
+    io.out(`   ${'decision'.padEnd(10)}${paint(s.decision)}${s.rule ? ` (rule "${s.rule}")` : ''}: ${s.reason}\n`);
+  });
+}
+
+export function buildPolicyCommand(deps: CliDeps): Command {
+  const policy = new Command('policy').description("see how a connection's SQL policy decides statements");
+  policy
+    .command('test')
+    .description('decide a statement without running it: facts, matching rule, decision')
+    .argument('<connection>', 'connection name')
+    .argument('<sql>', 'the SQL text (several statements allowed)')
+    .option('--group <group>', 'test as a member of this group (repeatable; admins may name any group)', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--json', 'print one JSON object')
+    .action(async (connection: string, sql: string, opts: { group?: string[] }, command: Command) => {
+      const flags = globalFlags(command);
+      await runPolicyTest({ io: deps.io, gateway: gatewayClientFor(deps, flags) }, { connection, sql, groups: opts.group, json: flags.json });
+    });
+  return policy;
+}

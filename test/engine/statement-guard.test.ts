@@ -1,0 +1,171 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigNode } from '../../src/gateway/config-schema.js';
+import { statementPolicy } from '../../src/gateway/engine-wiring.js';
+import { StatementGuard } from '../../src/engine/postgres/statement-guard.js';
+import { encodeFrontendMessage, type BackendMessage } from '../../src/protocol/postgres/index.js';
+import { parsePolicyConfig } from '../../src/policy/config.js';
+import { loadPolicyParser, PolicyEngine } from '../../src/policy/policy-engine.js';
+import { silentLogger } from '../../src/logger.js';
+import type { ConnectionConfig } from '../../src/gateway/config.js';
+import { RawPgClient } from './raw-client.js';
+import { pgError, run, startEngineHarness, type EngineHarness } from './helpers.js';
+
+/** The DESIGN.md example policy, as an operator would write it. */
+const POLICY = parsePolicyConfig(
+  new ConfigNode(
+    {
+      default: 'allow',
+      unparsed: 'deny',
+      rules: [
+        { name: 'no-ddl', match: { statements: ['drop', 'alter', 'truncate', 'create', 'grant', 'revoke'] }, action: 'review' },
+        { name: 'bounded-writes', match: { statements: ['update', 'delete'], where: 'absent' }, action: 'deny' },
+        { name: 'no-ssn', match: { columns: ['customers.ssn'] }, action: 'deny', groups: ['agents'] },
+        { name: 'no-escape', match: { features: ['copy_program', 'dynamic_sql', 'role_change'] }, action: 'deny' },
+        { name: 'no-files', match: { functions: ['pg_read_file', 'lo_export', 'dblink'] }, action: 'deny' },
+      ],
+    },
+    'policy',
+    'test',
+  ),
+);
+
+/**
+ * Policy in the data path: denials answered in the protocol with the rule's name, the
+ * connection and any open transaction left usable, for psql, pg and a pipelining raw client.
+ */
+describe('statement guard: policy enforcement through the engine', () => {
+  let h: EngineHarness;
+
+  beforeAll(async () => {
+    await loadPolicyParser();
+    const engine = new PolicyEngine(POLICY);
+    const policy = statementPolicy(engine, { policy: POLICY } as ConnectionConfig);
+    h = await startEngineHarness({
+      engine: {
+        hooks: (session) => {
+          const guard = new StatementGuard({ session, policy, logger: silentLogger });
+          return { frontend: guard.frontend, backend: guard.backend };
+        },
+      },
+    });
+    // Seeded directly on the server, not through the guarded engine.
+    const setup = new pg.Client({ connectionString: h.db.url(h.target.database) });
+    await setup.connect();
+    await setup.query('CREATE TABLE IF NOT EXISTS customers (id int PRIMARY KEY, name text, ssn text)');
+    await setup.query("INSERT INTO customers VALUES (1, 'Ada', '078-05-1120'), (2, 'Grace', '219-09-9999') ON CONFLICT DO NOTHING");
+    await setup.end();
+  });
+  afterAll(async () => h?.stop());
+
+  it.each([
+    ['DELETE FROM customers', 'bounded-writes', 'blocked by rule "bounded-writes"'],
+    ['SELECT * FROM customers', 'no-ssn', 'blocked by rule "no-ssn"'],
+    ['SELECT ssn FROM customers WHERE id = 1', 'no-ssn', 'blocked by rule "no-ssn"'],
+    ["SELECT pg_read_file('/etc/passwd')", 'no-files', 'blocked by rule "no-files"'],
+    ['SET ROLE postgres', 'no-escape', 'blocked by rule "no-escape"'],
+    ['DROP TABLE customers', 'no-ddl', 'statement needs approval (rule "no-ddl")'],
+    ['SELEC 1', null, 'blocked by the connection’s default policy'],
+  ])('simple query %j is refused with 42501 naming %s', async (sql, _rule, message) => {
+    const client = await h.connect();
+    const err = await pgError(client.query(sql));
+    expect(err?.code).toBe('42501');
+    expect(err?.message).toContain(`hoop: ${message}`);
+    // The connection goes on working.
+    expect((await client.query('SELECT name FROM customers WHERE id = 1')).rows).toEqual([{ name: 'Ada' }]);
+    await client.end();
+  });
+
+  it('refuses a whole multi-statement string when one statement is denied, running none of it', async () => {
+    const client = await h.connect();
+    const err = await pgError(client.query("UPDATE customers SET name = 'smuggled' WHERE id = 2; DELETE FROM customers"));
+    expect(err?.code).toBe('42501');
+    expect((await client.query('SELECT name FROM customers WHERE id = 2')).rows).toEqual([{ name: 'Grace' }]);
+    await client.end();
+  });
+
+  it('keeps an open transaction usable after a denial', async () => {
+    const client = await h.connect();
+    await client.query('BEGIN');
+    await client.query("UPDATE customers SET name = 'Ada L.' WHERE id = 1");
+    expect((await pgError(client.query('DELETE FROM customers')))?.code).toBe('42501');
+    await client.query("UPDATE customers SET name = 'Ada Lovelace' WHERE id = 1");
+    await client.query('COMMIT');
+    expect((await client.query('SELECT name FROM customers WHERE id = 1')).rows).toEqual([{ name: 'Ada Lovelace' }]);
+    await client.end();
+  });
+
+  it('denies in the extended protocol (pg with parameters) and recovers at Sync', async () => {
+    const client = await h.connect();
+    const err = await pgError(client.query('SELECT ssn FROM customers WHERE id = $1', [1]));
+    expect(err).toMatchObject({ code: '42501' });
+    expect(err?.message).toContain('blocked by rule "no-ssn"');
+    expect((await client.query('SELECT name FROM customers WHERE id = $1', [2])).rows).toEqual([{ name: 'Grace' }]);
+    await client.end();
+  });
+
+  it('answers psql in order and keeps the session going', async () => {
+    const result = await run('psql', ['-X', '-v', 'ON_ERROR_STOP=0', '-At'], {
+      env: h.env(),
+      input: "SELECT 1;\nDELETE FROM customers;\nSELECT name FROM customers WHERE id = 2;\nCOPY (SELECT 1) TO PROGRAM 'id';\n",
+    });
+    expect(result.stdout.trim().split('\n')).toEqual(['1', 'Grace']);
+    expect(result.stderr).toContain('hoop: blocked by rule "bounded-writes"');
+    expect(result.stderr).toContain('hoop: blocked by rule "no-escape"');
+  });
+
+  it('keeps replies in order for a pipelining client: allowed, denied, allowed in one write', async () => {
+    const raw = await RawPgClient.connect(h.port);
+    await raw.login({ user: h.session.localUser, database: h.session.database, password: h.session.localPassword });
+    raw.send(
+      encodeFrontendMessage({ type: 'Query', sql: 'SELECT pg_sleep(0.2), 1 AS first' }),
+      encodeFrontendMessage({ type: 'Query', sql: 'DELETE FROM customers' }),
+      encodeFrontendMessage({ type: 'Query', sql: 'SELECT 3 AS third' }),
+    );
+    const answers: BackendMessage[][] = [];
+    for (let i = 0; i < 3; i++) answers.push(await untilReadyCollecting(raw));
+    expect(answers[0]!.some((m) => m.type === 'CommandComplete')).toBe(true);
+    expect(answers[1]!.map((m) => m.type)).toEqual(['ErrorResponse', 'ReadyForQuery']);
+    expect(answers[2]!.find((m) => m.type === 'RowDescription')).toMatchObject({ fields: [expect.objectContaining({ name: 'third' })] });
+    raw.destroy();
+  });
+
+  it('puts a denial inside an extended batch after the statements the server already ran, then one ReadyForQuery', async () => {
+    const raw = await RawPgClient.connect(h.port);
+    await raw.login({ user: h.session.localUser, database: h.session.database, password: h.session.localPassword });
+    raw.send(
+      encodeFrontendMessage({ type: 'Parse', name: '', sql: 'SELECT name FROM customers WHERE id = 1', paramTypes: [] }),
+      encodeFrontendMessage({ type: 'Bind', portal: '', statement: '', paramFormats: [], params: [], resultFormats: [] }),
+      encodeFrontendMessage({ type: 'Execute', portal: '', maxRows: 0 }),
+      encodeFrontendMessage({ type: 'Parse', name: '', sql: 'DELETE FROM customers', paramTypes: [] }),
+      encodeFrontendMessage({ type: 'Bind', portal: '', statement: '', paramFormats: [], params: [], resultFormats: [] }),
+      encodeFrontendMessage({ type: 'Execute', portal: '', maxRows: 0 }),
+      encodeFrontendMessage({ type: 'Sync' }),
+      encodeFrontendMessage({ type: 'Query', sql: 'SELECT count(*) FROM customers' }),
+    );
+    const batch = await untilReadyCollecting(raw);
+    expect(batch.map((m) => m.type)).toEqual(['ParseComplete', 'BindComplete', 'DataRow', 'CommandComplete', 'ErrorResponse', 'ReadyForQuery']);
+    const after = await untilReadyCollecting(raw);
+    expect(after.find((m) => m.type === 'DataRow')).toMatchObject({ values: [Buffer.from('2')] });
+    raw.destroy();
+  });
+
+  it('denies a fast-path FunctionCall, which carries no SQL to read', async () => {
+    const raw = await RawPgClient.connect(h.port);
+    await raw.login({ user: h.session.localUser, database: h.session.database, password: h.session.localPassword });
+    raw.send(encodeFrontendMessage({ type: 'FunctionCall', functionOid: 1598 /* random() */, argFormats: [], args: [], resultFormat: 0 }));
+    const answer = await untilReadyCollecting(raw);
+    expect(answer.map((m) => m.type)).toEqual(['ErrorResponse', 'ReadyForQuery']);
+    expect(answer[0]).toMatchObject({ fields: expect.objectContaining({ C: '42501' }) });
+    raw.destroy();
+  });
+});
+
+async function untilReadyCollecting(raw: RawPgClient): Promise<BackendMessage[]> {
+  const seen: BackendMessage[] = [];
+  for (;;) {
+    const message = await raw.nextMessage();
+    seen.push(message);
+    if (message.type === 'ReadyForQuery') return seen;
+  }
+}

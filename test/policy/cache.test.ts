@@ -1,0 +1,133 @@
+import fc from 'fast-check';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { literalShapeKey } from '../../src/policy/literal-shape.js';
+import { loadPolicyParser, PolicyEngine } from '../../src/policy/policy-engine.js';
+import { EXAMPLE_POLICY_CONFIG, policyFrom } from './helpers.js';
+
+beforeAll(async () => {
+  await loadPolicyParser();
+});
+
+/** Statement templates; each hole takes a literal that may change the decision (or not). */
+const TEMPLATES: ((l: string) => string)[] = [
+  (l) => `SELECT abalance FROM pgbench_accounts WHERE aid = ${l};`,
+  (l) => `UPDATE pgbench_accounts SET abalance = abalance + ${l} WHERE aid = ${l};`,
+  (l) => `SELECT set_config(${l}, 'x', false)`,
+  (l) => `SELECT set_config('application_name', ${l}, false)`,
+  (l) => `DO ${l}`,
+  (l) => `SELECT query_to_xml(${l}, true, true, '')`,
+  (l) => `SELECT table_to_xml(${l}, true, true, '')`,
+  (l) => `CREATE FUNCTION f() RETURNS int LANGUAGE sql AS ${l}`,
+  (l) => `SET client_encoding = ${l}`,
+  (l) => `SET standard_conforming_strings = ${l}`,
+  (l) => `SELECT ${l}`,
+  (l) => `SELECT * FROM customers WHERE id = ${l}`,
+  (l) => `SELECT id FROM orders WHERE note = ${l} LIMIT ${l}`,
+  (l) => `DELETE FROM orders WHERE id = ${l}`,
+  (l) => `FETCH ${l} FROM c`,
+  (l) => `SELECT ${l}::float(${l})`,
+  (l) => `EXECUTE p(${l})`,
+  (l) => `SELECT 1; SELECT ${l}`,
+];
+
+const LITERALS = fc.oneof(
+  fc.constantFrom(
+    "'role'", "'ROLE'", "'session_authorization'", "'application_name'", "'SELECT ssn FROM customers'",
+    "'DELETE FROM orders'", "'customers'", "'orders'", "'BEGIN NULL; END'", "'BEGIN EXECUTE ''DROP TABLE t''; END'",
+    "'SELECT 1'", "'SELEC 1'", "'UTF8'", "'SJIS'", "'on'", "'off'", "''", "'it''s'", "'a;b'", "'-- x'", "'/* x */'",
+    '1', '0', '42', '99999', '123456789', '1234567890', '2147483648', '1.5', '0.0', '-1',
+  ),
+  fc.integer({ min: 0, max: 999_999_999 }).map(String),
+  fc.string({ maxLength: 12 }).map((s) => `'${s.replace(/'/g, "''")}'`),
+);
+
+describe('decision cache', () => {
+  it('never differs from an uncached decide (same statement, other literals)', () => {
+    const policy = policyFrom(EXAMPLE_POLICY_CONFIG);
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(TEMPLATES.length - 1), LITERALS, fc.constantFrom<string[]>([], ['agents'], ['dba', 'agents'])), { minLength: 1, maxLength: 40 }),
+        (steps) => {
+          const engine = new PolicyEngine(policy, { cacheSize: 64 });
+          for (const [t, literal, groups] of steps) {
+            const sql = TEMPLATES[t]!(literal);
+            const cached = engine.decide(sql, groups);
+            const fresh = engine.decideUncached(sql, groups);
+            expect({ ...cached, cached: false }).toEqual(fresh);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('costs a lookup for pgbench -M simple statements with other literals', () => {
+    const engine = new PolicyEngine(policyFrom(EXAMPLE_POLICY_CONFIG));
+    const first = engine.decide('SELECT abalance FROM pgbench_accounts WHERE aid = 1;', ['agents']);
+    expect(first.cached).toBe(false);
+    for (let aid = 2; aid < 50; aid++) {
+      const d = engine.decide(`SELECT abalance FROM pgbench_accounts WHERE aid = ${aid};`, ['agents']);
+      expect(d.cached).toBe(true);
+      expect(d.statements[0]!.text).toBe(`SELECT abalance FROM pgbench_accounts WHERE aid = ${aid}`);
+    }
+    expect(engine.stats).toEqual({ hits: 48, misses: 1 });
+  });
+
+  it('does not share a shape between literals that change the decision', () => {
+    const engine = new PolicyEngine(policyFrom(EXAMPLE_POLICY_CONFIG));
+    expect(engine.decide("SELECT set_config('application_name', 'x', false)", []).decision).toBe('allow');
+    expect(engine.decide("SELECT set_config('role', 'x', false)", []).decision).toBe('deny');
+    expect(engine.decide("SELECT query_to_xml('SELECT 1', true, true, '')", ['agents']).decision).toBe('deny');
+  });
+
+  it('keys on the groups that rules name, not on the caller', () => {
+    const engine = new PolicyEngine(policyFrom(EXAMPLE_POLICY_CONFIG));
+    expect(engine.decide('SELECT ssn FROM customers', ['agents']).decision).toBe('deny');
+    expect(engine.decide('SELECT ssn FROM customers', ['dba']).decision).toBe('allow');
+    expect(engine.decide('SELECT ssn FROM customers', ['other']).cached).toBe(true);
+    expect(engine.decide('SELECT ssn FROM customers', ['x', 'agents']).decision).toBe('deny');
+  });
+
+  it('returns frozen cached decisions, so a caller cannot poison the cache', () => {
+    const engine = new PolicyEngine(policyFrom(EXAMPLE_POLICY_CONFIG));
+    engine.decide('SELECT 1', []);
+    const hit = engine.decide('SELECT 1', []);
+    expect(Object.isFrozen(hit)).toBe(true);
+    expect(Object.isFrozen(hit.statements[0]!.tables)).toBe(true);
+  });
+
+  it('is bounded', () => {
+    const engine = new PolicyEngine(policyFrom({}), { cacheSize: 10 });
+    for (let i = 0; i < 30; i++) engine.decide(`SELECT ${i} AS c${i}`, []);
+    expect(engine.decide('SELECT 0 AS c0', []).cached).toBe(false);
+    expect(engine.decide('SELECT 29 AS c29', []).cached).toBe(true);
+  });
+});
+
+describe('literalShapeKey', () => {
+  it.each<[string, string | null]>([
+    ['SELECT abalance FROM pgbench_accounts WHERE aid = 48213;', 'SELECT abalance FROM pgbench_accounts WHERE aid = \u0001I;'],
+    ["SELECT 'a''b', 1.5, $1, \"Q\"\"x\" FROM t1", 'SELECT \u0001S, \u0001F, $1, "Q""x" FROM t1'],
+    ["SELECT E'\\x'", null],
+    ["SELECT 'a\\'", null],
+    ['SELECT $$x$$', null],
+    ['SELECT 1 -- c', null],
+    ['SELECT 1 /* c */', null],
+    ['SELECT 1; SELECT 2', null],
+    ['SELECT 1e5', null],
+    ['SELECT 0x1F', null],
+    ['SELECT 1_000', null],
+    ['SELECT 1234567890', null],
+    ["SELECT U&'d\\0061t'", null],
+    ["SELECT B'101'", null],
+    ['SELECT .5', null],
+    ['SELECT 1.', null],
+    ["SELECT 'unterminated", null],
+    ['SELECT 1\u0000', null],
+    ['SELECT 1::float(1)', null], // gram.y rejects float(0): the value matters
+    ['SELECT 1::FLOAT ( 53 )', null],
+    ['SELECT round(1.5, 2)', 'SELECT round(\u0001F, \u0001I)'],
+  ])('%j → %j', (sql, key) => {
+    expect(literalShapeKey(sql)).toBe(key);
+  });
+});
