@@ -3,6 +3,8 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from '../duration.js';
 import { HoopError } from '../errors.js';
+import { parseMaskingConfig } from '../masking/config.js';
+import type { MaskingConfig } from '../masking/types.js';
 import { parsePolicyConfig } from '../policy/config.js';
 import type { ConnectionPolicy } from '../policy/types.js';
 import { ConfigNode } from './config-schema.js';
@@ -40,6 +42,11 @@ export interface ConnectionConfig {
   };
   /** Statement policy; absent in the file means allow everything the parser can read. */
   policy: ConnectionPolicy;
+  /**
+   * Result masking, validated; its `hashKey` is a placeholder until the gateway starts and
+   * puts in the gateway's key (see `GatewayConfig.maskingHashKey`).
+   */
+  masking?: MaskingConfig;
 }
 
 export interface GatewayConfig {
@@ -59,6 +66,12 @@ export interface GatewayConfig {
   adminGroups: string[];
   /** Groups whose members read everyone's audit events (admins too). */
   auditorGroups: string[];
+  /**
+   * Key of the `hash` masking strategy, resolved from `masking.hashKey` (env:/file:). When
+   * absent the gateway keeps a random key in its data directory; replicas that must hash
+   * alike share one through this setting.
+   */
+  maskingHashKey?: Buffer;
   connections: Map<string, ConnectionConfig>;
 }
 
@@ -94,7 +107,7 @@ export interface ParseContext {
 /** Validates an already-parsed config tree. */
 export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayConfig {
   const root = new ConfigNode(tree, '', ctx.source);
-  root.onlyKeys(['listen', 'advertise', 'dataDir', 'auth', 'admins', 'auditors', 'connections']);
+  root.onlyKeys(['listen', 'advertise', 'dataDir', 'auth', 'admins', 'auditors', 'masking', 'connections']);
   const listen = root.child('listen').onlyKeys(['api', 'ssh']);
   const apiNode = listen.child('api');
   const api = typeof apiNode.value === 'string' ? parseHostPort(apiNode) : parseApiListen(apiNode, ctx);
@@ -116,6 +129,15 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
   const auditorsNode = root.child('auditors');
   const auditorGroups = [...(auditorsNode.present ? auditorsNode.onlyKeys(['groups']).child('groups').stringList() : ['auditors']), ...adminGroups];
 
+  const maskingNode = root.child('masking');
+  let maskingHashKey: Buffer | undefined;
+  if (maskingNode.present) {
+    maskingNode.onlyKeys(['hashKey']);
+    const keyNode = maskingNode.child('hashKey');
+    maskingHashKey = Buffer.from(resolveSecret(keyNode, ctx), 'utf8');
+    if (maskingHashKey.length < 16) keyNode.fail('must be at least 16 bytes long');
+  }
+
   const connections = new Map<string, ConnectionConfig>();
   const connectionsNode = root.child('connections');
   for (const [name, node] of connectionsNode.entries()) {
@@ -133,6 +155,7 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
     auth: { issuers, clockToleranceSec },
     adminGroups,
     auditorGroups,
+    maskingHashKey,
     connections,
   };
 }
@@ -175,7 +198,7 @@ function parseIssuer(node: ConfigNode): IssuerConfig {
 }
 
 function parseConnection(name: string, node: ConfigNode, ctx: ParseContext): ConnectionConfig {
-  node.onlyKeys(['type', 'host', 'port', 'database', 'user', 'password', 'tls', 'access', 'policy']);
+  node.onlyKeys(['type', 'host', 'port', 'database', 'user', 'password', 'tls', 'access', 'policy', 'masking']);
   const type = node.child('type').oneOf(['postgres'] as const);
   const portNode = node.child('port');
   const tlsNode = node.child('tls');
@@ -212,8 +235,12 @@ function parseConnection(name: string, node: ConfigNode, ctx: ParseContext): Con
       maxDurationMs,
     },
     policy: parsePolicyConfig(node.child('policy')),
+    masking: parseMaskingConfig(node.child('masking'), { hashKey: PLACEHOLDER_HASH_KEY }),
   };
 }
+
+/** Stands in for the gateway's masking key while the file is validated. */
+const PLACEHOLDER_HASH_KEY = Buffer.alloc(32);
 
 function parseDurationAt(node: ConfigNode): number {
   const text = node.string();
