@@ -27,6 +27,8 @@ import { parseBenchOptions, USAGE, UsageError, type BenchOptions } from './bench
 import { directPath } from './bench/paths/direct.js';
 import { hoopTunnelPath } from './bench/paths/hoop-tunnel.js';
 import { sshTunnelPath } from './bench/paths/ssh-tunnel.js';
+import { runMicroBenchmarks } from './bench/micro.js';
+import { EXAMPLE_POLICY } from '../src/policy/benchmark.js';
 import { findTools, startBenchServer } from './bench/postgres-server.js';
 import { runCommand, sleep } from './bench/processes.js';
 import { noisyCells, renderTable, summarize, type Samples } from './bench/report.js';
@@ -42,8 +44,23 @@ import {
   PGBENCH_THREADS,
 } from './bench/workloads.js';
 
+/** The DESIGN.md example policy as gateway.yaml would hold it. */
+const EXAMPLE_POLICY_CONFIG = { default: EXAMPLE_POLICY.default, unparsed: EXAMPLE_POLICY.unparsed, rules: EXAMPLE_POLICY.rules };
+
+/** Column rules (no bench table has these columns, so results are content-scanned) and the common detectors. */
+const BENCH_MASKING_CONFIG = {
+  columns: { '*.email': 'hash', '*.ssn': 'redact' },
+  detect: ['email', 'credit_card', 'us_ssn', 'jwt', 'private_key', 'aws_access_key'],
+};
+
 /** Table rows, in order. Add variants here (e.g. hoopTunnelPath({ id: 'hoop-policy', … })). */
-const PATHS: BenchPath[] = [directPath, sshTunnelPath, hoopTunnelPath()];
+const PATHS: BenchPath[] = [
+  directPath,
+  sshTunnelPath,
+  hoopTunnelPath(),
+  hoopTunnelPath({ id: 'hoop-policy', label: 'hoopctl + policy', connectionExtras: { policy: EXAMPLE_POLICY_CONFIG } }),
+  hoopTunnelPath({ id: 'hoop-mask', label: 'hoopctl + masking', connectionExtras: { masking: BENCH_MASKING_CONFIG } }),
+];
 /** Paths every other path gets a ratio row against. */
 const BASELINES = ['direct', 'ssh'];
 const WORKLOADS = defaultWorkloads;
@@ -128,6 +145,8 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<numbe
     out.push(...wrap(noisy.join('; '), 100).map((line) => `  ${line}`));
   }
   process.stdout.write(`${out.join('\n')}\n`);
+  const micro = options.micro ? await runMicroBenchmarks(progress) : undefined;
+  if (micro) process.stdout.write(`\n${micro.lines.join('\n')}\n`);
 
   const file = path.join(repoRoot, '.bench', `results-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -140,6 +159,7 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<numbe
     samples,
     medians: summary.medians,
     ratios: summary.ratios,
+    micro: micro?.results,
   };
   fs.writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
   process.stdout.write(`\nresults: ${path.relative(process.cwd(), file) || file}\n`);
@@ -207,7 +227,7 @@ function describeParameters(options: BenchOptions) {
     pgbench: `-c ${PGBENCH_CLIENTS} -j ${PGBENCH_THREADS} -T ${options.seconds} -n, scale ${options.scale}`,
     latency: `${LATENCY_QUERIES} sequential "select 1" on one pg connection, after ${LATENCY_WARMUP} unmeasured`,
     connect: `median of ${CONNECT_ITERATIONS} × (connect + SCRAM + select 1 + end) with pg, after ${CONNECT_WARMUP} unmeasured`,
-    copyOut: `psql COPY of ${COPY_ROWS} × ${COPY_WIDTH}-byte rows (${((COPY_ROWS * (COPY_WIDTH + 1)) / 1e6).toFixed(0)} MB) to a pipe; bytes ÷ wall time`,
+    copyOut: `psql COPY of ${COPY_ROWS} × ${COPY_WIDTH}-byte rows (${((COPY_ROWS * (COPY_WIDTH + 1)) / 1e6).toFixed(0)} MB) to a pipe; bytes ÷ wall time; SELECT: the same rows as a result (FETCH_COUNT 10000)`,
   };
 }
 

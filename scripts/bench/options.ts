@@ -8,16 +8,19 @@ export interface BenchOptions {
   paths: string[];
   build: boolean;
   scale: number;
+  /** Also run the in-process guard micro-benchmarks (policy, audit, masking). */
+  micro: boolean;
 }
 
-export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds N] [--paths direct,ssh,hoop] [--no-build] [--scale N]
+export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds N] [--paths direct,ssh,hoop] [--no-build] [--scale N] [--no-micro]
 
   --quick        1 round of 5 s (same as --rounds 1 --seconds 5)
   --rounds N     interleaved rounds; the table shows each path's median (default 3)
   --seconds N    duration of each pgbench run (default 10)
   --paths LIST   which paths to run, comma-separated (default: all)
   --no-build     skip \`npm run build\` before starting the hoopctl path
-  --scale N      pgbench -i scale factor (default 10)`;
+  --scale N      pgbench -i scale factor (default 10)
+  --no-micro     skip the in-process guard micro-benchmarks (policy, audit, masking)`;
 
 export class UsageError extends Error {}
 
@@ -32,6 +35,7 @@ export function parseBenchOptions(argv: string[], knownPaths: string[]): BenchOp
         seconds: { type: 'string' },
         paths: { type: 'string' },
         'no-build': { type: 'boolean' },
+        'no-micro': { type: 'boolean' },
         scale: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -52,6 +56,7 @@ export function parseBenchOptions(argv: string[], knownPaths: string[]): BenchOp
     seconds: positiveInt('--seconds', v.seconds, v.quick ? 5 : 10),
     paths,
     build: !v['no-build'],
+    micro: !v['no-micro'],
     scale: positiveInt('--scale', v.scale, 10),
   };
 }

@@ -100,6 +100,20 @@ const copyOut: Workload = {
   },
 };
 
+/** The same bytes as `copyOut` as a SELECT result (DataRows), fetched by psql in batches through a cursor. */
+const selectOut: Workload = {
+  id: 'select_out',
+  metrics: [{ id: 'select_mb_s', label: 'SELECT MB/s', unit: 'MB/s', better: 'higher', digits: 0 }],
+  async run(endpoint, ctx) {
+    const sql = `select repeat('x', ${COPY_WIDTH}) from generate_series(1, ${COPY_ROWS})`;
+    const expected = COPY_ROWS * (COPY_WIDTH + 1);
+    const args = ['-X', '-q', '-At', '-v', 'FETCH_COUNT=10000', ...connectionArgs(endpoint), '-c', sql];
+    const { bytes, seconds } = await countStdout(ctx, ctx.tools.psql, args, endpoint.password);
+    if (bytes !== expected) throw new Error(`SELECT out: got ${bytes} bytes, expected ${expected}`);
+    return { select_mb_s: bytes / 1e6 / seconds };
+  },
+};
+
 /** The default workload list, in table column order. */
 export const defaultWorkloads: Workload[] = [
   pgbench('select_simple_tps', 'sel simple TPS', ['-S', '-M', 'simple']),
@@ -108,6 +122,7 @@ export const defaultWorkloads: Workload[] = [
   latency,
   newConnection,
   copyOut,
+  selectOut,
 ];
 
 /**

@@ -2,9 +2,30 @@ import { HoopError, errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { AuditStore, StoredAuditEvent } from '../store/audit-store.js';
 import { GENESIS_HASH, canonicalJson, computeEventHash, type AuditEvent, type AuditEventDataByType, type AuditEventType } from './events.js';
+import type { AuditJournalStats } from './journal.js';
+
+/** A write-ahead journal in front of the store (AuditJournal): appends are the commit, the store catches up. */
+export interface AuditWriteAhead {
+  /** Durably appends the batch or throws; returns the batch's ticket. */
+  append(events: readonly StoredAuditEvent[]): number;
+  /** Why new events must be refused now (ingestion failing, backlog full…), if they must. */
+  refusal(): Error | undefined;
+  /** Ticket of the newest batch that is in the store. */
+  ingested(): number;
+  /** Resolves once everything appended so far is in the store. */
+  synced(): Promise<void>;
+  stats(): AuditJournalStats;
+  close(): Promise<void>;
+}
 
 export interface AuditRecorderOptions {
+  /** Where chain heads are read from; without a journal, also where batches are written. */
   store: AuditStore;
+  /**
+   * Write-ahead journal: batches are committed by appending to it, and the store is filled from
+   * it in the background. The recorder owns it (close() closes it).
+   */
+  journal?: AuditWriteAhead;
   now?: () => Date;
   logger?: Logger;
   /** Most events written in one transaction (default 512). 1 = one transaction per event. */
@@ -15,6 +36,14 @@ export interface AuditRecorderOptions {
    * record() made by connections whose data arrived in the same I/O poll.
    */
   maxDelayMs?: number;
+  /**
+   * Event types nothing waits for before acting (default: statement completions and connection
+   * open/close, which the gateway records without awaiting). They do not start a commit of their
+   * own: they ride with the next event's commit, or go after `deferMs` (default 5 ms) at the
+   * latest. In-order seq is unchanged; this halves the commits per statement.
+   */
+  deferrableTypes?: readonly AuditEventType[];
+  deferMs?: number;
 }
 
 export interface AuditRecorderStats {
@@ -26,9 +55,12 @@ export interface AuditRecorderStats {
   failedBatches: number;
   /** Largest committed batch. */
   largestBatch: number;
+  /** With a journal: its counters (ingestion progress, backlog). */
+  journal?: AuditJournalStats;
 }
 
 interface PendingEvent {
+  deferrable: boolean;
   sessionId: string;
   type: AuditEventType;
   data: unknown;
@@ -55,6 +87,13 @@ interface ChainHead {
  * advanced only after a commit; after a failure the heads of the batch's sessions are
  * forgotten and reloaded from the store on next use, so a batch that was refused leaves no gap
  * and one that committed but reported failure (ambiguous) leaves no fork.
+ *
+ * With a journal, "commit" is the journal append (one write, no SQLite on this thread) and the
+ * store lags behind it, so heads are never reloaded while the store may be behind: a failed
+ * append is not ambiguous (the journal cuts it off), so heads simply stay; an ended session's
+ * head is dropped only once its last batch is ingested. While the journal refuses (ingestion
+ * failing, backlog full), batches are rejected with `audit_unavailable` before anything is
+ * written. `flush()` also waits for the store to catch up, so a read after it sees every event.
  */
 export class AuditRecorder {
   private readonly store: AuditStore;
@@ -62,19 +101,27 @@ export class AuditRecorder {
   private readonly logger: Logger;
   private readonly maxBatchSize: number;
   private readonly maxDelayMs: number;
+  private readonly journal?: AuditWriteAhead;
   private readonly heads = new Map<string, ChainHead>();
+  /** Journal mode: ended sessions whose heads are dropped once the batch with this ticket is ingested. */
+  private readonly retiring = new Map<string, number>();
   private pending: PendingEvent[] = [];
   private flushing: Promise<void> | null = null;
-  private timer: { cancel(): void } | null = null;
+  private timer: { cancel(): void; urgent: boolean } | null = null;
+  private readonly deferrable: ReadonlySet<string>;
+  private readonly deferMs: number;
   private closed = false;
   private readonly counters: AuditRecorderStats = { batches: 0, events: 0, failedBatches: 0, largestBatch: 0 };
 
   constructor(options: AuditRecorderOptions) {
     this.store = options.store;
+    this.journal = options.journal;
     this.now = options.now ?? (() => new Date());
     this.logger = options.logger ?? silentLogger;
     this.maxBatchSize = Math.max(1, Math.floor(options.maxBatchSize ?? 512));
     this.maxDelayMs = Math.max(0, options.maxDelayMs ?? 0);
+    this.deferrable = new Set(options.deferrableTypes ?? ['statement_completed', 'connection_opened', 'connection_closed']);
+    this.deferMs = Math.max(0, options.deferMs ?? 5);
   }
 
   /** Resolves with the stored event once it is committed; rejects with `audit_unavailable` (fail closed) if it could not be. */
@@ -82,6 +129,8 @@ export class AuditRecorder {
     if (this.closed) {
       return Promise.reject(new HoopError('internal', 'audit_unavailable', 'audit recorder is closed'));
     }
+    const refused = this.journal?.refusal();
+    if (refused) return Promise.reject(refused);
     let dataJson: string;
     try {
       dataJson = canonicalJson(data);
@@ -90,39 +139,87 @@ export class AuditRecorder {
     }
     const time = this.now().toISOString();
     return new Promise<AuditEvent<T>>((resolve, reject) => {
-      this.pending.push({ sessionId, type, data, dataJson, time, resolve: resolve as (e: AuditEvent) => void, reject });
-      this.schedule();
+      const deferrable = this.deferrable.has(type);
+      this.pending.push({ deferrable, sessionId, type, data, dataJson, time, resolve: resolve as (e: AuditEvent) => void, reject });
+      this.schedule(!deferrable);
     });
   }
 
-  /** Resolves once every event recorded before the call has been committed or rejected. */
-  async flush(): Promise<void> {
-    while (this.pending.length > 0 || this.flushing) await this.startFlush();
+  /**
+   * Write-ahead without waiting: with a journal, appends this event (and whatever is queued
+   * before it) in one synchronous write and returns it committed, so a statement can be
+   * forwarded in the same tick. Returns undefined when that cannot be done synchronously (no
+   * journal, a flush under way, a session whose head is not in memory yet); the caller then
+   * uses `record()`. Throws `audit_unavailable` when the journal refuses or the write fails.
+   */
+  recordNow<T extends AuditEventType>(sessionId: string, type: T, data: AuditEventDataByType[T]): AuditEvent<T> | undefined {
+    const journal = this.journal;
+    if (!journal || this.closed || this.flushing) return undefined;
+    if (!this.heads.has(sessionId) || this.pending.some((p) => !this.heads.has(p.sessionId))) return undefined;
+    const refused = journal.refusal();
+    if (refused) throw refused;
+    this.retireHeads(journal.ingested());
+    if (!this.heads.has(sessionId) || this.pending.some((p) => !this.heads.has(p.sessionId))) return undefined;
+    const dataJson = canonicalJson(data);
+    const time = this.now().toISOString();
+    let committed: AuditEvent | undefined;
+    const self: PendingEvent = {
+      deferrable: false,
+      sessionId,
+      type,
+      data,
+      dataJson,
+      time,
+      resolve: (event) => (committed = event),
+      reject: () => undefined,
+    };
+    const batch = this.pending.splice(0, this.pending.length);
+    batch.push(self);
+    this.timer?.cancel();
+    this.timer = null;
+    const failure = this.writeJournalBatch(batch, journal);
+    if (failure) throw failure;
+    return committed as AuditEvent<T>;
   }
 
-  /** Flushes, then rejects further record() calls. The store stays open (it is not the recorder's). */
+  /**
+   * Resolves once every event recorded before the call has been committed or rejected and,
+   * with a journal, every committed event is readable from the store. Rejects with
+   * `audit_unavailable` if the store does not catch up in time.
+   */
+  async flush(): Promise<void> {
+    while (this.pending.length > 0 || this.flushing) await this.startFlush();
+    await this.journal?.synced();
+  }
+
+  /** Flushes, then rejects further record() calls and closes the journal (its worker stops). The store stays open (it is not the recorder's). */
   async close(): Promise<void> {
     this.closed = true;
-    await this.flush();
+    while (this.pending.length > 0 || this.flushing) await this.startFlush();
+    await this.journal?.close();
   }
 
   stats(): AuditRecorderStats {
-    return { ...this.counters };
+    return { ...this.counters, ...(this.journal ? { journal: this.journal.stats() } : {}) };
   }
 
-  private schedule(): void {
+  private schedule(urgent: boolean): void {
     if (this.flushing) return; // the running flush drains the queue before it ends
     if (this.pending.length >= this.maxBatchSize) {
       void this.startFlush();
       return;
     }
-    if (this.timer) return;
-    if (this.maxDelayMs > 0) {
+    if (this.timer && (this.timer.urgent || !urgent)) return;
+    this.timer?.cancel();
+    if (!urgent) {
+      const t = setTimeout(() => void this.startFlush(), this.deferMs);
+      this.timer = { cancel: () => clearTimeout(t), urgent };
+    } else if (this.maxDelayMs > 0) {
       const t = setTimeout(() => void this.startFlush(), this.maxDelayMs);
-      this.timer = { cancel: () => clearTimeout(t) };
+      this.timer = { cancel: () => clearTimeout(t), urgent };
     } else {
       const t = setImmediate(() => void this.startFlush());
-      this.timer = { cancel: () => clearImmediate(t) };
+      this.timer = { cancel: () => clearImmediate(t), urgent };
     }
   }
 
@@ -131,7 +228,7 @@ export class AuditRecorder {
     this.timer = null;
     this.flushing ??= this.drain().finally(() => {
       this.flushing = null;
-      if (this.pending.length > 0) this.schedule();
+      if (this.pending.length > 0) this.schedule(this.pending.some((p) => !p.deferrable));
     });
     return this.flushing;
   }
@@ -144,9 +241,20 @@ export class AuditRecorder {
   }
 
   private async writeBatch(batch: PendingEvent[]): Promise<void> {
+    if (this.journal && batch.every((p) => this.heads.has(p.sessionId))) {
+      this.writeJournalBatch(batch, this.journal);
+      return;
+    }
     const tentative = new Map<string, ChainHead>();
     const events: StoredAuditEvent[] = [];
+    const journal = this.journal;
+    let ticket = 0;
     try {
+      if (journal) {
+        const refused = journal.refusal();
+        if (refused) throw refused;
+        this.retireHeads(journal.ingested());
+      }
       for (const p of batch) {
         const head = tentative.get(p.sessionId) ?? this.heads.get(p.sessionId) ?? (await this.loadHead(p.sessionId));
         const unhashed = { sessionId: p.sessionId, seq: head.seq + 1, time: p.time, type: p.type, data: p.data, dataJson: p.dataJson, prevHash: head.hash };
@@ -154,14 +262,20 @@ export class AuditRecorder {
         tentative.set(p.sessionId, { seq: event.seq, hash: event.hash });
         events.push(event);
       }
-      await this.store.append(events);
+      if (journal) ticket = journal.append(events);
+      else await this.store.append(events);
     } catch (err) {
-      for (const sessionId of tentative.keys()) this.heads.delete(sessionId);
+      // A refused journal append wrote nothing, so the heads in memory are still right; a store
+      // failure may be ambiguous, so those heads are reloaded.
+      if (!journal) for (const sessionId of tentative.keys()) this.heads.delete(sessionId);
       this.counters.failedBatches++;
-      const error = new HoopError('internal', 'audit_unavailable', `audit log cannot be written: ${errorMessage(err)}`, {
-        cause: err,
-        hint: 'statements are refused until the audit store accepts writes again; check the gateway data directory (disk full, read-only, permissions)',
-      });
+      const error =
+        err instanceof HoopError && err.code === 'audit_unavailable'
+          ? err
+          : new HoopError('internal', 'audit_unavailable', `audit log cannot be written: ${errorMessage(err)}`, {
+              cause: err,
+              hint: 'statements are refused until the audit store accepts writes again; check the gateway data directory (disk full, read-only, permissions)',
+            });
       this.logger.error('audit batch failed', { events: batch.length, error: errorMessage(err) });
       for (const p of batch) p.reject(error);
       return;
@@ -172,9 +286,69 @@ export class AuditRecorder {
     this.counters.largestBatch = Math.max(this.counters.largestBatch, events.length);
     batch.forEach((p, i) => {
       const { dataJson: _stored, ...event } = events[i]!;
-      if (p.type === 'session_ended') this.heads.delete(p.sessionId); // reloaded if anything follows
+      if (journal) {
+        if (p.type === 'session_ended') this.retiring.set(p.sessionId, ticket);
+        else this.retiring.delete(p.sessionId);
+      } else if (p.type === 'session_ended') {
+        this.heads.delete(p.sessionId); // reloaded if anything follows
+      }
       p.resolve(event as AuditEvent);
     });
+  }
+
+  /**
+   * The synchronous journal commit of a batch whose sessions all have heads in memory: hash,
+   * append, then settle every event. Returns the error the batch was rejected with, if any.
+   */
+  private writeJournalBatch(batch: PendingEvent[], journal: AuditWriteAhead): HoopError | undefined {
+    const tentative = new Map<string, ChainHead>();
+    const events: StoredAuditEvent[] = [];
+    let ticket: number;
+    try {
+      const refused = journal.refusal();
+      if (refused) throw refused;
+      this.retireHeads(journal.ingested());
+      for (const p of batch) {
+        const head = tentative.get(p.sessionId) ?? this.heads.get(p.sessionId) ?? { seq: 0, hash: GENESIS_HASH };
+        const unhashed = { sessionId: p.sessionId, seq: head.seq + 1, time: p.time, type: p.type, data: p.data, dataJson: p.dataJson, prevHash: head.hash };
+        const event = { ...unhashed, hash: computeEventHash(unhashed) };
+        tentative.set(p.sessionId, { seq: event.seq, hash: event.hash });
+        events.push(event);
+      }
+      ticket = journal.append(events);
+    } catch (err) {
+      this.counters.failedBatches++;
+      const error =
+        err instanceof HoopError && err.code === 'audit_unavailable'
+          ? err
+          : new HoopError('internal', 'audit_unavailable', `audit log cannot be written: ${errorMessage(err)}`, {
+              cause: err,
+              hint: 'statements are refused until the audit store accepts writes again; check the gateway data directory (disk full, read-only, permissions)',
+            });
+      this.logger.error('audit batch failed', { events: batch.length, error: errorMessage(err) });
+      for (const p of batch) p.reject(error);
+      return error;
+    }
+    for (const [sessionId, head] of tentative) this.heads.set(sessionId, head);
+    this.counters.batches++;
+    this.counters.events += events.length;
+    this.counters.largestBatch = Math.max(this.counters.largestBatch, events.length);
+    batch.forEach((p, i) => {
+      const { dataJson: _stored, ...event } = events[i]!;
+      if (p.type === 'session_ended') this.retiring.set(p.sessionId, ticket);
+      else this.retiring.delete(p.sessionId);
+      p.resolve(event as AuditEvent);
+    });
+    return undefined;
+  }
+
+  /** Drops heads of ended sessions whose last batch the store now holds (so a reload reads the right head). */
+  private retireHeads(ingested: number): void {
+    for (const [sessionId, ticket] of this.retiring) {
+      if (ticket > ingested) continue;
+      this.retiring.delete(sessionId);
+      this.heads.delete(sessionId);
+    }
   }
 
   private async loadHead(sessionId: string): Promise<ChainHead> {

@@ -1,9 +1,15 @@
+import fs from 'node:fs';
 import type { Command } from 'commander';
+import { createCaFetch } from '../auth/ca-fetch.js';
+import { GatewayAuth } from '../auth/gateway-auth.js';
+import { LoginState } from '../auth/login-state.js';
+import type { KeyringFactory } from '../auth/secret-store.js';
 import { GatewayClient } from '../client/gateway-client.js';
+import { HoopError, errorMessage } from '../errors.js';
 import type { LaunchOptions, SignalSource } from '../client/launcher.js';
 import type { TunnelOptions } from '../client/tunnel.js';
 import type { IO } from './io.js';
-import { resolveGatewaySettings, type CliEnvironment } from './settings.js';
+import { noTokenError, resolveGatewaySettings, tokenStoreMode, type CliEnvironment } from './settings.js';
 
 /** Everything commands need from outside; `main.ts` wires the real ones, tests their own. */
 export interface CliDeps {
@@ -19,6 +25,8 @@ export interface CliDeps {
   launch: (options: LaunchOptions) => Promise<number>;
   /** Test knobs for the tunnel (backoff, timeouts). */
   tunnel?: Omit<Partial<TunnelOptions>, 'gateway' | 'listen'>;
+  /** The OS keychain binding; tests pass one that fails or remembers in memory. */
+  keyring?: KeyringFactory;
   /** A command's result when it is not 0; thrown errors are mapped elsewhere. */
   setExitCode(code: number): void;
 }
@@ -26,22 +34,68 @@ export interface CliDeps {
 /** Flags every command accepts (defined on the program). */
 export interface GlobalFlags {
   gateway?: string;
+  /** `--ca FILE`: a PEM to trust for the gateway and the issuer. */
+  ca?: string;
   json: boolean;
   color: boolean;
 }
 
 /** Reads the global flags as seen from a (sub)command's action. */
 export function globalFlags(command: Command): GlobalFlags {
-  const opts = command.optsWithGlobals<{ gateway?: string; json?: boolean; color?: boolean }>();
-  return { gateway: opts.gateway, json: opts.json === true, color: opts.color !== false };
+  const opts = command.optsWithGlobals<{ gateway?: string; ca?: string; json?: boolean; color?: boolean }>();
+  return { gateway: opts.gateway, ca: opts.ca, json: opts.json === true, color: opts.color !== false };
+}
+
+/** The login records in the config dir; undefined when there is no config dir (no HOME). */
+export function loginStateFor(deps: CliDeps): LoginState | undefined {
+  return deps.env.configDir === undefined ? undefined : new LoginState(deps.env.configDir);
+}
+
+/** `--ca FILE`, else HOOPCTL_CA: the PEM text and where it came from. */
+export function caFor(deps: CliDeps, flags: GlobalFlags): { pem: string; file: string } | undefined {
+  const file = flags.ca ?? deps.env.caFile;
+  if (file === undefined) return undefined;
+  try {
+    return { pem: fs.readFileSync(file, 'utf8'), file };
+  } catch (err) {
+    throw new HoopError('usage', 'ca_unreadable', `cannot read the CA file ${file}: ${errorMessage(err)}`, { hint: 'pass --ca FILE (or HOOPCTL_CA) with a PEM certificate', cause: err });
+  }
+}
+
+export function gatewayAuthFor(deps: CliDeps, state: LoginState): GatewayAuth {
+  return new GatewayAuth({
+    state,
+    storeMode: tokenStoreMode(deps.env),
+    fetchFor: (pem) => (deps.fetch && pem === undefined ? deps.fetch : createCaFetch(pem)),
+    keyring: deps.keyring,
+  });
 }
 
 export function gatewayClientFor(deps: CliDeps, flags: GlobalFlags): GatewayClient {
-  const settings = resolveGatewaySettings(deps.env, flags);
+  const state = loginStateFor(deps);
+  const settings = resolveGatewaySettings(deps.env, flags, state?.currentGateway());
+  const ca = caFor(deps, flags);
+  if (settings.token !== undefined) {
+    return new GatewayClient({ baseUrl: settings.gatewayUrl, token: settings.token, tokenSource: 'env', fetch: deps.fetch ?? createCaFetch(ca?.pem), userAgent: `hoopctl/${deps.version}` });
+  }
+  const login = state?.login(settings.gatewayUrl);
+  if (!state || !login) throw noTokenError(settings.gatewayUrl);
+  const auth = gatewayAuthFor(deps, state);
+  const pem = ca?.pem ?? readPem(login.caFile);
   return new GatewayClient({
     baseUrl: settings.gatewayUrl,
-    token: settings.token,
-    fetch: deps.fetch,
+    token: async () => (await auth.accessToken(settings.gatewayUrl, deps.env.machine, pem)).accessToken,
+    tokenSource: 'login',
+    fetch: deps.fetch ?? createCaFetch(pem),
     userAgent: `hoopctl/${deps.version}`,
   });
+}
+
+function readPem(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
 }

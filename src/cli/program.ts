@@ -4,8 +4,11 @@ import { buildConnectCommand } from './commands/connect.js';
 import { buildConnectionsCommand } from './commands/connections.js';
 import { buildDemoCommand } from './commands/demo.js';
 import { buildGatewayCommand } from './commands/gateway.js';
+import { buildLoginCommand } from './commands/login.js';
+import { buildLogoutCommand } from './commands/logout.js';
 import { buildPolicyCommand } from './commands/policy.js';
 import { buildSessionsCommand } from './commands/sessions.js';
+import { buildWhoamiCommand } from './commands/whoami.js';
 import type { CliDeps } from './context.js';
 
 /** A command file's builder: takes the CLI's dependencies, returns a commander command. */
@@ -13,6 +16,9 @@ export type CommandBuilder = (deps: CliDeps) => Command;
 
 /** Commands in `hoopctl --help` order. */
 export const COMMAND_BUILDERS: readonly CommandBuilder[] = [
+  buildLoginCommand,
+  buildLogoutCommand,
+  buildWhoamiCommand,
   buildConnectCommand,
   buildConnectionsCommand,
   buildSessionsCommand,
@@ -30,7 +36,8 @@ export function buildProgram(deps: CliDeps, builders: readonly CommandBuilder[] 
   const program = new Command('hoopctl')
     .description('time-boxed, audited database sessions for agents, CI jobs and people')
     .version(deps.version, '-v, --version')
-    .option('--gateway <url>', 'gateway URL (default: $HOOPCTL_GATEWAY)')
+    .option('--gateway <url>', 'gateway URL (default: $HOOPCTL_GATEWAY, else the last one logged in to)')
+    .option('--ca <file>', 'PEM of a CA to trust for the gateway and the issuer (default: $HOOPCTL_CA)')
     .option('--json', 'print JSON (one object per line)')
     .option('--no-color', 'no colours (also: NO_COLOR=1)')
     .showSuggestionAfterError(true);

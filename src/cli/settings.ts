@@ -1,3 +1,6 @@
+import path from 'node:path';
+import type { MachineCredentials } from '../auth/gateway-auth.js';
+import type { TokenStoreMode } from '../auth/secret-store.js';
 import { HoopError } from '../errors.js';
 
 /** What the CLI takes from its environment. Only this file reads `process.env`. */
@@ -12,6 +15,14 @@ export interface CliEnvironment {
   noColor: boolean;
   /** The environment a launched command inherits. */
   inherited: Readonly<Record<string, string | undefined>>;
+  /** `$XDG_CONFIG_HOME/hoopctl` (else `~/.config/hoopctl`): last gateway, logins, file token cache. Unset: no logins. */
+  configDir?: string;
+  /** HOOPCTL_TOKEN_STORE: keyring, file or auto (default); anything else is kept to be reported. */
+  tokenStore?: string;
+  /** HOOPCTL_CA: a PEM file to trust for the gateway and the issuer. */
+  caFile?: string;
+  /** AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_FEDERATED_TOKEN_FILE. */
+  machine?: MachineCredentials;
 }
 
 export function readCliEnvironment(env: NodeJS.ProcessEnv = process.env): CliEnvironment {
@@ -21,17 +32,35 @@ export function readCliEnvironment(env: NodeJS.ProcessEnv = process.env): CliEnv
     debug: env.HOOPCTL_DEBUG === '1' || env.HOOPCTL_DEBUG === 'true',
     noColor: nonEmpty(env.NO_COLOR) !== undefined,
     inherited: env,
+    configDir: configDirFrom(env),
+    tokenStore: nonEmpty(env.HOOPCTL_TOKEN_STORE),
+    caFile: nonEmpty(env.HOOPCTL_CA),
+    machine: {
+      tenantId: nonEmpty(env.AZURE_TENANT_ID),
+      clientId: nonEmpty(env.AZURE_CLIENT_ID),
+      clientSecret: nonEmpty(env.AZURE_CLIENT_SECRET),
+      federatedTokenFile: nonEmpty(env.AZURE_FEDERATED_TOKEN_FILE),
+    },
   };
 }
 
-export interface GatewaySettings {
-  gatewayUrl: string;
-  token: string;
+function configDirFrom(env: NodeJS.ProcessEnv): string | undefined {
+  const xdg = nonEmpty(env.XDG_CONFIG_HOME);
+  if (xdg !== undefined && path.isAbsolute(xdg)) return path.join(xdg, 'hoopctl');
+  const home = nonEmpty(env.HOME) ?? nonEmpty(env.USERPROFILE);
+  return home === undefined ? undefined : path.join(home, '.config', 'hoopctl');
 }
 
-/** The gateway URL (`--gateway` wins over HOOPCTL_GATEWAY) and token, or an error saying what to set. */
-export function resolveGatewaySettings(env: CliEnvironment, flags: { gateway?: string }): GatewaySettings {
-  const gatewayUrl = nonEmpty(flags.gateway) ?? env.gateway;
+/** HOOPCTL_TOKEN_STORE, checked. */
+export function tokenStoreMode(env: CliEnvironment): TokenStoreMode {
+  const mode = env.tokenStore ?? 'auto';
+  if (mode === 'keyring' || mode === 'file' || mode === 'auto') return mode;
+  throw new HoopError('usage', 'bad_token_store', `HOOPCTL_TOKEN_STORE=${mode} is not keyring, file or auto`, { hint: 'unset it to use the keychain when one answers, else a 0600 file' });
+}
+
+/** The gateway URL: `--gateway`, else HOOPCTL_GATEWAY, else the gateway of the last login; checked to be http(s). */
+export function resolveGatewayUrl(env: CliEnvironment, flags: { gateway?: string }, remembered?: string): string {
+  const gatewayUrl = nonEmpty(flags.gateway) ?? env.gateway ?? remembered;
   if (gatewayUrl === undefined) {
     throw new HoopError('usage', 'no_gateway', 'no gateway URL given', {
       hint: 'pass --gateway URL or set HOOPCTL_GATEWAY',
@@ -43,12 +72,27 @@ export function resolveGatewaySettings(env: CliEnvironment, flags: { gateway?: s
       hint: 'pass --gateway https://gateway.example.com or set HOOPCTL_GATEWAY',
     });
   }
-  if (env.token === undefined) {
-    throw new HoopError('auth', 'no_token', 'no access token', {
-      hint: 'set HOOPCTL_TOKEN to an access token for the gateway',
-    });
-  }
-  return { gatewayUrl, token: env.token };
+  return gatewayUrl;
+}
+
+export interface GatewaySettings {
+  gatewayUrl: string;
+  /** HOOPCTL_TOKEN, which wins over any login; undefined: use the login of `gatewayUrl`. */
+  token?: string;
+}
+
+/** The gateway URL (`--gateway`, HOOPCTL_GATEWAY, then the last login's) and HOOPCTL_TOKEN if set. */
+export function resolveGatewaySettings(env: CliEnvironment, flags: { gateway?: string }, remembered?: string): GatewaySettings {
+  return { gatewayUrl: resolveGatewayUrl(env, flags, remembered), token: env.token };
+}
+
+/** The error when there is neither HOOPCTL_TOKEN nor a login: it names every way to get a token. */
+export function noTokenError(gatewayUrl: string): HoopError {
+  return new HoopError('auth', 'no_token', 'no access token', {
+    hint:
+      `set HOOPCTL_TOKEN to an access token for the gateway, or log in: hoopctl login --gateway ${gatewayUrl}; ` +
+      'without a terminal: hoopctl login --client-credentials (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET) or hoopctl login --federated-token FILE (AZURE_FEDERATED_TOKEN_FILE)',
+  });
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -14,8 +14,10 @@ import { HoopError, errorMessage, type ErrorKind } from '../errors.js';
 export interface GatewayClientOptions {
   /** The gateway's base URL, e.g. `https://gateway.example.com`; a trailing slash is fine. */
   baseUrl: string;
-  /** The bearer access token. */
-  token: string;
+  /** The bearer access token, or a function that gets a fresh one (a login's silent refresh) per request. */
+  token: string | (() => Promise<string>);
+  /** Where the token came from, for the advice on a 401: HOOPCTL_TOKEN or `hoopctl login`. */
+  tokenSource?: 'env' | 'login';
   fetch?: typeof globalThis.fetch;
   /** Per-request limit; a request that takes longer fails with a `network` error. */
   timeoutMs?: number;
@@ -60,7 +62,8 @@ export interface AuditQuery {
 /** Client of the gateway's JSON API (`/api/v1`). Every failure is a `HoopError`. */
 export class GatewayClient implements SessionGateway {
   readonly baseUrl: string;
-  private readonly token: string;
+  private readonly token: string | (() => Promise<string>);
+  private readonly tokenSource: 'env' | 'login';
   private readonly fetchImpl: typeof globalThis.fetch;
   private readonly timeoutMs: number;
   private readonly userAgent: string | undefined;
@@ -68,9 +71,17 @@ export class GatewayClient implements SessionGateway {
   constructor(options: GatewayClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.token = options.token;
+    this.tokenSource = options.tokenSource ?? 'env';
     this.fetchImpl = options.fetch ?? globalThis.fetch;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.userAgent = options.userAgent;
+  }
+
+  /** `GET /api/v1/auth/whoami`: the caller as the gateway sees them (groups already mapped to names). */
+  async whoami(): Promise<WhoamiResponse> {
+    const body = await this.request<WhoamiResponse>('GET', '/api/v1/auth/whoami');
+    if (!isObject(body) || typeof body.user !== 'string' || !Array.isArray(body.groups)) throw badResponse('GET /api/v1/auth/whoami', 'user and groups');
+    return body;
   }
 
   /** `GET /api/v1/connections`: the connections this caller may use. */
@@ -141,9 +152,10 @@ export class GatewayClient implements SessionGateway {
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const url = this.baseUrl + path;
+    const token = typeof this.token === 'string' ? this.token : await this.token();
     const headers: Record<string, string> = {
       accept: 'application/json',
-      authorization: `Bearer ${this.token}`,
+      authorization: `Bearer ${token}`,
     };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.userAgent !== undefined) headers['user-agent'] = this.userAgent;
@@ -196,9 +208,38 @@ export class GatewayClient implements SessionGateway {
     const code = apiError?.code ?? `http_${status}`;
     const message = apiError?.message ?? `the gateway answered ${what} with HTTP ${status}`;
     let hint = apiError?.hint;
-    if (status === 401) hint = 'get a fresh token: set HOOPCTL_TOKEN';
+    if (status === 401) hint = unauthorizedHint(code, this.tokenSource, this.baseUrl);
     else if (hint === undefined && kind === 'network') hint = `the gateway at ${this.baseUrl} is failing; try again shortly`;
     return new HoopError(kind, code, message, { hint, details: { status } });
+  }
+}
+
+/** The gateway's view of the caller. */
+export interface WhoamiResponse {
+  user: string;
+  groups: string[];
+  issuer: string;
+  subject: string;
+  expiresAt: string | null;
+}
+
+/** What to do about a 401, by the gateway's reason code and where the token came from. */
+function unauthorizedHint(code: string, source: 'env' | 'login', gateway: string): string {
+  const login = `run hoopctl login --gateway ${gateway}`;
+  const fresh = source === 'env' ? 'get a fresh token: set HOOPCTL_TOKEN' : login;
+  switch (code) {
+    case 'token_expired':
+      return source === 'env' ? fresh : `the token expired and was not refreshed (is this machine's clock right?); ${login}`;
+    case 'bad_audience':
+      return `the token was issued for another application; get one whose audience is this gateway's (${source === 'env' ? 'HOOPCTL_TOKEN' : 'check the gateway’s auth.login.scopes'})`;
+    case 'unknown_issuer':
+      return `this gateway does not trust the issuer of your token; ${source === 'env' ? 'unset HOOPCTL_TOKEN and ' : ''}${login} to sign in with the issuer it trusts`;
+    case 'bad_signature':
+      return `the token's signature does not match the issuer's keys (a forged token, or the issuer rotated its keys); ${fresh}`;
+    case 'missing_user_claim':
+      return 'the token names no user in the claim the gateway reads; ask the gateway operator to check auth.issuers[].userClaim';
+    default:
+      return fresh;
   }
 }
 

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startLocalPostgres, type LocalPostgres } from '../dev/embedded-postgres.js';
-import { startLocalTokenIssuer, type LocalTokenIssuer } from '../dev/token-issuer.js';
+import { startDevOidcIssuer, type DevIssuer } from '../dev/oidc-issuer.js';
 import { parseGatewayConfig } from '../gateway/config.js';
 import { startGateway, type RunningGateway } from '../gateway/gateway.js';
 import type { Logger } from '../logger.js';
@@ -11,11 +11,15 @@ import { seedDemoDatabase } from './seed.js';
 
 export interface DemoStack {
   postgres: LocalPostgres;
-  issuer: LocalTokenIssuer;
+  /** The development OpenID provider (oidc-provider, device flow, TLS with its own CA). */
+  issuer: DevIssuer;
   gateway: RunningGateway;
-  /** An access token for the demo user (group `agents`). */
-  token(): Promise<string>;
+  /** Where the issuer's CA certificate is written, for `--ca`. */
+  caFile: string;
+  /** A scratch config dir for the demo's own login (never the user's). */
+  cliConfigDir: string;
   user: string;
+  password: string;
   stop(): Promise<void>;
 }
 
@@ -39,15 +43,18 @@ export async function startDemoStack(options: { logger: Logger; progress: (line:
     await seedDemoDatabase(postgres.url('postgres'), appPassword);
     options.progress(`seeded database "orders" on 127.0.0.1:${postgres.port} (role app; its password lives only in the gateway's config)`);
 
-    const issuer = await startLocalTokenIssuer();
+    const issuer = await startDevOidcIssuer({ interval: 1 });
     cleanups.push(() => issuer.close());
     const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'hoop-demo-'));
     cleanups.push(() => fs.rm(dataDir, { recursive: true, force: true }));
+    const caFile = path.join(dataDir, 'dev-issuer-ca.pem');
+    await fs.writeFile(caFile, issuer.caCert!);
+    options.progress(`started the dev OpenID provider (oidc-provider, device flow) at ${issuer.issuer}, TLS from a CA made just now`);
     const config = parseGatewayConfig(
       {
         listen: { api: '127.0.0.1:0', ssh: '127.0.0.1:0' },
         dataDir,
-        auth: { issuers: [{ issuer: issuer.issuer, audience: 'api://hoop-gateway' }] },
+        auth: { issuers: [{ issuer: issuer.issuer, audience: issuer.audience, ca: caFile }], login: issuer.login },
         connections: {
           'orders-db': {
             type: 'postgres',
@@ -57,6 +64,10 @@ export async function startDemoStack(options: { logger: Logger; progress: (line:
             user: 'app',
             password: 'env:ORDERS_DB_PASSWORD',
             access: { groups: ['agents'], defaultDuration: '1h', maxDuration: '8h' },
+            masking: {
+              columns: { 'customers.email': 'hash', 'customers.ssn': 'redact', '*.phone': 'partial' },
+              detect: ['email', 'credit_card', 'us_ssn', 'jwt', 'private_key'],
+            },
           },
         },
       },
@@ -69,8 +80,10 @@ export async function startDemoStack(options: { logger: Logger; progress: (line:
       postgres,
       issuer,
       gateway,
+      caFile,
+      cliConfigDir: path.join(dataDir, 'cli'),
       user: DEMO_USER,
-      token: () => issuer.mint({ user: DEMO_USER, groups: ['agents'], expiresIn: 8 * 3600 }),
+      password: issuer.users.find((u) => u.username === DEMO_USER)!.password,
       stop,
     };
   } catch (err) {

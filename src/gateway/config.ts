@@ -18,8 +18,30 @@ export interface IssuerConfig {
   /** Exact `iss` value; its discovery document lives under `${issuer}/.well-known/openid-configuration`. */
   issuer: string;
   audience: string[];
-  userClaim: string;
-  groupsClaim: string;
+  /** The claim naming the user, or claims tried in order (e.g. `[preferred_username, azp]` for people and service principals). */
+  userClaim: string | string[];
+  /** The claim listing groups, or several whose values are joined (Entra: `groups` for people, `roles` for apps). */
+  groupsClaim: string | string[];
+  /** Group id → name used in this config (Entra puts group object ids in tokens); unmapped ids pass through. */
+  groupsMap?: Record<string, string>;
+  /** PEM of a private CA that signed the issuer's TLS certificate. */
+  ca?: string;
+}
+
+/**
+ * What `hoopctl login` needs, published at `GET /api/v1/auth/config`: an Entra ID tenant
+ * (`protocolMode: AAD`) or any issuer with the device authorization grant (`OIDC`).
+ */
+export interface LoginConfig {
+  authority: string;
+  /** The public client hoopctl signs in as. */
+  clientId: string;
+  scopes: string[];
+  protocolMode: 'AAD' | 'OIDC';
+  /** Hosts msal may use without Microsoft's instance discovery; defaults to the authority's host for OIDC. */
+  knownAuthorities: string[];
+  /** Scopes for client-credential and federated logins; defaults to each scope's resource + `/.default`. */
+  clientCredentialScopes: string[];
 }
 
 export type UpstreamTlsMode = 'disable' | 'require' | 'verify-full';
@@ -59,6 +81,8 @@ export interface GatewayConfig {
   dataDir: string;
   auth: {
     issuers: IssuerConfig[];
+    /** Published to clients for `hoopctl login`; absent: clients bring their own token. */
+    login?: LoginConfig;
     /** Seconds of clock skew tolerated on exp/nbf. */
     clockToleranceSec: number;
   };
@@ -118,8 +142,8 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
   const dataDirNode = root.child('dataDir');
   const dataDir = path.resolve(ctx.baseDir, dataDirNode.present ? dataDirNode.string() : './.hoop');
 
-  const auth = root.child('auth').onlyKeys(['issuers', 'clockTolerance']);
-  const issuers = auth.child('issuers').list().map(parseIssuer);
+  const auth = root.child('auth').onlyKeys(['issuers', 'clockTolerance', 'login']);
+  const issuers = auth.child('issuers').list().map((issuer) => parseIssuer(issuer, ctx));
   if (issuers.length === 0) auth.child('issuers').fail('must list at least one issuer');
   const toleranceNode = auth.child('clockTolerance');
   const clockToleranceSec = toleranceNode.present ? Math.round(parseDurationAt(toleranceNode) / 1000) : 30;
@@ -152,7 +176,7 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
     listen: { api, ssh },
     advertiseSsh,
     dataDir,
-    auth: { issuers, clockToleranceSec },
+    auth: { issuers, clockToleranceSec, login: parseLogin(auth.child('login')) },
     adminGroups,
     auditorGroups,
     maskingHashKey,
@@ -181,8 +205,9 @@ function parseHostPort(node: ConfigNode): HostPort {
   return { host: match[1] ?? match[2]!, port };
 }
 
-function parseIssuer(node: ConfigNode): IssuerConfig {
-  node.onlyKeys(['issuer', 'audience', 'userClaim', 'groupsClaim']);
+function parseIssuer(node: ConfigNode, ctx: ParseContext): IssuerConfig {
+  const caNode = node.child('ca');
+  node.onlyKeys(['issuer', 'audience', 'userClaim', 'groupsClaim', 'groupsMap', 'ca']);
   const issuerNode: ConfigNode = node.child('issuer');
   const issuer = issuerNode.string();
   const url = URL.canParse(issuer) ? new URL(issuer) : issuerNode.fail(`"${issuer}" is not a URL`);
@@ -192,8 +217,42 @@ function parseIssuer(node: ConfigNode): IssuerConfig {
   return {
     issuer,
     audience: node.child('audience').stringList(),
-    userClaim: node.child('userClaim').optionalString() ?? 'preferred_username',
-    groupsClaim: node.child('groupsClaim').optionalString() ?? 'groups',
+    userClaim: claimNames(node.child('userClaim'), 'preferred_username'),
+    groupsClaim: claimNames(node.child('groupsClaim'), 'groups'),
+    groupsMap: parseGroupsMap(node.child('groupsMap')),
+    ca: caNode.present ? readFileAt(caNode, ctx) : undefined,
+  };
+}
+
+function claimNames(node: ConfigNode, fallback: string): string | string[] {
+  if (!node.present) return fallback;
+  return typeof node.value === 'string' ? node.string() : node.stringList();
+}
+
+function parseGroupsMap(node: ConfigNode): Record<string, string> | undefined {
+  if (!node.present) return undefined;
+  return Object.fromEntries(node.entries().map(([id, name]) => [id, name.string()]));
+}
+
+function parseLogin(node: ConfigNode): LoginConfig | undefined {
+  if (!node.present) return undefined;
+  node.onlyKeys(['authority', 'clientId', 'scopes', 'protocolMode', 'knownAuthorities', 'clientCredentialScopes']);
+  const authorityNode = node.child('authority');
+  const authority = authorityNode.string();
+  const url = URL.canParse(authority) ? new URL(authority) : authorityNode.fail(`"${authority}" is not a URL`);
+  if (url.protocol !== 'https:') authorityNode.fail('must use https (msal-node refuses anything else)', 'for a local issuer, serve it over TLS and trust its CA with --ca');
+  const modeNode = node.child('protocolMode');
+  const protocolMode = modeNode.present ? modeNode.oneOf(['AAD', 'OIDC'] as const) : 'AAD';
+  const scopes = node.child('scopes').stringList();
+  const knownNode = node.child('knownAuthorities');
+  const ccNode = node.child('clientCredentialScopes');
+  return {
+    authority: authority.replace(/\/+$/, ''),
+    clientId: node.child('clientId').string(),
+    scopes,
+    protocolMode,
+    knownAuthorities: knownNode.present ? knownNode.stringList() : protocolMode === 'OIDC' ? [url.host] : [],
+    clientCredentialScopes: ccNode.present ? ccNode.stringList() : [...new Set(scopes.map((s) => (/^[a-z][a-z0-9+.-]*:\/\/.+\/[^/]+$/i.test(s) ? s.replace(/\/[^/]+$/, '/.default') : s)))],
   };
 }
 

@@ -1,6 +1,10 @@
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { Engine } from '../engine/engine.js';
-import { PostgresEngine } from '../engine/postgres/postgres-engine.js';
+import { CatalogClient } from '../engine/postgres/catalog-client.js';
+import { PostgresEngine, type PostgresTarget } from '../engine/postgres/postgres-engine.js';
+import { maskingFor, ResultMasking } from '../engine/postgres/result-masker.js';
+import { defaultDialer } from '../engine/postgres/upstream-connect.js';
+import type { MaskingConfig } from '../masking/types.js';
 import { StatementGuard, type StatementPolicy, type StatementRecorder } from '../engine/postgres/statement-guard.js';
 import { errorMessage } from '../errors.js';
 import { PolicyEngine } from '../policy/policy-engine.js';
@@ -13,27 +17,45 @@ export interface EngineWiring {
   recorder: AuditRecorder;
   /** The connection's policy engine (the parser must be loaded). */
   policy: PolicyEngine;
+  /** The gateway's key for the `hash` masking strategy; replaces the config's placeholder. */
+  maskingHashKey?: Buffer;
 }
 
 /** The engine for one configured connection, with policy and audit in its data path. */
 export function createEngine(connection: ConnectionConfig, wiring: EngineWiring): Engine {
   const recorder = auditStatementRecorder(wiring.recorder, wiring.logger);
   const policy = statementPolicy(wiring.policy, connection);
+  const target: PostgresTarget = {
+    host: connection.host,
+    port: connection.port,
+    database: connection.database,
+    user: connection.user,
+    password: connection.password,
+    tls: connection.tls,
+  };
+  const masking = connection.masking && wiring.maskingHashKey ? withHashKey(connection.masking, wiring.maskingHashKey) : connection.masking;
+  const catalog = masking ? new CatalogClient({ target, dial: defaultDialer, logger: wiring.logger }) : undefined;
   return new PostgresEngine({
-    target: {
-      host: connection.host,
-      port: connection.port,
-      database: connection.database,
-      user: connection.user,
-      password: connection.password,
-      tls: connection.tls,
-    },
+    target,
     logger: wiring.logger,
     hooks: (session) => {
-      const guard = new StatementGuard({ session, policy, recorder, logger: wiring.logger });
-      return { frontend: guard.frontend, backend: guard.backend, closed: () => guard.closed() };
+      const forCaller = catalog ? maskingFor(masking, session.groups) : undefined;
+      const results = forCaller && catalog ? new ResultMasking({ ...forCaller, catalog, connection: connection.name }) : undefined;
+      const guard = new StatementGuard({ session, policy, recorder, logger: wiring.logger, takeMaskedCounts: results && (() => results.takeCounts()) });
+      const hooks = { frontend: guard.frontend, backend: guard.backend, closed: () => guard.closed() };
+      return results ? results.wrap(hooks) : hooks;
     },
+    onClose: catalog && (() => catalog.close()),
   });
+}
+
+/** The connection's masking rules with the gateway's real hash key, group overrides included. */
+export function withHashKey(config: MaskingConfig, hashKey: Buffer): MaskingConfig {
+  return {
+    ...config,
+    hashKey,
+    groups: Object.fromEntries(Object.entries(config.groups).map(([group, o]) => [group, o === 'off' ? o : { ...o, hashKey }])),
+  };
 }
 
 /** The engine's view of a connection's policy. */
@@ -54,8 +76,8 @@ export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger):
     write.catch((err: unknown) => logger.error(`audit: could not record ${what}`, { session: sessionId, error: errorMessage(err) }));
   };
   return {
-    async statement(r) {
-      await recorder.record(r.sessionId, 'statement', {
+    statement(r) {
+      const data = {
         connectionId: r.connectionId,
         statementId: String(r.statementId),
         protocol: r.protocol,
@@ -64,7 +86,10 @@ export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger):
         decision: r.decision,
         rule: r.rule,
         reason: r.reason,
-      });
+      };
+      // Same tick when the journal can take it synchronously; otherwise wait for the group commit.
+      if (recorder.recordNow(r.sessionId, 'statement', data)) return undefined;
+      return recorder.record(r.sessionId, 'statement', data).then(() => undefined);
     },
     completed(r) {
       background(
@@ -77,6 +102,7 @@ export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger):
           rows: r.rows,
           command: r.command,
           ...(r.error ? { error: r.error } : {}),
+          ...(r.masked ? { masked: r.masked } : {}),
         }),
       );
     },

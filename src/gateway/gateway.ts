@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { AuditJournal, type AuditJournalOptions } from '../audit/journal.js';
 import { AuditRecorder } from '../audit/recorder.js';
 import type { Engine } from '../engine/engine.js';
 import { silentLogger, type Logger } from '../logger.js';
@@ -7,6 +8,7 @@ import type { AuditStore } from '../store/audit-store.js';
 import type { Store } from '../store/store.js';
 import type { ConnectionConfig, GatewayConfig } from './config.js';
 import { loadOrCreateHostKey } from './host-key.js';
+import { loadOrCreateMaskingKey } from './masking-key.js';
 import { loadPolicyParser, PolicyEngine } from '../policy/policy-engine.js';
 import { createEngine } from './engine-wiring.js';
 import { HttpApi } from './http-api.js';
@@ -21,6 +23,8 @@ export interface GatewayDeps {
   store?: Store & AuditStore;
   fetch?: typeof globalThis.fetch;
   engineFor?: (connection: ConnectionConfig, logger: Logger) => Engine;
+  /** Settings of the audit write-ahead journal (SQLite stores only); false: write batches straight to the store. */
+  auditJournal?: Partial<Omit<AuditJournalOptions, 'dir' | 'database' | 'logger'>> | false;
 }
 
 export interface RunningGateway {
@@ -35,7 +39,16 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
   const logger = deps.logger ?? silentLogger;
   const store = deps.store ?? SqliteStore.open(path.join(config.dataDir, 'gateway.db'));
   const hostKey = loadOrCreateHostKey(config.dataDir);
-  const recorder = new AuditRecorder({ store, now: deps.now, logger });
+  const masks = [...config.connections.values()].some((c) => c.masking !== undefined);
+  const maskingHashKey = config.maskingHashKey ?? (masks ? loadOrCreateMaskingKey(config.dataDir) : undefined);
+  const journal =
+    store instanceof SqliteStore && store.location.file !== ':memory:' && deps.auditJournal !== false
+      ? await AuditJournal.open({ ...deps.auditJournal, dir: path.join(config.dataDir, 'audit-journal'), database: store.location, logger }).catch(async (err: unknown) => {
+          if (!deps.store) await store.close();
+          throw err;
+        })
+      : undefined;
+  const recorder = new AuditRecorder({ store, journal, now: deps.now, logger });
   const sessions = new SessionManager({
     store,
     recorder,
@@ -49,7 +62,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
   const engines = new Map<string, Engine>();
   for (const connection of config.connections.values()) {
     policies.set(connection.name, new PolicyEngine(connection.policy));
-    engines.set(connection.name, deps.engineFor ? deps.engineFor(connection, logger) : createEngine(connection, { logger, recorder, policy: policies.get(connection.name)! }));
+    engines.set(connection.name, deps.engineFor ? deps.engineFor(connection, logger) : createEngine(connection, { logger, recorder, policy: policies.get(connection.name)!, maskingHashKey }));
   }
   const verifier = new TokenVerifier({
     issuers: config.auth.issuers,
@@ -65,8 +78,10 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
     verifier,
     logger,
     audit: store,
+    auditSynced: () => recorder.flush(),
     policies,
     auditorGroups: config.auditorGroups,
+    authLogin: config.auth.login,
     ssh: () => ({ ...(config.advertiseSsh ?? sshAddress), hostKeyFingerprint: hostKey.fingerprint }),
   });
 

@@ -18,7 +18,7 @@ import type { AuditFilter, AuditQueryEvent, AuditStore, StoredAuditEvent } from 
 import { formatDuration } from '../duration.js';
 import { HoopError, type ErrorKind } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { HostPort } from './config.js';
+import type { HostPort, LoginConfig } from './config.js';
 import { toSessionInfo, type SessionManager } from './session-manager.js';
 import type { Identity, TokenVerifier } from './token-verifier.js';
 
@@ -28,10 +28,14 @@ export interface HttpApiOptions {
   verifier: TokenVerifier;
   logger: Logger;
   audit: AuditStore;
+  /** Resolves once every event recorded so far is readable from `audit` (the recorder's flush); called before each audit read. */
+  auditSynced?: () => Promise<void>;
   /** Each connection's policy engine, for `POST /api/v1/policy/test`. */
   policies: Map<string, PolicyEngine>;
   /** Groups whose members read everyone's audit events; others read their own sessions'. */
   auditorGroups: string[];
+  /** What `hoopctl login` needs, served without authentication at `GET /api/v1/auth/config`. */
+  authLogin?: LoginConfig;
   /** Where clients reach the SSH endpoint, and the fingerprint they pin. */
   ssh: () => { host: string; port: number; hostKeyFingerprint: string };
 }
@@ -49,6 +53,9 @@ const STATUS_BY_KIND: Record<ErrorKind, number> = {
 };
 
 type Handler = (ctx: RequestContext) => Promise<[number, unknown]>;
+
+/** Routes answered without a bearer token. */
+const PUBLIC_PATHS = new Set(['/api/v1/auth/config']);
 
 interface RequestContext {
   identity: Identity;
@@ -70,6 +77,18 @@ export class HttpApi {
   private readonly routes: Route[] = [];
 
   constructor(private readonly options: HttpApiOptions) {
+    this.route('GET', '/api/v1/auth/config', async () => {
+      if (!options.authLogin) {
+        throw new HoopError('not_found', 'login_not_configured', 'this gateway publishes no login settings (auth.login is not configured)', {
+          hint: 'set HOOPCTL_TOKEN to an access token for the gateway, or ask its operator to configure auth.login',
+        });
+      }
+      return [200, options.authLogin];
+    });
+    this.route('GET', '/api/v1/auth/whoami', async ({ identity }) => [
+      200,
+      { user: identity.user, groups: identity.groups, issuer: identity.issuer, subject: identity.subject, expiresAt: identity.expiresAt?.toISOString() ?? null },
+    ]);
     this.route('GET', '/api/v1/connections', async ({ identity }) => [
       200,
       { connections: options.sessions.connectionsFor(identity).map(toConnectionInfo) },
@@ -125,6 +144,7 @@ export class HttpApi {
     });
     this.route('GET', '/api/v1/sessions/:id/events', async ({ identity, params }) => {
       const session = await this.sessionForAudit(identity, params.id!);
+      await options.auditSynced?.();
       const events = await options.audit.sessionEvents(session.id);
       return [200, { events: events.map((e) => toEventInfo(e, session.user, session.connection)) }];
     });
@@ -136,12 +156,14 @@ export class HttpApi {
         }
         filter.user = identity.user;
       }
+      await options.auditSynced?.();
       const page = await options.audit.query(filter);
       const answer: AuditPageResponse = { events: page.events.map((e) => toEventInfo(e, e.user, e.connection)), nextCursor: page.nextCursor };
       return [200, answer];
     });
     this.route('GET', '/api/v1/audit/verify', async ({ identity, query }) => {
       const sessionId = query.get('session') ?? undefined;
+      await options.auditSynced?.();
       let checked: ChainVerification[];
       if (sessionId !== undefined) {
         await this.sessionForAudit(identity, sessionId);
@@ -224,7 +246,7 @@ export class HttpApi {
       if (matches.length === 0) throw new HoopError('not_found', 'no_such_endpoint', `no endpoint ${url.pathname}`);
       const route = matches.find((r) => r.method === req.method);
       if (!route) throw new HoopError('usage', 'method_not_allowed', `${req.method} is not supported on ${url.pathname}`);
-      const identity = await this.authenticate(req);
+      const identity = PUBLIC_PATHS.has(url.pathname) ? ANONYMOUS : await this.authenticate(req);
       const match = route.pattern.exec(url.pathname)!;
       const params = Object.fromEntries(route.names.map((name, i) => [name, decodeURIComponent(match[i + 1]!)]));
       const body = req.method === 'POST' ? await readJson(req) : undefined;
@@ -249,6 +271,8 @@ export class HttpApi {
     return this.options.verifier.verify(match[1]!);
   }
 }
+
+const ANONYMOUS: Identity = { user: '', groups: [], issuer: '', subject: '', expiresAt: null };
 
 function send(res: http.ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): [number] {
   const text = JSON.stringify(payload);

@@ -1,4 +1,5 @@
-import { createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, customFetch, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { createCaFetch } from '../auth/ca-fetch.js';
 import { HoopError } from '../errors.js';
 import type { IssuerConfig } from './config.js';
 
@@ -62,12 +63,12 @@ export class TokenVerifier {
     } catch (err) {
       throw mapJoseError(err);
     }
-    const user = payload[issuer.userClaim];
-    if (typeof user !== 'string' || user.length === 0) {
-      throw authError('missing_user_claim', `the token has no "${issuer.userClaim}" claim to name the user`);
+    const userClaims = [issuer.userClaim].flat();
+    const user = userClaims.map((claim) => payload[claim]).find((value): value is string => typeof value === 'string' && value.length > 0);
+    if (user === undefined) {
+      throw authError('missing_user_claim', `the token has no ${userClaims.map((c) => `"${c}"`).join(' or ')} claim to name the user`);
     }
-    const rawGroups = payload[issuer.groupsClaim];
-    const groups = Array.isArray(rawGroups) ? rawGroups.filter((g): g is string => typeof g === 'string') : [];
+    const groups = [...new Set(groupsOf(payload, issuer))];
     return {
       user,
       groups,
@@ -92,7 +93,7 @@ export class TokenVerifier {
     const url = `${issuer.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
     let jwksUri: unknown;
     try {
-      const response = await this.fetchFn(url, { signal: AbortSignal.timeout(10_000) });
+      const response = await this.fetchFor(issuer)(url, { signal: AbortSignal.timeout(10_000) });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       jwksUri = ((await response.json()) as { jwks_uri?: unknown }).jwks_uri;
     } catch (err) {
@@ -103,8 +104,27 @@ export class TokenVerifier {
     if (typeof jwksUri !== 'string') {
       throw new HoopError('internal', 'issuer_misconfigured', `the discovery document at ${url} has no jwks_uri`);
     }
-    return createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: 10_000, cooldownDuration: 30_000 });
+    const fetchKeys = this.fetchFor(issuer);
+    return createRemoteJWKSet(new URL(jwksUri), {
+      timeoutDuration: 10_000,
+      cooldownDuration: 30_000,
+      ...(fetchKeys === globalThis.fetch ? {} : { [customFetch]: (url: string, init: RequestInit) => fetchKeys(url, init) }),
+    });
   }
+
+  /** The issuer's own CA (`ca:` in its config) wins over the gateway-wide fetch. */
+  private fetchFor(issuer: IssuerConfig): typeof globalThis.fetch {
+    return issuer.ca !== undefined ? createCaFetch(issuer.ca) : this.fetchFn;
+  }
+}
+
+/** The groups named by the issuer's groups claim(s), ids mapped to names through `groupsMap`. */
+function groupsOf(payload: JWTPayload, issuer: IssuerConfig): string[] {
+  return [issuer.groupsClaim].flat().flatMap((claim) => {
+    const raw = payload[claim];
+    const values = Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : [];
+    return values.filter((g): g is string => typeof g === 'string').map((g) => issuer.groupsMap?.[g] ?? g);
+  });
 }
 
 function mapJoseError(err: unknown): HoopError {

@@ -132,12 +132,29 @@ interface SessionRow {
   status: SessionRecord['status'];
 }
 
+/** Where a SqliteStore lives and how it was opened: enough for another thread to open its own connection. */
+export interface SqliteStoreLocation {
+  file: string;
+  synchronous: 'NORMAL' | 'FULL';
+  busyTimeoutMs: number;
+}
+
+/** What `ingestAuditEvents` did with a batch. */
+export interface AuditIngestResult {
+  inserted: number;
+  /** Events whose (session, seq) the store already held. */
+  skipped: number;
+}
+
 /** The embedded store: one SQLite file (WAL) in the gateway's data directory, mode 0600. */
 export class SqliteStore implements Store, AuditStore {
   private readonly db: Database.Database;
+  /** The file and settings this store was opened with. */
+  readonly location: SqliteStoreLocation;
 
-  private constructor(db: Database.Database) {
+  private constructor(db: Database.Database, location: SqliteStoreLocation) {
     this.db = db;
+    this.location = location;
   }
 
   static open(file: string, options: SqliteStoreOptions = {}): SqliteStore {
@@ -147,11 +164,13 @@ export class SqliteStore implements Store, AuditStore {
       }
       const db = new Database(file);
       if (file !== ':memory:') fs.chmodSync(file, 0o600);
+      const synchronous = options.synchronous === 'FULL' ? 'FULL' : 'NORMAL';
+      const busyTimeoutMs = Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000));
       db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${options.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
-      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+      db.pragma(`synchronous = ${synchronous}`);
+      db.pragma(`busy_timeout = ${busyTimeoutMs}`);
       migrate(db);
-      return new SqliteStore(db);
+      return new SqliteStore(db, { file, synchronous, busyTimeoutMs });
     } catch (err) {
       if (err instanceof HoopError) throw err;
       throw new HoopError('internal', 'store_unavailable', `cannot open the gateway store ${file}: ${(err as Error).message}`, {
@@ -218,7 +237,17 @@ export class SqliteStore implements Store, AuditStore {
 
   async append(events: readonly StoredAuditEvent[]): Promise<void> {
     if (events.length === 0) return;
-    this.appendTransaction(events);
+    this.appendTransaction(events, 'strict');
+  }
+
+  /**
+   * Like `append`, but an event whose seq is at or below its session's stored head is skipped
+   * instead of refused: replaying a write-ahead journal that was partly stored already (after a
+   * crash) stores each event once. Synchronous; one IMMEDIATE transaction.
+   */
+  ingestAuditEvents(events: readonly StoredAuditEvent[]): AuditIngestResult {
+    if (events.length === 0) return { inserted: 0, skipped: 0 };
+    return this.appendTransaction(events, 'skip_stored');
   }
 
   private auditStatements?: ReturnType<SqliteStore['prepareAudit']>;
@@ -239,12 +268,13 @@ export class SqliteStore implements Store, AuditStore {
     };
   }
 
-  private appendTransaction(events: readonly StoredAuditEvent[]): void {
+  private appendTransaction(events: readonly StoredAuditEvent[], mode: 'strict' | 'skip_stored'): AuditIngestResult {
     const db = this.db;
     this.auditStatements ??= this.prepareAudit();
     const { selectHead, selectSession, insert, upsertHead } = this.auditStatements;
-    db.transaction(() => {
+    return db.transaction(() => {
       const heads = new Map<string, HeadRow>();
+      let skipped = 0;
       for (const e of events) {
         let head = heads.get(e.sessionId);
         if (!head) {
@@ -254,6 +284,10 @@ export class SqliteStore implements Store, AuditStore {
             head = { session_id: e.sessionId, seq: 0, hash: '', user: session?.user ?? null, connection: session?.connection ?? null };
           }
           heads.set(e.sessionId, head);
+        }
+        if (mode === 'skip_stored' && e.seq <= head.seq) {
+          skipped++;
+          continue;
         }
         if (e.seq !== head.seq + 1 || (head.seq > 0 && e.prevHash !== head.hash)) {
           throw new HoopError(
@@ -270,6 +304,7 @@ export class SqliteStore implements Store, AuditStore {
         head.hash = e.hash;
       }
       for (const head of heads.values()) upsertHead.run(head);
+      return { inserted: events.length - skipped, skipped };
     }).immediate();
   }
 

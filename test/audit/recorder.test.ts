@@ -97,6 +97,22 @@ describe('AuditRecorder', () => {
     expect((await verifySession(b.store, 's')).ok).toBe(true);
   });
 
+  it('a completion (nothing waits for it) rides with the next statement: one commit, seq in call order', async () => {
+    const { recorder } = setup({ deferMs: 1000 });
+    const completed = recorder.record('s', 'statement_completed', { connectionId: 'c1', statementId: 's0', durationMs: 1, rows: 1, command: 'SELECT 1' });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(recorder.stats().batches).toBe(0);
+    const next = await recorder.record('s', 'statement', statement(1));
+    expect((await completed).seq).toBe(1);
+    expect(next.seq).toBe(2);
+    expect(recorder.stats().batches).toBe(1);
+  });
+
+  it('a completion alone is committed after deferMs', async () => {
+    const { recorder } = setup({ deferMs: 10 });
+    await expect(recorder.record('s', 'connection_closed', { connectionId: 'c1' })).resolves.toMatchObject({ seq: 1 });
+  });
+
   it('with maxDelayMs, gathers events from separate ticks into one commit', async () => {
     const { recorder } = setup({ maxDelayMs: 30 });
     const first = recorder.record('s', 'statement', statement(1));

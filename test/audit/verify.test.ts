@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -160,7 +161,8 @@ describe('properties', () => {
         fc.nat(),
         fc.integer({ min: 0x20, max: 0x7e }),
         async (events, which, column, position, replacement) => {
-          const sessionId = `p${run++}`;
+          // Random, so that a one-character edit of session_id cannot land on a later run's session.
+          const sessionId = `p${run++}-${crypto.randomUUID()}`;
           const recorder = new AuditRecorder({ store: t.store });
           for (const e of events) await recorder.record(sessionId, e.type, e.data as never);
           await recorder.close();

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-postgres.js';
 import { seedDemoDatabase } from '../../src/demo/seed.js';
+import type { JournalFs } from '../../src/audit/journal.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { finished, runHoopctl, spawnHoopctl, waitForEvent } from '../helpers/cli-process.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
@@ -17,6 +18,18 @@ describe('audit log, end to end', () => {
   let gw: TestGateway;
   let dataDir: string;
   const appPassword = crypto.randomBytes(12).toString('hex');
+  /** The audit journal's file operations; `failing` makes every write fail with ENOSPC. */
+  const journalFs: JournalFs & { failing: boolean } = {
+    failing: false,
+    openSync: (p, flags, mode) => fs.openSync(p, flags, mode),
+    writeSync(fd, buf, off, len, pos) {
+      if (journalFs.failing) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      return fs.writeSync(fd, buf, off, len, pos);
+    },
+    fdatasyncSync: (fd) => fs.fdatasyncSync(fd),
+    ftruncateSync: (fd, len) => fs.ftruncateSync(fd, len),
+    closeSync: (fd) => fs.closeSync(fd),
+  };
 
   const env = async (user = 'alice', groups = ['agents']) => ({
     HOOPCTL_GATEWAY: gw.gateway.apiUrl,
@@ -45,7 +58,10 @@ describe('audit log, end to end', () => {
     gw = await startTestGateway({
       dataDir,
       env: { ORDERS_PW: appPassword },
-      deps: { store: SqliteStore.open(path.join(dataDir, 'gateway.db'), { busyTimeoutMs: 200 }) },
+      deps: {
+        store: SqliteStore.open(path.join(dataDir, 'gateway.db'), { busyTimeoutMs: 200 }),
+        auditJournal: { fs: journalFs, retryMaxMs: 200 },
+      },
       connections: {
         'orders-db': { type: 'postgres', host: '127.0.0.1', port: postgres.port, database: 'orders', user: 'app', password: 'env:ORDERS_PW', access: { groups: ['agents'] } },
       },
@@ -132,18 +148,57 @@ describe('audit log, end to end', () => {
     expect(JSON.parse(all.stdout).failures).toEqual([expect.objectContaining({ sessionId, seq: row.seq, failure: 'hash_mismatch' })]);
   });
 
-  it('refuses a statement the audit log cannot record, and the connection goes on working', async () => {
-    await withSession(async (url) => {
+  it('refuses statements while the audit store is locked, then runs them again; every statement that ran is in the log', async () => {
+    const ran: string[] = [];
+    const sessionId = await withSession(async (url) => {
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       const blocker = new Database(path.join(dataDir, 'gateway.db'));
       blocker.exec('BEGIN EXCLUSIVE');
       try {
+        // The journal takes the first statements; the worker then fails to store them (busy
+        // timeout 200 ms) and from then on statements are refused.
+        let refused: unknown;
+        for (let i = 0; i < 100 && !refused; i++) {
+          const text = `select 'while locked ${i}' as probe`;
+          await client.query(text).then(() => ran.push(text), (e: unknown) => (refused = e));
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(refused).toMatchObject({ code: '58000', message: 'hoop: the audit log cannot record this statement, so it was not run' });
         const err = await client.query("update orders set status = 'lost' where id = 1").catch((e: unknown) => e);
-        expect(err).toMatchObject({ code: '58000', message: 'hoop: the audit log cannot record this statement, so it was not run' });
+        expect(err).toMatchObject({ code: '58000' });
       } finally {
         blocker.exec('ROLLBACK');
         blocker.close();
+      }
+      let rows: unknown[] | undefined;
+      for (let i = 0; i < 100 && !rows; i++) {
+        rows = await client.query('select status from orders where id = 1').then((r) => r.rows, () => undefined);
+        if (!rows) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(rows).toEqual([{ status: 'shipped' }]);
+      ran.push('select status from orders where id = 1');
+      await client.end();
+    });
+    const { body } = await gw.api(`/api/v1/sessions/${sessionId}/events`);
+    const texts = body.events.filter((e: { type: string }) => e.type === 'statement').map((e: { data: { text: string } }) => e.data.text);
+    expect(ran.length).toBeGreaterThan(1);
+    for (const text of ran) expect(texts).toContain(text);
+    expect(texts).not.toContain("update orders set status = 'lost' where id = 1");
+    const verify = await runHoopctl(['audit', 'verify', '--session', sessionId], await env());
+    expect(verify.code).toBe(0);
+  });
+
+  it('refuses a statement when the audit journal cannot be written (disk full), and the connection goes on working', async () => {
+    await withSession(async (url) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      journalFs.failing = true;
+      try {
+        const err = await client.query("update orders set status = 'lost' where id = 1").catch((e: unknown) => e);
+        expect(err).toMatchObject({ code: '58000', message: 'hoop: the audit log cannot record this statement, so it was not run' });
+      } finally {
+        journalFs.failing = false;
       }
       const { rows } = await client.query('select status from orders where id = 1');
       expect(rows).toEqual([{ status: 'shipped' }]);

@@ -2,7 +2,11 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import pg from 'pg';
 import { Tunnel, type TunnelReady } from '../../client/tunnel.js';
+import { createCaFetch } from '../../auth/ca-fetch.js';
+import { GatewayAuth } from '../../auth/gateway-auth.js';
+import { LoginState } from '../../auth/login-state.js';
 import { GatewayClient } from '../../client/gateway-client.js';
+import { errorMessage } from '../../errors.js';
 import { cliLogger } from '../cli-logger.js';
 import type { CliDeps } from '../context.js';
 import { waitForStopSignal } from '../stop-signal.js';
@@ -30,9 +34,8 @@ export async function runDemo(deps: CliDeps, options: DemoOptions): Promise<void
   const stack = await startDemoStack({ logger, progress: step });
   let tunnel: Tunnel | undefined;
   try {
-    const gateway = new GatewayClient({ baseUrl: stack.gateway.apiUrl, token: await stack.token(), fetch: deps.fetch, userAgent: `hoopctl/${deps.version}` });
+    const gateway = await tourLogin(deps, stack);
     tunnel = new Tunnel({ gateway, listen: { host: '127.0.0.1', port: options.port }, logger });
-    step(`logged in as ${stack.user} (group agents) with a token from the local issuer ${stack.issuer.issuer}`);
     const ready = await tunnel.open({ connection: 'orders-db', duration: '1h', reason: 'hoopctl demo', context: { client: 'hoopctl', demo: true } });
     const endpoint = localEndpoint(ready);
     step(`session ${ready.session.id} on orders-db until ${ready.session.expiresAt}; tunnel on ${endpoint.host}:${endpoint.port}`);
@@ -52,6 +55,42 @@ export async function runDemo(deps: CliDeps, options: DemoOptions): Promise<void
     }
     await stack.stop();
   }
+}
+
+type DemoStackOf = Awaited<ReturnType<typeof import('../../demo/stack.js').startDemoStack>>;
+
+/**
+ * `hoopctl login` as a person sees it: the device code flow through msal-node against the dev
+ * issuer. The demo plays the person too: it opens the verification page with an HTTP client,
+ * enters the code, signs in and confirms. Tokens go to a scratch folder, never the user's.
+ */
+async function tourLogin(deps: CliDeps, stack: DemoStackOf): Promise<GatewayClient> {
+  const { io } = deps;
+  const { approveDeviceCode } = await import('../../dev/oidc-issuer.js');
+  const ca = stack.issuer.caCert!;
+  const auth = new GatewayAuth({ state: new LoginState(stack.cliConfigDir), storeMode: 'file', fetchFor: (pem) => createCaFetch(pem ?? ca) });
+  io.err(`\n${io.color.bold('0. hoopctl login')} --gateway ${stack.gateway.apiUrl} --ca ${stack.caFile}\n`);
+  let approval: Promise<void> = Promise.resolve();
+  const result = await auth.loginWithDeviceCode(stack.gateway.apiUrl, {
+    ca: { pem: ca, file: stack.caFile },
+    onPrompt: (prompt) => {
+      io.err(`  To sign in, open ${io.color.bold(prompt.verificationUri)} and enter the code ${io.color.bold(prompt.userCode)}\n`);
+      io.err(`  (the demo does it for you: enters the code, signs in as ${stack.user}, confirms)\n`);
+      approval = approveDeviceCode({ verificationUri: prompt.verificationUri, userCode: prompt.userCode, username: stack.user, password: stack.password, ca });
+      approval.catch((err: unknown) => io.err(`  the demo could not confirm the code: ${errorMessage(err)}\n`));
+    },
+  });
+  await approval;
+  const gateway = new GatewayClient({
+    baseUrl: stack.gateway.apiUrl,
+    token: async () => (await auth.accessToken(stack.gateway.apiUrl, {}, ca)).accessToken,
+    tokenSource: 'login',
+    fetch: deps.fetch,
+    userAgent: `hoopctl/${deps.version}`,
+  });
+  const who = await gateway.whoami();
+  io.err(`  ${io.color.green('✓')} logged in as ${who.user} (groups: ${who.groups.join(', ')}); token from ${who.issuer}, refresh token cached in a 0600 file (${result.store.location})\n`);
+  return gateway;
 }
 
 async function tourQuery(deps: CliDeps, url: string): Promise<void> {

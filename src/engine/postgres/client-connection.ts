@@ -21,7 +21,7 @@ import type { CancelRegistry } from './cancel-registry.js';
 import { authenticateClient } from './client-auth.js';
 import { readClientStartup, type ClientStartup } from './client-startup.js';
 import { FrameReader, StreamEndedError, type Framer } from './frame-reader.js';
-import type { RelayHooks, RelayHooksFactory, TransactionStatus } from './hooks.js';
+import { HookRefusal, type RelayHooks, type RelayHooksFactory, type TransactionStatus } from './hooks.js';
 import { Pump } from './relay.js';
 import { ConversationState } from './conversation-state.js';
 import { checkStartupParams } from './startup-params.js';
@@ -242,6 +242,11 @@ export class PostgresClientConnection implements ClientConnection {
       this.log.warn(`postgres ${side} broke the protocol`, { error: err.message, code: err.code });
       const message = side === 'client' ? `hoop: ${err.message}` : `hoop: the database sent malformed data: ${err.message}`;
       this.shutdown(fatal({ code: '08P01', message }));
+      return;
+    }
+    if (err instanceof HookRefusal) {
+      this.log.warn('postgres relay hook refused to go on', { side, error: err.message, cause: err.cause === undefined ? undefined : errorMessage(err.cause) });
+      this.shutdown(fatal(err.report));
       return;
     }
     this.log.error('postgres relay hook failed', { side, error: errorMessage(err) });

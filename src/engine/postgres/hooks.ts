@@ -7,6 +7,8 @@
  */
 import type { Frame } from '../../protocol/postgres/frame.js';
 import type { EngineSession } from '../engine.js';
+import { HoopError } from '../../errors.js';
+import type { FatalReport } from './wire.js';
 
 /** 'I' idle, 'T' in a transaction block, 'E' in a failed transaction block. */
 export type TransactionStatus = 'I' | 'T' | 'E';
@@ -48,6 +50,17 @@ export interface RelayHooks {
   backend: BackendHook;
   /** Called once when the connection has closed, whatever the reason. */
   closed?(): void;
+}
+
+/**
+ * Thrown (or rejected) by a hook that must stop the connection rather than pass a frame on,
+ * e.g. masking that cannot read the catalog: the client gets `report` as a FATAL error.
+ */
+export class HookRefusal extends HoopError {
+  constructor(readonly report: FatalReport, cause?: unknown) {
+    super('denied', 'hook_refused', report.message, { cause, hint: report.hint });
+    this.name = 'HookRefusal';
+  }
 }
 
 /** Builds the hooks for one client connection once it is ready to relay. */

@@ -48,6 +48,8 @@ export interface PostgresEngineOptions {
   dial?: Dialer;
   /** Policy, masking and audit hooks per session; pass-through by default. */
   hooks?: RelayHooksFactory;
+  /** Runs after every connection has closed in `close()`, e.g. to end a masking catalog connection. */
+  onClose?: () => Promise<void>;
 }
 
 /** Verifiers kept per session, so a session's connections derive the SCRAM keys once. */
@@ -92,6 +94,7 @@ export class PostgresEngine implements Engine {
     const open = [...this.connections];
     for (const connection of open) connection.terminate('hoop gateway shutting down');
     await Promise.all(open.map((c) => c.closed));
+    await this.options.onClose?.();
   }
 
   /** Number of client connections being served (tests, metrics). */

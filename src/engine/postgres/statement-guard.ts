@@ -66,12 +66,18 @@ export interface CompletionRecord {
   rows: number | null;
   command: string | null;
   error?: { code: string; message: string };
+  /** Values masked in the statement's results, by type (detector name or `column:<pattern>`). */
+  masked?: Record<string, number>;
 }
 
 /** The audit log as the engine sees it. */
 export interface StatementRecorder {
-  /** Resolves once the event is durable; a rejection refuses the statement. */
-  statement(record: StatementRecord): Promise<void>;
+  /**
+   * Makes the event durable before the statement goes on: returns undefined when it already is
+   * (a synchronous journal append), or a promise that resolves once it is. Throwing or
+   * rejecting refuses the statement.
+   */
+  statement(record: StatementRecord): Promise<void> | undefined;
   completed(record: CompletionRecord): void;
   connectionOpened(sessionId: string, connectionId: string): void;
   connectionClosed(sessionId: string, connectionId: string): void;
@@ -84,6 +90,8 @@ export interface StatementGuardOptions {
   logger: Logger;
   /** Bind parameters are kept up to this many bytes each in the audit log. */
   maxParamBytes?: number;
+  /** Masked values since the last call (result masking), taken when a statement completes. */
+  takeMaskedCounts?: () => Record<string, number>;
 }
 
 const MAX_PARAM_BYTES = 1024;
@@ -319,6 +327,7 @@ export class StatementGuard {
 
   private complete(entry: Inflight): void {
     if (entry.kind === 'sync') return;
+    const masked = this.options.takeMaskedCounts?.();
     this.options.recorder?.completed({
       sessionId: this.session.id,
       connectionId: this.connectionId,
@@ -327,6 +336,7 @@ export class StatementGuard {
       rows: entry.rows,
       command: entry.command,
       ...(entry.error ? { error: entry.error } : {}),
+      ...(masked !== undefined && Object.keys(masked).length > 0 ? { masked } : {}),
     });
   }
 
@@ -354,7 +364,11 @@ export class StatementGuard {
   }
 
   private write(record: StatementRecord): Promise<void> | undefined {
-    return this.options.recorder?.statement(record);
+    try {
+      return this.options.recorder?.statement(record);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Runs `then` once `pending` (the audit write) settles; synchronously when there is none. */

@@ -1,0 +1,91 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-postgres.js';
+import { seedDemoDatabase } from '../../src/demo/seed.js';
+import { keyedHash } from '../../src/masking/strategies.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { run } from '../engine/helpers.js';
+import { finished, runHoopctl, spawnHoopctl, waitForEvent } from '../helpers/cli-process.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+/** Masking as a user meets it: gateway + `hoopctl connect` + psql; the audit log counts what was masked. */
+describe('result masking, end to end', () => {
+  let postgres: LocalPostgres;
+  let gw: TestGateway;
+  let dataDir: string;
+  const appPassword = crypto.randomBytes(12).toString('hex');
+
+  const env = async (user = 'alice', groups = ['agents']) => ({
+    HOOPCTL_GATEWAY: gw.gateway.apiUrl,
+    HOOPCTL_TOKEN: await gw.issuer.mint({ user, groups }),
+  });
+
+  beforeAll(async () => {
+    postgres = await startLocalPostgres({ password: crypto.randomBytes(12).toString('hex') });
+    await seedDemoDatabase(postgres.url('postgres'), appPassword);
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-masking-'));
+    gw = await startTestGateway({
+      dataDir,
+      env: { ORDERS_PW: appPassword },
+      deps: { store: SqliteStore.open(path.join(dataDir, 'gateway.db'), { busyTimeoutMs: 200 }) },
+      connections: {
+        'orders-db': {
+          type: 'postgres',
+          host: '127.0.0.1',
+          port: postgres.port,
+          database: 'orders',
+          user: 'app',
+          password: 'env:ORDERS_PW',
+          access: { groups: ['agents', 'dba'] },
+          masking: { columns: { 'customers.email': 'hash', 'customers.ssn': 'redact' }, detect: ['email', 'us_ssn'], groups: { dba: 'off' } },
+        },
+      },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await gw?.stop();
+    await postgres?.stop();
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function psqlThroughTunnel(sql: string, who: { user: string; groups: string[] }) {
+    const cli = spawnHoopctl(['connect', 'orders-db', '--port', '0', '--json'], await env(who.user, who.groups));
+    const done = finished(cli);
+    const { session } = await waitForEvent(cli, 'session');
+    const ready = await waitForEvent(cli, 'ready');
+    try {
+      const result = await run('psql', ['-X', '-q', '-A', '-t', ready.url, '-c', sql], { env: { ...process.env, PGCONNECT_TIMEOUT: '10' } });
+      expect(result.stderr).toBe('');
+      return { stdout: result.stdout, sessionId: session.id as string };
+    } finally {
+      cli.kill('SIGINT');
+      await done;
+    }
+  }
+
+  it('masks psql results with the gateway’s persisted key and records the counts', async () => {
+    const { stdout, sessionId } = await psqlThroughTunnel('select name, email, ssn from customers order by id', { user: 'alice', groups: ['agents'] });
+    const key = fs.readFileSync(path.join(dataDir, 'masking_hash_key'));
+    expect(key).toHaveLength(32);
+    expect((fs.statSync(path.join(dataDir, 'masking_hash_key')).mode & 0o777).toString(8)).toBe('600');
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toBe(`Ada Lovelace|${keyedHash('ada@example.com', key)}|[redacted]`);
+    expect(lines[2]).toBe(`Alan Turing|${keyedHash('alan@example.org', key)}|`);
+    expect(stdout).not.toMatch(/@example\.|078-05-1120/);
+
+    const audit = await runHoopctl(['audit', '--session', sessionId, '--json'], await env());
+    expect(audit.code).toBe(0);
+    const events = audit.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const completed = events.find((e) => e.type === 'statement_completed' && e.data.command === 'SELECT 5');
+    expect(completed.data.masked).toEqual({ 'column:customers.email': 5, 'column:customers.ssn': 3 });
+  });
+
+  it('passes a dba’s results unmasked (group override off)', async () => {
+    const { stdout } = await psqlThroughTunnel('select email from customers where id = 1', { user: 'dana', groups: ['dba'] });
+    expect(stdout.trim()).toBe('ada@example.com');
+  });
+});
