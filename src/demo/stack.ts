@@ -64,6 +64,16 @@ export async function startDemoStack(options: { logger: Logger; progress: (line:
             user: 'app',
             password: 'env:ORDERS_DB_PASSWORD',
             access: { groups: ['agents'], defaultDuration: '1h', maxDuration: '8h' },
+            policy: {
+              default: 'allow',
+              unparsed: 'deny',
+              rules: [
+                { name: 'no-ddl', match: { statements: ['drop', 'alter', 'truncate', 'create', 'grant', 'revoke'] }, action: 'review' },
+                { name: 'bounded-writes', match: { statements: ['update', 'delete'], where: 'absent' }, action: 'deny' },
+                { name: 'no-escape', match: { features: ['copy_program', 'dynamic_sql', 'role_change'] }, action: 'deny' },
+                { name: 'no-files', match: { functions: ['pg_read_file', 'lo_export', 'dblink'] }, action: 'deny' },
+              ],
+            },
             masking: {
               columns: { 'customers.email': 'hash', 'customers.ssn': 'redact', '*.phone': 'partial' },
               detect: ['email', 'credit_card', 'us_ssn', 'jwt', 'private_key'],

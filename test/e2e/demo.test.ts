@@ -13,6 +13,17 @@ describe('hoopctl demo', () => {
     expect(run.stdout).toMatch(/agent: HOOP_SESSION_ID=ses_/);
     // 3. a wrong local password is refused by the gateway
     expect(run.stderr).toMatch(/refused: password authentication failed/);
+    // 4. policy refuses in the protocol and the transaction goes on
+    expect(run.stdout).toContain('refused (42501): hoop: blocked by rule "bounded-writes": UPDATE without WHERE on public.orders');
+    expect(run.stdout).toContain('refused (42501): hoop: statement needs approval (rule "no-ddl")');
+    expect(run.stdout).toContain('the transaction is still usable: 2 open orders');
+    // 5. masking: hashed emails, redacted SSNs, detection in free text
+    expect(run.stdout).toMatch(/Ada Lovelace\s+h:[0-9a-f]{16}\s+\+\* \*\*\* \*\*\* 0101\s+\[redacted\]/);
+    expect(run.stdout).toContain('write to [redacted:email] about card [redacted:credit_card]');
+    expect(run.stdout).not.toContain('ada@example.com');
+    // 6. the audit log replays the session and its chain verifies
+    expect(run.stdout).toMatch(/masked: column:\*\.phone 3, column:customers\.email 3, column:customers\.ssn 2/);
+    expect(run.stdout).toMatch(/audit verify --session ses_\S+: ok, \d+ events chained/);
     expect(run.stdout).toMatch(/psql "postgres:\/\/app:[^@]+@127\.0\.0\.1:\d+\/orders\?sslmode=disable"/);
     expect(run.stderr).toMatch(/session ended/);
   });

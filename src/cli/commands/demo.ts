@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import pg from 'pg';
+import { replayFrames } from '../../audit/replay.js';
 import { Tunnel, type TunnelReady } from '../../client/tunnel.js';
 import { createCaFetch } from '../../auth/ca-fetch.js';
 import { GatewayAuth } from '../../auth/gateway-auth.js';
@@ -43,6 +44,9 @@ export async function runDemo(deps: CliDeps, options: DemoOptions): Promise<void
     await tourQuery(deps, endpoint.url);
     await tourWrappedCommand(deps, ready);
     await tourWrongPassword(deps, endpoint.url);
+    await tourPolicy(deps, endpoint.url);
+    await tourMasking(deps, endpoint.url);
+    await tourAudit(deps, gateway, ready.session.id);
 
     io.out(`\nConnect yourself while the demo runs:\n  psql "${endpoint.url}"\n`);
     if (!options.wait) return;
@@ -130,6 +134,56 @@ async function tourWrongPassword(deps: CliDeps, url: string): Promise<void> {
   } catch (err) {
     io.err(`  refused: ${(err as Error).message}\n`);
   }
+}
+
+async function tourPolicy(deps: CliDeps, url: string): Promise<void> {
+  const { io } = deps;
+  io.err(`\n${io.color.bold('4. Policy in the data path')}: every statement is decided before it reaches the database\n`);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('BEGIN');
+    for (const sql of ["UPDATE orders SET status = 'cancelled'", "COPY (SELECT 1) TO PROGRAM 'id'", 'DROP TABLE orders']) {
+      io.err(`  ${sql}\n`);
+      const err = await client.query(sql).then(
+        () => undefined,
+        (e: { code?: string; message: string }) => e,
+      );
+      io.out(err ? `    refused (${err.code}): ${err.message}\n` : '    ran\n');
+    }
+    const { rows } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM orders WHERE status = 'open'");
+    io.out(`  the transaction is still usable: ${rows[0]!.n} open orders\n`);
+    await client.query('ROLLBACK');
+  } finally {
+    await client.end();
+  }
+}
+
+async function tourMasking(deps: CliDeps, url: string): Promise<void> {
+  const { io } = deps;
+  io.err(`\n${io.color.bold('5. Masking')}: emails hashed, SSNs redacted, phones partial, secrets in free text detected\n`);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const sql = 'SELECT name, email, phone, ssn FROM customers ORDER BY id LIMIT 3';
+    io.err(`  ${sql}\n`);
+    const { rows } = await client.query<{ name: string; email: string; phone: string; ssn: string | null }>(sql);
+    for (const r of rows) io.out(`  ${r.name.padEnd(16)} ${r.email.padEnd(20)} ${String(r.phone).padEnd(18)} ${r.ssn ?? 'NULL'}\n`);
+    const { rows: free } = await client.query<{ note: string }>("SELECT 'write to ' || email || ' about card 4111 1111 1111 1111' AS note FROM customers WHERE id = 1");
+    io.out(`  ${free[0]!.note}\n`);
+  } finally {
+    await client.end();
+  }
+}
+
+async function tourAudit(deps: CliDeps, gateway: GatewayClient, sessionId: string): Promise<void> {
+  const { io } = deps;
+  io.err(`\n${io.color.bold('6. The audit log')}: hoopctl sessions replay ${sessionId} --no-delay (last lines)\n`);
+  const events = await gateway.sessionEvents(sessionId);
+  const lines = replayFrames(events, { noDelay: true }, { color: io.stdoutIsTTY && io.color.level > 0 }).flatMap((f) => f.lines);
+  for (const line of lines.slice(-8)) io.out(`  ${line}\n`);
+  const verified = await gateway.verifyAudit(sessionId);
+  io.out(`  hoopctl audit verify --session ${sessionId}: ${verified.ok ? `ok, ${verified.eventsChecked} events chained` : 'BROKEN'}\n`);
 }
 
 export function buildDemoCommand(deps: CliDeps): Command {
