@@ -29,10 +29,15 @@ interface Run {
   io: CapturingIO;
 }
 
+/** This process's environment minus what run-context detection reads, so CI=true on the runner does not change the expected context. */
+const WITHOUT_CI = Object.fromEntries(
+  Object.entries(process.env).filter(([name]) => !/^(CI|GITHUB_|GITLAB_CI|CI_|TF_BUILD|BUILDKITE|JENKINS_URL|BUILD_|JPY_|JUPYTER_|HOOP_AGENT)/.test(name)),
+);
+
 function deps(io: CapturingIO, env: Partial<CliEnvironment> = {}, signals = new EventEmitter()): Omit<CliDeps, 'setExitCode'> {
   return {
     io,
-    env: { gateway: gateway.url, token: GOOD_TOKEN, debug: false, noColor: false, inherited: process.env, ...env },
+    env: { gateway: gateway.url, token: GOOD_TOKEN, debug: false, noColor: false, inherited: WITHOUT_CI, ...env },
     version: '0.1.0-test',
     hostname: 'test-host',
     pid: 4242,
