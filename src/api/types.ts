@@ -93,6 +93,8 @@ export interface PolicyTestResponse {
   unparsed: boolean;
   /** The groups the statement was decided for. */
   groups: string[];
+  /** Content detectors that would run on every result value for these groups. */
+  detect: string[];
   statements: {
     kind: string;
     text: string;
@@ -106,5 +108,7 @@ export interface PolicyTestResponse {
     decision: 'allow' | 'deny' | 'review';
     rule: string | null;
     reason: string;
+    /** Column rules that would mask what the statement reads. */
+    wouldMask: { column: string; pattern: string; strategy: string }[];
   }[];
 }

@@ -55,6 +55,8 @@ export interface StatementCompletedData {
   error?: { code: string; message: string };
   /** Masked values by detector or rule type. */
   masked?: Record<string, number>;
+  /** The first rows as the client received them (after masking), when the connection samples results. */
+  sample?: { columns: string[]; rows: (string | null)[][]; truncated: boolean };
 }
 
 export interface SessionEndedData {

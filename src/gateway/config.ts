@@ -69,6 +69,10 @@ export interface ConnectionConfig {
    * puts in the gateway's key (see `GatewayConfig.maskingHashKey`).
    */
   masking?: MaskingConfig;
+  audit: {
+    /** Keep the first rows / bytes of each result (after masking) in the audit log; off when absent. */
+    results?: { rows: number; bytes: number };
+  };
 }
 
 export interface GatewayConfig {
@@ -257,7 +261,7 @@ function parseLogin(node: ConfigNode): LoginConfig | undefined {
 }
 
 function parseConnection(name: string, node: ConfigNode, ctx: ParseContext): ConnectionConfig {
-  node.onlyKeys(['type', 'host', 'port', 'database', 'user', 'password', 'tls', 'access', 'policy', 'masking']);
+  node.onlyKeys(['type', 'host', 'port', 'database', 'user', 'password', 'tls', 'access', 'policy', 'masking', 'audit']);
   const type = node.child('type').oneOf(['postgres'] as const);
   const portNode = node.child('port');
   const tlsNode = node.child('tls');
@@ -295,6 +299,24 @@ function parseConnection(name: string, node: ConfigNode, ctx: ParseContext): Con
     },
     policy: parsePolicyConfig(node.child('policy')),
     masking: parseMaskingConfig(node.child('masking'), { hashKey: PLACEHOLDER_HASH_KEY }),
+    audit: parseConnectionAudit(node.child('audit')),
+  };
+}
+
+/** `audit: { results: { rows: 5, bytes: 4096 } }`: result sampling, off by default. */
+function parseConnectionAudit(node: ConfigNode): ConnectionConfig['audit'] {
+  if (!node.present) return {};
+  node.onlyKeys(['results']);
+  const results = node.child('results');
+  if (!results.present) return {};
+  results.onlyKeys(['rows', 'bytes']);
+  const rows = results.child('rows');
+  const bytes = results.child('bytes');
+  return {
+    results: {
+      rows: rows.present ? rows.integer(1, 1000) : 10,
+      bytes: bytes.present ? bytes.integer(64, 1_048_576) : 16_384,
+    },
   };
 }
 

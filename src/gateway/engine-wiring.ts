@@ -41,7 +41,14 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
     hooks: (session) => {
       const forCaller = catalog ? maskingFor(masking, session.groups) : undefined;
       const results = forCaller && catalog ? new ResultMasking({ ...forCaller, catalog, connection: connection.name }) : undefined;
-      const guard = new StatementGuard({ session, policy, recorder, logger: wiring.logger, takeMaskedCounts: results && (() => results.takeCounts()) });
+      const guard = new StatementGuard({
+        session,
+        policy,
+        recorder,
+        logger: wiring.logger,
+        takeMaskedCounts: results && (() => results.takeCounts()),
+        resultSample: connection.audit.results,
+      });
       const hooks = { frontend: guard.frontend, backend: guard.backend, closed: () => guard.closed() };
       return results ? results.wrap(hooks) : hooks;
     },
@@ -103,6 +110,7 @@ export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger):
           command: r.command,
           ...(r.error ? { error: r.error } : {}),
           ...(r.masked ? { masked: r.masked } : {}),
+          ...(r.sample ? { sample: r.sample } : {}),
         }),
       );
     },

@@ -14,6 +14,8 @@ import type {
 import { verifyAll, verifySession, type ChainVerification } from '../audit/verify.js';
 import type { PolicyEngine } from '../policy/policy-engine.js';
 import type { PolicyDecision } from '../policy/types.js';
+import type { MaskingConfig } from '../masking/types.js';
+import { wouldMask } from '../masking/would-mask.js';
 import type { AuditFilter, AuditQueryEvent, AuditStore, StoredAuditEvent } from '../store/audit-store.js';
 import { formatDuration } from '../duration.js';
 import { HoopError, type ErrorKind } from '../errors.js';
@@ -140,7 +142,7 @@ export class HttpApi {
         groups = asked;
       }
       const decision = policy.decideUncached(sql, groups);
-      return [200, toPolicyTestResponse(decision, groups)];
+      return [200, toPolicyTestResponse(decision, groups, connection.masking)];
     });
     this.route('GET', '/api/v1/sessions/:id/events', async ({ identity, params }) => {
       const session = await this.sessionForAudit(identity, params.id!);
@@ -304,13 +306,14 @@ function requireObject(body: unknown): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-function toPolicyTestResponse(decision: PolicyDecision, groups: string[]): PolicyTestResponse {
+function toPolicyTestResponse(decision: PolicyDecision, groups: string[], masking: MaskingConfig | undefined): PolicyTestResponse {
   return {
     decision: decision.decision,
     rule: decision.rule,
     reason: decision.reason,
     unparsed: decision.unparsed,
     groups,
+    detect: wouldMask(masking, groups, []).detect,
     statements: decision.statements.map((s) => ({
       kind: s.kind,
       text: s.text,
@@ -324,6 +327,7 @@ function toPolicyTestResponse(decision: PolicyDecision, groups: string[]): Polic
       decision: s.decision,
       rule: s.rule,
       reason: s.reason,
+      wouldMask: wouldMask(masking, groups, s.columns).columns,
     })),
   };
 }

@@ -186,7 +186,8 @@ export class Masker {
   }
 }
 
-function selectForGroups(config: MaskingConfig, groups: readonly string[]): MaskingConfig | undefined {
+/** The rules that apply to a caller: the first group override they belong to (`off`: none), else the base rules. */
+export function selectForGroups(config: MaskingConfig, groups: readonly string[]): MaskingConfig | undefined {
   for (const [group, override] of Object.entries(config.groups)) {
     if (groups.includes(group)) return override === 'off' ? undefined : override;
   }

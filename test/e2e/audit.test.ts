@@ -63,7 +63,17 @@ describe('audit log, end to end', () => {
         auditJournal: { fs: journalFs, retryMaxMs: 200 },
       },
       connections: {
-        'orders-db': { type: 'postgres', host: '127.0.0.1', port: postgres.port, database: 'orders', user: 'app', password: 'env:ORDERS_PW', access: { groups: ['agents'] } },
+        'orders-db': {
+          type: 'postgres',
+          host: '127.0.0.1',
+          port: postgres.port,
+          database: 'orders',
+          user: 'app',
+          password: 'env:ORDERS_PW',
+          access: { groups: ['agents'] },
+          masking: { columns: { 'customers.email': 'redact' } },
+          audit: { results: { rows: 2 } },
+        },
       },
     });
   });
@@ -118,6 +128,20 @@ describe('audit log, end to end', () => {
     const verify = await runHoopctl(['audit', 'verify', '--session', sessionId], await env());
     expect(verify.code).toBe(0);
     expect(verify.stdout).toMatch(/^ok: \d+ events in 1 session\(s\) verify/);
+  });
+
+  it('keeps the first rows of each result, after masking, when the connection samples results', async () => {
+    const sessionId = await withSession(async (url) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      await client.query('select id, email from customers order by id limit 3');
+      await client.end();
+    });
+    const run = await runHoopctl(['audit', '--session', sessionId, '--type', 'statement_completed', '--json'], await env());
+    const completed = run.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const sampled = completed.find((e) => e.data.command === 'SELECT 3');
+    expect(sampled.data.sample).toEqual({ columns: ['id', 'email'], rows: [['1', '[redacted]'], ['2', '[redacted]']], truncated: true });
+    expect(run.stdout).not.toContain('ada@example.com');
   });
 
   it('hides other users’ events from non-auditors and shows them to auditors', async () => {

@@ -29,6 +29,7 @@ describe('SQL policy, end to end', () => {
           user: 'app',
           password: 'env:ORDERS_PW',
           access: { groups: ['agents', 'dba'] },
+          masking: { columns: { 'customers.email': 'hash' }, detect: ['email'] },
           policy: {
             default: 'allow',
             unparsed: 'deny',
@@ -65,6 +66,16 @@ describe('SQL policy, end to end', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^deny by rule "no-ssn"/);
     expect(run.stdout).toContain('public.customers.*');
+  });
+
+  it('policy test shows what masking would do', async () => {
+    const run = await runHoopctl(['policy', 'test', 'orders-db', 'SELECT name, email FROM customers', '--json'], await env());
+    const result = JSON.parse(run.stdout);
+    expect(result.detect).toEqual(['email']);
+    expect(result.statements[0].wouldMask).toEqual([{ column: 'public.customers.email', pattern: 'customers.email', strategy: 'hash' }]);
+    const human = await runHoopctl(['policy', 'test', 'orders-db', 'SELECT name, email FROM customers'], await env());
+    expect(human.stdout).toContain('masks     public.customers.email (hash)');
+    expect(human.stdout).toContain('would mask by content in every result: email');
   });
 
   it('lets admins test as another group, and no one else', async () => {

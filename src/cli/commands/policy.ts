@@ -28,6 +28,7 @@ export async function runPolicyTest(deps: { io: IO; gateway: PolicyGateway }, op
       rule: result.rule,
       reason: result.reason,
       groups: result.groups,
+      detect: result.detect,
       statements: result.statements.map((s) => ({
         kind: s.kind,
         text: s.text,
@@ -40,6 +41,7 @@ export async function runPolicyTest(deps: { io: IO; gateway: PolicyGateway }, op
         whereAbsent: s.whereAbsent,
         decision: s.decision,
         rule: s.rule,
+        wouldMask: s.wouldMask,
       })),
     });
     return;
@@ -58,8 +60,10 @@ export async function runPolicyTest(deps: { io: IO; gateway: PolicyGateway }, op
       ['where', s.whereAbsent ? 'absent' : ''],
     ];
     for (const [name, value] of facts) if (value !== '') io.out(`   ${name.padEnd(10)}${value}\n`);
+    if (s.wouldMask.length > 0) io.out(`   ${'masks'.padEnd(10)}${s.wouldMask.map((m) => `${m.column} (${m.strategy})`).join(', ')}\n`);
     io.out(`   ${'decision'.padEnd(10)}${paint(s.decision)}${s.rule ? ` (rule "${s.rule}")` : ''}: ${s.reason}\n`);
   });
+  if (result.detect.length > 0) io.out(`\nwould mask by content in every result: ${result.detect.join(', ')}\n`);
 }
 
 export function buildPolicyCommand(deps: CliDeps): Command {

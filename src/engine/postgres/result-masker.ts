@@ -135,12 +135,17 @@ export class ResultMasking {
         const innerWants = innerCodes === undefined || innerCodes.has(frame.code);
         const mine = MASKING_CODES.has(frame.code) ? this.onServerFrame(frame) : undefined;
         if (mine === undefined) return innerWants ? inner.backend.inspect(frame, context) : undefined;
-        // A rewritten error still ends its statement for the guard's books (it never replaces one).
-        if (frame.code === BackendCode.ErrorResponse && innerWants) inner.backend.inspect(frame, context);
-        if (isPromise(mine)) {
-          return mine.then((decision) => (decision === undefined && innerWants ? inner.backend.inspect(frame, context) : decision));
-        }
-        return mine;
+        // The guard still sees what the client gets: a rewritten error ends its statement, a
+        // masked row goes into a result sample. It never replaces these frames.
+        const observe = (decision: HookResult): HookResult | Promise<HookResult> => {
+          if (decision === undefined) return innerWants ? inner.backend.inspect(frame, context) : undefined;
+          if (innerWants && decision.forward.length === 1 && decision.forward[0]![0] === frame.code) {
+            const raw = decision.forward[0]!;
+            inner.backend.inspect({ code: frame.code, raw, body: raw.subarray(5) }, context);
+          }
+          return decision;
+        };
+        return isPromise(mine) ? mine.then(observe) : observe(mine);
       },
     };
     return { frontend, backend, closed: inner.closed };

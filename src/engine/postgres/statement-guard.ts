@@ -68,6 +68,8 @@ export interface CompletionRecord {
   error?: { code: string; message: string };
   /** Values masked in the statement's results, by type (detector name or `column:<pattern>`). */
   masked?: Record<string, number>;
+  /** The first rows of the result as the client received them (after masking), when sampling is on. */
+  sample?: ResultSample;
 }
 
 /** The audit log as the engine sees it. */
@@ -92,6 +94,16 @@ export interface StatementGuardOptions {
   maxParamBytes?: number;
   /** Masked values since the last call (result masking), taken when a statement completes. */
   takeMaskedCounts?: () => Record<string, number>;
+  /** Keep the first rows / bytes of each result in the audit log (off when absent). */
+  resultSample?: { rows: number; bytes: number };
+}
+
+/** The head of a result, as text: binary values as `\x` hex. */
+export interface ResultSample {
+  columns: string[];
+  rows: (string | null)[][];
+  /** More rows or bytes came than were kept. */
+  truncated: boolean;
 }
 
 const MAX_PARAM_BYTES = 1024;
@@ -103,6 +115,7 @@ interface Inflight {
   rows: number | null;
   command: string | null;
   error?: { code: string; message: string };
+  sample?: ResultSample & { bytes: number; formats: number[] };
 }
 
 /** The relay hooks for one client connection. */
@@ -123,15 +136,25 @@ export class StatementGuard {
 
   constructor(private readonly options: StatementGuardOptions) {
     this.session = options.session;
+    const sampling = options.resultSample !== undefined && options.recorder !== undefined;
+    this.backend = {
+      codes: new Set([
+        BackendCode.ReadyForQuery,
+        BackendCode.CommandComplete,
+        BackendCode.ErrorResponse,
+        BackendCode.EmptyQueryResponse,
+        BackendCode.PortalSuspended,
+        // Only when results are sampled; masking runs before the guard, so a sample holds masked values.
+        ...(sampling ? [BackendCode.RowDescription, BackendCode.DataRow] : []),
+      ]),
+      inspect: (frame, context) => this.onServerFrame(frame, context),
+    };
     options.recorder?.connectionOpened(this.session.id, this.connectionId);
   }
 
   readonly frontend: FrontendHook = { inspect: (frame, context) => this.onClientFrame(frame, context) };
 
-  readonly backend: BackendHook = {
-    codes: new Set([BackendCode.ReadyForQuery, BackendCode.CommandComplete, BackendCode.ErrorResponse, BackendCode.EmptyQueryResponse, BackendCode.PortalSuspended]),
-    inspect: (frame, context) => this.onServerFrame(frame, context),
-  };
+  readonly backend: BackendHook;
 
   closed(): void {
     this.options.recorder?.connectionClosed(this.session.id, this.connectionId);
@@ -276,6 +299,30 @@ export class StatementGuard {
 
   private onServerFrame(frame: Frame, context: RelayContext): HookResult {
     switch (frame.code) {
+      case BackendCode.RowDescription: {
+        const head = this.inflight[0];
+        const message = parseBackendMessage(frame);
+        if (head && head.kind !== 'sync' && message.type === 'RowDescription') {
+          // A simple query may return several results: the sample keeps the first.
+          head.sample ??= { columns: message.fields.map((f) => f.name), rows: [], truncated: false, bytes: 0, formats: message.fields.map((f) => f.format) };
+        }
+        return undefined;
+      }
+      case BackendCode.DataRow: {
+        const sample = this.inflight[0]?.sample;
+        const limit = this.options.resultSample;
+        if (!sample || !limit || sample.truncated) return undefined;
+        if (sample.rows.length >= limit.rows || sample.bytes + frame.body.length > limit.bytes) {
+          sample.truncated = true;
+          return undefined;
+        }
+        const message = parseBackendMessage(frame);
+        if (message.type === 'DataRow') {
+          sample.rows.push(message.values.map((v, i) => (v === null ? null : sample.formats[i] === 1 ? `\\x${v.toString('hex')}` : v.toString('utf8'))));
+          sample.bytes += frame.body.length;
+        }
+        return undefined;
+      }
       case BackendCode.ReadyForQuery: {
         this.completeAtReady();
         const around = this.sequencer.onReadyForQuery(frame.raw, context.transactionStatus);
@@ -337,6 +384,7 @@ export class StatementGuard {
       command: entry.command,
       ...(entry.error ? { error: entry.error } : {}),
       ...(masked !== undefined && Object.keys(masked).length > 0 ? { masked } : {}),
+      ...(entry.sample ? { sample: { columns: entry.sample.columns, rows: entry.sample.rows, truncated: entry.sample.truncated } } : {}),
     });
   }
 
