@@ -255,29 +255,15 @@ export class AuditRecorder {
         if (refused) throw refused;
         this.retireHeads(journal.ingested());
       }
-      for (const p of batch) {
-        const head = tentative.get(p.sessionId) ?? this.heads.get(p.sessionId) ?? (await this.loadHead(p.sessionId));
-        const unhashed = { sessionId: p.sessionId, seq: head.seq + 1, time: p.time, type: p.type, data: p.data, dataJson: p.dataJson, prevHash: head.hash };
-        const event = { ...unhashed, hash: computeEventHash(unhashed) };
-        tentative.set(p.sessionId, { seq: event.seq, hash: event.hash });
-        events.push(event);
-      }
+      for (const p of batch) if (!tentative.has(p.sessionId) && !this.heads.has(p.sessionId)) await this.loadHead(p.sessionId);
+      events.push(...this.chain(batch, tentative));
       if (journal) ticket = journal.append(events);
       else await this.store.append(events);
     } catch (err) {
       // A refused journal append wrote nothing, so the heads in memory are still right; a store
       // failure may be ambiguous, so those heads are reloaded.
       if (!journal) for (const sessionId of tentative.keys()) this.heads.delete(sessionId);
-      this.counters.failedBatches++;
-      const error =
-        err instanceof HoopError && err.code === 'audit_unavailable'
-          ? err
-          : new HoopError('internal', 'audit_unavailable', `audit log cannot be written: ${errorMessage(err)}`, {
-              cause: err,
-              hint: 'statements are refused until the audit store accepts writes again; check the gateway data directory (disk full, read-only, permissions)',
-            });
-      this.logger.error('audit batch failed', { events: batch.length, error: errorMessage(err) });
-      for (const p of batch) p.reject(error);
+      this.rejectBatch(batch, err);
       return;
     }
     for (const [sessionId, head] of tentative) this.heads.set(sessionId, head);
@@ -308,26 +294,10 @@ export class AuditRecorder {
       const refused = journal.refusal();
       if (refused) throw refused;
       this.retireHeads(journal.ingested());
-      for (const p of batch) {
-        const head = tentative.get(p.sessionId) ?? this.heads.get(p.sessionId) ?? { seq: 0, hash: GENESIS_HASH };
-        const unhashed = { sessionId: p.sessionId, seq: head.seq + 1, time: p.time, type: p.type, data: p.data, dataJson: p.dataJson, prevHash: head.hash };
-        const event = { ...unhashed, hash: computeEventHash(unhashed) };
-        tentative.set(p.sessionId, { seq: event.seq, hash: event.hash });
-        events.push(event);
-      }
+      events.push(...this.chain(batch, tentative));
       ticket = journal.append(events);
     } catch (err) {
-      this.counters.failedBatches++;
-      const error =
-        err instanceof HoopError && err.code === 'audit_unavailable'
-          ? err
-          : new HoopError('internal', 'audit_unavailable', `audit log cannot be written: ${errorMessage(err)}`, {
-              cause: err,
-              hint: 'statements are refused until the audit store accepts writes again; check the gateway data directory (disk full, read-only, permissions)',
-            });
-      this.logger.error('audit batch failed', { events: batch.length, error: errorMessage(err) });
-      for (const p of batch) p.reject(error);
-      return error;
+      return this.rejectBatch(batch, err);
     }
     for (const [sessionId, head] of tentative) this.heads.set(sessionId, head);
     this.counters.batches++;
@@ -340,6 +310,32 @@ export class AuditRecorder {
       p.resolve(event as AuditEvent);
     });
     return undefined;
+  }
+
+  /** Assigns seq and prevHash per session in batch order and hashes; `tentative` gets the new heads. */
+  private chain(batch: readonly PendingEvent[], tentative: Map<string, ChainHead>): StoredAuditEvent[] {
+    return batch.map((p) => {
+      const head = tentative.get(p.sessionId) ?? this.heads.get(p.sessionId) ?? { seq: 0, hash: GENESIS_HASH };
+      const unhashed = { sessionId: p.sessionId, seq: head.seq + 1, time: p.time, type: p.type, data: p.data, dataJson: p.dataJson, prevHash: head.hash };
+      const event = { ...unhashed, hash: computeEventHash(unhashed) };
+      tentative.set(p.sessionId, { seq: event.seq, hash: event.hash });
+      return event;
+    });
+  }
+
+  /** Rejects every event of a failed batch with `audit_unavailable` (fail closed). */
+  private rejectBatch(batch: readonly PendingEvent[], err: unknown): HoopError {
+    this.counters.failedBatches++;
+    const error =
+      err instanceof HoopError && err.code === 'audit_unavailable'
+        ? err
+        : new HoopError('internal', 'audit_unavailable', `audit log cannot be written: ${errorMessage(err)}`, {
+            cause: err,
+            hint: 'statements are refused until the audit store accepts writes again; check the gateway data directory (disk full, read-only, permissions)',
+          });
+    this.logger.error('audit batch failed', { events: batch.length, error: errorMessage(err) });
+    for (const p of batch) p.reject(error);
+    return error;
   }
 
   /** Drops heads of ended sessions whose last batch the store now holds (so a reload reads the right head). */

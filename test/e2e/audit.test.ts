@@ -10,7 +10,7 @@ import { seedDemoDatabase } from '../../src/demo/seed.js';
 import type { JournalFs } from '../../src/audit/journal.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { finished, runHoopctl, spawnHoopctl, waitForEvent } from '../helpers/cli-process.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { cliEnv, ordersConnection, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 /** The audit log as a user and an auditor meet it: recorded through the tunnel, read and verified with the CLI. */
 describe('audit log, end to end', () => {
@@ -31,10 +31,7 @@ describe('audit log, end to end', () => {
     closeSync: (fd) => fs.closeSync(fd),
   };
 
-  const env = async (user = 'alice', groups = ['agents']) => ({
-    HOOPCTL_GATEWAY: gw.gateway.apiUrl,
-    HOOPCTL_TOKEN: await gw.issuer.mint({ user, groups }),
-  });
+  const env = (user = 'alice', groups = ['agents']) => cliEnv(gw, user, groups);
 
   /** Opens a session with `connect --json` and hands its URL and id to `body`, then ends it. */
   async function withSession(body: (url: string, sessionId: string) => Promise<void>, extraEnv: Record<string, string> = {}) {
@@ -63,17 +60,7 @@ describe('audit log, end to end', () => {
         auditJournal: { fs: journalFs, retryMaxMs: 200 },
       },
       connections: {
-        'orders-db': {
-          type: 'postgres',
-          host: '127.0.0.1',
-          port: postgres.port,
-          database: 'orders',
-          user: 'app',
-          password: 'env:ORDERS_PW',
-          access: { groups: ['agents'] },
-          masking: { columns: { 'customers.email': 'redact' } },
-          audit: { results: { rows: 2 } },
-        },
+        'orders-db': ordersConnection(postgres.port, { masking: { columns: { 'customers.email': 'redact' } }, audit: { results: { rows: 2 } } }),
       },
     });
   });

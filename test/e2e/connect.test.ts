@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-postgres.js';
 import { seedDemoDatabase } from '../../src/demo/seed.js';
 import { finished, runHoopctl, spawnHoopctl, waitForEvent } from '../helpers/cli-process.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { ordersConnection, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 /**
  * The whole PostgreSQL path as a user meets it: the built `hoopctl` CLI, a real gateway
@@ -35,15 +35,7 @@ describe('hoopctl connect, end to end', () => {
     gw = await startTestGateway({
       env: { ORDERS_PW: realPassword },
       connections: {
-        'orders-db': {
-          type: 'postgres',
-          host: '127.0.0.1',
-          port: postgres.port,
-          database: 'orders',
-          user: 'app',
-          password: 'env:ORDERS_PW',
-          access: { groups: ['agents'], defaultDuration: '15m', maxDuration: '1h' },
-        },
+        'orders-db': ordersConnection(postgres.port, { access: { groups: ['agents'], defaultDuration: '15m', maxDuration: '1h' } }),
       },
     });
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-home-'));

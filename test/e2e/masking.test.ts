@@ -9,7 +9,7 @@ import { keyedHash } from '../../src/masking/strategies.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { run } from '../engine/helpers.js';
 import { finished, runHoopctl, spawnHoopctl, waitForEvent } from '../helpers/cli-process.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { cliEnv, ordersConnection, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 /** Masking as a user meets it: gateway + `hoopctl connect` + psql; the audit log counts what was masked. */
 describe('result masking, end to end', () => {
@@ -18,10 +18,7 @@ describe('result masking, end to end', () => {
   let dataDir: string;
   const appPassword = crypto.randomBytes(12).toString('hex');
 
-  const env = async (user = 'alice', groups = ['agents']) => ({
-    HOOPCTL_GATEWAY: gw.gateway.apiUrl,
-    HOOPCTL_TOKEN: await gw.issuer.mint({ user, groups }),
-  });
+  const env = (user = 'alice', groups = ['agents']) => cliEnv(gw, user, groups);
 
   beforeAll(async () => {
     postgres = await startLocalPostgres({ password: crypto.randomBytes(12).toString('hex') });
@@ -32,16 +29,10 @@ describe('result masking, end to end', () => {
       env: { ORDERS_PW: appPassword },
       deps: { store: SqliteStore.open(path.join(dataDir, 'gateway.db'), { busyTimeoutMs: 200 }) },
       connections: {
-        'orders-db': {
-          type: 'postgres',
-          host: '127.0.0.1',
-          port: postgres.port,
-          database: 'orders',
-          user: 'app',
-          password: 'env:ORDERS_PW',
+        'orders-db': ordersConnection(postgres.port, {
           access: { groups: ['agents', 'dba'] },
           masking: { columns: { 'customers.email': 'hash', 'customers.ssn': 'redact' }, detect: ['email', 'us_ssn'], groups: { dba: 'off' } },
-        },
+        }),
       },
     });
   }, 120_000);

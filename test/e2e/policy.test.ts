@@ -3,17 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-postgres.js';
 import { seedDemoDatabase } from '../../src/demo/seed.js';
 import { runHoopctl } from '../helpers/cli-process.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { cliEnv, ordersConnection, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 /** Policy as configured in gateway.yaml, seen through `hoopctl policy test` and through the tunnel. */
 describe('SQL policy, end to end', () => {
   let postgres: LocalPostgres;
   let gw: TestGateway;
   const appPassword = crypto.randomBytes(12).toString('hex');
-  const env = async (user = 'alice', groups = ['agents']) => ({
-    HOOPCTL_GATEWAY: gw.gateway.apiUrl,
-    HOOPCTL_TOKEN: await gw.issuer.mint({ user, groups }),
-  });
+  const env = (user = 'alice', groups = ['agents']) => cliEnv(gw, user, groups);
 
   beforeAll(async () => {
     postgres = await startLocalPostgres({ password: crypto.randomBytes(12).toString('hex') });
@@ -21,13 +18,7 @@ describe('SQL policy, end to end', () => {
     gw = await startTestGateway({
       env: { ORDERS_PW: appPassword },
       connections: {
-        'orders-db': {
-          type: 'postgres',
-          host: '127.0.0.1',
-          port: postgres.port,
-          database: 'orders',
-          user: 'app',
-          password: 'env:ORDERS_PW',
+        'orders-db': ordersConnection(postgres.port, {
           access: { groups: ['agents', 'dba'] },
           masking: { columns: { 'customers.email': 'hash' }, detect: ['email'] },
           policy: {
@@ -40,7 +31,7 @@ describe('SQL policy, end to end', () => {
               { name: 'no-ssn', match: { columns: ['customers.ssn'] }, action: 'deny', groups: ['agents'] },
             ],
           },
-        },
+        }),
       },
     });
   });

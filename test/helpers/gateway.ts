@@ -64,3 +64,22 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     },
   };
 }
+
+/** The seeded `orders` database (see src/demo/seed.ts) as a gateway connection, with extra settings merged in. */
+export function ordersConnection(port: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    type: 'postgres',
+    host: '127.0.0.1',
+    port,
+    database: 'orders',
+    user: 'app',
+    password: 'env:ORDERS_PW',
+    access: { groups: ['agents'] },
+    ...extra,
+  };
+}
+
+/** The CLI environment for `user` in `groups` against a test gateway. */
+export async function cliEnv(gw: TestGateway, user = 'alice', groups = ['agents']): Promise<Record<string, string>> {
+  return { HOOPCTL_GATEWAY: gw.gateway.apiUrl, HOOPCTL_TOKEN: await gw.issuer.mint({ user, groups }) };
+}

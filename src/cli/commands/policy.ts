@@ -23,27 +23,7 @@ export async function runPolicyTest(deps: { io: IO; gateway: PolicyGateway }, op
   const result = await deps.gateway.testPolicy(options.connection, options.sql, options.groups);
   const { io } = deps;
   if (options.json) {
-    io.outJson({
-      decision: result.decision,
-      rule: result.rule,
-      reason: result.reason,
-      groups: result.groups,
-      detect: result.detect,
-      statements: result.statements.map((s) => ({
-        kind: s.kind,
-        text: s.text,
-        nested: s.nested,
-        tables: s.tables,
-        writes: s.writes,
-        columns: s.columns,
-        functions: s.functions,
-        features: s.features,
-        whereAbsent: s.whereAbsent,
-        decision: s.decision,
-        rule: s.rule,
-        wouldMask: s.wouldMask,
-      })),
-    });
+    deps.io.outJson(result);
     return;
   }
   const paint = (decision: string) =>
