@@ -1,0 +1,107 @@
+/**
+ * Where the gateway spends its time: starts embedded PostgreSQL, `hoopctl gateway serve` (with
+ * --cpu-prof when PROF=1) and a `hoopctl connect` tunnel as separate processes, runs one pgbench
+ * workload through the tunnel, prints its TPS, then the gateway's hottest functions per thread.
+ *
+ *   npm run build && npx tsx scripts/profile-gateway.ts            # TPS only
+ *   PROF=1 MODE=extended SECS=10 npx tsx scripts/profile-gateway.ts
+ *   EXTRA_CONNECTION='policy: { default: allow, rules: [] }' …      # YAML merged into the connection
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { startLocalPostgres } from '../src/dev/embedded-postgres.js';
+import { freePort } from '../src/dev/free-port.js';
+import { startLocalTokenIssuer } from '../src/dev/token-issuer.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = path.join(repo, 'bin', 'hoopctl');
+const profDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-profile-'));
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-profile-gw-'));
+
+const pg = await startLocalPostgres({ password: 'profile-pw', flags: ['-c', 'max_connections=200'] });
+const issuer = await startLocalTokenIssuer();
+try {
+  execFileSync('pgbench', ['-i', '-s', '2', '-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', 'postgres'], {
+    env: { ...process.env, PGPASSWORD: 'profile-pw' },
+    stdio: 'ignore',
+  });
+  const api = await freePort();
+  const ssh = await freePort();
+  const extra = process.env.EXTRA_CONNECTION ? `, ${process.env.EXTRA_CONNECTION}` : '';
+  fs.writeFileSync(
+    path.join(work, 'gateway.yaml'),
+    [
+      `listen: { api: 127.0.0.1:${api}, ssh: 127.0.0.1:${ssh} }`,
+      `dataDir: ${path.join(work, 'data')}`,
+      `auth: { issuers: [{ issuer: "${issuer.issuer}", audience: api://hoop-gateway }] }`,
+      'connections:',
+      `  bench: { type: postgres, host: 127.0.0.1, port: ${pg.port}, database: postgres, user: postgres, password: env:PW, access: { maxDuration: 2h }${extra} }`,
+    ].join('\n'),
+  );
+  const profile = process.env.PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  const gateway = spawn(process.execPath, [...profile, bin, 'gateway', 'serve', '--config', path.join(work, 'gateway.yaml'), '--log-level', 'warn'], {
+    env: { ...process.env, PW: 'profile-pw' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  for (let i = 0; i < 100; i++) {
+    if (await fetch(`http://127.0.0.1:${api}/healthz`).then((r) => r.ok, () => false)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const cli = spawn(process.execPath, [bin, 'connect', 'bench', '--port', '0', '--json'], {
+    env: { ...process.env, HOOPCTL_GATEWAY: `http://127.0.0.1:${api}`, HOOPCTL_TOKEN: await issuer.mint({ user: 'profiler', groups: [] }) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let ready: { port: number; user: string; password: string; database: string } | undefined;
+  for await (const line of readline.createInterface({ input: cli.stdout! })) {
+    const event = JSON.parse(line) as { event: string };
+    if (event.event === 'ready') {
+      ready = event as unknown as typeof ready;
+      break;
+    }
+  }
+  if (!ready) throw new Error('hoopctl connect ended before it was ready');
+  const out = execFileSync(
+    'pgbench',
+    ['-n', '-S', '-M', process.env.MODE ?? 'simple', '-c', '8', '-j', '2', '-T', process.env.SECS ?? '8', '-h', '127.0.0.1', '-p', String(ready.port), '-U', ready.user, ready.database],
+    { env: { ...process.env, PGPASSWORD: ready.password, PGSSLMODE: 'disable' } },
+  ).toString();
+  process.stdout.write(`${out.split('\n').filter((l) => /^tps|latency average/.test(l)).join('\n')}\n`);
+  // The tunnel ends its session while the gateway is still up, then the gateway stops.
+  cli.kill('SIGINT');
+  await new Promise((r) => cli.on('exit', r));
+  gateway.kill('SIGINT');
+  await new Promise((r) => gateway.on('exit', r));
+  for (const file of fs.readdirSync(profDir)) process.stdout.write(`\n${file}\n${hottest(path.join(profDir, file), 15)}\n`);
+} finally {
+  await issuer.close();
+  await pg.stop();
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+/** Self time by function from a V8 .cpuprofile, as percentages of the sampled time. */
+function hottest(file: string, top: number): string {
+  const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+    samples: number[];
+    timeDeltas: number[];
+  };
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const frame = byId.get(id)!.callFrame;
+    const key = `${frame.functionName || '(anonymous)'} ${frame.url.replace(/.*\/(node_modules|dist)\//, '$1/')}:${frame.lineNumber}`;
+    const dt = profile.timeDeltas[i] ?? 0;
+    self.set(key, (self.get(key) ?? 0) + dt);
+    total += dt;
+  });
+  return [...self]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([key, t]) => `${((t / total) * 100).toFixed(1).padStart(5)}%  ${key}`)
+    .join('\n');
+}
