@@ -7,6 +7,7 @@ import { SqliteStore } from '../store/sqlite-store.js';
 import type { AuditStore } from '../store/audit-store.js';
 import type { Store } from '../store/store.js';
 import type { ConnectionConfig, GatewayConfig } from './config.js';
+import { lockDataDir } from './data-dir-lock.js';
 import { loadOrCreateHostKey } from './host-key.js';
 import { loadOrCreateMaskingKey } from './masking-key.js';
 import { loadPolicyParser, PolicyEngine } from '../policy/policy-engine.js';
@@ -36,6 +37,23 @@ export interface RunningGateway {
 
 /** Starts the API and SSH endpoint for a validated config; `close()` shuts down cleanly. */
 export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<RunningGateway> {
+  const releaseDataDir = lockDataDir(config.dataDir);
+  try {
+    const gateway = await startLocked(config, deps);
+    return {
+      ...gateway,
+      close: async () => {
+        await gateway.close();
+        releaseDataDir();
+      },
+    };
+  } catch (err) {
+    releaseDataDir();
+    throw err;
+  }
+}
+
+async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<RunningGateway> {
   const logger = deps.logger ?? silentLogger;
   const store = deps.store ?? SqliteStore.open(path.join(config.dataDir, 'gateway.db'));
   const hostKey = loadOrCreateHostKey(config.dataDir);
