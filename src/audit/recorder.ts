@@ -241,75 +241,75 @@ export class AuditRecorder {
   }
 
   private async writeBatch(batch: PendingEvent[]): Promise<void> {
-    if (this.journal && batch.every((p) => this.heads.has(p.sessionId))) {
-      this.writeJournalBatch(batch, this.journal);
-      return;
-    }
-    const tentative = new Map<string, ChainHead>();
-    const events: StoredAuditEvent[] = [];
     const journal = this.journal;
-    let ticket = 0;
-    try {
-      if (journal) {
+    if (journal) {
+      // Retire first, then load what is missing: a head retired after this point would send its
+      // session back to the genesis hash.
+      try {
         const refused = journal.refusal();
         if (refused) throw refused;
         this.retireHeads(journal.ingested());
+        for (const p of batch) if (!this.heads.has(p.sessionId)) await this.loadHead(p.sessionId);
+      } catch (err) {
+        this.rejectBatch(batch, err);
+        return;
       }
+      this.writeJournalBatch(batch, journal);
+      return;
+    }
+    const tentative = new Map<string, ChainHead>();
+    let events: StoredAuditEvent[];
+    try {
       for (const p of batch) if (!tentative.has(p.sessionId) && !this.heads.has(p.sessionId)) await this.loadHead(p.sessionId);
-      events.push(...this.chain(batch, tentative));
-      if (journal) ticket = journal.append(events);
-      else await this.store.append(events);
+      events = this.chain(batch, tentative);
+      await this.store.append(events);
     } catch (err) {
-      // A refused journal append wrote nothing, so the heads in memory are still right; a store
-      // failure may be ambiguous, so those heads are reloaded.
-      if (!journal) for (const sessionId of tentative.keys()) this.heads.delete(sessionId);
+      // A store failure may be ambiguous (committed, then reported failed): those heads are reloaded.
+      for (const sessionId of tentative.keys()) this.heads.delete(sessionId);
       this.rejectBatch(batch, err);
       return;
     }
-    for (const [sessionId, head] of tentative) this.heads.set(sessionId, head);
-    this.counters.batches++;
-    this.counters.events += events.length;
-    this.counters.largestBatch = Math.max(this.counters.largestBatch, events.length);
-    batch.forEach((p, i) => {
-      const { dataJson: _stored, ...event } = events[i]!;
-      if (journal) {
-        if (p.type === 'session_ended') this.retiring.set(p.sessionId, ticket);
-        else this.retiring.delete(p.sessionId);
-      } else if (p.type === 'session_ended') {
-        this.heads.delete(p.sessionId); // reloaded if anything follows
-      }
-      p.resolve(event as AuditEvent);
+    this.settle(batch, events, tentative, (p) => {
+      if (p.type === 'session_ended') this.heads.delete(p.sessionId); // reloaded if anything follows
     });
   }
 
   /**
-   * The synchronous journal commit of a batch whose sessions all have heads in memory: hash,
-   * append, then settle every event. Returns the error the batch was rejected with, if any.
+   * The synchronous journal commit of a batch whose sessions all have current heads in memory
+   * (the caller retired and loaded them): hash, append, then settle every event. Returns the
+   * error the batch was rejected with, if any.
    */
   private writeJournalBatch(batch: PendingEvent[], journal: AuditWriteAhead): HoopError | undefined {
     const tentative = new Map<string, ChainHead>();
-    const events: StoredAuditEvent[] = [];
+    let events: StoredAuditEvent[];
     let ticket: number;
     try {
       const refused = journal.refusal();
       if (refused) throw refused;
-      this.retireHeads(journal.ingested());
-      events.push(...this.chain(batch, tentative));
+      events = this.chain(batch, tentative);
       ticket = journal.append(events);
     } catch (err) {
+      // A refused journal append wrote nothing, so the heads in memory are still right.
       return this.rejectBatch(batch, err);
     }
+    this.settle(batch, events, tentative, (p) => {
+      if (p.type === 'session_ended') this.retiring.set(p.sessionId, ticket);
+      else this.retiring.delete(p.sessionId);
+    });
+    return undefined;
+  }
+
+  /** After a commit: advance the heads, count, and resolve every event of the batch. */
+  private settle(batch: readonly PendingEvent[], events: StoredAuditEvent[], tentative: Map<string, ChainHead>, each: (p: PendingEvent) => void): void {
     for (const [sessionId, head] of tentative) this.heads.set(sessionId, head);
     this.counters.batches++;
     this.counters.events += events.length;
     this.counters.largestBatch = Math.max(this.counters.largestBatch, events.length);
     batch.forEach((p, i) => {
       const { dataJson: _stored, ...event } = events[i]!;
-      if (p.type === 'session_ended') this.retiring.set(p.sessionId, ticket);
-      else this.retiring.delete(p.sessionId);
+      each(p);
       p.resolve(event as AuditEvent);
     });
-    return undefined;
   }
 
   /** Assigns seq and prevHash per session in batch order and hashes; `tentative` gets the new heads. */

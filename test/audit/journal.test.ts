@@ -216,6 +216,18 @@ describe('AuditJournal with AuditRecorder', () => {
     expect(await verifySession(s.store, 's1')).toMatchObject({ ok: true, events: 3 });
   });
 
+  it('an event after session_ended, once that end is stored, continues the chain (head retired, then reloaded)', async () => {
+    const t = setup();
+    const { recorder } = await t.open();
+    await recorder.record('s1', 'statement', statement(1));
+    await recorder.record('s1', 'session_ended', { status: 'ended', reason: 'bye' });
+    await recorder.flush(); // the end is ingested: its head may now be retired
+    const late = await recorder.record('s1', 'connection_closed', { connectionId: 'c1' });
+    expect(late.seq).toBe(3);
+    await recorder.flush();
+    expect((await verifySession(t.store, 's1')).ok).toBe(true);
+  });
+
   it('close() stores everything and stops the worker; later records are refused', async () => {
     const s = setup();
     const { recorder } = await s.open();
