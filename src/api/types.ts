@@ -112,3 +112,20 @@ export interface PolicyTestResponse {
     wouldMask: { column: string; pattern: string; strategy: string }[];
   }[];
 }
+
+/**
+ * `GET /api/v1/auth/config` (no token needed): what `hoopctl login` needs to sign in for this
+ * gateway — an Entra ID tenant (`protocolMode: AAD`) or any issuer with the device
+ * authorization grant (`OIDC`). The gateway's `auth.login` block, with defaults filled in.
+ */
+export interface AuthConfigResponse {
+  authority: string;
+  /** The public client hoopctl signs in as. */
+  clientId: string;
+  scopes: string[];
+  protocolMode: 'AAD' | 'OIDC';
+  /** Hosts msal may use without Microsoft's instance discovery; defaults to the authority's host for OIDC. */
+  knownAuthorities: string[];
+  /** Scopes for client-credential and federated logins; defaults to each scope's resource + `/.default`. */
+  clientCredentialScopes: string[];
+}

@@ -94,10 +94,11 @@ export class GatewayAuth {
       options.signal?.removeEventListener('abort', onAbort);
     }
     if (!result?.account) throw new HoopError('auth', 'login_failed', `the issuer at ${settings.authority} returned no account`);
-    const login = this.remember(gateway, 'device_code', settings, settings.clientId, settings.authority, store, options, {
+    const login = loginRecord(gateway, 'device_code', settings, settings.clientId, settings.authority, store, options, {
       homeAccountId: result.account.homeAccountId,
       username: result.account.username,
     });
+    this.options.state.save(login);
     return { login, accessToken: result.accessToken, expiresOn: result.expiresOn, store, keychainProblem };
   }
 
@@ -113,19 +114,9 @@ export class GatewayAuth {
     const settings = await fetchLoginSettings(gateway, fetchImpl);
     const authority = machineAuthority(settings, credentials.tenantId);
     const { store, keychainProblem } = await this.freshStore(gateway);
-    const draft: GatewayLogin = {
-      gatewayUrl: gateway,
-      kind,
-      settings,
-      clientId,
-      authority,
-      store: store.kind,
-      federatedTokenFile: credentials.federatedTokenFile,
-      caFile: options.ca?.file,
-      loggedInAt: new Date().toISOString(),
-    };
-    const result = await this.machineToken(draft, store, fetchImpl, credentials);
-    const login = this.remember(gateway, kind, settings, clientId, authority, store, options, { federatedTokenFile: credentials.federatedTokenFile });
+    const login = loginRecord(gateway, kind, settings, clientId, authority, store, options, { federatedTokenFile: credentials.federatedTokenFile });
+    const result = await this.machineToken(login, store, fetchImpl, credentials);
+    this.options.state.save(login);
     return { login, accessToken: result.accessToken, expiresOn: result.expiresOn, store, keychainProblem };
   }
 
@@ -198,31 +189,30 @@ export class GatewayAuth {
     await chosen.store.remove(gateway).catch(() => false);
     return { store: chosen.store, keychainProblem: chosen.fallbackReason };
   }
+}
 
-  private remember(
-    gateway: string,
-    kind: LoginKind,
-    settings: LoginSettings,
-    clientId: string,
-    authority: string,
-    store: SecretStore,
-    options: LoginOptions,
-    extra: Partial<GatewayLogin>,
-  ): GatewayLogin {
-    const login: GatewayLogin = {
-      gatewayUrl: gateway,
-      kind,
-      settings,
-      clientId,
-      authority,
-      store: store.kind,
-      caFile: options.ca?.file,
-      loggedInAt: new Date().toISOString(),
-      ...extra,
-    };
-    this.options.state.save(login);
-    return login;
-  }
+/** What `config.json` keeps about a gateway's login (no secrets). */
+function loginRecord(
+  gateway: string,
+  kind: LoginKind,
+  settings: LoginSettings,
+  clientId: string,
+  authority: string,
+  store: SecretStore,
+  options: LoginOptions,
+  extra: Partial<GatewayLogin>,
+): GatewayLogin {
+  return {
+    gatewayUrl: gateway,
+    kind,
+    settings,
+    clientId,
+    authority,
+    store: store.kind,
+    caFile: options.ca?.file,
+    loggedInAt: new Date().toISOString(),
+    ...extra,
+  };
 }
 
 /** msal's settings for one gateway: its issuer, our network client, our cache plugin, no logging. */

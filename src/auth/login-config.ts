@@ -1,15 +1,8 @@
+import type { AuthConfigResponse } from '../api/types.js';
 import { HoopError } from '../errors.js';
 
 /** A gateway's answer to `GET /api/v1/auth/config`: what msal-node needs to sign in for it. */
-export interface LoginSettings {
-  authority: string;
-  clientId: string;
-  scopes: string[];
-  protocolMode: 'AAD' | 'OIDC';
-  knownAuthorities: string[];
-  /** Scopes for client-credential and federated logins (`<resource>/.default`). */
-  clientCredentialScopes: string[];
-}
+export type LoginSettings = AuthConfigResponse;
 
 /** Fetches and checks the gateway's login settings (no token needed). */
 export async function fetchLoginSettings(gatewayUrl: string, fetchImpl: typeof globalThis.fetch): Promise<LoginSettings> {

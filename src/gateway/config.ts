@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import type { AuthConfigResponse } from '../api/types.js';
 import { parseDuration } from '../duration.js';
 import { HoopError } from '../errors.js';
 import { parseMaskingConfig } from '../masking/config.js';
@@ -28,21 +29,8 @@ export interface IssuerConfig {
   ca?: string;
 }
 
-/**
- * What `hoopctl login` needs, published at `GET /api/v1/auth/config`: an Entra ID tenant
- * (`protocolMode: AAD`) or any issuer with the device authorization grant (`OIDC`).
- */
-export interface LoginConfig {
-  authority: string;
-  /** The public client hoopctl signs in as. */
-  clientId: string;
-  scopes: string[];
-  protocolMode: 'AAD' | 'OIDC';
-  /** Hosts msal may use without Microsoft's instance discovery; defaults to the authority's host for OIDC. */
-  knownAuthorities: string[];
-  /** Scopes for client-credential and federated logins; defaults to each scope's resource + `/.default`. */
-  clientCredentialScopes: string[];
-}
+/** What `hoopctl login` needs, published at `GET /api/v1/auth/config` (the `auth.login` block). */
+export type LoginConfig = AuthConfigResponse;
 
 export type UpstreamTlsMode = 'disable' | 'require' | 'verify-full';
 
