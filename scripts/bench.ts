@@ -28,7 +28,7 @@ import { directPath } from './bench/paths/direct.js';
 import { hoopTunnelPath } from './bench/paths/hoop-tunnel.js';
 import { sshTunnelPath } from './bench/paths/ssh-tunnel.js';
 import { runMicroBenchmarks } from './bench/micro.js';
-import { EXAMPLE_POLICY } from '../src/policy/benchmark.js';
+import { EXAMPLE_POLICY_CONFIG } from '../src/policy/benchmark.js';
 import { findTools, startBenchServer } from './bench/postgres-server.js';
 import { runCommand, sleep } from './bench/processes.js';
 import { noisyCells, renderTable, summarize, type Samples } from './bench/report.js';
@@ -43,9 +43,6 @@ import {
   PGBENCH_CLIENTS,
   PGBENCH_THREADS,
 } from './bench/workloads.js';
-
-/** The DESIGN.md example policy as gateway.yaml would hold it. */
-const EXAMPLE_POLICY_CONFIG = { default: EXAMPLE_POLICY.default, unparsed: EXAMPLE_POLICY.unparsed, rules: EXAMPLE_POLICY.rules };
 
 /** Column rules (no bench table has these columns, so results are content-scanned) and the common detectors. */
 const BENCH_MASKING_CONFIG = {

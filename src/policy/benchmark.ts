@@ -1,6 +1,8 @@
 import { fingerprintSync, normalizeSync, parseSync, scanSync } from 'libpg-query';
 import { literalShapeKey } from './literal-shape.js';
 import { loadPolicyParser, PolicyEngine } from './policy-engine.js';
+import { ConfigNode } from '../gateway/config-schema.js';
+import { parsePolicyConfig } from './config.js';
 import type { ConnectionPolicy } from './types.js';
 
 /**
@@ -8,11 +10,10 @@ import type { ConnectionPolicy } from './types.js';
  * measured on typical statements under the DESIGN.md example policy.
  */
 
-/** The example policy of DESIGN.md ("Policy"). */
-export const EXAMPLE_POLICY: ConnectionPolicy = {
+/** The example policy of DESIGN.md ("Policy") as gateway.yaml holds it. */
+export const EXAMPLE_POLICY_CONFIG = {
   default: 'allow',
   unparsed: 'deny',
-  searchPath: ['public'],
   rules: [
     { name: 'no-ddl', match: { statements: ['drop', 'alter', 'truncate', 'create', 'grant', 'revoke'] }, action: 'review' },
     { name: 'bounded-writes', match: { statements: ['update', 'delete'], where: 'absent' }, action: 'deny' },
@@ -21,6 +22,9 @@ export const EXAMPLE_POLICY: ConnectionPolicy = {
     { name: 'no-files', match: { functions: ['pg_read_file', 'lo_export', 'dblink'] }, action: 'deny' },
   ],
 };
+
+/** The same policy, read through the config parser as the gateway reads it. */
+export const EXAMPLE_POLICY: ConnectionPolicy = parsePolicyConfig(new ConfigNode(EXAMPLE_POLICY_CONFIG, 'policy', 'EXAMPLE_POLICY'));
 
 export interface StatementBenchmark {
   name: string;

@@ -2,28 +2,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { StatementData } from '../../src/audit/events.js';
 import { AuditJournal, type AuditJournalOptions, type JournalFs } from '../../src/audit/journal.js';
 import { encodeJournalLine, segmentFileName } from '../../src/audit/journal-format.js';
 import { AuditRecorder } from '../../src/audit/recorder.js';
 import { verifySession } from '../../src/audit/verify.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
-import { buildChain, tempStore } from '../store/temp-store.js';
+import { buildChain, statement, tempStore } from '../store/temp-store.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-const statement = (n: number, connectionId = 'c1'): StatementData => ({
-  connectionId,
-  statementId: `s${n}`,
-  protocol: 'simple',
-  text: `SELECT ${n}`,
-  decision: 'allow',
-  rule: null,
-  reason: 'default allow',
-});
 
 /** A store, a journal directory next to it, and a way to open journal + recorder on them. */
 function setup(storeOptions: Parameters<typeof tempStore>[0] = {}) {

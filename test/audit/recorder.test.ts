@@ -5,7 +5,7 @@ import { GENESIS_HASH, type StatementData } from '../../src/audit/events.js';
 import { verifySession } from '../../src/audit/verify.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { AuditStore, StoredAuditEvent } from '../../src/store/audit-store.js';
-import { tempStore } from '../store/temp-store.js';
+import { statement, tempStore } from '../store/temp-store.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -22,15 +22,6 @@ function setup(options: Partial<ConstructorParameters<typeof AuditRecorder>[0]> 
   return { ...t, recorder };
 }
 
-const statement = (n: number, connectionId = 'c1'): StatementData => ({
-  connectionId,
-  statementId: `s${n}`,
-  protocol: 'simple',
-  text: `SELECT ${n}`,
-  decision: 'allow',
-  rule: null,
-  reason: 'default allow',
-});
 
 /** Wraps a store so tests can make append fail, or fail after committing. */
 class FlakyStore implements AuditStore {

@@ -9,6 +9,7 @@ import { approveDeviceCode, startDevOidcIssuer, type DevIssuer } from '../../src
 import { parseGatewayConfig } from '../../src/gateway/config.js';
 import { startGateway, type RunningGateway } from '../../src/gateway/gateway.js';
 import { finished, runHoopctl, spawnHoopctl, waitForEvent } from '../helpers/cli-process.js';
+import { ordersConnection } from '../helpers/gateway.js';
 
 /**
  * `hoopctl login` as people and CI meet it: the built CLI runs msal-node's device code flow
@@ -53,15 +54,7 @@ describe('hoopctl login, end to end', () => {
           login: issuer.login,
         },
         connections: {
-          'orders-db': {
-            type: 'postgres',
-            host: '127.0.0.1',
-            port: postgres.port,
-            database: 'orders',
-            user: 'app',
-            password: 'env:ORDERS_PW',
-            access: { groups: ['agents', 'ci'], defaultDuration: '15m', maxDuration: '1h' },
-          },
+          'orders-db': ordersConnection(postgres.port, { access: { groups: ['agents', 'ci'], defaultDuration: '15m', maxDuration: '1h' } }),
         },
       },
       { source: 'test', baseDir: dataDir, env: { ORDERS_PW: appPassword } },

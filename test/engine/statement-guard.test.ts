@@ -1,10 +1,9 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigNode } from '../../src/gateway/config-schema.js';
 import { statementPolicy } from '../../src/gateway/engine-wiring.js';
 import { StatementGuard } from '../../src/engine/postgres/statement-guard.js';
 import { encodeFrontendMessage, type BackendMessage } from '../../src/protocol/postgres/index.js';
-import { parsePolicyConfig } from '../../src/policy/config.js';
+import { EXAMPLE_POLICY_CONFIG, policyFrom } from '../policy/helpers.js';
 import { loadPolicyParser, PolicyEngine } from '../../src/policy/policy-engine.js';
 import { silentLogger } from '../../src/logger.js';
 import type { ConnectionConfig } from '../../src/gateway/config.js';
@@ -12,23 +11,7 @@ import { RawPgClient } from './raw-client.js';
 import { pgError, run, startEngineHarness, type EngineHarness } from './helpers.js';
 
 /** The DESIGN.md example policy, as an operator would write it. */
-const POLICY = parsePolicyConfig(
-  new ConfigNode(
-    {
-      default: 'allow',
-      unparsed: 'deny',
-      rules: [
-        { name: 'no-ddl', match: { statements: ['drop', 'alter', 'truncate', 'create', 'grant', 'revoke'] }, action: 'review' },
-        { name: 'bounded-writes', match: { statements: ['update', 'delete'], where: 'absent' }, action: 'deny' },
-        { name: 'no-ssn', match: { columns: ['customers.ssn'] }, action: 'deny', groups: ['agents'] },
-        { name: 'no-escape', match: { features: ['copy_program', 'dynamic_sql', 'role_change'] }, action: 'deny' },
-        { name: 'no-files', match: { functions: ['pg_read_file', 'lo_export', 'dblink'] }, action: 'deny' },
-      ],
-    },
-    'policy',
-    'test',
-  ),
-);
+const POLICY = policyFrom(EXAMPLE_POLICY_CONFIG);
 
 /**
  * Policy in the data path: denials answered in the protocol with the rule's name, the

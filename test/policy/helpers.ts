@@ -3,18 +3,8 @@ import { parsePolicyConfig } from '../../src/policy/config.js';
 import { extractFacts, type ExtractedFacts } from '../../src/policy/facts.js';
 import type { ConnectionPolicy, StatementFacts } from '../../src/policy/types.js';
 
-/** DESIGN.md's example policy, read through the config parser as the gateway will. */
-export const EXAMPLE_POLICY_CONFIG = {
-  default: 'allow',
-  unparsed: 'deny',
-  rules: [
-    { name: 'no-ddl', match: { statements: ['drop', 'alter', 'truncate', 'create', 'grant', 'revoke'] }, action: 'review' },
-    { name: 'bounded-writes', match: { statements: ['update', 'delete'], where: 'absent' }, action: 'deny' },
-    { name: 'no-ssn', match: { columns: ['customers.ssn'] }, action: 'deny', groups: ['agents'] },
-    { name: 'no-escape', match: { features: ['copy_program', 'dynamic_sql', 'role_change'] }, action: 'deny' },
-    { name: 'no-files', match: { functions: ['pg_read_file', 'lo_export', 'dblink'] }, action: 'deny' },
-  ],
-};
+/** DESIGN.md's example policy, as gateway.yaml holds it; `policyFrom` reads it as the gateway will. */
+export { EXAMPLE_POLICY_CONFIG } from '../../src/policy/benchmark.js';
 
 export function policyFrom(value: unknown): ConnectionPolicy {
   return parsePolicyConfig(new ConfigNode(value, 'connections.orders-db.policy', 'gateway.yaml'));

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite-store.js';
+import type { StatementData } from '../../src/audit/events.js';
 import type { SessionRecord } from '../../src/store/store.js';
 
 /** A fresh directory under the OS temp dir, removed by the returned cleanup. */
@@ -72,3 +73,14 @@ export function buildChain(
     return event;
   });
 }
+
+/** The data of an allowed simple-protocol statement event, `SELECT n`. */
+export const statement = (n: number, connectionId = 'c1'): StatementData => ({
+  connectionId,
+  statementId: `s${n}`,
+  protocol: 'simple',
+  text: `SELECT ${n}`,
+  decision: 'allow',
+  rule: null,
+  reason: 'default allow',
+});
