@@ -192,15 +192,20 @@ export class StatementGuard {
     if (message.type !== 'Query') return undefined;
     const verdict = this.decide(message.sql);
     const statementId = ++this.statementCounter;
-    const record: StatementRecord = this.record(statementId, 'simple', message.sql, verdict);
-    if (verdict.decision !== 'allow') {
-      return this.after(this.write(record), () => this.answer([denialMessage(verdict)], context));
-    }
+    return this.guardSyncPoint('query', this.record(statementId, 'simple', message.sql, verdict), context);
+  }
+
+  /**
+   * A Query or FunctionCall (one statement, one ReadyForQuery): recorded first; a denial or an
+   * audit failure is answered here, an allowed one goes on and is awaited as a sync point.
+   */
+  private guardSyncPoint(kind: 'query' | 'function', record: StatementRecord, context: RelayContext): HookResult | Promise<HookResult> {
+    if (record.decision !== 'allow') return this.after(this.write(record), () => this.answer([denialMessage(record)], context));
     return this.after(
       this.write(record),
       () => {
         this.sequencer.forwardedSyncPoint();
-        this.inflight.push({ statementId, kind: 'query', started: performance.now(), rows: null, command: null });
+        this.inflight.push({ statementId: record.statementId, kind, started: performance.now(), rows: null, command: null });
         return undefined;
       },
       (err) => this.answer([auditFailure(err)], context),
@@ -258,8 +263,7 @@ export class StatementGuard {
     const forwarded = this.batchForwarded;
     this.batchForwarded = false;
     if (!this.discarding) {
-      this.sequencer.forwardedSyncPoint();
-      this.inflight.push({ statementId: 0, kind: 'sync', started: 0, rows: null, command: null });
+      this.forwardSync();
       return undefined;
     }
     this.discarding = false;
@@ -267,8 +271,7 @@ export class StatementGuard {
     this.pendingDenial = undefined;
     if (forwarded) {
       // The server has part of the batch: let it finish, and put the denial before its ReadyForQuery.
-      this.sequencer.forwardedSyncPoint();
-      this.inflight.push({ statementId: 0, kind: 'sync', started: 0, rows: null, command: null });
+      this.forwardSync();
       if (denial) this.sequencer.beforeLastSyncPoint(() => [denial]);
       return undefined;
     }
@@ -278,23 +281,19 @@ export class StatementGuard {
     return DROP;
   }
 
+  /** A Sync goes to the server: it owes a ReadyForQuery, which ends the batch's open statements. */
+  private forwardSync(): void {
+    this.sequencer.forwardedSyncPoint();
+    this.inflight.push({ statementId: 0, kind: 'sync', started: 0, rows: null, command: null });
+  }
+
   private onFunctionCall(frame: Frame, context: RelayContext): HookResult | Promise<HookResult> {
     if (this.discarding) return DROP;
     const message = parseFrontendMessage(frame);
     if (message.type !== 'FunctionCall') return undefined;
     const verdict = this.options.policy?.decideFunctionCall(message.functionOid, this.session.groups) ?? ALLOWED;
     const statementId = ++this.statementCounter;
-    const record = this.record(statementId, 'function', `FunctionCall(oid ${message.functionOid})`, verdict);
-    if (verdict.decision !== 'allow') return this.after(this.write(record), () => this.answer([denialMessage(verdict)], context));
-    return this.after(
-      this.write(record),
-      () => {
-        this.sequencer.forwardedSyncPoint();
-        this.inflight.push({ statementId, kind: 'function', started: performance.now(), rows: null, command: null });
-        return undefined;
-      },
-      (err) => this.answer([auditFailure(err)], context),
-    );
+    return this.guardSyncPoint('function', this.record(statementId, 'function', `FunctionCall(oid ${message.functionOid})`, verdict), context);
   }
 
   private onServerFrame(frame: Frame, context: RelayContext): HookResult {
