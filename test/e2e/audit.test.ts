@@ -148,6 +148,8 @@ describe('audit log, end to end', () => {
       await client.query('select count(*) from products');
       await client.end();
     });
+    // Events reach SQLite from the journal a little later; an API read waits until they are there.
+    expect((await gw.api(`/api/v1/sessions/${sessionId}/events`)).status).toBe(200);
     const db = new Database(path.join(dataDir, 'gateway.db'));
     const row = db.prepare("SELECT seq, data FROM audit_events WHERE session_id = ? AND type = 'statement' ORDER BY seq LIMIT 1").get(sessionId) as { seq: number; data: string };
     db.prepare('UPDATE audit_events SET data = ? WHERE session_id = ? AND seq = ?').run(row.data.replace('products', 'customers'), sessionId, row.seq);
