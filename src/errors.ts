@@ -3,7 +3,8 @@
  * never reworded), a `kind` that the CLI maps to an exit code in one place, and an optional
  * `hint` telling the user what to do next.
  */
-export type ErrorKind = 'usage' | 'auth' | 'denied' | 'not_found' | 'network' | 'protocol' | 'internal';
+/** `conflict`: the request does not fit the thing's current state (a review already decided). */
+export type ErrorKind = 'usage' | 'auth' | 'denied' | 'not_found' | 'conflict' | 'network' | 'protocol' | 'internal';
 
 export interface HoopErrorOptions {
   hint?: string;

@@ -3,7 +3,11 @@
  * `--json` output reuses them.
  */
 
-export type SessionStatus = 'active' | 'ended' | 'expired';
+/**
+ * `pending`: waiting for a reviewer (`access.approval: required`); `rejected`: a reviewer
+ * refused it or nobody decided in time; `active` until it `expired` or was `ended`.
+ */
+export type SessionStatus = 'pending' | 'active' | 'ended' | 'expired' | 'rejected';
 
 export interface SessionInfo {
   id: string;
@@ -37,8 +41,13 @@ export interface CreateSessionRequest {
   context?: Record<string, unknown>;
 }
 
+/**
+ * `201` with an active session, or `202` with a pending one and its `review`: the session opens
+ * (and its duration starts) once the review is approved.
+ */
 export interface CreateSessionResponse {
   session: SessionInfo;
+  review?: ReviewInfo;
   ssh: {
     host: string;
     port: number;
@@ -52,6 +61,74 @@ export interface CreateSessionResponse {
     user: string;
     password: string;
   };
+}
+
+export type ReviewKind = 'session' | 'statement';
+/** `pending` until approved, rejected, timed out, or withdrawn (the client cancelled or left, the session ended). */
+export type ReviewStatus = 'pending' | 'approved' | 'rejected' | 'timed_out' | 'withdrawn';
+/** `once`: this statement; `session`: this statement and the same normalized statement for the rest of the session. */
+export type ReviewScope = 'once' | 'session';
+
+export interface ReviewVote {
+  user: string;
+  at: string;
+  reason: string | null;
+}
+
+/** A review: one held statement, or a session that needs approval before it starts. */
+export interface ReviewInfo {
+  id: string;
+  kind: ReviewKind;
+  status: ReviewStatus;
+  sessionId: string;
+  connection: string;
+  /** Who asked: the session's user and groups. */
+  requester: { user: string; groups: string[] };
+  /** Why the session was asked for (its `--reason`), for a session review. */
+  reason: string | null;
+  /** The session's context (CI job, agent, terminal). */
+  context: Record<string, unknown>;
+  /** The held statement, its bind parameters (as text) and what policy found in it. */
+  statement: {
+    text: string;
+    params?: (string | null)[];
+    protocol: 'simple' | 'extended' | 'function';
+    rule: string | null;
+    reason: string;
+    /** libpg-query fingerprint: equal for statements that differ only in literal values. */
+    fingerprint: string;
+    facts: PolicyTestResponse['statements'];
+  } | null;
+  /** A session review: the duration asked for; it starts at approval. */
+  durationMs: number | null;
+  createdAt: string;
+  /** When an undecided review times out. */
+  expiresAt: string;
+  decidedAt: string | null;
+  /** Approvals so far; the review is approved once `minApprovals` distinct reviewers agree. */
+  approvals: ReviewVote[];
+  minApprovals: number;
+  rejection: ReviewVote | null;
+  scope: ReviewScope | null;
+  /** Why it ended without approval (timed out, withdrawn). */
+  endReason: string | null;
+  /** Groups whose members may decide it. */
+  reviewerGroups: string[];
+}
+
+/** `POST /api/v1/reviews/:id/approve` and `…/reject`. */
+export interface DecideReviewRequest {
+  reason?: string;
+  /** Approvals only; `once` when absent. */
+  scope?: ReviewScope;
+}
+
+export interface ReviewResponse {
+  review: ReviewInfo;
+}
+
+export interface ReviewListResponse {
+  reviews: ReviewInfo[];
 }
 
 export interface ApiErrorBody {

@@ -43,6 +43,8 @@ export interface StatementData {
   decision: 'allow' | 'deny' | 'review';
   rule: string | null;
   reason: string;
+  /** A `review` statement that runs without a new review: the review whose session-scoped approval covers it. */
+  approvedBy?: string;
 }
 
 export interface StatementCompletedData {
@@ -64,13 +66,56 @@ export interface SessionEndedData {
   reason: string;
 }
 
+/** One step of a review; the event goes into the chain of the session the review belongs to. */
+export interface ReviewEventData {
+  reviewId: string;
+  kind: 'session' | 'statement';
+}
+
+export interface ReviewRequestedData extends ReviewEventData {
+  /** The held statement (statement reviews). */
+  connectionId?: string;
+  statementId?: string;
+  text?: string;
+  rule?: string | null;
+  fingerprint?: string;
+  reviewerGroups: string[];
+  minApprovals: number;
+  expiresAt: string;
+}
+
+export interface ReviewApprovedData extends ReviewEventData {
+  by: string;
+  reason: string | null;
+  scope: 'once' | 'session';
+  /** Approvals so far, and how many are needed: the review is decided when they are equal. */
+  approvals: number;
+  minApprovals: number;
+}
+
+export interface ReviewRejectedData extends ReviewEventData {
+  by: string;
+  reason: string;
+}
+
+export interface ReviewEndedData extends ReviewEventData {
+  reason: string;
+}
+
 export interface AuditEventDataByType {
+  /** A session that waits for approval before it starts (`session_started` follows at approval). */
+  session_requested: SessionStartedData;
   session_started: SessionStartedData;
   connection_opened: ConnectionOpenedData;
   connection_closed: ConnectionClosedData;
   statement: StatementData;
   statement_completed: StatementCompletedData;
   session_ended: SessionEndedData;
+  review_requested: ReviewRequestedData;
+  review_approved: ReviewApprovedData;
+  review_rejected: ReviewRejectedData;
+  review_timed_out: ReviewEndedData;
+  review_withdrawn: ReviewEndedData;
 }
 
 export type AuditEventType = keyof AuditEventDataByType;
@@ -82,6 +127,12 @@ export const AUDIT_EVENT_TYPES: readonly AuditEventType[] = [
   'statement',
   'statement_completed',
   'session_ended',
+  'session_requested',
+  'review_requested',
+  'review_approved',
+  'review_rejected',
+  'review_timed_out',
+  'review_withdrawn',
 ];
 
 /** One link of a session's chain. */

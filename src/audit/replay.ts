@@ -109,6 +109,7 @@ function formatEvent(e: ReplayEvent, offsetMs: number, paint: Paint): string[] {
         more.push(`params: ${d.params.map((p, i) => `$${i + 1}=${p === null ? 'NULL' : `'${String(p)}'`}`).join(', ')}`);
       }
       if (decision !== 'allow' && typeof d.reason === 'string' && d.reason) more.push(`reason: ${d.reason}`);
+      if (typeof d.approvedBy === 'string') more.push(`approved for the session in review ${d.approvedBy}`);
       const [first = '', ...rest] = str(d.text).split('\n');
       const textIndent = indent + ' '.repeat(visibleLength(prefix));
       return [head + prefix + first, ...rest.map((l) => textIndent + l), ...more.map((m) => indent + m)];
@@ -131,6 +132,28 @@ function formatEvent(e: ReplayEvent, offsetMs: number, paint: Paint): string[] {
     }
     case 'session_ended':
       return block(paint('bold', `session ended (${str(d.status)})`) + (typeof d.reason === 'string' && d.reason ? `: ${d.reason}` : ''));
+    case 'session_requested': {
+      const parts = [paint('bold', 'session requested'), str(d.user), str(d.connection)];
+      if (typeof d.durationMs === 'number') parts.push(formatDuration(d.durationMs));
+      if (typeof d.reason === 'string' && d.reason) parts.push(`reason: ${d.reason}`);
+      return block(parts.join(' · '));
+    }
+    case 'review_requested': {
+      const what = d.kind === 'statement' ? `${typeof d.connectionId === 'string' ? `[${d.connectionId}] ` : ''}statement ${str(d.statementId)}` : 'the session';
+      const rule = typeof d.rule === 'string' ? ` (rule ${d.rule})` : '';
+      return block(`${paint('yellow', 'HELD')} ${what} for review ${str(d.reviewId)}${rule}, until ${str(d.expiresAt)}`);
+    }
+    case 'review_approved': {
+      const count = typeof d.approvals === 'number' && typeof d.minApprovals === 'number' && d.minApprovals > 1 ? ` (${d.approvals}/${d.minApprovals})` : '';
+      const scope = d.scope === 'session' ? ', for the rest of the session' : '';
+      const reason = typeof d.reason === 'string' && d.reason ? `: ${d.reason}` : '';
+      return block(`${paint('green', 'APPROVED')} review ${str(d.reviewId)} by ${str(d.by)}${count}${scope}${reason}`);
+    }
+    case 'review_rejected':
+      return block(`${paint('red', 'REJECTED')} review ${str(d.reviewId)} by ${str(d.by)}: ${str(d.reason)}`);
+    case 'review_timed_out':
+    case 'review_withdrawn':
+      return block(`${paint('red', e.type === 'review_timed_out' ? 'TIMED OUT' : 'WITHDRAWN')} review ${str(d.reviewId)}: ${str(d.reason)}`);
     default:
       return block(`${e.type} ${JSON.stringify(e.data)}`);
   }

@@ -6,7 +6,8 @@ import { isHoopError, type ErrorKind } from '../errors.js';
  *
  *   0  success (and `connect` ended with Ctrl-C / SIGTERM)
  *   1  protocol or internal error (a bug, or a gateway speaking another version)
- *   2  usage: bad flags or arguments, port in use, command after `--` not found
+ *   2  usage: bad flags or arguments, port in use, command after `--` not found; a conflict
+ *      (the review was already decided)
  *   3  auth: no token, or the gateway refused it
  *   4  denied: the gateway refused the request (access, policy, SSH key)
  *   5  not_found: no such connection or session
@@ -33,6 +34,7 @@ const BY_KIND: Record<ErrorKind, number> = {
   auth: ExitCode.auth,
   denied: ExitCode.denied,
   not_found: ExitCode.notFound,
+  conflict: ExitCode.usage,
   network: ExitCode.network,
   protocol: ExitCode.internal,
   internal: ExitCode.internal,

@@ -7,6 +7,7 @@ import { buildGatewayCommand } from './commands/gateway.js';
 import { buildLoginCommand } from './commands/login.js';
 import { buildLogoutCommand } from './commands/logout.js';
 import { buildPolicyCommand } from './commands/policy.js';
+import { buildReviewsCommand } from './commands/reviews.js';
 import { buildSessionsCommand } from './commands/sessions.js';
 import { buildWhoamiCommand } from './commands/whoami.js';
 import type { CliDeps } from './context.js';
@@ -22,6 +23,7 @@ export const COMMAND_BUILDERS: readonly CommandBuilder[] = [
   buildConnectCommand,
   buildConnectionsCommand,
   buildSessionsCommand,
+  buildReviewsCommand,
   buildAuditCommand,
   buildPolicyCommand,
   buildGatewayCommand,

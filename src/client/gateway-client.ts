@@ -6,7 +6,10 @@ import type {
   ConnectionInfo,
   CreateSessionRequest,
   CreateSessionResponse,
+  DecideReviewRequest,
   PolicyTestResponse,
+  ReviewInfo,
+  ReviewStatus,
   SessionInfo,
 } from '../api/types.js';
 import { HoopError, errorMessage, type ErrorKind } from '../errors.js';
@@ -27,9 +30,14 @@ export interface GatewayClientOptions {
 
 /** The session operations a tunnel needs; `GatewayClient` implements it. */
 export interface SessionGateway {
+  /** A new session; `session.status` is `pending` (with `review`) when it needs approval first. */
   createSession(request: CreateSessionRequest): Promise<CreateSessionResponse>;
+  /** Binds one of the caller's pending or active sessions to a new key. */
+  claimSession(id: string, publicKey: string, connection?: string): Promise<CreateSessionResponse>;
   getSession(id: string): Promise<SessionInfo>;
   endSession(id: string): Promise<SessionInfo>;
+  /** The review; while it is pending, waits up to `waitSeconds` for it to change. */
+  getReview(id: string, options?: { waitSeconds?: number; signal?: AbortSignal }): Promise<ReviewInfo>;
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
@@ -40,7 +48,7 @@ const KIND_BY_STATUS: Record<number, ErrorKind> = {
   401: 'auth',
   403: 'denied',
   404: 'not_found',
-  409: 'usage',
+  409: 'conflict',
   500: 'internal',
 };
 
@@ -99,6 +107,49 @@ export class GatewayClient implements SessionGateway {
     return body;
   }
 
+  /** `POST /api/v1/sessions/:id/key`: binds one of the caller's sessions to a new key (after `connect --no-wait`). */
+  async claimSession(id: string, publicKey: string, connection?: string): Promise<CreateSessionResponse> {
+    const what = 'POST /api/v1/sessions/:id/key';
+    const body = await this.request<CreateSessionResponse>('POST', `/api/v1/sessions/${encodeURIComponent(id)}/key`, { publicKey, ...(connection ? { connection } : {}) });
+    if (!isObject(body) || !isObject(body.session) || !isObject(body.ssh) || !isObject(body.database)) throw badResponse(what, 'session, ssh and database');
+    return body;
+  }
+
+  /** `GET /api/v1/reviews`: reviews the caller may see or decide, pending first. */
+  async listReviews(filter: { status?: ReviewStatus; limit?: number } = {}): Promise<ReviewInfo[]> {
+    const query = new URLSearchParams();
+    if (filter.status !== undefined) query.set('status', filter.status);
+    if (filter.limit !== undefined) query.set('limit', String(filter.limit));
+    const suffix = query.size > 0 ? `?${query.toString()}` : '';
+    return expectArray(await this.request<{ reviews: ReviewInfo[] }>('GET', `/api/v1/reviews${suffix}`), 'reviews');
+  }
+
+  /** `GET /api/v1/reviews/:id[?wait=N]`: a long poll while the review is pending. */
+  async getReview(id: string, options: { waitSeconds?: number; signal?: AbortSignal } = {}): Promise<ReviewInfo> {
+    const wait = options.waitSeconds ?? 0;
+    const suffix = wait > 0 ? `?wait=${wait}` : '';
+    const body = await this.request('GET', `/api/v1/reviews/${encodeURIComponent(id)}${suffix}`, undefined, {
+      timeoutMs: this.timeoutMs + wait * 1000,
+      signal: options.signal,
+    });
+    return this.reviewAnswer(body, 'GET');
+  }
+
+  /** `POST /api/v1/reviews/:id/approve`. */
+  async approveReview(id: string, decision: DecideReviewRequest): Promise<ReviewInfo> {
+    return this.reviewAnswer(await this.request('POST', `/api/v1/reviews/${encodeURIComponent(id)}/approve`, decision), 'POST');
+  }
+
+  /** `POST /api/v1/reviews/:id/reject`. */
+  async rejectReview(id: string, decision: DecideReviewRequest): Promise<ReviewInfo> {
+    return this.reviewAnswer(await this.request('POST', `/api/v1/reviews/${encodeURIComponent(id)}/reject`, decision), 'POST');
+  }
+
+  private reviewAnswer(body: unknown, method: string): ReviewInfo {
+    if (!isObject(body) || !isObject(body.review)) throw badResponse(`${method} /api/v1/reviews/:id`, 'review');
+    return body.review as unknown as ReviewInfo;
+  }
+
   /** `GET /api/v1/sessions`: the caller's sessions. */
   async listSessions(): Promise<SessionInfo[]> {
     const body = await this.request<{ sessions: SessionInfo[] }>('GET', '/api/v1/sessions');
@@ -150,7 +201,8 @@ export class GatewayClient implements SessionGateway {
     return body.session as unknown as SessionInfo;
   }
 
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async request<T>(method: string, path: string, body?: unknown, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     const url = this.baseUrl + path;
     const token = typeof this.token === 'string' ? this.token : await this.token();
     const headers: Record<string, string> = {
@@ -167,11 +219,12 @@ export class GatewayClient implements SessionGateway {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: options.signal ? AbortSignal.any([AbortSignal.timeout(timeoutMs), options.signal]) : AbortSignal.timeout(timeoutMs),
       });
       text = await response.text();
     } catch (err) {
-      throw this.networkError(err);
+      if (options.signal?.aborted) throw new HoopError('usage', 'request_cancelled', `${method} ${path} was cancelled`, { cause: err });
+      throw this.networkError(err, timeoutMs);
     }
 
     let parsed: unknown;
@@ -188,9 +241,9 @@ export class GatewayClient implements SessionGateway {
     throw this.statusError(response.status, parsed, `${method} ${path}`);
   }
 
-  private networkError(err: unknown): HoopError {
+  private networkError(err: unknown, timeoutMs: number): HoopError {
     const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
-    const detail = timedOut ? `no answer within ${this.timeoutMs / 1000}s` : describeFetchFailure(err);
+    const detail = timedOut ? `no answer within ${timeoutMs / 1000}s` : describeFetchFailure(err);
     return new HoopError(
       'network',
       timedOut ? 'gateway_timeout' : 'gateway_unreachable',

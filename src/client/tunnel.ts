@@ -3,8 +3,9 @@
  * `direct-tcpip` channel each, over one SSH connection to the gateway (RFC 4254 §7.2).
  *
  *   local client ──TCP/unix──▶ Tunnel ──SSH (user = session id, ephemeral ed25519 key)──▶ gateway
- *                               │  open():  listen → createSession(publicKey) → ssh connect
- *                               │           (host key pinned to the session's fingerprint) → ready
+ *                               │  open():  listen → createSession(publicKey) → [pending: wait for
+ *                               │           its review (long poll)] → ssh connect (host key pinned
+ *                               │           to the session's fingerprint) → ready
  *                               │  drop:    getSession → active? reconnect with backoff : ended
  *                               └  expiry:  local timer at expiresAt → ended
  *
@@ -15,7 +16,7 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { ClientChannel } from 'ssh2';
-import type { CreateSessionRequest, CreateSessionResponse, SessionInfo, SessionStatus } from '../api/types.js';
+import type { CreateSessionRequest, CreateSessionResponse, ReviewInfo, SessionInfo, SessionStatus } from '../api/types.js';
 import { HoopError, errorMessage, isHoopError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { generateEphemeralKey, sshFingerprint, type EphemeralKey } from '../ssh/ed25519.js';
@@ -49,6 +50,20 @@ export interface TunnelEnd {
   error?: HoopError;
 }
 
+/** `open()` with `approval: 'return'` on a session that waits for a reviewer: nothing is listening. */
+export interface TunnelLeftPending {
+  pending: true;
+  session: SessionInfo;
+  review: ReviewInfo;
+}
+
+export interface TunnelOpenOptions {
+  /** Take over this pending or active session of yours (a new key) instead of creating one. */
+  claimSession?: string;
+  /** A session that needs approval: `wait` for the review (default), or `return` at once. */
+  approval?: 'wait' | 'return';
+}
+
 export interface TunnelReconnecting {
   attempt: number;
   delayMs: number;
@@ -57,6 +72,8 @@ export interface TunnelReconnecting {
 
 export interface TunnelEvents {
   session: [SessionInfo];
+  waiting_approval: [{ session: SessionInfo; review: ReviewInfo }];
+  approved: [{ session: SessionInfo; review: ReviewInfo }];
   ready: [TunnelReady];
   reconnecting: [TunnelReconnecting];
   reconnected: [{ attempt: number }];
@@ -123,6 +140,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private pending: PendingClient[] = [];
   private expiryTimer: NodeJS.Timeout | undefined;
   private wakeSleeper: (() => void) | undefined;
+  /** Aborts a long poll for the session's review when the tunnel is closed meanwhile. */
+  private readonly approvalWait = new AbortController();
   private endInfo: TunnelEnd | undefined;
   private resolveEnded!: (end: TunnelEnd) => void;
 
@@ -167,16 +186,29 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
    * session bound to a fresh key, connects over SSH with the host key pinned, and resolves
    * when local clients can connect. On failure nothing stays open and a created session is ended.
    */
-  async open(request: Omit<CreateSessionRequest, 'publicKey'>): Promise<TunnelReady> {
+  open(request: Omit<CreateSessionRequest, 'publicKey'>): Promise<TunnelReady>;
+  open(request: Omit<CreateSessionRequest, 'publicKey'>, options: TunnelOpenOptions): Promise<TunnelReady | TunnelLeftPending>;
+  async open(request: Omit<CreateSessionRequest, 'publicKey'>, options: TunnelOpenOptions = {}): Promise<TunnelReady | TunnelLeftPending> {
     if (this.state !== 'idle') throw new HoopError('internal', 'tunnel_reused', 'a Tunnel can be opened only once');
     this.state = 'opening';
     try {
       this.listenAddress = await this.listen();
       this.throwIfClosed();
       this.key = generateEphemeralKey();
-      this.created = await this.gateway.createSession({ ...request, publicKey: this.key.publicKey });
+      this.created =
+        options.claimSession !== undefined
+          ? await this.gateway.claimSession(options.claimSession, this.key.publicKey, request.connection)
+          : await this.gateway.createSession({ ...request, publicKey: this.key.publicKey });
       this.emit('session', this.created.session);
       this.throwIfClosed();
+      if (this.created.session.status === 'pending') {
+        const review = this.created.review;
+        if (review === undefined) throw new HoopError('protocol', 'bad_gateway_response', 'the gateway answered with a pending session but no review');
+        this.emit('waiting_approval', { session: this.created.session, review });
+        if (options.approval === 'return') return await this.leavePending(this.created.session, review);
+        this.created = await this.awaitApproval(this.created, review);
+        this.throwIfClosed();
+      }
       this.ssh = this.adopt(await this.connectSsh());
       this.throwIfClosed();
     } catch (err) {
@@ -214,6 +246,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     if (this.state === 'opening') {
       // open() notices, ends the session it created and settles `ended`.
       this.state = 'closing';
+      this.approvalWait.abort();
+      this.wakeSleeper?.();
       return this.ended;
     }
     if (this.state === 'closing') return this.ended;
@@ -234,6 +268,44 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     }
     await this.finish(end);
     return end;
+  }
+
+  /**
+   * Waits (long polls) until the session's review is decided. Approved: returns the answer
+   * with the now active session; otherwise throws a `denied` error saying who refused and why.
+   * A gateway that cannot be reached meanwhile is asked again with backoff.
+   */
+  private async awaitApproval(created: CreateSessionResponse, first: ReviewInfo): Promise<CreateSessionResponse> {
+    let review = first;
+    let delay = this.initialDelayMs;
+    while (review.status === 'pending') {
+      this.throwIfClosed();
+      try {
+        review = await this.gateway.getReview(review.id, { waitSeconds: 25, signal: this.approvalWait.signal });
+        delay = this.initialDelayMs;
+      } catch (err) {
+        this.throwIfClosed();
+        const error = toHoopError(err);
+        if (error.kind !== 'network') throw error;
+        this.logger.warn('could not ask the gateway about the review; asking again', { review: review.id, error: error.message });
+        await this.sleep(delay);
+        delay = Math.min(delay * 2, this.maxDelayMs);
+      }
+    }
+    if (review.status !== 'approved') throw reviewRefusal(created.session, review);
+    const session = await this.gateway.getSession(created.session.id);
+    if (session.status !== 'active') {
+      throw new HoopError('denied', 'session_not_active', `session ${session.id} was approved but is ${session.status}${session.endReason ? `: ${session.endReason}` : ''}`);
+    }
+    this.emit('approved', { session, review });
+    return { ...created, session, review };
+  }
+
+  /** `approval: 'return'`: stop here, leaving the session to its review. */
+  private async leavePending(session: SessionInfo, review: ReviewInfo): Promise<TunnelLeftPending> {
+    await this.closeListener();
+    this.settle({ cause: 'closed_locally', status: 'pending', reason: `session ${session.id} waits for review ${review.id}` });
+    return { pending: true, session, review };
   }
 
   private throwIfClosed(): void {
@@ -678,6 +750,20 @@ function endFromSession(session: SessionInfo): TunnelEnd {
     return { cause: 'expired', status: 'expired', reason: session.endReason ?? `session expired at ${session.expiresAt}` };
   }
   return { cause: 'ended_remotely', status: session.status, reason: session.endReason ?? 'the session was ended at the gateway' };
+}
+
+/** A session review that ended without approval, as the error `connect` exits with. */
+function reviewRefusal(session: SessionInfo, review: ReviewInfo): HoopError {
+  switch (review.status) {
+    case 'rejected':
+      return new HoopError('denied', 'session_rejected', `session ${session.id} was rejected by ${review.rejection?.user ?? 'a reviewer'} (review ${review.id}): ${review.rejection?.reason ?? 'no reason given'}`);
+    case 'timed_out':
+      return new HoopError('denied', 'session_review_timed_out', `no reviewer approved session ${session.id} in time (review ${review.id}): ${review.endReason ?? 'timed out'}`, {
+        hint: `ask a member of ${review.reviewerGroups.join(', ')} to watch for it (hoopctl reviews), then connect again`,
+      });
+    default:
+      return new HoopError('denied', 'session_review_withdrawn', `the request for session ${session.id} was withdrawn (review ${review.id}): ${review.endReason ?? 'no reason given'}`);
+  }
 }
 
 function toHoopError(err: unknown): HoopError {

@@ -20,10 +20,13 @@ export interface DemoStack {
   cliConfigDir: string;
   user: string;
   password: string;
+  /** A second person, in the reviewers' group, who decides held statements. */
+  reviewer: { user: string; password: string; cliConfigDir: string };
   stop(): Promise<void>;
 }
 
 export const DEMO_USER = 'demo@hoop.local';
+export const DEMO_REVIEWER = 'dba@hoop.local';
 
 /**
  * Everything `hoopctl demo` needs, in this process, on free loopback ports: PostgreSQL with an
@@ -64,6 +67,7 @@ export async function startDemoStack(options: { logger: Logger; progress: (line:
             user: 'app',
             password: 'env:ORDERS_DB_PASSWORD',
             access: { groups: ['agents'], defaultDuration: '1h', maxDuration: '8h' },
+            reviewers: { groups: ['dba'], timeout: '10m' },
             policy: {
               default: 'allow',
               unparsed: 'deny',
@@ -94,6 +98,7 @@ export async function startDemoStack(options: { logger: Logger; progress: (line:
       cliConfigDir: path.join(dataDir, 'cli'),
       user: DEMO_USER,
       password: issuer.users.find((u) => u.username === DEMO_USER)!.password,
+      reviewer: { user: DEMO_REVIEWER, password: issuer.users.find((u) => u.username === DEMO_REVIEWER)!.password, cliConfigDir: path.join(dataDir, 'cli-reviewer') },
       stop,
     };
   } catch (err) {

@@ -49,6 +49,19 @@ export interface ConnectionConfig {
     groups?: string[];
     defaultDurationMs: number;
     maxDurationMs: number;
+    /** `required`: a session starts only once a reviewer approves it. */
+    approval: 'none' | 'required';
+    /** How long a session request waits for its review before it is rejected. */
+    approvalTimeoutMs: number;
+  };
+  /** Who decides this connection's reviews (held statements, session requests). */
+  reviewers: {
+    /** Members of these groups may approve or reject; default: the gateway's admins. */
+    groups: string[];
+    /** Distinct reviewers who must approve; one rejection is enough to refuse. */
+    minApprovals: number;
+    /** How long a held statement waits when its rule sets no `timeout`. */
+    timeoutMs: number;
   };
   /** Statement policy; absent in the file means allow everything the parser can read. */
   policy: ConnectionPolicy;
@@ -88,11 +101,23 @@ export interface GatewayConfig {
    * alike share one through this setting.
    */
   maskingHashKey?: Buffer;
+  /** Where review events are announced (generic JSON with a Slack-compatible `text`). */
+  webhook?: WebhookConfig;
   connections: Map<string, ConnectionConfig>;
+}
+
+export interface WebhookConfig {
+  url: string;
+  /** Attempts per event (the first included) before it is dropped, logged. */
+  attempts: number;
+  /** Per-attempt limit. */
+  timeoutMs: number;
 }
 
 const DEFAULT_DURATION = '15m';
 const DEFAULT_MAX_DURATION = '1h';
+const DEFAULT_APPROVAL_TIMEOUT = '1h';
+const DEFAULT_REVIEW_TIMEOUT = '10m';
 
 /** Reads and validates a gateway YAML file; relative paths resolve against its folder. */
 export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
@@ -123,7 +148,7 @@ export interface ParseContext {
 /** Validates an already-parsed config tree. */
 export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayConfig {
   const root = new ConfigNode(tree, '', ctx.source);
-  root.onlyKeys(['listen', 'advertise', 'dataDir', 'auth', 'admins', 'auditors', 'masking', 'connections']);
+  root.onlyKeys(['listen', 'advertise', 'dataDir', 'auth', 'admins', 'auditors', 'masking', 'webhook', 'connections']);
   const listen = root.child('listen').onlyKeys(['api', 'ssh']);
   const apiNode = listen.child('api');
   const api = typeof apiNode.value === 'string' ? parseHostPort(apiNode) : parseApiListen(apiNode, ctx);
@@ -160,7 +185,7 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
     if (!/^[a-z0-9][a-z0-9_-]{0,62}$/i.test(name)) {
       node.fail('connection names use letters, digits, "-" and "_" (at most 63)');
     }
-    connections.set(name, parseConnection(name, node, ctx));
+    connections.set(name, parseConnection(name, node, ctx, adminGroups));
   }
   if (connections.size === 0) connectionsNode.fail('must define at least one connection');
 
@@ -172,8 +197,27 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
     adminGroups,
     auditorGroups,
     maskingHashKey,
+    webhook: parseWebhook(root.child('webhook'), ctx),
     connections,
   };
+}
+
+/** `webhook: { url: https://… | env:NAME | file:PATH, attempts: 6, timeout: 10s }`. */
+function parseWebhook(node: ConfigNode, ctx: ParseContext): WebhookConfig | undefined {
+  if (!node.present) return undefined;
+  node.onlyKeys(['url', 'attempts', 'timeout']);
+  const urlNode = node.child('url');
+  const text = urlNode.string();
+  // A Slack-style URL is itself a secret, so it may come from the environment or a file.
+  const url = text.startsWith('env:') || text.startsWith('file:') ? resolveSecret(urlNode, ctx) : text;
+  if (!URL.canParse(url)) urlNode.fail('is not a URL');
+  const parsed = new URL(url);
+  if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname))) {
+    urlNode.fail('must use https (http is allowed only on loopback)');
+  }
+  const attempts = node.child('attempts');
+  const timeout = node.child('timeout');
+  return { url, attempts: attempts.present ? attempts.integer(1, 20) : 6, timeoutMs: timeout.present ? parseDurationAt(timeout) : 10_000 };
 }
 
 function parseApiListen(node: ConfigNode, ctx: ParseContext): GatewayConfig['listen']['api'] {
@@ -248,8 +292,8 @@ function parseLogin(node: ConfigNode): LoginConfig | undefined {
   };
 }
 
-function parseConnection(name: string, node: ConfigNode, ctx: ParseContext): ConnectionConfig {
-  node.onlyKeys(['type', 'host', 'port', 'database', 'user', 'password', 'tls', 'access', 'policy', 'masking', 'audit']);
+function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, adminGroups: string[]): ConnectionConfig {
+  node.onlyKeys(['type', 'host', 'port', 'database', 'user', 'password', 'tls', 'access', 'reviewers', 'policy', 'masking', 'audit']);
   const type = node.child('type').oneOf(['postgres'] as const);
   const portNode = node.child('port');
   const tlsNode = node.child('tls');
@@ -262,7 +306,9 @@ function parseConnection(name: string, node: ConfigNode, ctx: ParseContext): Con
     if (mode === 'verify-full' && !tls.ca) caNode.fail('is required when mode is verify-full');
   }
   const accessNode = node.child('access');
-  const access = accessNode.present ? accessNode.onlyKeys(['groups', 'defaultDuration', 'maxDuration']) : undefined;
+  const access = accessNode.present ? accessNode.onlyKeys(['groups', 'defaultDuration', 'maxDuration', 'approval', 'approvalTimeout']) : undefined;
+  const approvalNode = access?.child('approval');
+  const approvalTimeoutNode = access?.child('approvalTimeout');
   const groupsNode = access?.child('groups');
   const maxNode = access?.child('maxDuration');
   const defaultNode = access?.child('defaultDuration');
@@ -284,11 +330,31 @@ function parseConnection(name: string, node: ConfigNode, ctx: ParseContext): Con
       groups: groupsNode?.present ? groupsNode.stringList() : undefined,
       defaultDurationMs,
       maxDurationMs,
+      approval: approvalNode?.present ? approvalNode.oneOf(['none', 'required'] as const) : 'none',
+      approvalTimeoutMs: approvalTimeoutNode?.present ? parseDurationAt(approvalTimeoutNode) : parseDuration(DEFAULT_APPROVAL_TIMEOUT),
     },
+    reviewers: parseReviewers(node.child('reviewers'), adminGroups),
     policy: parsePolicyConfig(node.child('policy')),
     masking: parseMaskingConfig(node.child('masking'), { hashKey: PLACEHOLDER_HASH_KEY }),
     audit: parseConnectionAudit(node.child('audit')),
   };
+}
+
+/** `reviewers: { groups: [dba], minApprovals: 1, timeout: 10m }`; without it the gateway's admins review. */
+function parseReviewers(node: ConfigNode, adminGroups: string[]): ConnectionConfig['reviewers'] {
+  const defaults = { groups: adminGroups, minApprovals: 1, timeoutMs: parseDuration(DEFAULT_REVIEW_TIMEOUT) };
+  if (!node.present) return defaults;
+  node.onlyKeys(['groups', 'minApprovals', 'timeout']);
+  const groups = node.child('groups');
+  const min = node.child('minApprovals');
+  const timeout = node.child('timeout');
+  const reviewers = {
+    groups: groups.present ? groups.stringList() : defaults.groups,
+    minApprovals: min.present ? min.integer(1, 10) : 1,
+    timeoutMs: timeout.present ? parseDurationAt(timeout) : defaults.timeoutMs,
+  };
+  if (reviewers.groups.length === 0) groups.fail('is empty', 'name the groups whose members may approve, e.g. [dba]');
+  return reviewers;
 }
 
 /** `audit: { results: { rows: 5, bytes: 4096 } }`: result sampling, off by default. */

@@ -5,11 +5,19 @@ import { PostgresEngine, type PostgresTarget } from '../engine/postgres/postgres
 import { maskingFor, ResultMasking } from '../engine/postgres/result-masker.js';
 import { defaultDialer } from '../engine/postgres/upstream-connect.js';
 import type { MaskingConfig } from '../masking/types.js';
-import { StatementGuard, type StatementPolicy, type StatementRecorder } from '../engine/postgres/statement-guard.js';
+import {
+  StatementGuard,
+  type HeldOutcome,
+  type StatementPolicy,
+  type StatementRecorder,
+  type StatementReviewer,
+} from '../engine/postgres/statement-guard.js';
 import { errorMessage } from '../errors.js';
 import { PolicyEngine } from '../policy/policy-engine.js';
 import type { Logger } from '../logger.js';
+import type { ReviewRecord } from '../store/store.js';
 import type { ConnectionConfig } from './config.js';
+import type { ReviewManager } from './review-manager.js';
 
 /** What the gateway plugs into every engine: the audit log and, per connection, its policy. */
 export interface EngineWiring {
@@ -19,12 +27,15 @@ export interface EngineWiring {
   policy: PolicyEngine;
   /** The gateway's key for the `hash` masking strategy; replaces the config's placeholder. */
   maskingHashKey?: Buffer;
+  /** Holds statements whose decision is `review`; without it they are refused. */
+  reviews?: ReviewManager;
 }
 
 /** The engine for one configured connection, with policy and audit in its data path. */
 export function createEngine(connection: ConnectionConfig, wiring: EngineWiring): Engine {
   const recorder = auditStatementRecorder(wiring.recorder, wiring.logger);
   const policy = statementPolicy(wiring.policy, connection);
+  const reviews = wiring.reviews && statementReviewer(wiring.reviews, wiring.logger);
   const target: PostgresTarget = {
     host: connection.host,
     port: connection.port,
@@ -48,8 +59,9 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
         logger: wiring.logger,
         takeMaskedCounts: results && (() => results.takeCounts()),
         resultSample: connection.audit.results,
+        reviews,
       });
-      const hooks = { frontend: guard.frontend, backend: guard.backend, closed: () => guard.closed() };
+      const hooks = { frontend: guard.frontend, backend: guard.backend, closed: () => guard.closed(), cancel: () => guard.cancel(), clientEnded: () => guard.clientEnded() };
       return results ? results.wrap(hooks) : hooks;
     },
     onClose: catalog && (() => catalog.close()),
@@ -77,6 +89,49 @@ export function statementPolicy(engine: PolicyEngine, connection: ConnectionConf
   };
 }
 
+/** The engine's view of the review manager: a held statement is a review it waits on. */
+export function statementReviewer(reviews: ReviewManager, logger: Logger): StatementReviewer {
+  return {
+    preapproved: (session, text) => reviews.preapproved(session.id, text),
+    async hold(request) {
+      const { session } = request;
+      const opened = await reviews.holdStatement({
+        session: { id: session.id, user: session.user, groups: session.groups, connection: session.connection },
+        connectionId: request.connectionId,
+        statementId: request.statementId,
+        protocol: request.protocol,
+        text: request.text,
+        ...(request.params ? { params: request.params } : {}),
+        rule: request.verdict.rule,
+        reason: request.verdict.reason,
+      });
+      const { review } = opened;
+      return {
+        reviewId: review.id,
+        timeoutMs: review.expiresAt.getTime() - review.createdAt.getTime(),
+        reviewerGroups: review.reviewerGroups,
+        outcome: opened.decided.then(heldOutcome),
+        withdraw: (reason) => {
+          reviews.withdraw(review.id, reason).catch((err: unknown) => logger.error('could not withdraw a review', { review: review.id, error: errorMessage(err) }));
+        },
+      };
+    },
+  };
+}
+
+function heldOutcome(review: ReviewRecord): HeldOutcome {
+  switch (review.status) {
+    case 'approved':
+      return { status: 'approved', by: review.approvals.map((v) => v.user) };
+    case 'rejected':
+      return { status: 'rejected', by: review.rejection?.user ?? 'a reviewer', reason: review.rejection?.reason ?? 'no reason given' };
+    case 'timed_out':
+      return { status: 'timed_out', reason: review.endReason ?? 'no reviewer decided in time' };
+    default:
+      return { status: 'withdrawn', reason: review.endReason ?? 'withdrawn' };
+  }
+}
+
 /** The engine's view of the audit log: statements are awaited (write-ahead), the rest is logged on failure. */
 export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger): StatementRecorder {
   const background = (what: string, sessionId: string, write: Promise<unknown>) => {
@@ -93,6 +148,7 @@ export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger):
         decision: r.decision,
         rule: r.rule,
         reason: r.reason,
+        ...(r.approvedBy ? { approvedBy: r.approvedBy } : {}),
       };
       // Same tick when the journal can take it synchronously; otherwise wait for the group commit.
       if (recorder.recordNow(r.sessionId, 'statement', data)) return undefined;

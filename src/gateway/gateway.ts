@@ -13,7 +13,9 @@ import { loadOrCreateMaskingKey } from './masking-key.js';
 import { loadPolicyParser, PolicyEngine } from '../policy/policy-engine.js';
 import { createEngine } from './engine-wiring.js';
 import { HttpApi } from './http-api.js';
+import { ReviewManager } from './review-manager.js';
 import { SessionManager } from './session-manager.js';
+import { WebhookNotifier, type WebhookNotifierOptions } from './webhook-notifier.js';
 import { SshEndpoint } from './ssh-endpoint.js';
 import { TokenVerifier } from './token-verifier.js';
 
@@ -24,6 +26,8 @@ export interface GatewayDeps {
   store?: Store & AuditStore;
   fetch?: typeof globalThis.fetch;
   engineFor?: (connection: ConnectionConfig, logger: Logger) => Engine;
+  /** Webhook retry timing (tests shorten it). */
+  webhook?: Pick<WebhookNotifierOptions, 'backoffMs' | 'maxBackoffMs'>;
   /** Settings of the audit write-ahead journal (SQLite stores only); false: write batches straight to the store. */
   auditJournal?: Partial<Omit<AuditJournalOptions, 'dir' | 'database' | 'logger'>> | false;
 }
@@ -32,6 +36,9 @@ export interface RunningGateway {
   apiUrl: string;
   ssh: { host: string; port: number; hostKeyFingerprint: string };
   sessions: SessionManager;
+  reviews: ReviewManager;
+  /** Present when the config names a webhook. */
+  webhook?: WebhookNotifier;
   close(): Promise<void>;
 }
 
@@ -67,20 +74,35 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
         })
       : undefined;
   const recorder = new AuditRecorder({ store, journal, now: deps.now, logger });
+  await loadPolicyParser();
+  const policies = new Map<string, PolicyEngine>();
+  for (const connection of config.connections.values()) policies.set(connection.name, new PolicyEngine(connection.policy));
+  const notifier = config.webhook ? new WebhookNotifier({ ...config.webhook, ...deps.webhook, logger, fetch: deps.fetch }) : undefined;
+  const reviews = new ReviewManager({
+    store,
+    recorder,
+    connections: config.connections,
+    policies,
+    adminGroups: config.adminGroups,
+    notifier,
+    logger,
+    now: deps.now,
+  });
   const sessions = new SessionManager({
     store,
     recorder,
+    reviews,
     connections: config.connections,
     adminGroups: config.adminGroups,
     logger,
     now: deps.now,
   });
-  await loadPolicyParser();
-  const policies = new Map<string, PolicyEngine>();
   const engines = new Map<string, Engine>();
   for (const connection of config.connections.values()) {
-    policies.set(connection.name, new PolicyEngine(connection.policy));
-    engines.set(connection.name, deps.engineFor ? deps.engineFor(connection, logger) : createEngine(connection, { logger, recorder, policy: policies.get(connection.name)!, maskingHashKey }));
+    engines.set(
+      connection.name,
+      deps.engineFor ? deps.engineFor(connection, logger) : createEngine(connection, { logger, recorder, policy: policies.get(connection.name)!, maskingHashKey, reviews }),
+    );
   }
   const verifier = new TokenVerifier({
     issuers: config.auth.issuers,
@@ -98,6 +120,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
     audit: store,
     auditSynced: () => recorder.flush(),
     policies,
+    reviews,
     auditorGroups: config.auditorGroups,
     authLogin: config.auth.login,
     ssh: () => ({ ...(config.advertiseSsh ?? sshAddress), hostKeyFingerprint: hostKey.fingerprint }),
@@ -106,19 +129,22 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
   const started: (() => Promise<void>)[] = [];
   const close = async () => {
     sessions.stop();
+    reviews.stop();
     for (const stop of started.reverse()) await stop().catch(() => undefined);
     await Promise.all([...engines.values()].map((e) => e.close().catch(() => undefined)));
+    await notifier?.close();
     await recorder.close().catch(() => undefined);
     await store.close();
   };
   try {
+    await reviews.start();
     await sessions.start();
     sshAddress = await sshEndpoint.listen();
     started.push(() => sshEndpoint.close());
     const apiUrl = await api.listen();
     started.push(() => api.close());
     logger.info('gateway started', { api: apiUrl, ssh: `${sshAddress.host}:${sshAddress.port}`, hostKey: hostKey.fingerprint });
-    return { apiUrl, ssh: { ...(config.advertiseSsh ?? sshAddress), hostKeyFingerprint: hostKey.fingerprint }, sessions, close };
+    return { apiUrl, ssh: { ...(config.advertiseSsh ?? sshAddress), hostKeyFingerprint: hostKey.fingerprint }, sessions, reviews, webhook: notifier, close };
   } catch (err) {
     await close();
     throw err;

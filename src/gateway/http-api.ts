@@ -9,18 +9,19 @@ import type {
   ConnectionInfo,
   CreateSessionRequest,
   CreateSessionResponse,
-  PolicyTestResponse,
+  ReviewListResponse,
+  ReviewResponse,
 } from '../api/types.js';
 import { verifyAll, verifySession, type ChainVerification } from '../audit/verify.js';
 import type { PolicyEngine } from '../policy/policy-engine.js';
-import type { PolicyDecision } from '../policy/types.js';
-import type { MaskingConfig } from '../masking/types.js';
-import { wouldMask } from '../masking/would-mask.js';
 import type { AuditFilter, AuditQueryEvent, AuditStore, StoredAuditEvent } from '../store/audit-store.js';
 import { formatDuration } from '../duration.js';
 import { HoopError, type ErrorKind } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { HostPort, LoginConfig } from './config.js';
+import type { ReviewRecord, ReviewStatus, SessionRecord } from '../store/store.js';
+import { toPolicyTestResponse } from './policy-report.js';
+import { toReviewInfo, type ReviewManager } from './review-manager.js';
 import { toSessionInfo, type SessionManager } from './session-manager.js';
 import type { Identity, TokenVerifier } from './token-verifier.js';
 
@@ -32,6 +33,8 @@ export interface HttpApiOptions {
   audit: AuditStore;
   /** Resolves once every event recorded so far is readable from `audit` (the recorder's flush); called before each audit read. */
   auditSynced?: () => Promise<void>;
+  /** Held statements and session requests; absent: the review routes answer 404. */
+  reviews?: ReviewManager;
   /** Each connection's policy engine, for `POST /api/v1/policy/test`. */
   policies: Map<string, PolicyEngine>;
   /** Groups whose members read everyone's audit events; others read their own sessions'. */
@@ -49,6 +52,7 @@ const STATUS_BY_KIND: Record<ErrorKind, number> = {
   auth: 401,
   denied: 403,
   not_found: 404,
+  conflict: 409,
   protocol: 400,
   network: 502,
   internal: 500,
@@ -96,14 +100,34 @@ export class HttpApi {
       { connections: options.sessions.connectionsFor(identity).map(toConnectionInfo) },
     ]);
     this.route('POST', '/api/v1/sessions', async ({ identity, body }) => {
-      const session = await options.sessions.create(identity, requireObject(body) as unknown as CreateSessionRequest);
-      const connection = options.sessions.connectionNamed(session.connection)!;
-      const answer: CreateSessionResponse = {
-        session: toSessionInfo(session),
-        ssh: options.ssh(),
-        database: { type: 'postgres', name: connection.database, user: connection.user, password: session.localPassword },
-      };
-      return [201, answer];
+      const created = await options.sessions.create(identity, requireObject(body) as unknown as CreateSessionRequest);
+      return [created.review ? 202 : 201, this.sessionAnswer(created)];
+    });
+    this.route('POST', '/api/v1/sessions/:id/key', async ({ identity, params, body }) => {
+      const request = requireObject(body);
+      const claimed = await options.sessions.claim(identity, params.id!, request.publicKey, request.connection);
+      return [claimed.review ? 202 : 200, this.sessionAnswer(claimed)];
+    });
+    this.route('GET', '/api/v1/reviews', async ({ identity, query }) => {
+      const status = query.get('status') ?? undefined;
+      if (status !== undefined && !(REVIEW_STATUSES as readonly string[]).includes(status)) {
+        throw new HoopError('usage', 'bad_status', `status must be one of ${REVIEW_STATUSES.join(', ')}, not "${status}"`);
+      }
+      const limit = integerParam(query, 'limit', 100, 1, 1000);
+      const reviews = await this.reviews().list(identity, { status: status as ReviewStatus | undefined, limit });
+      return [200, { reviews: reviews.map(toReviewInfo) } satisfies ReviewListResponse];
+    });
+    this.route('GET', '/api/v1/reviews/:id', async ({ identity, params, query }) => {
+      const waitMs = integerParam(query, 'wait', 0, 0, 60) * 1000;
+      return [200, { review: toReviewInfo(await this.reviews().wait(identity, params.id!, waitMs)) } satisfies ReviewResponse];
+    });
+    this.route('POST', '/api/v1/reviews/:id/approve', async ({ identity, params, body }) => {
+      const request = requireObject(body);
+      return [200, { review: toReviewInfo(await this.reviews().approve(identity, params.id!, request)) } satisfies ReviewResponse];
+    });
+    this.route('POST', '/api/v1/reviews/:id/reject', async ({ identity, params, body }) => {
+      const request = requireObject(body);
+      return [200, { review: toReviewInfo(await this.reviews().reject(identity, params.id!, request)) } satisfies ReviewResponse];
     });
     this.route('GET', '/api/v1/sessions', async ({ identity }) => [
       200,
@@ -179,6 +203,23 @@ export class HttpApi {
       const answer: AuditVerifyResponse = { ok: all.ok, sessionsChecked: all.sessions, eventsChecked: all.events, failures: all.broken.map(toFailure) };
       return [200, answer];
     });
+  }
+
+  private reviews(): ReviewManager {
+    if (!this.options.reviews) throw new HoopError('not_found', 'reviews_unavailable', 'this gateway does not hold reviews');
+    return this.options.reviews;
+  }
+
+  /** The answer to a session request or a key claim: what the CLI needs to open the tunnel once the session is active. */
+  private sessionAnswer(created: { session: SessionRecord; review?: ReviewRecord }): CreateSessionResponse {
+    const { session, review } = created;
+    const connection = this.options.sessions.connectionNamed(session.connection)!;
+    return {
+      session: toSessionInfo(session),
+      ...(review ? { review: toReviewInfo(review) } : {}),
+      ssh: this.options.ssh(),
+      database: { type: 'postgres', name: connection.database, user: connection.user, password: session.localPassword },
+    };
   }
 
   private isAuditor(identity: Identity): boolean {
@@ -299,33 +340,16 @@ function requireObject(body: unknown): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-function toPolicyTestResponse(decision: PolicyDecision, groups: string[], masking: MaskingConfig | undefined): PolicyTestResponse {
-  return {
-    decision: decision.decision,
-    rule: decision.rule,
-    reason: decision.reason,
-    unparsed: decision.unparsed,
-    groups,
-    detect: wouldMask(masking, groups, []).detect,
-    statements: decision.statements.map((s) => ({
-      kind: s.kind,
-      text: s.text,
-      nested: s.nested,
-      tables: s.tables,
-      writes: s.writes,
-      columns: s.columns,
-      functions: s.functions,
-      features: s.features,
-      whereAbsent: s.whereAbsent,
-      decision: s.decision,
-      rule: s.rule,
-      reason: s.reason,
-      wouldMask: wouldMask(masking, groups, s.columns).columns,
-    })),
-  };
-}
-
 const DECISIONS = ['allow', 'deny', 'review'] as const;
+const REVIEW_STATUSES = ['pending', 'approved', 'rejected', 'timed_out', 'withdrawn'] as const;
+
+function integerParam(query: URLSearchParams, name: string, fallback: number, min: number, max: number): number {
+  const text = query.get(name);
+  if (text === null || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) throw new HoopError('usage', `bad_${name}`, `${name} must be an integer from ${min} to ${max}`);
+  return value;
+}
 
 /** Reads `GET /api/v1/audit`'s query string: user, connection, session, decision, type, since, until, q, limit, cursor, order. */
 function auditFilter(query: URLSearchParams): AuditFilter {

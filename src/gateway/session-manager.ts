@@ -5,8 +5,9 @@ import { formatDuration, parseDuration } from '../duration.js';
 import { HoopError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AuditRecorder } from '../audit/recorder.js';
-import type { SessionRecord, Store } from '../store/store.js';
+import type { ReviewRecord, SessionRecord, Store } from '../store/store.js';
 import type { ConnectionConfig } from './config.js';
+import type { ReviewManager } from './review-manager.js';
 import type { Identity } from './token-verifier.js';
 
 /** Something that lives as long as a session: a client connection, an SSH transport. */
@@ -18,6 +19,8 @@ export interface SessionManagerOptions {
   store: Store;
   /** Session start is recorded before the session is granted; its end after it is cut. */
   recorder?: AuditRecorder;
+  /** Sessions of connections with `access.approval: required` wait for a review here. */
+  reviews?: ReviewManager;
   connections: Map<string, ConnectionConfig>;
   adminGroups: string[];
   logger: Logger;
@@ -38,6 +41,10 @@ export class SessionManager {
 
   constructor(private readonly options: SessionManagerOptions) {
     this.now = options.now ?? (() => new Date());
+    options.reviews?.handleSessionReviews({
+      approved: (review) => this.startApproved(review),
+      refused: (review) => this.refuse(review),
+    });
   }
 
   /** Re-arms expiry for sessions that survived a restart and expires the overdue ones. */
@@ -47,11 +54,19 @@ export class SessionManager {
     }
   }
 
-  async create(identity: Identity, request: CreateSessionRequest): Promise<SessionRecord> {
+  /**
+   * A new session bound to the request's key: active at once, or — on a connection with
+   * `access.approval: required` — pending with its review; it starts when the review is approved.
+   */
+  async create(identity: Identity, request: CreateSessionRequest): Promise<{ session: SessionRecord; review?: ReviewRecord }> {
     const connection = this.connectionFor(identity, request.connection);
     const durationMs = this.durationFor(connection, request.duration);
     const publicKey = parseSessionKey(request.publicKey);
     const now = this.now();
+    const pending = connection.access.approval === 'required';
+    if (pending && !this.options.reviews) {
+      throw new HoopError('internal', 'reviews_unavailable', `connection "${connection.name}" needs approval, but this gateway has no review manager`);
+    }
     const session: SessionRecord = {
       id: `ses_${crypto.randomBytes(12).toString('base64url')}`,
       user: identity.user,
@@ -62,13 +77,14 @@ export class SessionManager {
       publicKey,
       localPassword: crypto.randomBytes(18).toString('base64url'),
       createdAt: now,
-      expiresAt: new Date(now.getTime() + durationMs),
+      expiresAt: new Date(now.getTime() + (pending ? connection.access.approvalTimeoutMs : durationMs)),
+      durationMs,
       endedAt: null,
       endReason: null,
-      status: 'active',
+      status: pending ? 'pending' : 'active',
     };
     // Write-ahead: a session the audit log cannot record is not granted.
-    await this.options.recorder?.record(session.id, 'session_started', {
+    await this.options.recorder?.record(session.id, pending ? 'session_requested' : 'session_started', {
       user: session.user,
       groups: session.groups,
       connection: session.connection,
@@ -77,6 +93,11 @@ export class SessionManager {
       context: session.context,
     });
     await this.options.store.insertSession(session);
+    if (pending) {
+      const review = await this.options.reviews!.requestSession(session);
+      this.options.logger.info('session requested', { session: session.id, user: session.user, connection: session.connection, review: review.id });
+      return { session, review };
+    }
     this.armExpiry(session);
     this.options.logger.info('session created', {
       session: session.id,
@@ -84,7 +105,36 @@ export class SessionManager {
       connection: session.connection,
       expiresAt: session.expiresAt.toISOString(),
     });
-    return session;
+    return { session };
+  }
+
+  /**
+   * Binds the caller's own pending or active session to a new key (a CLI that left while the
+   * session waited for approval comes back with `connect --session`). Connections made with the
+   * old key stay up; new SSH logins need the new one.
+   */
+  async claim(identity: Identity, id: string, publicKeyLine: unknown, connection?: unknown): Promise<{ session: SessionRecord; review?: ReviewRecord }> {
+    const publicKey = parseSessionKey(publicKeyLine);
+    const found = await this.options.store.getSession(id);
+    if (!found || found.user !== identity.user) {
+      throw new HoopError('not_found', 'unknown_session', `no session ${id} of yours`, { hint: 'list yours with: hoopctl sessions' });
+    }
+    if (connection !== undefined && connection !== found.connection) {
+      throw new HoopError('usage', 'wrong_connection', `session ${id} is on "${found.connection}", not "${String(connection)}"`, {
+        hint: `run: hoopctl connect ${found.connection} --session ${id}`,
+      });
+    }
+    const session = await this.withLazyExpiry(found);
+    if (session.status !== 'pending' && session.status !== 'active') {
+      throw new HoopError('conflict', 'session_over', `session ${id} is ${session.status}${session.endReason ? `: ${session.endReason}` : ''}`, {
+        hint: 'start a new one with: hoopctl connect ' + session.connection,
+      });
+    }
+    const rebound = await this.options.store.setSessionKey(id, publicKey);
+    if (!rebound) throw new HoopError('conflict', 'session_over', `session ${id} ended meanwhile`);
+    this.options.logger.info('session key replaced', { session: id, user: identity.user });
+    const review = rebound.status === 'pending' ? await this.options.reviews?.pendingSessionReview(id) : undefined;
+    return review ? { session: rebound, review } : { session: rebound };
   }
 
   /** A session the caller may see: their own, or any for admins. */
@@ -110,6 +160,12 @@ export class SessionManager {
 
   async end(identity: Identity, id: string): Promise<SessionRecord> {
     const session = await this.get(identity, id);
+    if (session.status === 'pending') {
+      const review = await this.options.reviews?.pendingSessionReview(id);
+      if (review) await this.options.reviews!.withdraw(review.id, `withdrawn by ${identity.user}`);
+      else await this.finish(session, 'ended', `hoop session ended by ${identity.user}`);
+      return this.get(identity, id);
+    }
     if (session.status !== 'active') return session;
     const ended = await this.finish(session, 'ended', `hoop session ended by ${identity.user}`);
     return ended ?? (await this.get(identity, id));
@@ -210,6 +266,41 @@ export class SessionManager {
     this.timers.set(session.id, timer);
   }
 
+  /** A session review was approved: the session starts now and runs for the duration asked. */
+  private async startApproved(review: ReviewRecord): Promise<void> {
+    const session = await this.options.store.getSession(review.sessionId);
+    if (!session || session.status !== 'pending') {
+      throw new HoopError('conflict', 'session_not_pending', `session ${review.sessionId} is no longer waiting for approval`);
+    }
+    const expiresAt = new Date(this.now().getTime() + session.durationMs);
+    // Write-ahead, as at creation: an approval the audit log cannot record starts nothing.
+    await this.options.recorder?.record(session.id, 'session_started', {
+      user: session.user,
+      groups: session.groups,
+      connection: session.connection,
+      durationMs: session.durationMs,
+      reason: session.reason,
+      context: session.context,
+    });
+    const active = await this.options.store.activateSession(session.id, expiresAt);
+    if (!active) throw new HoopError('conflict', 'session_not_pending', `session ${review.sessionId} is no longer waiting for approval`);
+    this.armExpiry(active);
+    this.options.logger.info('session approved', { session: active.id, review: review.id, expiresAt: expiresAt.toISOString() });
+  }
+
+  /** A session review ended without approval: the session never starts. */
+  private async refuse(review: ReviewRecord): Promise<void> {
+    const session = await this.options.store.getSession(review.sessionId);
+    if (!session || session.status !== 'pending') return;
+    const reason =
+      review.status === 'rejected'
+        ? `session request rejected by ${review.rejection?.user ?? 'a reviewer'}: ${review.rejection?.reason ?? ''}`
+        : review.status === 'timed_out'
+          ? `session request timed out: ${review.endReason ?? 'no reviewer decided in time'}`
+          : `session request ${review.endReason ?? 'withdrawn'}`;
+    await this.finish(session, review.status === 'withdrawn' ? 'ended' : 'rejected', reason);
+  }
+
   private async expire(session: SessionRecord): Promise<void> {
     await this.finish(session, 'expired', `hoop session expired at ${session.expiresAt.toISOString()}`);
   }
@@ -222,9 +313,10 @@ export class SessionManager {
     return session;
   }
 
-  private async finish(session: SessionRecord, status: 'ended' | 'expired', reason: string): Promise<SessionRecord | undefined> {
+  private async finish(session: SessionRecord, status: 'ended' | 'expired' | 'rejected', reason: string): Promise<SessionRecord | undefined> {
     clearTimeout(this.timers.get(session.id));
     this.timers.delete(session.id);
+    this.options.reviews?.sessionOver(session.id);
     let ended: SessionRecord | undefined;
     try {
       ended = await this.options.store.endSession(session.id, { at: this.now(), reason, status });

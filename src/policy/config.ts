@@ -1,3 +1,4 @@
+import { parseDuration } from '../duration.js';
 import type { ConfigNode } from '../gateway/config-schema.js';
 import { parseDottedName } from './names.js';
 import { functionName, NameResolver } from './rule-matcher.js';
@@ -7,7 +8,7 @@ import {
 } from './types.js';
 
 const POLICY_KEYS = ['default', 'unparsed', 'rules', 'searchPath'] as const;
-const RULE_KEYS = ['name', 'match', 'action', 'groups'] as const;
+const RULE_KEYS = ['name', 'match', 'action', 'groups', 'timeout'] as const;
 const MATCH_KEYS = ['statements', 'tables', 'writes', 'columns', 'functions', 'where', 'features'] as const;
 
 /** The policy of a connection when its config has none: allow what parses, deny what does not. */
@@ -86,7 +87,24 @@ function parseRule(node: ConfigNode, resolver: NameResolver): PolicyRule {
     match: parseMatch(matchNode, resolver, inRule),
   };
   if (groups) rule.groups = groups;
+  const timeoutNode = node.child('timeout');
+  if (timeoutNode.present) {
+    if (rule.action !== 'review') timeoutNode.fail(`applies only to action review${inRule}`, 'a timeout says how long a held statement waits for a reviewer');
+    rule.timeoutMs = parseRuleTimeout(timeoutNode, inRule);
+  }
   return rule;
+}
+
+function parseRuleTimeout(node: ConfigNode, inRule: string): number {
+  const text = node.string();
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch {
+    node.fail(`"${text}" is not a duration${inRule}`, 'e.g. 90s, 10m or 1h');
+  }
+  if (ms <= 0) node.fail(`must be longer than zero${inRule}`);
+  return ms;
 }
 
 function parseMatch(node: ConfigNode, resolver: NameResolver, inRule: string): PolicyRuleMatch {

@@ -1,4 +1,4 @@
-import { loadModule, parsePlPgSQLSync, parseSync, scanSync } from 'libpg-query';
+import { fingerprintSync, loadModule, parsePlPgSQLSync, parseSync, scanSync } from 'libpg-query';
 
 /**
  * The PostgreSQL server's own parser (libpg-query, compiled to WebAssembly). The WASM module is
@@ -45,4 +45,12 @@ export interface SqlToken {
 
 export function scanTokens(sql: string): SqlToken[] {
   return scanSync(sql).tokens;
+}
+
+/**
+ * pg_query's fingerprint: equal for statements that differ only in literal values, whitespace,
+ * comments or keyword case. Throws when the text does not parse.
+ */
+export function fingerprintStatement(sql: string): string {
+  return fingerprintSync(sql);
 }

@@ -51,6 +51,8 @@ export interface PolicyRule {
   action: PolicyAction;
   groups?: string[];
   match: PolicyRuleMatch;
+  /** `action: review` only: how long a held statement waits for a reviewer. */
+  timeoutMs?: number;
 }
 
 export interface ConnectionPolicy {

@@ -99,7 +99,7 @@ export function auditIndexFields(event: Pick<StoredAuditEvent, 'type' | 'data'>)
   const str = (v: unknown) => (typeof v === 'string' ? v : null);
   return {
     decision: event.type === 'statement' ? str(data.decision) : null,
-    user: event.type === 'session_started' ? str(data.user) : null,
-    connection: event.type === 'session_started' ? str(data.connection) : null,
+    user: event.type === 'session_started' || event.type === 'session_requested' ? str(data.user) : null,
+    connection: event.type === 'session_started' || event.type === 'session_requested' ? str(data.connection) : null,
   };
 }

@@ -12,7 +12,7 @@ import {
   type AuditStore,
   type StoredAuditEvent,
 } from './audit-store.js';
-import type { SessionFilter, SessionRecord, Store } from './store.js';
+import type { ReviewFilter, ReviewRecord, ReviewVote, SessionFilter, SessionRecord, Store } from './store.js';
 
 /** Version 1: sessions. Kept verbatim (IF NOT EXISTS) so that a fresh file and an old one take the same path. */
 const SCHEMA_V1 = [
@@ -35,6 +35,24 @@ const SCHEMA_V1 = [
   `CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user, created_at)`,
   `CREATE INDEX IF NOT EXISTS sessions_status ON sessions (status)`,
 ];
+
+/** Columns of the sessions table from version 3 on. */
+const SESSIONS_V3 = `(
+     id TEXT PRIMARY KEY,
+     user TEXT NOT NULL,
+     groups TEXT NOT NULL,
+     connection TEXT NOT NULL,
+     reason TEXT,
+     context TEXT NOT NULL,
+     public_key TEXT NOT NULL,
+     local_password TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     duration_ms INTEGER NOT NULL,
+     ended_at INTEGER,
+     end_reason TEXT,
+     status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'ended', 'expired', 'rejected'))
+   )`;
 
 /**
  * Migrations from version N-1 to N, applied in order inside one transaction at open.
@@ -77,10 +95,46 @@ const MIGRATIONS: Record<number, string[]> = {
        connection TEXT
      )`,
   ],
+  // Version 3: reviews. Sessions may be pending (waiting for approval) or rejected, and keep
+  // their duration, which starts at approval; SQLite cannot change a CHECK, so the table is rebuilt.
+  3: [
+    `CREATE TABLE sessions_v3 ${SESSIONS_V3}`,
+    `INSERT INTO sessions_v3 SELECT id, user, groups, connection, reason, context, public_key, local_password,
+       created_at, expires_at, expires_at - created_at, ended_at, end_reason, status FROM sessions`,
+    `DROP TABLE sessions`,
+    `ALTER TABLE sessions_v3 RENAME TO sessions`,
+    `CREATE INDEX sessions_user ON sessions (user, created_at)`,
+    `CREATE INDEX sessions_status ON sessions (status)`,
+    `CREATE TABLE reviews (
+       id TEXT PRIMARY KEY,
+       kind TEXT NOT NULL CHECK (kind IN ('session', 'statement')),
+       status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'timed_out', 'withdrawn')),
+       session_id TEXT NOT NULL,
+       connection TEXT NOT NULL,
+       requester TEXT NOT NULL,
+       requester_groups TEXT NOT NULL,
+       reason TEXT,
+       context TEXT NOT NULL,
+       statement TEXT,
+       fingerprint TEXT,
+       duration_ms INTEGER,
+       created_at INTEGER NOT NULL,
+       expires_at INTEGER NOT NULL,
+       decided_at INTEGER,
+       approvals TEXT NOT NULL,
+       min_approvals INTEGER NOT NULL,
+       rejection TEXT,
+       scope TEXT,
+       end_reason TEXT,
+       reviewer_groups TEXT NOT NULL
+     )`,
+    `CREATE INDEX reviews_status ON reviews (status, created_at)`,
+    `CREATE INDEX reviews_session ON reviews (session_id, status)`,
+  ],
 };
 
 /** The schema version this code writes. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 export interface SqliteStoreOptions {
   /**
@@ -127,9 +181,34 @@ interface SessionRow {
   local_password: string;
   created_at: number;
   expires_at: number;
+  duration_ms: number;
   ended_at: number | null;
   end_reason: string | null;
   status: SessionRecord['status'];
+}
+
+interface ReviewRow {
+  id: string;
+  kind: ReviewRecord['kind'];
+  status: ReviewRecord['status'];
+  session_id: string;
+  connection: string;
+  requester: string;
+  requester_groups: string;
+  reason: string | null;
+  context: string;
+  statement: string | null;
+  fingerprint: string | null;
+  duration_ms: number | null;
+  created_at: number;
+  expires_at: number;
+  decided_at: number | null;
+  approvals: string;
+  min_approvals: number;
+  rejection: string | null;
+  scope: ReviewRecord['scope'];
+  end_reason: string | null;
+  reviewer_groups: string;
 }
 
 /** Where a SqliteStore lives and how it was opened: enough for another thread to open its own connection. */
@@ -184,9 +263,9 @@ export class SqliteStore implements Store, AuditStore {
     this.db
       .prepare(
         `INSERT INTO sessions (id, user, groups, connection, reason, context, public_key, local_password,
-           created_at, expires_at, ended_at, end_reason, status)
+           created_at, expires_at, duration_ms, ended_at, end_reason, status)
          VALUES (@id, @user, @groups, @connection, @reason, @context, @public_key, @local_password,
-           @created_at, @expires_at, @ended_at, @end_reason, @status)`,
+           @created_at, @expires_at, @duration_ms, @ended_at, @end_reason, @status)`,
       )
       .run(toRow(s));
   }
@@ -211,12 +290,63 @@ export class SqliteStore implements Store, AuditStore {
     return (this.db.prepare(sql).all(params) as SessionRow[]).map(fromRow);
   }
 
-  async endSession(id: string, end: { at: Date; reason: string; status: 'ended' | 'expired' }): Promise<SessionRecord | undefined> {
+  async endSession(id: string, end: { at: Date; reason: string; status: 'ended' | 'expired' | 'rejected' }): Promise<SessionRecord | undefined> {
     const result = this.db
-      .prepare(`UPDATE sessions SET ended_at = ?, end_reason = ?, status = ? WHERE id = ? AND status = 'active'`)
+      .prepare(`UPDATE sessions SET ended_at = ?, end_reason = ?, status = ? WHERE id = ? AND status IN ('active', 'pending')`)
       .run(end.at.getTime(), end.reason, end.status, id);
     if (result.changes === 0) return undefined;
     return this.getSession(id);
+  }
+
+  async setSessionKey(id: string, publicKey: string): Promise<SessionRecord | undefined> {
+    const result = this.db.prepare(`UPDATE sessions SET public_key = ? WHERE id = ? AND status IN ('active', 'pending')`).run(publicKey, id);
+    if (result.changes === 0) return undefined;
+    return this.getSession(id);
+  }
+
+  async activateSession(id: string, expiresAt: Date): Promise<SessionRecord | undefined> {
+    const result = this.db.prepare(`UPDATE sessions SET expires_at = ?, status = 'active' WHERE id = ? AND status = 'pending'`).run(expiresAt.getTime(), id);
+    if (result.changes === 0) return undefined;
+    return this.getSession(id);
+  }
+
+  async insertReview(review: ReviewRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO reviews (id, kind, status, session_id, connection, requester, requester_groups, reason, context, statement,
+           fingerprint, duration_ms, created_at, expires_at, decided_at, approvals, min_approvals, rejection, scope, end_reason, reviewer_groups)
+         VALUES (@id, @kind, @status, @session_id, @connection, @requester, @requester_groups, @reason, @context, @statement,
+           @fingerprint, @duration_ms, @created_at, @expires_at, @decided_at, @approvals, @min_approvals, @rejection, @scope, @end_reason, @reviewer_groups)`,
+      )
+      .run(reviewToRow(review));
+  }
+
+  async getReview(id: string): Promise<ReviewRecord | undefined> {
+    const row = this.db.prepare('SELECT * FROM reviews WHERE id = ?').get(id) as ReviewRow | undefined;
+    return row && reviewFromRow(row);
+  }
+
+  async listReviews(filter: ReviewFilter = {}): Promise<ReviewRecord[]> {
+    const where: string[] = [];
+    const params: Record<string, unknown> = { limit: filter.limit ?? 500 };
+    for (const [column, value] of [['status', filter.status], ['session_id', filter.sessionId], ['scope', filter.scope]] as const) {
+      if (value === undefined) continue;
+      where.push(`${column} = @${column}`);
+      params[column] = value;
+    }
+    const sql = `SELECT * FROM reviews ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id LIMIT @limit`;
+    return (this.db.prepare(sql).all(params) as ReviewRow[]).map(reviewFromRow);
+  }
+
+  async updatePendingReview(review: ReviewRecord): Promise<boolean> {
+    const row = reviewToRow(review);
+    const result = this.db
+      .prepare(
+        `UPDATE reviews SET status = @status, decided_at = @decided_at, approvals = @approvals, rejection = @rejection,
+           scope = @scope, end_reason = @end_reason WHERE id = @id AND status = 'pending'`,
+      )
+      .run({ id: row.id, status: row.status, decided_at: row.decided_at, approvals: row.approvals, rejection: row.rejection, scope: row.scope, end_reason: row.end_reason });
+    return result.changes === 1;
   }
 
   async close(): Promise<void> {
@@ -432,6 +562,7 @@ function toRow(s: SessionRecord): SessionRow {
     local_password: s.localPassword,
     created_at: s.createdAt.getTime(),
     expires_at: s.expiresAt.getTime(),
+    duration_ms: s.durationMs,
     ended_at: s.endedAt ? s.endedAt.getTime() : null,
     end_reason: s.endReason,
     status: s.status,
@@ -450,8 +581,63 @@ function fromRow(r: SessionRow): SessionRecord {
     localPassword: r.local_password,
     createdAt: new Date(r.created_at),
     expiresAt: new Date(r.expires_at),
+    durationMs: r.duration_ms,
     endedAt: r.ended_at === null ? null : new Date(r.ended_at),
     endReason: r.end_reason,
     status: r.status,
+  };
+}
+
+const voteToJson = (v: ReviewVote) => ({ user: v.user, at: v.at.getTime(), reason: v.reason });
+const voteFromJson = (v: { user: string; at: number; reason: string | null }): ReviewVote => ({ user: v.user, at: new Date(v.at), reason: v.reason });
+
+function reviewToRow(r: ReviewRecord): ReviewRow {
+  return {
+    id: r.id,
+    kind: r.kind,
+    status: r.status,
+    session_id: r.sessionId,
+    connection: r.connection,
+    requester: r.requester,
+    requester_groups: JSON.stringify(r.requesterGroups),
+    reason: r.reason,
+    context: JSON.stringify(r.context),
+    statement: r.statement === null ? null : JSON.stringify(r.statement),
+    fingerprint: r.statement?.fingerprint ?? null,
+    duration_ms: r.durationMs,
+    created_at: r.createdAt.getTime(),
+    expires_at: r.expiresAt.getTime(),
+    decided_at: r.decidedAt ? r.decidedAt.getTime() : null,
+    approvals: JSON.stringify(r.approvals.map(voteToJson)),
+    min_approvals: r.minApprovals,
+    rejection: r.rejection === null ? null : JSON.stringify(voteToJson(r.rejection)),
+    scope: r.scope,
+    end_reason: r.endReason,
+    reviewer_groups: JSON.stringify(r.reviewerGroups),
+  };
+}
+
+function reviewFromRow(r: ReviewRow): ReviewRecord {
+  return {
+    id: r.id,
+    kind: r.kind,
+    status: r.status,
+    sessionId: r.session_id,
+    connection: r.connection,
+    requester: r.requester,
+    requesterGroups: JSON.parse(r.requester_groups) as string[],
+    reason: r.reason,
+    context: JSON.parse(r.context) as Record<string, unknown>,
+    statement: r.statement === null ? null : (JSON.parse(r.statement) as ReviewRecord['statement']),
+    durationMs: r.duration_ms,
+    createdAt: new Date(r.created_at),
+    expiresAt: new Date(r.expires_at),
+    decidedAt: r.decided_at === null ? null : new Date(r.decided_at),
+    approvals: (JSON.parse(r.approvals) as Parameters<typeof voteFromJson>[0][]).map(voteFromJson),
+    minApprovals: r.min_approvals,
+    rejection: r.rejection === null ? null : voteFromJson(JSON.parse(r.rejection) as Parameters<typeof voteFromJson>[0]),
+    scope: r.scope,
+    endReason: r.end_reason,
+    reviewerGroups: JSON.parse(r.reviewer_groups) as string[],
   };
 }

@@ -11,11 +11,16 @@ export interface SessionRecord {
   /** The per-session password local clients present to the engine (not the upstream secret). */
   localPassword: string;
   createdAt: Date;
+  /** Active: when it ends. Pending: when its review times out. */
   expiresAt: Date;
+  /** The duration granted (or asked for, while pending; it starts at approval). */
+  durationMs: number;
   endedAt: Date | null;
   endReason: string | null;
-  status: 'active' | 'ended' | 'expired';
+  status: SessionStatus;
 }
+
+export type SessionStatus = 'pending' | 'active' | 'ended' | 'expired' | 'rejected';
 
 export interface SessionFilter {
   user?: string;
@@ -23,13 +28,81 @@ export interface SessionFilter {
   limit?: number;
 }
 
+export type ReviewKind = 'session' | 'statement';
+export type ReviewStatus = 'pending' | 'approved' | 'rejected' | 'timed_out' | 'withdrawn';
+export type ReviewScope = 'once' | 'session';
+
+export interface ReviewVote {
+  user: string;
+  at: Date;
+  reason: string | null;
+}
+
+/** The statement a statement review holds. */
+export interface HeldStatementRecord {
+  text: string;
+  params?: (string | null)[];
+  protocol: 'simple' | 'extended' | 'function';
+  rule: string | null;
+  reason: string;
+  fingerprint: string;
+  /** The policy's facts per statement, as `POST /api/v1/policy/test` shows them. */
+  facts: unknown[];
+}
+
+/** A review: a held statement, or a session waiting to start. */
+export interface ReviewRecord {
+  id: string;
+  kind: ReviewKind;
+  status: ReviewStatus;
+  sessionId: string;
+  connection: string;
+  requester: string;
+  requesterGroups: string[];
+  reason: string | null;
+  context: Record<string, unknown>;
+  statement: HeldStatementRecord | null;
+  durationMs: number | null;
+  createdAt: Date;
+  expiresAt: Date;
+  decidedAt: Date | null;
+  approvals: ReviewVote[];
+  minApprovals: number;
+  rejection: ReviewVote | null;
+  scope: ReviewScope | null;
+  endReason: string | null;
+  reviewerGroups: string[];
+}
+
+export interface ReviewFilter {
+  status?: ReviewStatus;
+  sessionId?: string;
+  /** Only reviews approved with this scope. */
+  scope?: ReviewScope;
+  limit?: number;
+}
+
+/** Reviews; the review manager is the only writer. */
+export interface ReviewStore {
+  insertReview(review: ReviewRecord): Promise<void>;
+  getReview(id: string): Promise<ReviewRecord | undefined>;
+  /** Newest first. */
+  listReviews(filter?: ReviewFilter): Promise<ReviewRecord[]>;
+  /** Writes `review` over the stored one if that one is still pending; false when it was not. */
+  updatePendingReview(review: ReviewRecord): Promise<boolean>;
+}
+
 /** The gateway's persistence. SQLite is the embedded default; every method may hit disk. */
-export interface Store {
+export interface Store extends ReviewStore {
   insertSession(session: SessionRecord): Promise<void>;
   getSession(id: string): Promise<SessionRecord | undefined>;
   /** Newest first. */
   listSessions(filter?: SessionFilter): Promise<SessionRecord[]>;
-  /** Marks an active session ended; returns the updated record, or undefined if it was not active. */
-  endSession(id: string, end: { at: Date; reason: string; status: 'ended' | 'expired' }): Promise<SessionRecord | undefined>;
+  /** Marks an active (or pending) session over; returns the updated record, or undefined if it was neither. */
+  endSession(id: string, end: { at: Date; reason: string; status: 'ended' | 'expired' | 'rejected' }): Promise<SessionRecord | undefined>;
+  /** Binds a pending or active session to another public key; undefined if it is neither. */
+  setSessionKey(id: string, publicKey: string): Promise<SessionRecord | undefined>;
+  /** Starts a pending session: active until `expiresAt`; undefined if it was not pending. */
+  activateSession(id: string, expiresAt: Date): Promise<SessionRecord | undefined>;
   close(): Promise<void>;
 }

@@ -44,7 +44,7 @@ describe('GatewayClient', () => {
     [403, apiError('not_in_group', 'you are not in group dba', 'ask for access'), 'denied', 'not_in_group', 'ask for access'],
     [404, apiError('unknown_connection', 'no connection "x"'), 'not_found', 'unknown_connection', undefined],
     [400, apiError('bad_duration', 'duration too long', 'at most 1h'), 'usage', 'bad_duration', 'at most 1h'],
-    [409, apiError('session_ended', 'session already ended'), 'usage', 'session_ended', undefined],
+    [409, apiError('review_decided', 'review rev_1 is already approved by bob'), 'conflict', 'review_decided', undefined],
     [500, apiError('internal', 'boom'), 'internal', 'internal', undefined],
     [502, '<html>bad gateway</html>', 'network', 'http_502', expect.stringContaining('try again')],
     [418, 'teapot', 'protocol', 'http_418', undefined],

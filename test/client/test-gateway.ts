@@ -1,4 +1,5 @@
-import type { CreateSessionRequest, CreateSessionResponse, SessionInfo, SessionStatus } from '../../src/api/types.js';
+import type { CreateSessionRequest, CreateSessionResponse, ReviewInfo, SessionInfo, SessionStatus } from '../../src/api/types.js';
+import { HoopError } from '../../src/errors.js';
 import type { SessionGateway } from '../../src/client/gateway-client.js';
 import type { SshTestServer } from './ssh-test-server.js';
 
@@ -41,6 +42,22 @@ export class TestSessionGateway implements SessionGateway {
       ssh: { host: ssh.host, port: ssh.port, hostKeyFingerprint: this.fingerprint ?? ssh.fingerprint },
       database: { type: 'postgres', name: 'postgres', user: 'postgres', password: 'local-secret' },
     };
+  }
+
+  async claimSession(id: string, publicKey: string): Promise<CreateSessionResponse> {
+    if (this.session?.id !== id) throw new HoopError('not_found', 'unknown_session', `no session ${id}`);
+    this.publicKey = publicKey;
+    const ssh = this.ssh();
+    return {
+      session: this.session,
+      ssh: { host: ssh.host, port: ssh.port, hostKeyFingerprint: this.fingerprint ?? ssh.fingerprint },
+      database: { type: 'postgres', name: 'postgres', user: 'postgres', password: 'local-secret' },
+    };
+  }
+
+  /** Sessions here never wait for approval (the review tests run against a real gateway). */
+  async getReview(id: string): Promise<ReviewInfo> {
+    throw new HoopError('not_found', 'unknown_review', `no review ${id}`);
   }
 
   async getSession(id: string): Promise<SessionInfo> {

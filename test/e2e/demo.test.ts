@@ -15,13 +15,16 @@ describe('hoopctl demo', () => {
     expect(run.stderr).toMatch(/refused: password authentication failed/);
     // 4. policy refuses in the protocol and the transaction goes on
     expect(run.stdout).toContain('refused (42501): hoop: blocked by rule "bounded-writes": UPDATE without WHERE on public.orders');
-    expect(run.stdout).toContain('refused (42501): hoop: statement needs approval (rule "no-ddl")');
+    expect(run.stdout).toContain('refused (42501): hoop: blocked by rule "no-files": SELECT: calls pg_read_file');
     expect(run.stdout).toContain('the transaction is still usable: 2 open orders');
-    // 5. masking: hashed emails, redacted SSNs, detection in free text
+    // 5. DDL held for review: one approved by the DBA, one rejected with a reason
+    expect(run.stdout).toMatch(/NOTICE: hoop: statement held for review rev_\S+ \(rule "no-ddl"\): CREATE on public\.agent_notes\n\s+ran after approval/);
+    expect(run.stdout).toMatch(/refused \(42501\): hoop: statement rejected by dba@hoop\.local \(review rev_\S+\): orders is the system of record/);
+    // 6. masking: hashed emails, redacted SSNs, detection in free text
     expect(run.stdout).toMatch(/Ada Lovelace\s+h:[0-9a-f]{16}\s+\+\* \*\*\* \*\*\* 0101\s+\[redacted\]/);
     expect(run.stdout).toContain('write to [redacted:email] about card [redacted:credit_card]');
     expect(run.stdout).not.toContain('ada@example.com');
-    // 6. the audit log replays the session and its chain verifies
+    // 7. the audit log replays the session and its chain verifies
     expect(run.stdout).toMatch(/masked: column:\*\.phone 3, column:customers\.email 3, column:customers\.ssn 2/);
     expect(run.stdout).toMatch(/audit verify --session ses_\S+: ok, \d+ events chained/);
     expect(run.stdout).toMatch(/psql "postgres:\/\/app:[^@]+@127\.0\.0\.1:\d+\/orders\?sslmode=disable"/);

@@ -26,7 +26,7 @@ class RecordingSink extends Duplex {
   }
 }
 
-const context: RelayContext = { session: {} as EngineSession, transactionStatus: 'I' };
+const context: RelayContext = { session: {} as EngineSession, transactionStatus: 'I', sendToClient: () => undefined };
 
 function dataRow(value: string): Buffer {
   const v = Buffer.from(value);

@@ -47,7 +47,25 @@ describe('gateway config', () => {
     });
     const orders = config.connections.get('orders-db')!;
     expect(orders).toMatchObject({ host: '10.0.0.5', port: 5432, password: 's3cret', tls: { mode: 'require' } });
-    expect(orders.access).toEqual({ groups: ['agents'], defaultDurationMs: 900_000, maxDurationMs: 3_600_000 });
+    expect(orders.access).toEqual({ groups: ['agents'], defaultDurationMs: 900_000, maxDurationMs: 3_600_000, approval: 'none', approvalTimeoutMs: 3_600_000 });
+    // Without a reviewers block the gateway's admins review, one approval, 10 minutes.
+    expect(orders.reviewers).toEqual({ groups: ['admins'], minApprovals: 1, timeoutMs: 600_000 });
+    expect(config.webhook).toBeUndefined();
+  });
+
+  it('reads reviews: session approval, reviewers, a rule timeout and the webhook', () => {
+    const tree: any = base();
+    const orders = tree.connections['orders-db'];
+    orders.access = { ...orders.access, approval: 'required', approvalTimeout: '30m' };
+    orders.reviewers = { groups: ['dba'], minApprovals: 2, timeout: '5m' };
+    orders.policy = { rules: [{ name: 'no-ddl', match: { statements: ['drop'] }, action: 'review', timeout: '90s' }] };
+    tree.webhook = { url: 'env:HOOK_URL', attempts: 3 };
+    const config = parseGatewayConfig(tree, { ...ctx, env: { ...ctx.env, HOOK_URL: 'https://hooks.slack.com/services/T/B/x' } });
+    const parsed = config.connections.get('orders-db')!;
+    expect(parsed.access).toMatchObject({ approval: 'required', approvalTimeoutMs: 1_800_000 });
+    expect(parsed.reviewers).toEqual({ groups: ['dba'], minApprovals: 2, timeoutMs: 300_000 });
+    expect(parsed.policy.rules[0]).toMatchObject({ name: 'no-ddl', action: 'review', timeoutMs: 90_000 });
+    expect(config.webhook).toEqual({ url: 'https://hooks.slack.com/services/T/B/x', attempts: 3, timeoutMs: 10_000 });
   });
 
   it.each([
@@ -65,6 +83,21 @@ describe('gateway config', () => {
     ['a bad listen address', (t: any) => (t.listen.api = 'localhost'), 'listen.api: must be host:port'],
     ['no connections', (t: any) => (t.connections = {}), 'connections: must define at least one connection'],
     ['a bad connection name', (t: any) => (t.connections['bad name!'] = t.connections['orders-db']), 'connections.bad name!: connection names use'],
+    ['an unknown approval mode', (t: any) => (t.connections['orders-db'].access.approval = 'maybe'), 'access.approval: must be one of none, required, got "maybe"'],
+    ['no reviewer groups', (t: any) => (t.connections['orders-db'].reviewers = { groups: [] }), 'connections.orders-db.reviewers.groups: is empty'],
+    ['zero approvals', (t: any) => (t.connections['orders-db'].reviewers = { minApprovals: 0 }), 'reviewers.minApprovals: must be an integer from 1 to 10'],
+    [
+      'a timeout on a deny rule',
+      (t: any) => (t.connections['orders-db'].policy = { rules: [{ name: 'x', match: {}, action: 'deny', timeout: '1m' }] }),
+      'policy.rules[0].timeout: applies only to action review (rule "x")',
+    ],
+    [
+      'a bad rule timeout',
+      (t: any) => (t.connections['orders-db'].policy = { rules: [{ name: 'x', match: {}, action: 'review', timeout: 'soon' }] }),
+      'policy.rules[0].timeout: "soon" is not a duration (rule "x")',
+    ],
+    ['a webhook off https', (t: any) => (t.webhook = { url: 'http://hooks.example.com/x' }), 'webhook.url: must use https (http is allowed only on loopback)'],
+    ['a webhook that is no URL', (t: any) => (t.webhook = { url: 'hooks' }), 'webhook.url: is not a URL'],
   ])('names the field for %s', (_label, mutate, message) => {
     const tree = base();
     mutate(tree);

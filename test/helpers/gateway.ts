@@ -22,6 +22,8 @@ export interface TestGatewayOptions {
   env?: Record<string, string>;
   deps?: GatewayDeps;
   dataDir?: string;
+  /** More top-level settings, as in YAML (e.g. `webhook`). */
+  settings?: Record<string, unknown>;
 }
 
 /** Starts a gateway on free loopback ports with a local token issuer it trusts. */
@@ -34,6 +36,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
       dataDir,
       auth: { issuers: [{ issuer: issuer.issuer, audience: 'api://hoop-gateway' }] },
       admins: { groups: ['admins'] },
+      ...options.settings,
       connections: options.connections,
     },
     { source: 'test', baseDir: dataDir, env: options.env ?? {} },

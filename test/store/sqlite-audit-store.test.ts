@@ -3,6 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION, SqliteStore } from '../../src/store/sqlite-store.js';
+import type { ReviewRecord } from '../../src/store/store.js';
 import type { AuditFilter, AuditQueryEvent } from '../../src/store/audit-store.js';
 import { buildChain, sessionRecord, tempDir, tempStore } from './temp-store.js';
 
@@ -27,7 +28,7 @@ describe('SqliteStore schema', () => {
   it('creates a fresh file at the current schema version, mode 0600', () => {
     const { store, file } = fresh();
     expect(store.schemaVersion()).toBe(SCHEMA_VERSION);
-    expect(SCHEMA_VERSION).toBe(2);
+    expect(SCHEMA_VERSION).toBe(3);
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     expect(store.durability()).toEqual({ journalMode: 'wal', synchronous: 'NORMAL' });
   });
@@ -53,8 +54,10 @@ describe('SqliteStore schema', () => {
 
     const store = SqliteStore.open(file);
     cleanups.unshift(() => store.close());
-    expect(store.schemaVersion()).toBe(2);
-    expect((await store.getSession('s-old'))?.user).toBe('bob');
+    expect(store.schemaVersion()).toBe(3);
+    // Version 3 rebuilt the sessions table: the row is intact and its duration derived.
+    expect(await store.getSession('s-old')).toMatchObject({ user: 'bob', groups: ['dba'], status: 'active', durationMs: 1, expiresAt: new Date(2) });
+    expect(await store.listReviews()).toEqual([]);
     // No session_started event: the index columns come from the sessions table.
     await store.append(buildChain('s-old', [stmt('SELECT 1')]));
     const page = await store.query({ user: 'bob', limit: 10 });
@@ -76,6 +79,55 @@ describe('SqliteStore schema', () => {
     await store.insertSession(sessionRecord('s1'));
     expect((await store.listSessions()).map((s) => s.id)).toEqual(['s1']);
     expect((await store.endSession('s1', { at: new Date(5), reason: 'done', status: 'ended' }))?.status).toBe('ended');
+  });
+
+  it('starts a pending session once, and rebinds only live sessions to a new key', async () => {
+    const { store } = fresh();
+    await store.insertSession(sessionRecord('p1', { status: 'pending' }));
+    expect((await store.setSessionKey('p1', 'ssh-ed25519 BBBB'))?.publicKey).toBe('ssh-ed25519 BBBB');
+    expect(await store.activateSession('p1', new Date(9000))).toMatchObject({ status: 'active', expiresAt: new Date(9000) });
+    expect(await store.activateSession('p1', new Date(9999))).toBeUndefined();
+    await store.insertSession(sessionRecord('p2', { status: 'pending' }));
+    expect((await store.endSession('p2', { at: new Date(5), reason: 'rejected by bob: no', status: 'rejected' }))?.status).toBe('rejected');
+    expect(await store.setSessionKey('p2', 'ssh-ed25519 CCCC')).toBeUndefined();
+  });
+
+  it('stores reviews and decides a pending one only once', async () => {
+    const { store } = fresh();
+    const review: ReviewRecord = {
+      id: 'rev_1',
+      kind: 'statement',
+      status: 'pending',
+      sessionId: 's1',
+      connection: 'orders-db',
+      requester: 'alice',
+      requesterGroups: ['agents'],
+      reason: null,
+      context: {},
+      statement: { text: 'DROP TABLE t', protocol: 'simple', rule: 'no-ddl', reason: 'DROP on public.t', fingerprint: 'abc', facts: [{ kind: 'drop' }] },
+      durationMs: null,
+      createdAt: new Date(1000),
+      expiresAt: new Date(2000),
+      decidedAt: null,
+      approvals: [],
+      minApprovals: 2,
+      rejection: null,
+      scope: null,
+      endReason: null,
+      reviewerGroups: ['dba'],
+    };
+    await store.insertReview(review);
+    await store.insertReview({ ...review, id: 'rev_2', kind: 'session', statement: null, durationMs: 60_000, createdAt: new Date(1500) });
+    expect(await store.getReview('rev_1')).toEqual(review);
+    const vote = { user: 'bob', at: new Date(1100), reason: 'ok' };
+    expect(await store.updatePendingReview({ ...review, approvals: [vote] })).toBe(true);
+    const approved = { ...review, approvals: [vote, { user: 'carol', at: new Date(1200), reason: null }], status: 'approved' as const, decidedAt: new Date(1200), scope: 'session' as const };
+    expect(await store.updatePendingReview(approved)).toBe(true);
+    expect(await store.updatePendingReview({ ...review, status: 'rejected' })).toBe(false);
+    expect(await store.getReview('rev_1')).toEqual(approved);
+    expect((await store.listReviews()).map((r) => r.id)).toEqual(['rev_2', 'rev_1']);
+    expect((await store.listReviews({ status: 'approved', scope: 'session' })).map((r) => r.id)).toEqual(['rev_1']);
+    expect((await store.listReviews({ sessionId: 's1', status: 'pending' })).map((r) => r.id)).toEqual(['rev_2']);
   });
 });
 

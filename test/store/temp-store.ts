@@ -39,6 +39,7 @@ export function sessionRecord(id: string, over: Partial<SessionRecord> = {}): Se
     localPassword: 'pw',
     createdAt: new Date('2025-01-01T00:00:00Z'),
     expiresAt: new Date('2025-01-01T00:15:00Z'),
+    durationMs: 15 * 60_000,
     endedAt: null,
     endReason: null,
     status: 'active',

@@ -1,11 +1,11 @@
 import os from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import type { SessionInfo } from '../../api/types.js';
+import type { ReviewInfo, SessionInfo } from '../../api/types.js';
 import type { SessionGateway } from '../../client/gateway-client.js';
 import type { LaunchOptions, SignalSource } from '../../client/launcher.js';
 import { detectRunContext } from '../../client/run-context.js';
-import { Tunnel, type TunnelEnd, type TunnelOptions, type TunnelReady } from '../../client/tunnel.js';
+import { Tunnel, type TunnelEnd, type TunnelLeftPending, type TunnelOptions, type TunnelReady } from '../../client/tunnel.js';
 import { formatDuration, parseDuration } from '../../duration.js';
 import { HoopError } from '../../errors.js';
 import { cliLogger } from '../cli-logger.js';
@@ -23,6 +23,10 @@ export interface ConnectOptions {
   reason?: string;
   /** `--agent NAME` (else HOOP_AGENT): recorded in the session's context. */
   agent?: string;
+  /** A session that needs approval: print its review and exit 0 instead of waiting. */
+  noWait?: boolean;
+  /** `--session ID`: take over this pending or active session of yours instead of creating one. */
+  session?: string;
   json: boolean;
   /** `-- CMD ARGS…`; empty: stay connected until Ctrl-C. */
   command: readonly string[];
@@ -69,25 +73,30 @@ export async function runConnect(deps: ConnectDeps, options: ConnectOptions): Pr
   const printer = new ConnectPrinter(io, deps.now, options.command.length > 0);
 
   tunnel.on('session', (session) => printer.session(session));
+  tunnel.on('waiting_approval', ({ session, review }) => printer.waiting(session, review));
+  tunnel.on('approved', ({ session, review }) => printer.approved(session, review));
   tunnel.on('reconnecting', (r) => printer.event('reconnecting', r, `connection to the gateway lost (${r.reason}); reconnecting in ${formatMs(r.delayMs)} (attempt ${r.attempt})`));
   tunnel.on('reconnected', (r) => printer.event('reconnected', r, `reconnected to the gateway`));
 
   // Ctrl-C while the session is being created ends it too.
   const signals = new SignalWatch(deps.signals);
-  const opening = tunnel.open({
-    connection: options.connection,
-    duration: options.duration,
-    reason: options.reason,
-    context: {
-      client: 'hoopctl',
-      version: deps.version,
-      hostname: deps.hostname,
-      pid: deps.pid,
-      ...detectRunContext(deps.baseEnv, { stdinIsTTY: io.stdinIsTTY, stdoutIsTTY: io.stdoutIsTTY, agentFlag: options.agent }),
+  const opening = tunnel.open(
+    {
+      connection: options.connection,
+      duration: options.duration,
+      reason: options.reason,
+      context: {
+        client: 'hoopctl',
+        version: deps.version,
+        hostname: deps.hostname,
+        pid: deps.pid,
+        ...detectRunContext(deps.baseEnv, { stdinIsTTY: io.stdinIsTTY, stdoutIsTTY: io.stdoutIsTTY, agentFlag: options.agent }),
+      },
     },
-  });
+    { claimSession: options.session, approval: options.noWait ? 'return' : 'wait' },
+  );
   opening.catch(() => undefined); // awaited through the race below; after a signal its rejection is expected
-  let first: { kind: 'ready'; ready: TunnelReady } | { kind: 'signal'; signal: NodeJS.Signals };
+  let first: { kind: 'ready'; ready: TunnelReady | TunnelLeftPending } | { kind: 'signal'; signal: NodeJS.Signals };
   try {
     first = await Promise.race([
       opening.then((ready) => ({ kind: 'ready' as const, ready })),
@@ -103,6 +112,11 @@ export async function runConnect(deps: ConnectDeps, options: ConnectOptions): Pr
     const end = await tunnel.close({ endSession: true, reason: `interrupted (${first.signal})` });
     printer.ended(end);
     return signalExitCode(first.signal);
+  }
+  if ('pending' in first.ready) {
+    signals.stop();
+    printer.leftPending(first.ready.session, first.ready.review);
+    return ExitCode.ok;
   }
   const ready = first.ready;
 
@@ -242,6 +256,26 @@ class ConnectPrinter {
     this.io.err(`session ${session.id} on ${session.connection} for ${session.user}, ${this.expiry(session.expiresAt)}\n`);
   }
 
+  waiting(session: SessionInfo, review: ReviewInfo): void {
+    if (this.io.json) return this.io.outJson({ event: 'waiting_approval', session, review });
+    this.io.err(
+      `${this.io.color.yellow('waiting for approval')}: session ${session.id} needs a member of ${review.reviewerGroups.join(', ')} to approve review ${review.id} ` +
+        `(${this.timeLeft(review.expiresAt)})\n  a reviewer runs: hoopctl reviews approve ${review.id}\n`,
+    );
+  }
+
+  approved(session: SessionInfo, review: ReviewInfo): void {
+    if (this.io.json) return this.io.outJson({ event: 'approved', session, review });
+    this.io.err(`${this.io.color.green('✓')} review ${review.id} approved by ${review.approvals.map((v) => v.user).join(', ')}\n`);
+  }
+
+  /** `--no-wait`: the review id on stdout for scripts; how to come back on stderr. */
+  leftPending(session: SessionInfo, review: ReviewInfo): void {
+    if (this.io.json) return;
+    this.io.out(`${review.id}\n`);
+    this.io.err(`not waiting; when it is approved, open the tunnel with: hoopctl connect ${session.connection} --session ${session.id}\n`);
+  }
+
   ready(endpoint: LocalEndpoint): void {
     const { io } = this;
     if (io.json) return io.outJson({ event: 'ready', ...endpoint });
@@ -274,6 +308,11 @@ class ConnectPrinter {
         io.err(`session ended (${end.reason})\n`);
         return;
     }
+  }
+
+  private timeLeft(until: string): string {
+    const left = Date.parse(until) - this.now();
+    return left > 0 ? `times out in ${formatMs(left)}` : 'timing out';
   }
 
   private expiry(expiresAt: string): string {
@@ -340,8 +379,10 @@ export function buildConnectCommand(deps: CliDeps): Command {
     .option('--duration <d>', "session length, e.g. 15m or 1h (default: the connection's)")
     .option('--reason <text>', 'why you need access; recorded with the session')
     .option('--agent <name>', 'the agent using the session (default: $HOOP_AGENT); recorded with the session')
+    .option('--no-wait', 'if the session needs approval, print its review id and exit instead of waiting')
+    .option('--session <id>', 'take over a pending or active session of yours (e.g. after --no-wait) instead of creating one')
     .option('--json', 'print one JSON event per line')
-    .action(async (name: string, command: string[], opts: { port: number; socket?: string; duration?: string; reason?: string; agent?: string }, cmd: Command) => {
+    .action(async (name: string, command: string[], opts: { port: number; socket?: string; duration?: string; reason?: string; agent?: string; wait: boolean; session?: string }, cmd: Command) => {
       const flags = globalFlags(cmd);
       const code = await runConnect(
         {
@@ -357,7 +398,18 @@ export function buildConnectCommand(deps: CliDeps): Command {
           debug: deps.env.debug,
           tunnel: deps.tunnel,
         },
-        { connection: name, port: opts.port, socket: opts.socket, duration: opts.duration, reason: opts.reason, agent: opts.agent, json: flags.json, command },
+        {
+          connection: name,
+          port: opts.port,
+          socket: opts.socket,
+          duration: opts.duration,
+          reason: opts.reason,
+          agent: opts.agent,
+          noWait: opts.wait === false,
+          session: opts.session,
+          json: flags.json,
+          command,
+        },
       );
       deps.setExitCode(code);
     });

@@ -35,7 +35,7 @@ export async function runDemo(deps: CliDeps, options: DemoOptions): Promise<void
   const stack = await startDemoStack({ logger, progress: step });
   let tunnel: Tunnel | undefined;
   try {
-    const gateway = await tourLogin(deps, stack);
+    const gateway = await tourLogin(deps, stack, { user: stack.user, password: stack.password, cliConfigDir: stack.cliConfigDir });
     tunnel = new Tunnel({ gateway, listen: { host: '127.0.0.1', port: options.port }, logger });
     const ready = await tunnel.open({ connection: 'orders-db', duration: '1h', reason: 'hoopctl demo', context: { client: 'hoopctl', demo: true } });
     const endpoint = localEndpoint(ready);
@@ -45,6 +45,7 @@ export async function runDemo(deps: CliDeps, options: DemoOptions): Promise<void
     await tourWrappedCommand(deps, ready);
     await tourWrongPassword(deps, endpoint.url);
     await tourPolicy(deps, endpoint.url);
+    await tourReview(deps, stack, endpoint.url);
     await tourMasking(deps, endpoint.url);
     await tourAudit(deps, gateway, ready.session.id);
 
@@ -68,19 +69,21 @@ type DemoStackOf = Awaited<ReturnType<typeof import('../../demo/stack.js').start
  * issuer. The demo plays the person too: it opens the verification page with an HTTP client,
  * enters the code, signs in and confirms. Tokens go to a scratch folder, never the user's.
  */
-async function tourLogin(deps: CliDeps, stack: DemoStackOf): Promise<GatewayClient> {
+async function tourLogin(deps: CliDeps, stack: DemoStackOf, person: { user: string; password: string; cliConfigDir: string }, quiet = false): Promise<GatewayClient> {
   const { io } = deps;
   const { approveDeviceCode } = await import('../../dev/oidc-issuer.js');
   const ca = stack.issuer.caCert!;
-  const auth = new GatewayAuth({ state: new LoginState(stack.cliConfigDir), storeMode: 'file', fetchFor: (pem) => createCaFetch(pem ?? ca) });
-  io.err(`\n${io.color.bold('0. hoopctl login')} --gateway ${stack.gateway.apiUrl} --ca ${stack.caFile}\n`);
+  const auth = new GatewayAuth({ state: new LoginState(person.cliConfigDir), storeMode: 'file', fetchFor: (pem) => createCaFetch(pem ?? ca) });
+  if (!quiet) io.err(`\n${io.color.bold('0. hoopctl login')} --gateway ${stack.gateway.apiUrl} --ca ${stack.caFile}\n`);
   let approval: Promise<void> = Promise.resolve();
   const result = await auth.loginWithDeviceCode(stack.gateway.apiUrl, {
     ca: { pem: ca, file: stack.caFile },
     onPrompt: (prompt) => {
-      io.err(`  To sign in, open ${io.color.bold(prompt.verificationUri)} and enter the code ${io.color.bold(prompt.userCode)}\n`);
-      io.err(`  (the demo does it for you: enters the code, signs in as ${stack.user}, confirms)\n`);
-      approval = approveDeviceCode({ verificationUri: prompt.verificationUri, userCode: prompt.userCode, username: stack.user, password: stack.password, ca });
+      if (!quiet) {
+        io.err(`  To sign in, open ${io.color.bold(prompt.verificationUri)} and enter the code ${io.color.bold(prompt.userCode)}\n`);
+        io.err(`  (the demo does it for you: enters the code, signs in as ${person.user}, confirms)\n`);
+      }
+      approval = approveDeviceCode({ verificationUri: prompt.verificationUri, userCode: prompt.userCode, username: person.user, password: person.password, ca });
       approval.catch((err: unknown) => io.err(`  the demo could not confirm the code: ${errorMessage(err)}\n`));
     },
   });
@@ -93,6 +96,7 @@ async function tourLogin(deps: CliDeps, stack: DemoStackOf): Promise<GatewayClie
     userAgent: `hoopctl/${deps.version}`,
   });
   const who = await gateway.whoami();
+  if (quiet) return gateway;
   io.err(`  ${io.color.green('✓')} logged in as ${who.user} (groups: ${who.groups.join(', ')}); token from ${who.issuer}, refresh token cached in a 0600 file (${result.store.location})\n`);
   return gateway;
 }
@@ -143,7 +147,7 @@ async function tourPolicy(deps: CliDeps, url: string): Promise<void> {
   await client.connect();
   try {
     await client.query('BEGIN');
-    for (const sql of ["UPDATE orders SET status = 'cancelled'", "COPY (SELECT 1) TO PROGRAM 'id'", 'DROP TABLE orders']) {
+    for (const sql of ["UPDATE orders SET status = 'cancelled'", "COPY (SELECT 1) TO PROGRAM 'id'", "SELECT pg_read_file('/etc/passwd')"]) {
       io.err(`  ${sql}\n`);
       const err = await client.query(sql).then(
         () => undefined,
@@ -159,9 +163,57 @@ async function tourPolicy(deps: CliDeps, url: string): Promise<void> {
   }
 }
 
+/**
+ * Rule `no-ddl` says `review`: the statement waits inside the live session while a second
+ * person (the dev issuer's DBA, logged in the same way) approves one and rejects the other.
+ */
+async function tourReview(deps: CliDeps, stack: DemoStackOf, url: string): Promise<void> {
+  const { io } = deps;
+  io.err(`\n${io.color.bold('5. Just-in-time approval')}: DDL is held inside the session until a reviewer decides\n`);
+  const reviewer = await tourLogin(deps, stack, stack.reviewer, true);
+  io.err(`  (a second person, ${stack.reviewer.user} in group dba, logged in the same way to review)\n`);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const notices: string[] = [];
+  client.on('notice', (notice) => {
+    notices.push(notice.message ?? '');
+    io.out(`    NOTICE: ${notice.message}\n`);
+  });
+  const decide = async (verb: 'approve' | 'reject', reason: string) => {
+    for (let i = 0; i < 200; i++) {
+      const [review] = await reviewer.listReviews({ status: 'pending', limit: 1 });
+      if (review) {
+        io.err(`  ${stack.reviewer.user}: hoopctl reviews ${verb} ${review.id}${verb === 'reject' ? ` --reason "${reason}"` : ''}\n`);
+        if (verb === 'approve') await reviewer.approveReview(review.id, { reason });
+        else await reviewer.rejectReview(review.id, { reason });
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error('the held statement did not show up as a review');
+  };
+  try {
+    for (const [sql, verb, reason] of [
+      ['CREATE TABLE agent_notes (order_id int, note text)', 'approve', 'a scratch table is fine'],
+      ['DROP TABLE orders', 'reject', 'orders is the system of record'],
+    ] as const) {
+      io.err(`  ${sql}\n`);
+      const running = client.query(sql).then(
+        () => undefined,
+        (e: { code?: string; message: string }) => e,
+      );
+      await decide(verb, reason);
+      const err = await running;
+      io.out(err ? `    refused (${err.code}): ${err.message}\n` : '    ran after approval\n');
+    }
+  } finally {
+    await client.end();
+  }
+}
+
 async function tourMasking(deps: CliDeps, url: string): Promise<void> {
   const { io } = deps;
-  io.err(`\n${io.color.bold('5. Masking')}: emails hashed, SSNs redacted, phones partial, secrets in free text detected\n`);
+  io.err(`\n${io.color.bold('6. Masking')}: emails hashed, SSNs redacted, phones partial, secrets in free text detected\n`);
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -178,7 +230,7 @@ async function tourMasking(deps: CliDeps, url: string): Promise<void> {
 
 async function tourAudit(deps: CliDeps, gateway: GatewayClient, sessionId: string): Promise<void> {
   const { io } = deps;
-  io.err(`\n${io.color.bold('6. The audit log')}: hoopctl sessions replay ${sessionId} --no-delay (last lines)\n`);
+  io.err(`\n${io.color.bold('7. The audit log')}: hoopctl sessions replay ${sessionId} --no-delay (last lines)\n`);
   const events = await gateway.sessionEvents(sessionId);
   const lines = replayFrames(events, { noDelay: true }, { color: io.stdoutIsTTY && io.color.level > 0 }).flatMap((f) => f.lines);
   for (const line of lines.slice(-8)) io.out(`  ${line}\n`);

@@ -10,6 +10,8 @@ export interface UpstreamCancelKey {
   sessionId: string;
   processId: number;
   secretKey: Buffer;
+  /** Asks the connection itself first; true when it dealt with the cancel (nothing to send upstream). */
+  interrupt?: () => boolean;
 }
 
 /** The key the client sees. */

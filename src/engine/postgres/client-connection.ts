@@ -182,7 +182,7 @@ export class PostgresClientConnection implements ClientConnection {
 
     const greeting = [...login.greeting];
     if (login.backendKey !== undefined) {
-      const issued = this.deps.cancelRegistry.issue({ sessionId: this.session.id, ...login.backendKey });
+      const issued = this.deps.cancelRegistry.issue({ sessionId: this.session.id, ...login.backendKey, interrupt: () => this.hooks?.cancel?.() ?? false });
       this.releaseCancelKey = issued.release;
       greeting.push(encodeBackendMessage({ type: 'BackendKeyData', ...issued.key }));
     }
@@ -201,10 +201,17 @@ export class PostgresClientConnection implements ClientConnection {
     const hooks = this.deps.hooks(this.session);
     this.hooks = hooks;
     const conversation = this.conversation;
+    const client = this.client;
     const context = {
       session: this.session,
       get transactionStatus(): TransactionStatus {
         return conversation.transactionStatus;
+      },
+      sendToClient: (messages: Buffer[]) => {
+        if (!writable(client)) return;
+        client.cork();
+        for (const message of messages) client.write(message);
+        client.uncork();
       },
     };
     const clientPending = this.reader.detach();
@@ -216,6 +223,7 @@ export class PostgresClientConnection implements ClientConnection {
       context,
       observe: (frame) => conversation.frontend(frame),
       onSourceEnd: () => upstream.end(),
+      onSourceEndWhileHolding: () => hooks.clientEnded?.(),
       onStopped: () => upstream.end(),
       onError: (err) => this.relayFailed('client', err),
     });
@@ -259,6 +267,8 @@ export class PostgresClientConnection implements ClientConnection {
     const upstreamKey = this.deps.cancelRegistry.lookup(processId, secretKey, this.session.id);
     if (upstreamKey === undefined) {
       this.log.warn('postgres cancel request with an unknown key ignored');
+    } else if (upstreamKey.interrupt?.() === true) {
+      this.log.info('postgres cancel request withdrew a held statement');
     } else if (await this.cancelUpstream(upstreamKey)) {
       this.log.info('postgres cancel request forwarded');
     }

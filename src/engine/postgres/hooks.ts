@@ -18,6 +18,11 @@ export interface RelayContext {
   readonly session: EngineSession;
   /** From the latest ReadyForQuery. */
   readonly transactionStatus: TransactionStatus;
+  /**
+   * Writes whole messages to the client now, between the messages the relay forwards: for
+   * asynchronous ones only (NoticeResponse), e.g. telling the client its statement is held.
+   */
+  sendToClient(messages: Buffer[]): void;
 }
 
 /** Replaces one frame. */
@@ -50,6 +55,16 @@ export interface RelayHooks {
   backend: BackendHook;
   /** Called once when the connection has closed, whatever the reason. */
   closed?(): void;
+  /**
+   * The client sent a CancelRequest for this connection. Returns true when the hooks dealt with
+   * it (a statement they hold was withdrawn); otherwise the cancel goes to the database.
+   */
+  cancel?(): boolean;
+  /**
+   * The client stopped sending (EOF) while a frontend hook held one of its frames: a client
+   * that leaves while its statement waits for a reviewer.
+   */
+  clientEnded?(): void;
 }
 
 /**

@@ -7,7 +7,10 @@
  * inject a message (an ErrorResponse, a Terminate) between them at any time.
  *
  * Backpressure: a pump pauses its source while the destination's buffer is full (write()
- * returned false) or a hook is holding a frame, and resumes on 'drain' / when the hook settles.
+ * returned false), and resumes on 'drain'. While a hook holds a frame the pump goes on reading
+ * into a backlog (processed in order once the hook settles) until the backlog passes
+ * MAX_HELD_BACKLOG; reading on lets it hear the source end during a long hold (a statement
+ * waiting for a reviewer while its client hangs up).
  */
 import type { Duplex } from 'node:stream';
 import type { Frame } from '../../protocol/postgres/frame.js';
@@ -31,7 +34,12 @@ export interface PumpOptions {
   onError: (err: unknown) => void;
   /** The pump stopped after `observe` returned false. */
   onStopped?: () => void;
+  /** The source ended while a hook held a frame (`onSourceEnd` follows once the hold settles). */
+  onSourceEndWhileHolding?: () => void;
 }
+
+/** Bytes read ahead while a hook holds a frame, before the source is paused. */
+export const MAX_HELD_BACKLOG = 1024 * 1024;
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';
@@ -62,6 +70,7 @@ export class Pump {
   private sourceEnded = false;
   /** Frames cut while a hook was holding, processed in order once it settles. */
   private backlog: Frame[] = [];
+  private backlogBytes = 0;
   private readonly wants: ReadonlySet<number> | undefined;
 
   private readonly onData = (chunk: Buffer): void => {
@@ -74,6 +83,8 @@ export class Pump {
     }
     if (this.holding) {
       for (const frame of frames) this.backlog.push(frame);
+      this.backlogBytes += chunk.length;
+      if (this.backlogBytes > MAX_HELD_BACKLOG) this.updateFlow();
       return;
     }
     this.process(frames, 0);
@@ -81,6 +92,7 @@ export class Pump {
 
   private readonly onEnd = (): void => {
     this.sourceEnded = true;
+    if (this.holding) this.options.onSourceEndWhileHolding?.();
     this.maybeFinish();
   };
 
@@ -108,6 +120,7 @@ export class Pump {
     if (this.stopped) return;
     this.stopped = true;
     this.backlog = [];
+    this.backlogBytes = 0;
     const { source, destination } = this.options;
     source.off('data', this.onData);
     source.off('end', this.onEnd);
@@ -169,6 +182,7 @@ export class Pump {
         const rest = frames.slice(next);
         for (const f of this.backlog) rest.push(f);
         this.backlog = [];
+        this.backlogBytes = 0;
         this.process(rest, 0);
         this.updateFlow();
       },
@@ -205,7 +219,7 @@ export class Pump {
 
   private updateFlow(): void {
     const { source } = this.options;
-    if (this.stopped || this.holding || this.backpressured) source.pause();
+    if (this.stopped || this.backpressured || (this.holding && this.backlogBytes > MAX_HELD_BACKLOG)) source.pause();
     else source.resume();
   }
 

@@ -148,7 +148,7 @@ export class ResultMasking {
         return isPromise(mine) ? mine.then(observe) : observe(mine);
       },
     };
-    return { frontend, backend, closed: inner.closed };
+    return { ...inner, frontend, backend };
   }
 
   // ------------------------------------------------------------------ client → database

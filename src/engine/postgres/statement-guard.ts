@@ -9,6 +9,13 @@
  *                  Sync ─▶ forward                      │       sees the batch's remainder)
  *   FunctionCall   carries no SQL: decided as unparsed (denied unless policy says otherwise)
  *
+ *   Review         Query / FunctionCall ─▶ record ─▶ open review ─▶ NoticeResponse ─▶ hold ─┐
+ *                  Parse ─▶ forward (parsing runs nothing); Execute of it ─▶ record ─▶ hold ─┤
+ *                  approved (recorded first) ─▶ forward as sent ◀─────────────────────────────┤
+ *                  rejected / timed out ─▶ ErrorResponse 42501 │ CancelRequest ─▶ 57014 ◀──────┘
+ *                  While a statement is held the client's later messages wait behind it; an
+ *                  approval "for this session" lets the same statement shape run unheld.
+ *
  * A denial leaves the transaction as it was: the server never saw the statement, so an open
  * transaction block stays usable. If the audit log cannot write, the statement is refused
  * (fail closed). Answers the engine makes go through the ResponseSequencer so a pipelining
@@ -21,10 +28,12 @@ import {
   bindParamFormat,
   FrontendCode,
   errorResponse,
+  noticeResponse,
   parseBackendMessage,
   parseFrontendMessage,
   type Frame,
 } from '../../protocol/postgres/index.js';
+import { formatDuration } from '../../duration.js';
 import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { EngineSession } from '../engine.js';
@@ -56,7 +65,44 @@ export interface StatementRecord {
   decision: StatementAction;
   rule: string | null;
   reason: string;
+  /** A `review` statement run without a new review: the review that approved it for the session. */
+  approvedBy?: string;
 }
+
+/** Holds statements whose decision is `review` until a person decides; the gateway adapts its review manager to this. */
+export interface StatementReviewer {
+  /** The review whose approval for the rest of the session covers `text`, if any. */
+  preapproved(session: EngineSession, text: string): string | undefined;
+  /** Opens a review (recorded before this resolves; a rejection refuses the statement). */
+  hold(request: HoldRequest): Promise<HeldStatement>;
+}
+
+export interface HoldRequest {
+  session: EngineSession;
+  connectionId: string;
+  statementId: number;
+  protocol: StatementRecord['protocol'];
+  text: string;
+  params?: (string | null)[];
+  verdict: StatementVerdict;
+}
+
+export interface HeldStatement {
+  reviewId: string;
+  /** How long it waits, and who may decide: for the notice the client gets. */
+  timeoutMs: number;
+  reviewerGroups: string[];
+  /** Settles once decided; an approval is in the audit log before this resolves. */
+  outcome: Promise<HeldOutcome>;
+  /** The client cancelled or left: ends the review without a decision. */
+  withdraw(reason: string): void;
+}
+
+export type HeldOutcome =
+  | { status: 'approved'; by: string[] }
+  | { status: 'rejected'; by: string; reason: string }
+  | { status: 'timed_out'; reason: string }
+  | { status: 'withdrawn'; reason: string };
 
 export interface CompletionRecord {
   sessionId: string;
@@ -96,6 +142,8 @@ export interface StatementGuardOptions {
   takeMaskedCounts?: () => Record<string, number>;
   /** Keep the first rows / bytes of each result in the audit log (off when absent). */
   resultSample?: { rows: number; bytes: number };
+  /** Holds `review` statements for a reviewer; without it `review` is refused like `deny`. */
+  reviews?: StatementReviewer;
 }
 
 /** The head of a result, as text: binary values as `\x` hex. */
@@ -130,9 +178,14 @@ export class StatementGuard {
   private batchForwarded = false;
   /** The denial of the current batch, not yet sent. */
   private pendingDenial: Buffer | undefined;
-  private readonly preparedText = new Map<string, string>();
-  private readonly portals = new Map<string, { text: string; params?: (string | null)[] }>();
+  private readonly prepared = new Map<string, PreparedStatement>();
+  private readonly portals = new Map<string, Portal>();
   private readonly inflight: Inflight[] = [];
+  /** The statement held for review right now, if any. */
+  private held: HeldStatement | undefined;
+  /** A review is being opened: why to withdraw it as soon as it exists (cancel or close meanwhile). */
+  private opening: { withdrawReason?: string } | undefined;
+  private isClosed = false;
 
   constructor(private readonly options: StatementGuardOptions) {
     this.session = options.session;
@@ -157,7 +210,31 @@ export class StatementGuard {
   readonly backend: BackendHook;
 
   closed(): void {
+    this.isClosed = true;
+    this.stopHolding(CLIENT_LEFT);
     this.options.recorder?.connectionClosed(this.session.id, this.connectionId);
+  }
+
+  /** The client sent EOF while its statement was held: it is gone, so is the review. */
+  clientEnded(): void {
+    this.stopHolding(CLIENT_LEFT);
+  }
+
+  /** A CancelRequest for this connection: withdraws a held statement; anything else is the database's to cancel. */
+  cancel(): boolean {
+    return this.stopHolding(CANCELLED_BY_CLIENT);
+  }
+
+  private stopHolding(reason: string): boolean {
+    if (this.held) {
+      this.held.withdraw(reason);
+      return true;
+    }
+    if (this.opening) {
+      this.opening.withdrawReason ??= reason;
+      return true;
+    }
+    return false;
   }
 
   private onClientFrame(frame: Frame, context: RelayContext): HookResult | Promise<HookResult> {
@@ -169,7 +246,7 @@ export class StatementGuard {
       case FrontendCode.Bind:
         return this.onBind(frame);
       case FrontendCode.Execute:
-        return this.onExecute(frame);
+        return this.onExecute(frame, context);
       case FrontendCode.Sync:
         return this.onSync(context);
       case FrontendCode.FunctionCall:
@@ -195,21 +272,82 @@ export class StatementGuard {
     return this.guardSyncPoint('query', this.record(statementId, 'simple', message.sql, verdict), context);
   }
 
+  /** A Query or FunctionCall is allowed to go on: the server owes its ReadyForQuery. */
+  private forwardSyncPoint(kind: 'query' | 'function', statementId: number): HookResult {
+    this.sequencer.forwardedSyncPoint();
+    this.inflight.push({ statementId, kind, started: performance.now(), rows: null, command: null });
+    return undefined;
+  }
+
   /**
    * A Query or FunctionCall (one statement, one ReadyForQuery): recorded first; a denial or an
    * audit failure is answered here, an allowed one goes on and is awaited as a sync point.
    */
   private guardSyncPoint(kind: 'query' | 'function', record: StatementRecord, context: RelayContext): HookResult | Promise<HookResult> {
+    if (record.decision === 'review' && this.options.reviews) {
+      return this.review(record, context, {
+        approved: () => this.forwardSyncPoint(kind, record.statementId),
+        refused: (error) => this.answer([error], context),
+      });
+    }
     if (record.decision !== 'allow') return this.after(this.write(record), () => this.answer([denialMessage(record)], context));
     return this.after(
       this.write(record),
-      () => {
-        this.sequencer.forwardedSyncPoint();
-        this.inflight.push({ statementId: record.statementId, kind, started: performance.now(), rows: null, command: null });
-        return undefined;
-      },
+      () => this.forwardSyncPoint(kind, record.statementId),
       (err) => this.answer([auditFailure(err)], context),
     );
+  }
+
+  /**
+   * A statement whose decision is `review`: runs at once if an approval for this session covers
+   * it; otherwise it is recorded, its review opened, the client told, and the statement held
+   * until the review is decided.
+   */
+  private review(
+    record: StatementRecord,
+    context: RelayContext,
+    then: { approved: () => HookResult; refused: (error: Buffer) => HookResult },
+  ): HookResult | Promise<HookResult> {
+    const reviews = this.options.reviews!;
+    const approvedBy = reviews.preapproved(this.session, record.text);
+    if (approvedBy !== undefined) {
+      return this.after(this.write({ ...record, approvedBy }), then.approved, (err) => then.refused(auditFailure(err)));
+    }
+    const opening: { withdrawReason?: string } = {};
+    this.opening = opening;
+    const held = (async (): Promise<HookResult> => {
+      try {
+        await this.write(record);
+      } catch (err) {
+        this.options.logger.error('audit log unavailable; statement refused', { session: this.session.id, error: errorMessage(err) });
+        return then.refused(auditFailure(err));
+      }
+      let hold: HeldStatement;
+      try {
+        hold = await reviews.hold({
+          session: this.session,
+          connectionId: this.connectionId,
+          statementId: record.statementId,
+          protocol: record.protocol,
+          text: record.text,
+          ...(record.params ? { params: record.params } : {}),
+          verdict: record,
+        });
+      } catch (err) {
+        this.options.logger.error('could not open a review; statement refused', { session: this.session.id, error: errorMessage(err) });
+        return then.refused(reviewUnavailable(err));
+      }
+      this.held = hold;
+      if (opening.withdrawReason !== undefined) hold.withdraw(opening.withdrawReason);
+      else if (!this.isClosed) context.sendToClient([heldNotice(record, hold)]);
+      const outcome = await hold.outcome;
+      this.held = undefined;
+      if (outcome.status === 'approved') return then.approved();
+      return then.refused(refusalMessage(hold.reviewId, outcome));
+    })();
+    return held.finally(() => {
+      if (this.opening === opening) this.opening = undefined;
+    });
   }
 
   private onParse(frame: Frame): HookResult {
@@ -217,12 +355,14 @@ export class StatementGuard {
     const message = parseFrontendMessage(frame);
     if (message.type !== 'Parse') return undefined;
     const verdict = this.decide(message.sql);
-    if (verdict.decision !== 'allow') {
+    // Parsing runs nothing: a statement under review is held when it is executed, with its parameters.
+    const held = verdict.decision === 'review' && this.options.reviews !== undefined;
+    if (verdict.decision !== 'allow' && !held) {
       const record = this.record(++this.statementCounter, 'extended', message.sql, verdict);
       void this.write(record)?.catch(() => undefined);
       return this.denyBatch(denialMessage(verdict));
     }
-    this.preparedText.set(message.name, message.sql);
+    this.prepared.set(message.name, { text: message.sql, verdict: held ? verdict : undefined });
     this.batchForwarded = true;
     return undefined;
   }
@@ -230,24 +370,40 @@ export class StatementGuard {
   private onBind(frame: Frame): HookResult {
     if (this.discarding) return DROP;
     this.batchForwarded = true;
-    if (this.options.recorder) {
+    if (this.options.recorder || this.options.reviews) {
       const message = parseFrontendMessage(frame);
       if (message.type === 'Bind') {
-        const text = this.preparedText.get(message.statement) ?? '';
-        this.portals.set(message.portal, { text, params: message.params.map((p, i) => formatBindParam(p, bindParamFormat(message, i) === 1 ? 'binary' : 'text', this.options.maxParamBytes ?? MAX_PARAM_BYTES)) });
+        const statement = this.prepared.get(message.statement);
+        this.portals.set(message.portal, {
+          text: statement?.text ?? '',
+          params: message.params.map((p, i) => formatBindParam(p, bindParamFormat(message, i) === 1 ? 'binary' : 'text', this.options.maxParamBytes ?? MAX_PARAM_BYTES)),
+          review: statement?.verdict,
+        });
       }
     }
     return undefined;
   }
 
-  private onExecute(frame: Frame): HookResult | Promise<HookResult> {
+  private onExecute(frame: Frame, context: RelayContext): HookResult | Promise<HookResult> {
     if (this.discarding) return DROP;
     this.batchForwarded = true;
-    if (!this.options.recorder) return undefined;
+    if (!this.options.recorder && !this.options.reviews) return undefined;
     const message = parseFrontendMessage(frame);
     if (message.type !== 'Execute') return undefined;
-    const portal = this.portals.get(message.portal) ?? { text: '' };
+    const portal: Portal = this.portals.get(message.portal) ?? { text: '' };
     const statementId = ++this.statementCounter;
+    if (portal.review !== undefined) {
+      const review = portal.review;
+      return this.review({ ...this.record(statementId, 'extended', portal.text, review), params: portal.params }, context, {
+        approved: () => {
+          portal.review = undefined; // a suspended portal's next Execute continues what was approved
+          this.inflight.push({ statementId, kind: 'execute', started: performance.now(), rows: null, command: null });
+          return undefined;
+        },
+        refused: (error) => this.denyBatch(error),
+      });
+    }
+    if (!this.options.recorder) return undefined;
     const record: StatementRecord = { ...this.record(statementId, 'extended', portal.text, ALLOWED), params: portal.params };
     return this.after(
       this.write(record),
@@ -449,11 +605,26 @@ export class StatementGuard {
   private forgetClosed(frame: Frame): void {
     const message = parseFrontendMessage(frame);
     if (message.type !== 'Close') return;
-    if (message.target === 'S') this.preparedText.delete(message.name);
+    if (message.target === 'S') this.prepared.delete(message.name);
     else this.portals.delete(message.name);
   }
 }
 
+interface PreparedStatement {
+  text: string;
+  /** Set when executing it needs a review. */
+  verdict?: StatementVerdict;
+}
+
+interface Portal {
+  text: string;
+  params?: (string | null)[];
+  /** Set until a review approves executing it. */
+  review?: StatementVerdict;
+}
+
+const CANCELLED_BY_CLIENT = 'cancelled by the client';
+const CLIENT_LEFT = 'the client connection closed';
 const DROP: FrameDecision = { forward: [] };
 const ALLOWED: StatementVerdict = { decision: 'allow', rule: null, reason: 'no policy' };
 
@@ -465,13 +636,55 @@ export function denialMessage(verdict: StatementVerdict): Buffer {
       severity: 'ERROR',
       code: '42501',
       message: `hoop: statement needs approval (${who}): ${verdict.reason}`,
-      hint: 'statement approvals are not available on this gateway yet; ask an administrator to run it or change the policy',
+      hint: 'this connection holds no statements for review; ask an administrator to run it or change the policy',
     });
   }
   return errorResponse({
     severity: 'ERROR',
     code: '42501',
     message: verdict.rule === null ? `hoop: blocked by ${who}: ${verdict.reason}` : `hoop: blocked by rule "${verdict.rule}": ${verdict.reason}`,
+  });
+}
+
+/** What the client reads while its statement waits (psql prints it at once). */
+function heldNotice(verdict: StatementVerdict, held: HeldStatement): Buffer {
+  const who = verdict.rule === null ? 'the connection’s default policy' : `rule "${verdict.rule}"`;
+  return noticeResponse({
+    message: `hoop: statement held for review ${held.reviewId} (${who}): ${verdict.reason}`,
+    detail: `It runs once a member of ${held.reviewerGroups.join(', ')} approves it; nothing else runs on this connection meanwhile. It waits up to ${formatDuration(held.timeoutMs)}.`,
+    hint: `approve: hoopctl reviews approve ${held.reviewId} | reject: hoopctl reviews reject ${held.reviewId} --reason TEXT | cancel the statement to withdraw it`,
+  });
+}
+
+/** Why a held statement did not run, in the client's protocol. */
+function refusalMessage(reviewId: string, outcome: Exclude<HeldOutcome, { status: 'approved' }>): Buffer {
+  switch (outcome.status) {
+    case 'rejected':
+      return errorResponse({ severity: 'ERROR', code: '42501', message: `hoop: statement rejected by ${outcome.by} (review ${reviewId}): ${outcome.reason}` });
+    case 'timed_out':
+      return errorResponse({
+        severity: 'ERROR',
+        code: '42501',
+        message: `hoop: review ${reviewId} timed out: ${outcome.reason}; the statement was not run`,
+        hint: 'ask a reviewer to watch for it (hoopctl reviews), then send it again',
+      });
+    case 'withdrawn':
+      return errorResponse({
+        severity: 'ERROR',
+        code: outcome.reason === CANCELLED_BY_CLIENT ? '57014' : '42501',
+        message: outcome.reason === CANCELLED_BY_CLIENT ? 'canceling statement due to user request' : `hoop: review ${reviewId} was withdrawn: ${outcome.reason}`,
+        ...(outcome.reason === CANCELLED_BY_CLIENT ? { detail: `hoop: review ${reviewId} was withdrawn; the statement was not run` } : {}),
+      });
+  }
+}
+
+function reviewUnavailable(err: unknown): Buffer {
+  return errorResponse({
+    severity: 'ERROR',
+    code: '58000',
+    message: 'hoop: this statement needs a review, and the gateway could not open one, so it was not run',
+    detail: errorMessage(err),
+    hint: 'try again, or contact the gateway operator',
   });
 }
 

@@ -188,6 +188,8 @@ async function openTransport(options: UpstreamOptions, deadline: Deadline, socke
   const raw = options.dial(target.host, target.port);
   sockets.push(raw);
   raw.setNoDelay(true);
+  // A statement held for review leaves this connection idle for minutes: keep middleboxes from dropping it.
+  raw.setKeepAlive(true, 30_000);
   try {
     if (raw.connecting) await deadline.race(waitFor(raw, 'connect', 'connect'));
   } catch (err) {

@@ -1,0 +1,551 @@
+/**
+ * Reviews: a statement held inside a live session, or a session that needs approval before it
+ * starts. The manager opens them, lets reviewers decide, times them out, and tells whoever waits.
+ *
+ *   engine (held statement)      API (reviewers)                     webhook
+ *     holdStatement ─▶ review_requested ─▶ store ─▶ notify ───────────▶ review.created
+ *                       approve ─▶ review_approved (write-ahead) ─▶ store ─▶ waiter runs it
+ *                       reject  ─▶ review_rejected ─▶ store ─▶ waiter answers 42501
+ *     timer ─▶ review_timed_out │ client cancel/close ─▶ review_withdrawn ──▶ review.decided
+ *
+ * An approval is recorded in the audit log before anyone acts on it: if the log cannot take the
+ * event, the approval fails and the statement stays held (fail closed). Every step is an event in
+ * the chain of the session the review belongs to. Waiters live in this process: one gateway
+ * decides its own reviews (replicas would need the store to carry decisions between them).
+ */
+import crypto from 'node:crypto';
+import type { PolicyTestResponse, ReviewInfo, ReviewScope } from '../api/types.js';
+import type { AuditRecorder } from '../audit/recorder.js';
+import type { AuditEventDataByType, AuditEventType } from '../audit/events.js';
+import { formatDuration } from '../duration.js';
+import { HoopError, errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { fingerprintStatement } from '../policy/pg-parser.js';
+import type { PolicyEngine } from '../policy/policy-engine.js';
+import type { ReviewRecord, ReviewStatus, ReviewStore, ReviewVote, SessionRecord } from '../store/store.js';
+import type { ConnectionConfig } from './config.js';
+import { toPolicyTestResponse } from './policy-report.js';
+import type { Identity } from './token-verifier.js';
+
+/** Announces reviews (the webhook); must never throw or block. */
+export interface ReviewNotifier {
+  announce(event: 'review.created' | 'review.decided', review: ReviewInfo): void;
+}
+
+/** What the session manager does when a session review is decided. */
+export interface SessionReviewHandler {
+  /** Starts the session; throwing leaves the review pending (the approval fails). */
+  approved(review: ReviewRecord): Promise<void>;
+  /** The review was rejected, timed out or withdrawn: the session never starts. */
+  refused(review: ReviewRecord): Promise<void>;
+}
+
+export interface ReviewManagerOptions {
+  store: ReviewStore;
+  recorder?: AuditRecorder;
+  connections: Map<string, ConnectionConfig>;
+  /** Each connection's policy, for the facts a statement review shows. */
+  policies?: Map<string, PolicyEngine>;
+  adminGroups: string[];
+  notifier?: ReviewNotifier;
+  logger: Logger;
+  now?: () => Date;
+}
+
+/** A statement the engine holds for review. */
+export interface StatementReviewRequest {
+  session: { id: string; user: string; groups: string[]; connection: string };
+  connectionId: string;
+  statementId: number;
+  protocol: 'simple' | 'extended' | 'function';
+  text: string;
+  params?: (string | null)[];
+  rule: string | null;
+  reason: string;
+}
+
+export interface OpenedReview {
+  review: ReviewRecord;
+  /** Settles with the decided review (approved, rejected, timed_out or withdrawn). */
+  decided: Promise<ReviewRecord>;
+}
+
+export interface ReviewListFilter {
+  status?: ReviewStatus;
+  limit?: number;
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const MAX_REASON_LENGTH = 2000;
+
+export class ReviewManager {
+  private readonly now: () => Date;
+  private readonly waiters = new Map<string, (review: ReviewRecord) => void>();
+  private readonly watchers = new Map<string, Set<() => void>>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  /** session id → fingerprint → id of the review that approved it for the rest of the session. */
+  private readonly sessionApprovals = new Map<string, Map<string, string>>();
+  private sessionHandler: SessionReviewHandler | undefined;
+  private stopped = false;
+
+  constructor(private readonly options: ReviewManagerOptions) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** The session manager registers here to start or refuse sessions when their reviews end. */
+  handleSessionReviews(handler: SessionReviewHandler): void {
+    this.sessionHandler = handler;
+  }
+
+  /**
+   * After a restart: held statements lost their connections (withdrawn), session reviews wait
+   * on (their timers re-armed), and session-scoped approvals are loaded again.
+   */
+  async start(): Promise<void> {
+    for (const review of await this.options.store.listReviews({ status: 'pending', limit: 100_000 })) {
+      if (review.kind === 'statement') await this.withdraw(review.id, 'the gateway restarted; the statement’s connection is gone');
+      else this.armTimeout(review);
+    }
+    for (const review of await this.options.store.listReviews({ status: 'approved', scope: 'session', limit: 100_000 })) {
+      if (review.statement) this.rememberSessionApproval(review);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  /** pg_query's fingerprint, or a hash of the exact text when it does not parse. */
+  fingerprint(text: string): string {
+    try {
+      return fingerprintStatement(text);
+    } catch {
+      return `sha256:${crypto.createHash('sha256').update(text).digest('hex').slice(0, 32)}`;
+    }
+  }
+
+  /** The review whose session-scoped approval covers `text` in this session, if any. */
+  preapproved(sessionId: string, text: string): string | undefined {
+    const approvals = this.sessionApprovals.get(sessionId);
+    return approvals === undefined ? undefined : approvals.get(this.fingerprint(text));
+  }
+
+  /** Forgets a session's scoped approvals (it is over). */
+  sessionOver(sessionId: string): void {
+    this.sessionApprovals.delete(sessionId);
+  }
+
+  /**
+   * Opens a review for a held statement: recorded in the audit log (a failure throws, and the
+   * statement is refused), stored, announced. `decided` settles when it is decided.
+   */
+  async holdStatement(request: StatementReviewRequest): Promise<OpenedReview> {
+    const connection = this.connection(request.session.connection);
+    const timeoutMs = connection.policy.rules.find((r) => r.name === request.rule)?.timeoutMs ?? connection.reviewers.timeoutMs;
+    const now = this.now();
+    const review: ReviewRecord = {
+      ...this.base('statement', request.session, connection, now, timeoutMs),
+      reason: null,
+      context: {},
+      statement: {
+        text: request.text,
+        ...(request.params ? { params: request.params } : {}),
+        protocol: request.protocol,
+        rule: request.rule,
+        reason: request.reason,
+        fingerprint: this.fingerprint(request.text),
+        facts: this.facts(connection.name, request.text, request.session.groups),
+      },
+      durationMs: null,
+    };
+    await this.record(review.sessionId, 'review_requested', {
+      reviewId: review.id,
+      kind: 'statement',
+      connectionId: request.connectionId,
+      statementId: String(request.statementId),
+      text: request.text,
+      rule: request.rule,
+      fingerprint: review.statement!.fingerprint,
+      reviewerGroups: review.reviewerGroups,
+      minApprovals: review.minApprovals,
+      expiresAt: review.expiresAt.toISOString(),
+    });
+    await this.options.store.insertReview(review);
+    const decided = new Promise<ReviewRecord>((resolve) => this.waiters.set(review.id, resolve));
+    this.armTimeout(review);
+    this.announce('review.created', review);
+    this.options.logger.info('statement held for review', { review: review.id, session: review.sessionId, rule: request.rule });
+    return { review, decided };
+  }
+
+  /** Opens the review of a pending session (its `session_requested` event is already recorded). */
+  async requestSession(session: SessionRecord): Promise<ReviewRecord> {
+    const connection = this.connection(session.connection);
+    const now = this.now();
+    // A pending session's expiresAt is when its review times out.
+    const review: ReviewRecord = {
+      ...this.base('session', session, connection, now, session.expiresAt.getTime() - now.getTime()),
+      reason: session.reason,
+      context: session.context,
+      statement: null,
+      durationMs: session.durationMs,
+    };
+    await this.record(review.sessionId, 'review_requested', {
+      reviewId: review.id,
+      kind: 'session',
+      reviewerGroups: review.reviewerGroups,
+      minApprovals: review.minApprovals,
+      expiresAt: review.expiresAt.toISOString(),
+    });
+    await this.options.store.insertReview(review);
+    this.armTimeout(review);
+    this.announce('review.created', review);
+    this.options.logger.info('session waits for review', { review: review.id, session: session.id });
+    return review;
+  }
+
+  /** Ends a pending review without a decision: the client cancelled or left, the session ended. */
+  async withdraw(id: string, reason: string): Promise<void> {
+    await this.exclusive(id, async () => {
+      const review = await this.options.store.getReview(id);
+      if (!review || review.status !== 'pending') return;
+      await this.close(review, 'withdrawn', reason);
+    });
+  }
+
+  /** The pending review of a session waiting to start, if any. */
+  async pendingSessionReview(sessionId: string): Promise<ReviewRecord | undefined> {
+    const reviews = await this.options.store.listReviews({ sessionId, status: 'pending' });
+    return reviews.find((r) => r.kind === 'session');
+  }
+
+  /** Reviews the caller may see (their own, and those they may decide; admins: all), pending first (oldest first), then newest. */
+  async list(identity: Identity, filter: ReviewListFilter = {}): Promise<ReviewRecord[]> {
+    const limit = filter.limit ?? 100;
+    const seen = (await this.options.store.listReviews({ status: filter.status, limit: 5000 })).filter((r) => this.maySee(identity, r));
+    const pending = seen.filter((r) => r.status === 'pending').reverse();
+    const decided = seen.filter((r) => r.status !== 'pending');
+    return [...pending, ...decided].slice(0, limit);
+  }
+
+  async get(identity: Identity, id: string): Promise<ReviewRecord> {
+    const review = await this.options.store.getReview(id);
+    if (!review || !this.maySee(identity, review)) {
+      throw new HoopError('not_found', 'unknown_review', `no review ${id}`, { hint: 'list them with: hoopctl reviews' });
+    }
+    return review;
+  }
+
+  /** Like `get`, but while the review is pending waits up to `waitMs` for it to change. */
+  async wait(identity: Identity, id: string, waitMs: number): Promise<ReviewRecord> {
+    const review = await this.get(identity, id);
+    if (review.status !== 'pending' || waitMs <= 0) return review;
+    await new Promise<void>((resolve) => {
+      const set = this.watchers.get(id) ?? new Set();
+      this.watchers.set(id, set);
+      const done = () => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0 && this.watchers.get(id) === set) this.watchers.delete(id);
+        resolve();
+      };
+      const timer = setTimeout(done, waitMs);
+      timer.unref();
+      set.add(done);
+    });
+    return this.get(identity, id);
+  }
+
+  /**
+   * One reviewer's approval. The review is approved once `minApprovals` distinct reviewers agree;
+   * the last approval is recorded before the statement runs or the session starts.
+   */
+  async approve(identity: Identity, id: string, decision: { reason?: unknown; scope?: unknown }): Promise<ReviewRecord> {
+    const reason = optionalReason(decision.reason);
+    const scope = parseScope(decision.scope);
+    return this.exclusive(id, async () => {
+      const review = await this.decidable(identity, id, 'approve');
+      if (scope === 'session' && review.kind !== 'statement') {
+        throw new HoopError('usage', 'bad_scope', 'scope "session" applies to statement reviews; a session review approves the session', { hint: 'leave out --scope' });
+      }
+      if (review.approvals.some((v) => v.user === identity.user)) {
+        throw new HoopError('conflict', 'already_approved', `you already approved review ${id}; it needs ${review.minApprovals - review.approvals.length} more approval(s) from other reviewers`);
+      }
+      const vote: ReviewVote = { user: identity.user, at: this.now(), reason };
+      const approvals = [...review.approvals, vote];
+      const complete = approvals.length >= review.minApprovals;
+      // Write-ahead: nothing acts on an approval the audit log does not hold.
+      await this.record(review.sessionId, 'review_approved', {
+        reviewId: id,
+        kind: review.kind,
+        by: identity.user,
+        reason,
+        scope,
+        approvals: approvals.length,
+        minApprovals: review.minApprovals,
+      });
+      if (!complete) {
+        const updated: ReviewRecord = { ...review, approvals };
+        await this.update(updated);
+        this.wake(id);
+        this.options.logger.info('review approval recorded', { review: id, by: identity.user, approvals: approvals.length, of: review.minApprovals });
+        return updated;
+      }
+      const approved: ReviewRecord = { ...review, approvals, status: 'approved', decidedAt: vote.at, scope };
+      if (review.kind === 'session') await this.sessionHandler?.approved(approved);
+      await this.update(approved);
+      if (scope === 'session') this.rememberSessionApproval(approved);
+      this.settle(approved);
+      this.announce('review.decided', approved);
+      this.options.logger.info('review approved', { review: id, by: approved.approvals.map((v) => v.user) });
+      return approved;
+    });
+  }
+
+  /** One rejection refuses the review. */
+  async reject(identity: Identity, id: string, decision: { reason?: unknown }): Promise<ReviewRecord> {
+    const reason = optionalReason(decision.reason);
+    if (reason === null) {
+      throw new HoopError('usage', 'reason_required', 'a rejection needs a reason; the requester sees it', { hint: 'pass --reason TEXT' });
+    }
+    return this.exclusive(id, async () => {
+      const review = await this.decidable(identity, id, 'reject');
+      const vote: ReviewVote = { user: identity.user, at: this.now(), reason };
+      const rejected: ReviewRecord = { ...review, status: 'rejected', decidedAt: vote.at, rejection: vote };
+      await this.recordQuietly(review.sessionId, 'review_rejected', { reviewId: id, kind: review.kind, by: identity.user, reason });
+      await this.update(rejected);
+      await this.refuseSession(rejected);
+      this.settle(rejected);
+      this.announce('review.decided', rejected);
+      this.options.logger.info('review rejected', { review: id, by: identity.user });
+      return rejected;
+    });
+  }
+
+  private async decidable(identity: Identity, id: string, verb: 'approve' | 'reject'): Promise<ReviewRecord> {
+    const review = await this.get(identity, id);
+    if (!identity.groups.some((g) => review.reviewerGroups.includes(g))) {
+      throw new HoopError('denied', 'not_a_reviewer', `${identity.user} may not ${verb} reviews on "${review.connection}": that takes one of the groups ${review.reviewerGroups.join(', ')}`, {
+        hint: 'ask a member of those groups to decide it',
+      });
+    }
+    if (review.status !== 'pending') {
+      throw new HoopError('conflict', 'review_decided', `review ${id} is already ${describeStatus(review)}`);
+    }
+    if (verb === 'approve' && review.requester === identity.user) {
+      throw new HoopError('denied', 'self_approval', `you cannot approve your own ${review.kind === 'statement' ? 'statement' : 'session'} (review ${id})`, {
+        hint: `another member of ${review.reviewerGroups.join(', ')} must approve it`,
+      });
+    }
+    return review;
+  }
+
+  private base(kind: ReviewRecord['kind'], session: { id: string; user: string; groups: string[] }, connection: ConnectionConfig, now: Date, timeoutMs: number) {
+    return {
+      id: `rev_${crypto.randomBytes(9).toString('base64url')}`,
+      kind,
+      status: 'pending' as const,
+      sessionId: session.id,
+      connection: connection.name,
+      requester: session.user,
+      requesterGroups: session.groups,
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + timeoutMs),
+      decidedAt: null,
+      approvals: [],
+      minApprovals: connection.reviewers.minApprovals,
+      rejection: null,
+      scope: null,
+      endReason: null,
+      reviewerGroups: connection.reviewers.groups,
+    };
+  }
+
+  private connection(name: string): ConnectionConfig {
+    const connection = this.options.connections.get(name);
+    if (!connection) throw new HoopError('internal', 'unknown_connection', `no connection named "${name}"`);
+    return connection;
+  }
+
+  private facts(connection: string, text: string, groups: string[]): unknown[] {
+    const policy = this.options.policies?.get(connection);
+    if (!policy) return [];
+    try {
+      return toPolicyTestResponse(policy.decideUncached(text, groups), groups, this.options.connections.get(connection)?.masking).statements;
+    } catch (err) {
+      this.options.logger.warn('could not describe a held statement', { error: errorMessage(err) });
+      return [];
+    }
+  }
+
+  private maySee(identity: Identity, review: ReviewRecord): boolean {
+    return (
+      review.requester === identity.user ||
+      identity.groups.some((g) => review.reviewerGroups.includes(g) || this.options.adminGroups.includes(g))
+    );
+  }
+
+  /** Ends a pending review without approval (timed out, withdrawn); the audit event is best effort. */
+  private async close(review: ReviewRecord, status: 'timed_out' | 'withdrawn', reason: string): Promise<void> {
+    const closed: ReviewRecord = { ...review, status, decidedAt: this.now(), endReason: reason };
+    await this.recordQuietly(review.sessionId, status === 'timed_out' ? 'review_timed_out' : 'review_withdrawn', { reviewId: review.id, kind: review.kind, reason });
+    try {
+      await this.update(closed);
+    } catch (err) {
+      this.options.logger.error('could not store the end of a review', { review: review.id, error: errorMessage(err) });
+    }
+    await this.refuseSession(closed);
+    this.settle(closed);
+    this.announce('review.decided', closed);
+    this.options.logger.info(`review ${status.replace('_', ' ')}`, { review: review.id, reason });
+  }
+
+  private async refuseSession(review: ReviewRecord): Promise<void> {
+    if (review.kind !== 'session' || !this.sessionHandler) return;
+    try {
+      await this.sessionHandler.refused(review);
+    } catch (err) {
+      this.options.logger.error('could not close a refused session', { review: review.id, session: review.sessionId, error: errorMessage(err) });
+    }
+  }
+
+  private async update(review: ReviewRecord): Promise<void> {
+    if (!(await this.options.store.updatePendingReview(review))) {
+      throw new HoopError('conflict', 'review_decided', `review ${review.id} was decided meanwhile`);
+    }
+  }
+
+  private armTimeout(review: ReviewRecord): void {
+    if (this.stopped) return;
+    const delay = review.expiresAt.getTime() - this.now().getTime();
+    const fire = () => {
+      this.timers.delete(review.id);
+      if (review.expiresAt.getTime() - this.now().getTime() > 0) {
+        this.armTimeout(review);
+        return;
+      }
+      const timeoutMs = review.expiresAt.getTime() - review.createdAt.getTime();
+      const waited = formatDuration(timeoutMs >= 1000 ? Math.round(timeoutMs / 1000) * 1000 : timeoutMs);
+      void this.exclusive(review.id, async () => {
+        const current = await this.options.store.getReview(review.id);
+        if (current?.status === 'pending') await this.close(current, 'timed_out', `no reviewer decided within ${waited}`);
+      }).catch((err: unknown) => this.options.logger.error('review timeout failed', { review: review.id, error: errorMessage(err) }));
+    };
+    const timer = setTimeout(fire, Math.max(0, Math.min(delay, MAX_TIMER_MS)));
+    timer.unref();
+    this.timers.set(review.id, timer);
+  }
+
+  /** The review is decided: the held statement's waiter and any long-polling reader hear it. */
+  private settle(review: ReviewRecord): void {
+    clearTimeout(this.timers.get(review.id));
+    this.timers.delete(review.id);
+    const waiter = this.waiters.get(review.id);
+    this.waiters.delete(review.id);
+    waiter?.(review);
+    this.wake(review.id);
+  }
+
+  private wake(id: string): void {
+    for (const done of [...(this.watchers.get(id) ?? [])]) done();
+  }
+
+  private rememberSessionApproval(review: ReviewRecord): void {
+    let approvals = this.sessionApprovals.get(review.sessionId);
+    if (!approvals) {
+      approvals = new Map();
+      this.sessionApprovals.set(review.sessionId, approvals);
+    }
+    approvals.set(review.statement!.fingerprint, review.id);
+  }
+
+  private announce(event: 'review.created' | 'review.decided', review: ReviewRecord): void {
+    try {
+      this.options.notifier?.announce(event, toReviewInfo(review));
+    } catch (err) {
+      this.options.logger.warn('review notification failed', { review: review.id, error: errorMessage(err) });
+    }
+  }
+
+  private async record<T extends AuditEventType>(sessionId: string, type: T, data: AuditEventDataByType[T]): Promise<void> {
+    await this.options.recorder?.record(sessionId, type, data);
+  }
+
+  private async recordQuietly<T extends AuditEventType>(sessionId: string, type: T, data: AuditEventDataByType[T]): Promise<void> {
+    try {
+      await this.record(sessionId, type, data);
+    } catch (err) {
+      this.options.logger.error(`audit: could not record ${type}`, { session: sessionId, error: errorMessage(err) });
+    }
+  }
+
+  /** Runs `task` after every earlier task on the same review: decisions on one review never interleave. */
+  private exclusive<T>(id: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(id) ?? Promise.resolve();
+    const run = previous.then(task, task);
+    const tail = run.catch(() => undefined);
+    this.locks.set(id, tail);
+    void tail.then(() => {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    });
+    return run;
+  }
+}
+
+function optionalReason(value: unknown): string | null {
+  if (value === undefined || value === null || value === '') return null;
+  if (typeof value !== 'string') throw new HoopError('usage', 'bad_request', 'reason must be a string');
+  return value.slice(0, MAX_REASON_LENGTH);
+}
+
+function parseScope(value: unknown): ReviewScope {
+  if (value === undefined || value === null || value === '') return 'once';
+  if (value === 'once' || value === 'session') return value;
+  throw new HoopError('usage', 'bad_scope', `scope must be "once" or "session", not ${JSON.stringify(value)}`, {
+    hint: '"session" lets the same statement (any literal values) run again in this session without a review',
+  });
+}
+
+function describeStatus(review: ReviewRecord): string {
+  switch (review.status) {
+    case 'approved':
+      return `approved by ${review.approvals.map((v) => v.user).join(', ')}`;
+    case 'rejected':
+      return `rejected by ${review.rejection?.user ?? 'a reviewer'}`;
+    case 'timed_out':
+      return 'timed out';
+    case 'withdrawn':
+      return `withdrawn (${review.endReason ?? 'no reason'})`;
+    default:
+      return 'pending';
+  }
+}
+
+/** The API's view of a review. */
+export function toReviewInfo(r: ReviewRecord): ReviewInfo {
+  const vote = (v: ReviewVote) => ({ user: v.user, at: v.at.toISOString(), reason: v.reason });
+  return {
+    id: r.id,
+    kind: r.kind,
+    status: r.status,
+    sessionId: r.sessionId,
+    connection: r.connection,
+    requester: { user: r.requester, groups: r.requesterGroups },
+    reason: r.reason,
+    context: r.context,
+    statement: r.statement === null ? null : { ...r.statement, facts: r.statement.facts as PolicyTestResponse['statements'] },
+    durationMs: r.durationMs,
+    createdAt: r.createdAt.toISOString(),
+    expiresAt: r.expiresAt.toISOString(),
+    decidedAt: r.decidedAt ? r.decidedAt.toISOString() : null,
+    approvals: r.approvals.map(vote),
+    minApprovals: r.minApprovals,
+    rejection: r.rejection ? vote(r.rejection) : null,
+    scope: r.scope,
+    endReason: r.endReason,
+    reviewerGroups: r.reviewerGroups,
+  };
+}
