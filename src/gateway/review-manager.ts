@@ -22,7 +22,7 @@ import { HoopError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { fingerprintStatement } from '../policy/pg-parser.js';
 import type { PolicyEngine } from '../policy/policy-engine.js';
-import type { ReviewRecord, ReviewStatus, ReviewStore, ReviewVote, SessionRecord } from '../store/store.js';
+import type { ReviewRecord, ReviewStatus, ReviewStore, ReviewVote, SessionRecord, Store } from '../store/store.js';
 import type { ConnectionConfig } from './config.js';
 import { toPolicyTestResponse } from './policy-report.js';
 import type { Identity } from './token-verifier.js';
@@ -41,7 +41,8 @@ export interface SessionReviewHandler {
 }
 
 export interface ReviewManagerOptions {
-  store: ReviewStore;
+  /** Reviews, and the sessions they belong to (a review shows its session's reason and context). */
+  store: ReviewStore & Pick<Store, 'getSession'>;
   recorder?: AuditRecorder;
   connections: Map<string, ConnectionConfig>;
   /** Each connection's policy, for the facts a statement review shows. */
@@ -145,11 +146,12 @@ export class ReviewManager {
   async holdStatement(request: StatementReviewRequest): Promise<OpenedReview> {
     const connection = this.connection(request.session.connection);
     const timeoutMs = connection.policy.rules.find((r) => r.name === request.rule)?.timeoutMs ?? connection.reviewers.timeoutMs;
+    const session = await this.options.store.getSession(request.session.id);
     const now = this.now();
     const review: ReviewRecord = {
       ...this.base('statement', request.session, connection, now, timeoutMs),
-      reason: null,
-      context: {},
+      reason: session?.reason ?? null,
+      context: session?.context ?? {},
       statement: {
         text: request.text,
         ...(request.params ? { params: request.params } : {}),

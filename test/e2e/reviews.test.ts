@@ -129,11 +129,15 @@ describe('reviews, end to end', () => {
     expect(held).toMatchObject({ kind: 'statement', connection: 'orders-db', requester: { user: 'alice' }, reviewerGroups: ['dba'] });
     expect(held.statement).toMatchObject({ rule: 'no-ddl', protocol: 'simple' });
     expect(held.statement!.facts[0]).toMatchObject({ kind: 'create', decision: 'review', rule: 'no-ddl' });
+    expect(held.context).toMatchObject({ client: 'hoopctl' }); // the session's context: who runs what, where
 
     const shown = await runHoopctl(['reviews', 'show', held.id], await bob());
     expect(shown.code).toBe(0);
     expect(shown.stdout).toContain('CREATE TABLE reviewed_t (x int)');
     expect(shown.stdout).toContain('rule:        no-ddl');
+    expect(shown.stdout).toContain('context:     {"client":"hoopctl"');
+    const listed = await runHoopctl(['reviews'], await bob());
+    expect(listed.stdout).toContain(`${held.id}\tpending\torders-db\talice\tCREATE TABLE reviewed_t (x int)\ttimes out in`);
 
     const approved = await runHoopctl(['reviews', 'approve', held.id, '--reason', 'looks fine'], await bob());
     expect(approved.code).toBe(0);
@@ -291,6 +295,16 @@ describe('reviews, end to end', () => {
     const result = await done;
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('open');
+    const human = spawnHoopctl(['connect', 'orders-gated', '--port', '0', '--', 'psql', '-X', '-At', '-c', 'SELECT 1'], await alice());
+    const humanDone = finished(human);
+    const second = await pendingReview((r) => r.kind === 'session' && r.status === 'pending');
+    await runHoopctl(['reviews', 'approve', second.id], await bob());
+    const humanRun = await humanDone;
+    expect(humanRun.code).toBe(0);
+    expect(humanRun.stderr).toContain(`session ${second.sessionId} on orders-gated for alice, pending approval\n`);
+    expect(humanRun.stderr).toContain(`waiting for approval: session ${second.sessionId} needs a member of dba to approve review ${second.id}`);
+    expect(humanRun.stderr).toContain(`a reviewer runs: hoopctl reviews approve ${second.id}`);
+    expect(humanRun.stderr).toContain(`review ${second.id} approved by bob`);
   });
 
   it('--no-wait prints the review id and exits 0; --session takes the session over once approved; a rejection exits 4', async () => {

@@ -253,7 +253,8 @@ class ConnectPrinter {
 
   session(session: SessionInfo): void {
     if (this.io.json) return this.io.outJson({ event: 'session', session });
-    this.io.err(`session ${session.id} on ${session.connection} for ${session.user}, ${this.expiry(session.expiresAt)}\n`);
+    const when = session.status === 'pending' ? 'pending approval' : this.expiry(session.expiresAt);
+    this.io.err(`session ${session.id} on ${session.connection} for ${session.user}, ${when}\n`);
   }
 
   waiting(session: SessionInfo, review: ReviewInfo): void {
