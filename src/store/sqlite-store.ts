@@ -260,14 +260,7 @@ export class SqliteStore implements Store, AuditStore {
   }
 
   async insertSession(s: SessionRecord): Promise<void> {
-    this.db
-      .prepare(
-        `INSERT INTO sessions (id, user, groups, connection, reason, context, public_key, local_password,
-           created_at, expires_at, duration_ms, ended_at, end_reason, status)
-         VALUES (@id, @user, @groups, @connection, @reason, @context, @public_key, @local_password,
-           @created_at, @expires_at, @duration_ms, @ended_at, @end_reason, @status)`,
-      )
-      .run(toRow(s));
+    this.insertRow('sessions', toRow(s));
   }
 
   async getSession(id: string): Promise<SessionRecord | undefined> {
@@ -276,18 +269,7 @@ export class SqliteStore implements Store, AuditStore {
   }
 
   async listSessions(filter: SessionFilter = {}): Promise<SessionRecord[]> {
-    const where: string[] = [];
-    const params: Record<string, unknown> = { limit: filter.limit ?? 500 };
-    if (filter.user !== undefined) {
-      where.push('user = @user');
-      params.user = filter.user;
-    }
-    if (filter.status !== undefined) {
-      where.push('status = @status');
-      params.status = filter.status;
-    }
-    const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id LIMIT @limit`;
-    return (this.db.prepare(sql).all(params) as SessionRow[]).map(fromRow);
+    return this.newestRows<SessionRow>('sessions', { user: filter.user, status: filter.status }, filter.limit).map(fromRow);
   }
 
   async endSession(id: string, end: { at: Date; reason: string; status: 'ended' | 'expired' | 'rejected' }): Promise<SessionRecord | undefined> {
@@ -311,14 +293,7 @@ export class SqliteStore implements Store, AuditStore {
   }
 
   async insertReview(review: ReviewRecord): Promise<void> {
-    this.db
-      .prepare(
-        `INSERT INTO reviews (id, kind, status, session_id, connection, requester, requester_groups, reason, context, statement,
-           fingerprint, duration_ms, created_at, expires_at, decided_at, approvals, min_approvals, rejection, scope, end_reason, reviewer_groups)
-         VALUES (@id, @kind, @status, @session_id, @connection, @requester, @requester_groups, @reason, @context, @statement,
-           @fingerprint, @duration_ms, @created_at, @expires_at, @decided_at, @approvals, @min_approvals, @rejection, @scope, @end_reason, @reviewer_groups)`,
-      )
-      .run(reviewToRow(review));
+    this.insertRow('reviews', reviewToRow(review));
   }
 
   async getReview(id: string): Promise<ReviewRecord | undefined> {
@@ -327,15 +302,26 @@ export class SqliteStore implements Store, AuditStore {
   }
 
   async listReviews(filter: ReviewFilter = {}): Promise<ReviewRecord[]> {
+    return this.newestRows<ReviewRow>('reviews', { status: filter.status, session_id: filter.sessionId, scope: filter.scope }, filter.limit).map(reviewFromRow);
+  }
+
+  /** One row; its object keys are the column names. */
+  private insertRow(table: 'sessions' | 'reviews', row: object): void {
+    const columns = Object.keys(row);
+    this.db.prepare(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`).run(row);
+  }
+
+  /** Rows whose columns equal the defined values of `equal`, newest first. */
+  private newestRows<R>(table: 'sessions' | 'reviews', equal: Record<string, string | undefined>, limit = 500): R[] {
+    const params: Record<string, unknown> = { limit };
     const where: string[] = [];
-    const params: Record<string, unknown> = { limit: filter.limit ?? 500 };
-    for (const [column, value] of [['status', filter.status], ['session_id', filter.sessionId], ['scope', filter.scope]] as const) {
+    for (const [column, value] of Object.entries(equal)) {
       if (value === undefined) continue;
       where.push(`${column} = @${column}`);
       params[column] = value;
     }
-    const sql = `SELECT * FROM reviews ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id LIMIT @limit`;
-    return (this.db.prepare(sql).all(params) as ReviewRow[]).map(reviewFromRow);
+    const sql = `SELECT * FROM ${table} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id LIMIT @limit`;
+    return this.db.prepare(sql).all(params) as R[];
   }
 
   async updatePendingReview(review: ReviewRecord): Promise<boolean> {

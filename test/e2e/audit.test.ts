@@ -9,7 +9,7 @@ import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-p
 import { seedDemoDatabase } from '../../src/demo/seed.js';
 import type { JournalFs } from '../../src/audit/journal.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
-import { finished, runHoopctl, spawnHoopctl, waitForEvent } from '../helpers/cli-process.js';
+import { runHoopctl, withCliSession } from '../helpers/cli-process.js';
 import { cliEnv, ordersConnection, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 /** The audit log as a user and an auditor meet it: recorded through the tunnel, read and verified with the CLI. */
@@ -35,17 +35,7 @@ describe('audit log, end to end', () => {
 
   /** Opens a session with `connect --json` and hands its URL and id to `body`, then ends it. */
   async function withSession(body: (url: string, sessionId: string) => Promise<void>, extraEnv: Record<string, string> = {}) {
-    const cli = spawnHoopctl(['connect', 'orders-db', '--port', '0', '--json', '--agent', 'audit-test'], { ...(await env()), ...extraEnv });
-    const done = finished(cli);
-    const { session } = await waitForEvent(cli, 'session');
-    const ready = await waitForEvent(cli, 'ready');
-    try {
-      await body(ready.url, session.id);
-    } finally {
-      cli.kill('SIGINT');
-      await done;
-    }
-    return session.id as string;
+    return withCliSession(['orders-db', '--agent', 'audit-test'], { ...(await env()), ...extraEnv }, body);
   }
 
   beforeAll(async () => {

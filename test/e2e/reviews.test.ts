@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReviewInfo } from '../../src/api/types.js';
 import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-postgres.js';
 import { seedDemoDatabase } from '../../src/demo/seed.js';
-import { finished, runHoopctl, spawnHoopctl, waitForEvent } from '../helpers/cli-process.js';
+import { finished, runHoopctl, spawnHoopctl, waitForEvent, withCliSession } from '../helpers/cli-process.js';
 import { cliEnv, ordersConnection, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 /** A local HTTP receiver for the review webhook; the first `failFirst` deliveries get a 503. */
@@ -110,16 +110,7 @@ describe('reviews, end to end', () => {
 
   /** A session for alice with `connect --json`; `body` gets its URL; the session ends after. */
   async function withSession(body: (url: string, sessionId: string) => Promise<void>): Promise<void> {
-    const cli = spawnHoopctl(['connect', 'orders-db', '--port', '0', '--json'], await alice());
-    const done = finished(cli);
-    const { session } = await waitForEvent(cli, 'session');
-    const ready = await waitForEvent(cli, 'ready');
-    try {
-      await body(ready.url, session.id);
-    } finally {
-      cli.kill('SIGINT');
-      await done;
-    }
+    await withCliSession(['orders-db'], await alice(), body);
   }
 
   it('holds a statement from psql, tells it why, and runs it once a second user approves with the CLI', async () => {

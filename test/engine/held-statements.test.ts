@@ -104,8 +104,8 @@ describe('statement guard: statements held for review, on the wire', () => {
     await new Promise((r) => setTimeout(r, 150));
     expect(raw.received.length).toBe(received);
     reviewer.held[before]!.decide({ status: 'approved', by: ['bob'] });
-    expect((await untilReady(raw)).find((m) => m.type === 'CommandComplete')).toMatchObject({ tag: 'CREATE TABLE' });
-    expect((await untilReady(raw)).find((m) => m.type === 'DataRow')).toMatchObject({ values: [Buffer.from('t')] });
+    expect((await raw.collectUntilReady()).find((m) => m.type === 'CommandComplete')).toMatchObject({ tag: 'CREATE TABLE' });
+    expect((await raw.collectUntilReady()).find((m) => m.type === 'DataRow')).toMatchObject({ values: [Buffer.from('t')] });
     raw.destroy();
   });
 
@@ -121,11 +121,11 @@ describe('statement guard: statements held for review, on the wire', () => {
     await reviewer.heldCount(before + 1);
     expect(reviewer.held[before]!.request).toMatchObject({ protocol: 'extended', text: 'DROP TABLE held_a', params: [] });
     reviewer.held[before]!.decide({ status: 'rejected', by: 'bob', reason: 'keep it' });
-    const batch = await untilReady(raw);
+    const batch = await raw.collectUntilReady();
     expect(batch.map((m) => m.type)).toEqual(['NoticeResponse', 'ParseComplete', 'BindComplete', 'ErrorResponse', 'ReadyForQuery']);
     expect(batch[3]).toMatchObject({ fields: expect.objectContaining({ C: '42501', M: `hoop: statement rejected by bob (review rev_${before + 1}): keep it` }) });
     raw.send(encodeFrontendMessage({ type: 'Query', sql: "SELECT to_regclass('held_a') IS NOT NULL AS exists" }));
-    expect((await untilReady(raw)).find((m) => m.type === 'DataRow')).toMatchObject({ values: [Buffer.from('t')] });
+    expect((await raw.collectUntilReady()).find((m) => m.type === 'DataRow')).toMatchObject({ values: [Buffer.from('t')] });
     raw.destroy();
   });
 
@@ -185,12 +185,3 @@ describe('statement guard: statements held for review, on the wire', () => {
     }
   });
 });
-
-async function untilReady(raw: RawPgClient): Promise<BackendMessage[]> {
-  const seen: BackendMessage[] = [];
-  for (;;) {
-    const message = await raw.nextMessage();
-    seen.push(message);
-    if (message.type === 'ReadyForQuery') return seen;
-  }
-}

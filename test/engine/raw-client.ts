@@ -67,6 +67,16 @@ export class RawPgClient {
     }
   }
 
+  /** Every message up to and including the next ReadyForQuery, errors included. */
+  async collectUntilReady(): Promise<BackendMessage[]> {
+    const seen: BackendMessage[] = [];
+    for (;;) {
+      const message = await this.nextMessage();
+      seen.push(message);
+      if (message.type === 'ReadyForQuery') return seen;
+    }
+  }
+
   /** Start-up and SCRAM, like libpq; returns everything up to and including ReadyForQuery. */
   async login(options: {
     user: string;

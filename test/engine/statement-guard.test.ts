@@ -106,7 +106,7 @@ describe('statement guard: policy enforcement through the engine', () => {
       encodeFrontendMessage({ type: 'Query', sql: 'SELECT 3 AS third' }),
     );
     const answers: BackendMessage[][] = [];
-    for (let i = 0; i < 3; i++) answers.push(await untilReadyCollecting(raw));
+    for (let i = 0; i < 3; i++) answers.push(await raw.collectUntilReady());
     expect(answers[0]!.some((m) => m.type === 'CommandComplete')).toBe(true);
     expect(answers[1]!.map((m) => m.type)).toEqual(['ErrorResponse', 'ReadyForQuery']);
     expect(answers[2]!.find((m) => m.type === 'RowDescription')).toMatchObject({ fields: [expect.objectContaining({ name: 'third' })] });
@@ -126,9 +126,9 @@ describe('statement guard: policy enforcement through the engine', () => {
       encodeFrontendMessage({ type: 'Sync' }),
       encodeFrontendMessage({ type: 'Query', sql: 'SELECT count(*) FROM customers' }),
     );
-    const batch = await untilReadyCollecting(raw);
+    const batch = await raw.collectUntilReady();
     expect(batch.map((m) => m.type)).toEqual(['ParseComplete', 'BindComplete', 'DataRow', 'CommandComplete', 'ErrorResponse', 'ReadyForQuery']);
-    const after = await untilReadyCollecting(raw);
+    const after = await raw.collectUntilReady();
     expect(after.find((m) => m.type === 'DataRow')).toMatchObject({ values: [Buffer.from('2')] });
     raw.destroy();
   });
@@ -137,18 +137,9 @@ describe('statement guard: policy enforcement through the engine', () => {
     const raw = await RawPgClient.connect(h.port);
     await raw.login({ user: h.session.localUser, database: h.session.database, password: h.session.localPassword });
     raw.send(encodeFrontendMessage({ type: 'FunctionCall', functionOid: 1598 /* random() */, argFormats: [], args: [], resultFormat: 0 }));
-    const answer = await untilReadyCollecting(raw);
+    const answer = await raw.collectUntilReady();
     expect(answer.map((m) => m.type)).toEqual(['ErrorResponse', 'ReadyForQuery']);
     expect(answer[0]).toMatchObject({ fields: expect.objectContaining({ C: '42501' }) });
     raw.destroy();
   });
 });
-
-async function untilReadyCollecting(raw: RawPgClient): Promise<BackendMessage[]> {
-  const seen: BackendMessage[] = [];
-  for (;;) {
-    const message = await raw.nextMessage();
-    seen.push(message);
-    if (message.type === 'ReadyForQuery') return seen;
-  }
-}

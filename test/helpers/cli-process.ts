@@ -62,3 +62,25 @@ export function finished(child: ChildProcess, timeoutMs = 60_000): Promise<CliRu
     });
   });
 }
+
+/**
+ * Runs `connect <args> --port 0 --json` with `env`, hands the tunnel's URL and the session id to
+ * `body` once it is ready, then ends the session (SIGINT) and waits for the CLI to exit.
+ */
+export async function withCliSession(
+  args: string[],
+  env: Record<string, string>,
+  body: (url: string, sessionId: string) => Promise<void>,
+): Promise<string> {
+  const cli = spawnHoopctl(['connect', ...args, '--port', '0', '--json'], env);
+  const done = finished(cli);
+  const { session } = await waitForEvent(cli, 'session');
+  const ready = await waitForEvent(cli, 'ready');
+  try {
+    await body(ready.url, session.id);
+  } finally {
+    cli.kill('SIGINT');
+    await done;
+  }
+  return session.id as string;
+}

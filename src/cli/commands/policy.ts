@@ -31,19 +31,24 @@ export async function runPolicyTest(deps: { io: IO; gateway: PolicyGateway }, op
   io.out(`${paint(result.decision)}${result.rule ? ` by rule "${result.rule}"` : ' (default)'}: ${result.reason}\n`);
   result.statements.forEach((s, i) => {
     io.out(`\n${i + 1}. ${s.kind}${s.nested ? ' (nested)' : ''}: ${s.text.replace(/\s+/g, ' ').slice(0, 120)}\n`);
-    const facts: [string, string][] = [
-      ['tables', s.tables.join(', ')],
-      ['writes', s.writes.join(', ')],
-      ['columns', s.columns.join(', ')],
-      ['functions', s.functions.join(', ')],
-      ['features', s.features.join(', ')],
-      ['where', s.whereAbsent ? 'absent' : ''],
-    ];
-    for (const [name, value] of facts) if (value !== '') io.out(`   ${name.padEnd(10)}${value}\n`);
+    printStatementFacts(io, s);
     if (s.wouldMask.length > 0) io.out(`   ${'masks'.padEnd(10)}${s.wouldMask.map((m) => `${m.column} (${m.strategy})`).join(', ')}\n`);
     io.out(`   ${'decision'.padEnd(10)}${paint(s.decision)}${s.rule ? ` (rule "${s.rule}")` : ''}: ${s.reason}\n`);
   });
   if (result.detect.length > 0) io.out(`\nwould mask by content in every result: ${result.detect.join(', ')}\n`);
+}
+
+/** What the policy read in one statement, one fact a line (empty facts left out). */
+export function printStatementFacts(io: IO, s: PolicyTestResponse['statements'][number]): void {
+  const facts: [string, string][] = [
+    ['tables', s.tables.join(', ')],
+    ['writes', s.writes.join(', ')],
+    ['columns', s.columns.join(', ')],
+    ['functions', s.functions.join(', ')],
+    ['features', s.features.join(', ')],
+    ['where', s.whereAbsent ? 'absent' : ''],
+  ];
+  for (const [name, value] of facts) if (value !== '') io.out(`   ${name.padEnd(10)}${value}\n`);
 }
 
 export function buildPolicyCommand(deps: CliDeps): Command {

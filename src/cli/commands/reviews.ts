@@ -5,6 +5,7 @@ import { HoopError } from '../../errors.js';
 import { gatewayClientFor, globalFlags, type CliDeps } from '../context.js';
 import type { IO } from '../io.js';
 import { printTable } from '../table.js';
+import { printStatementFacts } from './policy.js';
 
 export interface ReviewsGateway {
   listReviews(filter?: { status?: ReviewStatus; limit?: number }): Promise<ReviewInfo[]>;
@@ -135,15 +136,7 @@ function printReview(io: IO, r: ReviewInfo, now: number): void {
     }
     s.facts.forEach((f, i) => {
       io.out(`${i + 1}. ${f.kind}${f.nested ? ' (nested)' : ''}: ${f.decision}${f.rule ? ` (rule "${f.rule}")` : ''}\n`);
-      const facts: [string, string][] = [
-        ['tables', f.tables.join(', ')],
-        ['writes', f.writes.join(', ')],
-        ['columns', f.columns.join(', ')],
-        ['functions', f.functions.join(', ')],
-        ['features', f.features.join(', ')],
-        ['where', f.whereAbsent ? 'absent' : ''],
-      ];
-      for (const [name, value] of facts) if (value !== '') io.out(`   ${name.padEnd(10)}${value}\n`);
+      printStatementFacts(io, f);
     });
   }
   if (r.status === 'pending') {
