@@ -320,6 +320,18 @@ describe('reviews, end to end', () => {
     expect(result.stderr).toContain(`was rejected by bob (review ${waiting.review.id}): use the replica`);
   });
 
+  it('Ctrl-C while waiting for approval withdraws the session request', async () => {
+    const cli = spawnHoopctl(['connect', 'orders-gated', '--port', '0', '--json'], await alice());
+    const done = finished(cli);
+    const waiting = await waitForEvent(cli, 'waiting_approval');
+    cli.kill('SIGINT');
+    const result = await done;
+    expect(result.code).toBe(130);
+    expect(await review(waiting.review.id)).toMatchObject({ status: 'withdrawn', endReason: 'withdrawn by alice' });
+    const { body } = await gw.api(`/api/v1/sessions/${waiting.session.id}`);
+    expect(body.session).toMatchObject({ status: 'ended', endReason: 'session request withdrawn by alice' });
+  });
+
   it('announces reviews to the webhook, created then decided, retrying a failing receiver', async () => {
     hook.failFirst = 2;
     const before = hook.received.length;

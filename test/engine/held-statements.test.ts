@@ -129,6 +129,21 @@ describe('statement guard: statements held for review, on the wire', () => {
     raw.destroy();
   });
 
+  it('keeps a transaction alive while its statement waits, even with idle_in_transaction_session_timeout', async () => {
+    const client = await h.connect();
+    const before = reviewer.held.length;
+    await client.query("SET idle_in_transaction_session_timeout = '300ms'");
+    await client.query('BEGIN');
+    const held = client.query('CREATE TABLE held_in_tx (x int)');
+    await reviewer.heldCount(before + 1);
+    await new Promise((r) => setTimeout(r, 900)); // three times the server's limit
+    reviewer.held[before]!.decide({ status: 'approved', by: ['bob'] });
+    await held;
+    await client.query('COMMIT');
+    expect((await client.query("SELECT to_regclass('held_in_tx') IS NOT NULL AS exists")).rows).toEqual([{ exists: true }]);
+    await client.end();
+  });
+
   it('holds a prepared statement each time it is executed, not when it is prepared', async () => {
     const client = await h.connect();
     const before = reviewer.held.length;

@@ -26,7 +26,7 @@ class RecordingSink extends Duplex {
   }
 }
 
-const context: RelayContext = { session: {} as EngineSession, transactionStatus: 'I', sendToClient: () => undefined };
+const context: RelayContext = { session: {} as EngineSession, transactionStatus: 'I', sendToClient: () => undefined, sendToServer: () => undefined };
 
 function dataRow(value: string): Buffer {
   const v = Buffer.from(value);

@@ -53,6 +53,14 @@ function whenStreamClosed(stream: Duplex): Promise<void> {
 
 const writable = (stream: Duplex): boolean => !stream.destroyed && !stream.writableEnded;
 
+/** Whole messages in one corked write, if the stream still takes writes. */
+function writeAll(stream: Duplex, messages: Buffer[]): void {
+  if (!writable(stream)) return;
+  stream.cork();
+  for (const message of messages) stream.write(message);
+  stream.uncork();
+}
+
 export class PostgresClientConnection implements ClientConnection {
   readonly closed: Promise<void>;
   private phase: Phase = 'startup';
@@ -207,12 +215,8 @@ export class PostgresClientConnection implements ClientConnection {
       get transactionStatus(): TransactionStatus {
         return conversation.transactionStatus;
       },
-      sendToClient: (messages: Buffer[]) => {
-        if (!writable(client)) return;
-        client.cork();
-        for (const message of messages) client.write(message);
-        client.uncork();
-      },
+      sendToClient: (messages: Buffer[]) => writeAll(client, messages),
+      sendToServer: (messages: Buffer[]) => writeAll(upstream, messages),
     };
     const clientPending = this.reader.detach();
     const toUpstream = new Pump({

@@ -23,6 +23,11 @@ export interface RelayContext {
    * asynchronous ones only (NoticeResponse), e.g. telling the client its statement is held.
    */
   sendToClient(messages: Buffer[]): void;
+  /**
+   * Writes whole messages to the database now. Only safe while the frontend hook holds a frame
+   * (nothing else of the client's is being written upstream then), e.g. a Flush for a held statement.
+   */
+  sendToServer(messages: Buffer[]): void;
 }
 
 /** Replaces one frame. */

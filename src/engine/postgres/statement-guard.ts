@@ -14,7 +14,11 @@
  *                  approved (recorded first) ─▶ forward as sent ◀─────────────────────────────┤
  *                  rejected / timed out ─▶ ErrorResponse 42501 │ CancelRequest ─▶ 57014 ◀──────┘
  *                  While a statement is held the client's later messages wait behind it; an
- *                  approval "for this session" lets the same statement shape run unheld.
+ *                  approval "for this session" lets the same statement shape run unheld. A
+ *                  Query or FunctionCall held between statements sends the server one Flush: the
+ *                  server disarms idle_in_transaction_session_timeout and idle_session_timeout
+ *                  when it reads a message and re-arms them only with its next ReadyForQuery, so
+ *                  a held statement inside a transaction does not get the session killed.
  *
  * A denial leaves the transaction as it was: the server never saw the statement, so an open
  * transaction block stays usable. If the audit log cannot write, the statement is refused
@@ -28,6 +32,7 @@ import {
   bindParamFormat,
   FrontendCode,
   errorResponse,
+  FLUSH,
   noticeResponse,
   parseBackendMessage,
   parseFrontendMessage,
@@ -286,6 +291,7 @@ export class StatementGuard {
   private guardSyncPoint(kind: 'query' | 'function', record: StatementRecord, context: RelayContext): HookResult | Promise<HookResult> {
     if (record.decision === 'review' && this.options.reviews) {
       return this.review(record, context, {
+        holding: () => context.sendToServer([FLUSH]),
         approved: () => this.forwardSyncPoint(kind, record.statementId),
         refused: (error) => this.answer([error], context),
       });
@@ -306,7 +312,7 @@ export class StatementGuard {
   private review(
     record: StatementRecord,
     context: RelayContext,
-    then: { approved: () => HookResult; refused: (error: Buffer) => HookResult },
+    then: { approved: () => HookResult; refused: (error: Buffer) => HookResult; holding?: () => void },
   ): HookResult | Promise<HookResult> {
     const reviews = this.options.reviews!;
     const approvedBy = reviews.preapproved(this.session, record.text);
@@ -339,7 +345,10 @@ export class StatementGuard {
       }
       this.held = hold;
       if (opening.withdrawReason !== undefined) hold.withdraw(opening.withdrawReason);
-      else if (!this.isClosed) context.sendToClient([heldNotice(record, hold)]);
+      else if (!this.isClosed) {
+        context.sendToClient([heldNotice(record, hold)]);
+        then.holding?.();
+      }
       const outcome = await hold.outcome;
       this.held = undefined;
       if (outcome.status === 'approved') return then.approved();
