@@ -1,7 +1,9 @@
 /**
  * Where the gateway spends its time: starts embedded PostgreSQL, `hoopctl gateway serve` (with
  * --cpu-prof when PROF=1) and a `hoopctl connect` tunnel as separate processes, runs one pgbench
- * workload through the tunnel, prints its TPS, then the gateway's hottest functions per thread.
+ * workload through the tunnel, prints its TPS and the CPU time each transaction cost (the whole
+ * machine, the gateway process, the CLI process: from /proc, so steadier than TPS on a busy
+ * machine), then the gateway's hottest functions per thread.
  *
  *   npm run build && npx tsx scripts/profile-gateway.ts            # TPS only
  *   PROF=1 MODE=extended SECS=10 npx tsx scripts/profile-gateway.ts
@@ -64,12 +66,25 @@ try {
     }
   }
   if (!ready) throw new Error('hoopctl connect ended before it was ready');
+  /** Busy CPU ticks of the machine, and of the gateway and CLI processes (Linux /proc). */
+  const cpu = () => {
+    const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const idle = fields[3]! + fields[4]!;
+    const total = fields.reduce((a, b) => a + b, 0);
+    const proc = (pid: number) => { const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return Number(f[11]) + Number(f[12]); };
+    return { busy: total - idle, gw: proc(gateway.pid!), cli: proc(cli.pid!) };
+  };
+  const before = cpu();
   const out = execFileSync(
     'pgbench',
     ['-n', '-S', '-M', process.env.MODE ?? 'simple', '-c', '8', '-j', '2', '-T', process.env.SECS ?? '8', '-h', '127.0.0.1', '-p', String(ready.port), '-U', ready.user, ready.database],
     { env: { ...process.env, PGPASSWORD: ready.password, PGSSLMODE: 'disable' } },
   ).toString();
   process.stdout.write(`${out.split('\n').filter((l) => /^tps|latency average/.test(l)).join('\n')}\n`);
+  const after = cpu();
+  const tx = Number(/number of transactions actually processed: (\d+)/.exec(out)![1]);
+  const us = (ticks: number) => ((ticks * 10_000) / tx).toFixed(1);
+  process.stdout.write(`cpu µs/tx: machine ${us(after.busy - before.busy)} gateway ${us(after.gw - before.gw)} cli ${us(after.cli - before.cli)}\n`);
   // The tunnel ends its session while the gateway is still up, then the gateway stops.
   cli.kill('SIGINT');
   await new Promise((r) => cli.on('exit', r));

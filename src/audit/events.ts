@@ -9,7 +9,7 @@
  * Canonical JSON is JSON.stringify with object keys sorted (UTF-16 order) at every depth,
  * `undefined` members dropped, and non-finite numbers, bigints, functions and cycles refused.
  */
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import { HoopError } from '../errors.js';
 
 export interface SessionStartedData {
@@ -173,41 +173,89 @@ export function isAuditEventType(type: string): type is AuditEventType {
 
 /** JSON with sorted keys at every depth; throws HoopError `audit_invalid_event` for what JSON cannot carry faithfully. */
 export function canonicalJson(value: unknown): string {
-  const seen = new Set<object>();
-  const walk = (v: unknown, where: string): string => {
-    if (v === null) return 'null';
-    switch (typeof v) {
-      case 'string':
-        return JSON.stringify(v);
-      case 'boolean':
-        return v ? 'true' : 'false';
-      case 'number':
-        if (!Number.isFinite(v)) throw invalid(`${where} is ${v}`);
-        return JSON.stringify(v);
-      case 'object': {
-        if (seen.has(v)) throw invalid(`${where} is a cycle`);
-        seen.add(v);
-        let out: string;
-        if (Array.isArray(v)) {
-          out = `[${v.map((item, i) => (item === undefined ? 'null' : walk(item, `${where}[${i}]`))).join(',')}]`;
-        } else {
-          if (v instanceof Date) throw invalid(`${where} is a Date (pass an ISO string)`);
-          const parts: string[] = [];
-          for (const key of Object.keys(v).sort()) {
-            const member = (v as Record<string, unknown>)[key];
-            if (member === undefined) continue;
-            parts.push(`${JSON.stringify(key)}:${walk(member, `${where}.${key}`)}`);
-          }
-          out = `{${parts.join(',')}}`;
+  const out = writeCanonical(value, []);
+  // Something JSON cannot carry: walk again, slowly, to name where it is.
+  return out ?? explainInvalid(value, 'data', []);
+}
+
+/**
+ * The hot path of every audit event, so written for speed: keys already in order are not
+ * sorted, key quotes are cached, cycles are found on the (short) ancestor stack, and nothing is
+ * spent on error messages: undefined means "not canonical JSON" (see `explainInvalid`).
+ */
+function writeCanonical(v: unknown, ancestors: object[]): string | undefined {
+  if (v === null) return 'null';
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'number':
+      return Number.isFinite(v) ? JSON.stringify(v) : undefined;
+    case 'object': {
+      if (v instanceof Date || ancestors.includes(v)) return undefined;
+      ancestors.push(v);
+      let out: string;
+      if (Array.isArray(v)) {
+        out = '[';
+        for (let i = 0; i < v.length; i++) {
+          const item: unknown = v[i];
+          const text = item === undefined ? 'null' : writeCanonical(item, ancestors);
+          if (text === undefined) return undefined;
+          out += i > 0 ? ',' + text : text;
         }
-        seen.delete(v);
-        return out;
+        out += ']';
+      } else {
+        const keys = Object.keys(v);
+        if (!isSorted(keys)) keys.sort();
+        out = '{';
+        for (const key of keys) {
+          const member = (v as Record<string, unknown>)[key];
+          if (member === undefined) continue;
+          const text = writeCanonical(member, ancestors);
+          if (text === undefined) return undefined;
+          out += (out.length > 1 ? ',' : '') + quotedKey(key) + ':' + text;
+        }
+        out += '}';
       }
-      default:
-        throw invalid(`${where} is a ${typeof v}`);
+      ancestors.pop();
+      return out;
     }
-  };
-  return walk(value, 'data');
+    default:
+      return undefined;
+  }
+}
+
+/** Finds what `writeCanonical` refused and throws naming its path (`data.params[2] is NaN`). */
+function explainInvalid(v: unknown, where: string, ancestors: object[]): never {
+  if (typeof v === 'number') throw invalid(`${where} is ${v}`);
+  if (typeof v === 'object' && v !== null) {
+    if (ancestors.includes(v)) throw invalid(`${where} is a cycle`);
+    if (v instanceof Date) throw invalid(`${where} is a Date (pass an ISO string)`);
+    const members: [string, unknown][] = Array.isArray(v) ? v.map((item, i) => [`${where}[${i}]`, item]) : Object.entries(v).map(([k, m]) => [`${where}.${k}`, m]);
+    for (const [path, member] of members) {
+      if (member !== undefined && writeCanonical(member, [...ancestors, v]) === undefined) explainInvalid(member, path, [...ancestors, v]);
+    }
+  }
+  throw invalid(`${where} is a ${typeof v}`);
+}
+
+/** Sorted the way Array.prototype.sort sorts strings (UTF-16 code units). */
+function isSorted(keys: string[]): boolean {
+  for (let i = 1; i < keys.length; i++) if (keys[i - 1]! > keys[i]!) return false;
+  return true;
+}
+
+const quotedKeys = new Map<string, string>();
+
+/** JSON.stringify(key), remembered: event data repeats the same few dozen keys. */
+function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    quoted = JSON.stringify(key);
+    if (quotedKeys.size < 4096) quotedKeys.set(key, quoted);
+  }
+  return quoted;
 }
 
 function invalid(what: string): HoopError {
@@ -219,9 +267,16 @@ export function computeEventHash(event: HashableEvent): string {
   const dataJson = event.dataJson ?? canonicalJson(event.data);
   // Same bytes as canonicalJson of the whole envelope, with the data text spliced in verbatim.
   const preimage =
-    `{"data":${dataJson},"prevHash":${JSON.stringify(event.prevHash)},"seq":${canonicalJson(event.seq)},` +
+    `${HASH_DOMAIN}{"data":${dataJson},"prevHash":${JSON.stringify(event.prevHash)},"seq":${canonicalJson(event.seq)},` +
     `"sessionId":${JSON.stringify(event.sessionId)},"time":${JSON.stringify(event.time)},"type":${JSON.stringify(event.type)}}`;
-  return createHash('sha256').update(HASH_DOMAIN).update(preimage, 'utf8').digest('hex');
+  return sha256Hex(preimage);
+}
+
+/** One-shot `crypto.hash` where Node has it (20.12+), several times faster than createHash for short inputs. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+
+function sha256Hex(text: string): string {
+  return oneShotHash ? oneShotHash('sha256', text, 'hex') : createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 /** Largest bind parameter kept whole, in bytes. */

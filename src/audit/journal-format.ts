@@ -2,11 +2,14 @@
  * The audit journal's on-disk format: segment files of JSON lines, one event per line.
  *
  *   <dir>/segment-000000000001.jsonl
- *   {"sessionId":"ses_…","seq":7,"time":"…","type":"statement","prevHash":"…","hash":"…","dataJson":"{…}"}\n
+ *   {"sessionId":"ses_…","seq":7,"time":"…","type":"statement","prevHash":"…","hash":"…","data":{…}}\n
  *
- * `dataJson` is the canonical JSON text the hash covers, kept as a string so that the stored
- * bytes are exactly the hashed bytes. A batch is appended with one write, so only the last
- * line of the newest segment can be torn (a crash mid-write); it then lacks its `\n`.
+ * `data` is last and is the canonical JSON text the hash covers, written as is: the reader
+ * takes the exact bytes back from after `"data":` to the closing brace, so the stored text is
+ * the hashed text without escaping it into a string. (Lines written before this format carry
+ * `"dataJson":"{…}"`, the same text as a string; both are read.) A batch is appended with one
+ * write, so only the last line of the newest segment can be torn (a crash mid-write); it then
+ * lacks its `\n`.
  */
 import { HoopError } from '../errors.js';
 import type { StoredAuditEvent } from '../store/audit-store.js';
@@ -27,10 +30,13 @@ export function segmentNumbers(names: readonly string[]): number[] {
   return numbers.sort((a, b) => a - b);
 }
 
+const DATA_KEY = '"data":';
+
 /** One event as a journal line, newline included. */
 export function encodeJournalLine(e: StoredAuditEvent): string {
   return (
-    JSON.stringify({ sessionId: e.sessionId, seq: e.seq, time: e.time, type: e.type, prevHash: e.prevHash, hash: e.hash, dataJson: e.dataJson }) + '\n'
+    `{"sessionId":${JSON.stringify(e.sessionId)},"seq":${e.seq},"time":${JSON.stringify(e.time)},"type":${JSON.stringify(e.type)},` +
+    `"prevHash":${JSON.stringify(e.prevHash)},"hash":${JSON.stringify(e.hash)},${DATA_KEY}${e.dataJson}}\n`
   );
 }
 
@@ -46,14 +52,23 @@ export function decodeJournalLine(line: string): StoredAuditEvent {
     if (typeof v[k] !== 'string') throw corrupt(`"${k}" is not a string`);
     return v[k] as string;
   };
-  if (typeof v !== 'object' || v === null) throw corrupt('not an object');
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw corrupt('not an object');
   if (!Number.isSafeInteger(v.seq) || (v.seq as number) < 1) throw corrupt('"seq" is not a positive integer');
-  const dataJson = str('dataJson');
-  let data: unknown = null;
-  try {
-    data = JSON.parse(dataJson);
-  } catch {
-    throw corrupt('"dataJson" is not JSON');
+  let dataJson: string;
+  let data: unknown;
+  if ('data' in v) {
+    // No string before "data" can hold `"data":` unescaped, so the first one is the key; the value runs to the final brace.
+    const at = line.indexOf(DATA_KEY);
+    if (at < 0 || !line.endsWith('}')) throw corrupt('"data" is not where the format puts it');
+    dataJson = line.slice(at + DATA_KEY.length, line.length - 1);
+    data = v.data;
+  } else {
+    dataJson = str('dataJson');
+    try {
+      data = JSON.parse(dataJson);
+    } catch {
+      throw corrupt('"dataJson" is not JSON');
+    }
   }
   return { sessionId: str('sessionId'), seq: v.seq as number, time: str('time'), type: str('type'), data, dataJson, prevHash: str('prevHash'), hash: str('hash') };
 }

@@ -137,7 +137,7 @@ export class AuditRecorder {
     } catch (err) {
       return Promise.reject(err);
     }
-    const time = this.now().toISOString();
+    const time = this.isoNow();
     return new Promise<AuditEvent<T>>((resolve, reject) => {
       const deferrable = this.deferrable.has(type);
       this.pending.push({ deferrable, sessionId, type, data, dataJson, time, resolve: resolve as (e: AuditEvent) => void, reject });
@@ -161,7 +161,7 @@ export class AuditRecorder {
     this.retireHeads(journal.ingested());
     if (!this.heads.has(sessionId) || this.pending.some((p) => !this.heads.has(p.sessionId))) return undefined;
     const dataJson = canonicalJson(data);
-    const time = this.now().toISOString();
+    const time = this.isoNow();
     let committed: AuditEvent | undefined;
     const self: PendingEvent = {
       deferrable: false,
@@ -197,6 +197,15 @@ export class AuditRecorder {
     this.closed = true;
     while (this.pending.length > 0 || this.flushing) await this.startFlush();
     await this.journal?.close();
+  }
+
+  private lastIso = { ms: NaN, text: '' };
+
+  /** The clock as ISO 8601; events recorded in the same millisecond share one string. */
+  private isoNow(): string {
+    const ms = this.now().getTime();
+    if (ms !== this.lastIso.ms) this.lastIso = { ms, text: new Date(ms).toISOString() };
+    return this.lastIso.text;
   }
 
   stats(): AuditRecorderStats {
@@ -306,9 +315,9 @@ export class AuditRecorder {
     this.counters.events += events.length;
     this.counters.largestBatch = Math.max(this.counters.largestBatch, events.length);
     batch.forEach((p, i) => {
-      const { dataJson: _stored, ...event } = events[i]!;
+      const e = events[i]!;
       each(p);
-      p.resolve(event as AuditEvent);
+      p.resolve({ sessionId: e.sessionId, seq: e.seq, time: e.time, type: e.type, data: e.data, prevHash: e.prevHash, hash: e.hash } as AuditEvent);
     });
   }
 
@@ -316,8 +325,8 @@ export class AuditRecorder {
   private chain(batch: readonly PendingEvent[], tentative: Map<string, ChainHead>): StoredAuditEvent[] {
     return batch.map((p) => {
       const head = tentative.get(p.sessionId) ?? this.heads.get(p.sessionId) ?? { seq: 0, hash: GENESIS_HASH };
-      const unhashed = { sessionId: p.sessionId, seq: head.seq + 1, time: p.time, type: p.type, data: p.data, dataJson: p.dataJson, prevHash: head.hash };
-      const event = { ...unhashed, hash: computeEventHash(unhashed) };
+      const event: StoredAuditEvent = { sessionId: p.sessionId, seq: head.seq + 1, time: p.time, type: p.type, data: p.data, dataJson: p.dataJson, prevHash: head.hash, hash: '' };
+      event.hash = computeEventHash(event);
       tentative.set(p.sessionId, { seq: event.seq, hash: event.hash });
       return event;
     });
