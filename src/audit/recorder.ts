@@ -70,6 +70,8 @@ interface PendingEvent {
   reject: (err: unknown) => void;
 }
 
+const IGNORE = (): void => undefined;
+
 interface ChainHead {
   seq: number;
   hash: string;
@@ -143,6 +145,27 @@ export class AuditRecorder {
       this.pending.push({ deferrable, sessionId, type, data, dataJson, time, resolve: resolve as (e: AuditEvent) => void, reject });
       this.schedule(!deferrable);
     });
+  }
+
+  /**
+   * Records an event nothing waits for (a statement's completion, a connection opening): no
+   * promise is made. Returns the reason when it is refused at once; a batch that fails later is
+   * logged by the recorder (`audit batch failed`).
+   */
+  recordInBackground<T extends AuditEventType>(sessionId: string, type: T, data: AuditEventDataByType[T]): Error | undefined {
+    if (this.closed) return new HoopError('internal', 'audit_unavailable', 'audit recorder is closed');
+    const refused = this.journal?.refusal();
+    if (refused) return refused;
+    let dataJson: string;
+    try {
+      dataJson = canonicalJson(data);
+    } catch (err) {
+      return err instanceof Error ? err : new Error(String(err));
+    }
+    const deferrable = this.deferrable.has(type);
+    this.pending.push({ deferrable, sessionId, type, data, dataJson, time: this.isoNow(), resolve: IGNORE, reject: IGNORE });
+    this.schedule(!deferrable);
+    return undefined;
   }
 
   /**

@@ -134,8 +134,8 @@ function heldOutcome(review: ReviewRecord): HeldOutcome {
 
 /** The engine's view of the audit log: statements are awaited (write-ahead), the rest is logged on failure. */
 export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger): StatementRecorder {
-  const background = (what: string, sessionId: string, write: Promise<unknown>) => {
-    write.catch((err: unknown) => logger.error(`audit: could not record ${what}`, { session: sessionId, error: errorMessage(err) }));
+  const background = (what: string, sessionId: string, refused: Error | undefined) => {
+    if (refused) logger.error(`audit: could not record ${what}`, { session: sessionId, error: errorMessage(refused) });
   };
   return {
     statement(r) {
@@ -158,7 +158,7 @@ export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger):
       background(
         'a statement completion',
         r.sessionId,
-        recorder.record(r.sessionId, 'statement_completed', {
+        recorder.recordInBackground(r.sessionId, 'statement_completed', {
           connectionId: r.connectionId,
           statementId: String(r.statementId),
           durationMs: r.durationMs,
@@ -171,10 +171,10 @@ export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger):
       );
     },
     connectionOpened(sessionId, connectionId) {
-      background('a connection opening', sessionId, recorder.record(sessionId, 'connection_opened', { connectionId }));
+      background('a connection opening', sessionId, recorder.recordInBackground(sessionId, 'connection_opened', { connectionId }));
     },
     connectionClosed(sessionId, connectionId) {
-      background('a connection closing', sessionId, recorder.record(sessionId, 'connection_closed', { connectionId }));
+      background('a connection closing', sessionId, recorder.recordInBackground(sessionId, 'connection_closed', { connectionId }));
     },
   };
 }

@@ -56,6 +56,18 @@ describe('AuditRecorder', () => {
     expect(await verifySession(store, 's1')).toEqual({ sessionId: 's1', ok: true, events: 3 });
   });
 
+  it('recordInBackground() queues without a promise, in call order with record(); refused at once when closed', async () => {
+    const { store, recorder } = setup();
+    expect(recorder.recordInBackground('s1', 'connection_opened', { connectionId: 'c1' })).toBeUndefined();
+    await recorder.record('s1', 'statement', statement(1));
+    expect(recorder.recordInBackground('s1', 'statement_completed', { connectionId: 'c1', statementId: '1', durationMs: 1, rows: 1, command: 'SELECT 1' })).toBeUndefined();
+    await recorder.flush();
+    expect((await store.sessionEvents('s1')).map((e) => e.type)).toEqual(['connection_opened', 'statement', 'statement_completed']);
+    expect(recorder.recordInBackground('s1', 'connection_closed', { connectionId: 'c1', extra: NaN } as never)).toMatchObject({ code: 'audit_invalid_event' });
+    await recorder.close();
+    expect(recorder.recordInBackground('s1', 'connection_closed', { connectionId: 'c1' })).toMatchObject({ code: 'audit_unavailable' });
+  });
+
   it('group-commits 50 concurrent record() calls in one transaction, seq in call order', async () => {
     const { store, recorder } = setup();
     const append = vi.spyOn(store, 'append');
