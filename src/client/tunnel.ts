@@ -20,6 +20,7 @@ import type { CreateSessionRequest, CreateSessionResponse, ReviewInfo, SessionIn
 import { HoopError, errorMessage, isHoopError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { generateEphemeralKey, sshFingerprint, type EphemeralKey } from '../ssh/ed25519.js';
+import { coalesceWrites } from '../ssh/write-coalescer.js';
 import type { SessionGateway } from './gateway-client.js';
 
 /** Where the local listener binds: loopback TCP (port 0 picks one) or a unix socket (mode 0600). */
@@ -424,10 +425,14 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       const onEarlyClose = () => fail(new Error('the gateway closed the SSH connection during the handshake'));
       client.on('error', fail);
       client.once('close', onEarlyClose);
+      // Our own socket, so its writes can be gathered per event-loop turn (see write-coalescer.ts).
+      const sock = net.connect({ host: created.ssh.host, port: created.ssh.port });
+      // ssh2 writes a packet in several pieces; with Nagle on each round trip waits ~40 ms.
+      sock.setNoDelay(true);
+      coalesceWrites(sock);
       try {
         client.connect({
-          host: created.ssh.host,
-          port: created.ssh.port,
+          sock,
           username: created.session.id,
           privateKey: key.privateKey,
           hostVerifier: (hostKey: Buffer) => {
@@ -439,11 +444,9 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
           keepaliveCountMax: 3,
         });
       } catch (err) {
+        sock.destroy();
         fail(err); // e.g. a key ssh2 cannot read
-        return;
       }
-      // ssh2 writes a packet in several pieces; with Nagle on each round trip waits ~40 ms.
-      client.setNoDelay(true);
     });
   }
 

@@ -3,6 +3,7 @@ import ssh2, { type AuthContext, type Connection, type ServerChannel } from 'ssh
 import type { ClientConnection, Engine, EngineSession } from '../engine/engine.js';
 import type { Logger } from '../logger.js';
 import type { SessionRecord } from '../store/store.js';
+import { coalesceWrites } from '../ssh/write-coalescer.js';
 import type { HostPort } from './config.js';
 import { listenError } from './http-api.js';
 import type { SessionManager } from './session-manager.js';
@@ -31,6 +32,7 @@ export class SshEndpoint {
     this.tcp = net.createServer({ noDelay: true }, (socket) => {
       socket.setNoDelay(true);
       socket.setKeepAlive(true, 30_000);
+      coalesceWrites(socket);
       this.ssh.injectSocket(socket);
     });
   }
