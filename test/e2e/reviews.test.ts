@@ -146,6 +146,9 @@ describe('reviews, end to end', () => {
     expect(types.indexOf('review_approved')).toBeLessThan(types.indexOf('statement_completed'));
     expect(events.find((e) => e.type === 'review_approved')!.data).toMatchObject({ reviewId: held.id, by: 'bob', reason: 'looks fine', scope: 'once' });
     expect(events.find((e) => e.type === 'statement_completed')!.data).toMatchObject({ command: 'CREATE TABLE' });
+    const audit = await runHoopctl(['audit', '--session', held.sessionId], await alice());
+    expect(audit.stdout).toContain(`${held.id}: CREATE TABLE reviewed_t (x int)`);
+    expect(audit.stdout).toMatch(new RegExp(`review_approved\\tapproved\\t${held.id} by bob: looks fine`));
   });
 
   it('answers a rejection with 42501 and the reviewer’s reason, and the connection goes on (pg, extended protocol)', async () => {

@@ -66,6 +66,7 @@ function decisionOf(e: AuditEventInfo): string {
   const data = e.data as Record<string, unknown> | null;
   if (e.type === 'statement') return String(data?.decision ?? '');
   if (e.type === 'statement_completed') return data?.error ? `error ${(data.error as { code: string }).code}` : String(data?.command ?? '');
+  if (e.type.startsWith('review_') && e.type !== 'review_requested') return e.type.slice('review_'.length).replace('_', ' ');
   return '';
 }
 
@@ -78,9 +79,18 @@ function detailOf(e: AuditEventInfo): string {
     case 'statement_completed':
       return data.error ? oneLine((data.error as { message: string }).message) : `${String(data.rows ?? '-')} rows, ${String(data.durationMs)} ms`;
     case 'session_started':
+    case 'session_requested':
       return oneLine(data.reason ?? '');
     case 'session_ended':
       return oneLine(data.reason);
+    case 'review_requested':
+      return `${String(data.reviewId)}${data.text ? `: ${oneLine(data.text)}` : ' (session)'}`;
+    case 'review_approved':
+    case 'review_rejected':
+      return `${String(data.reviewId)} by ${String(data.by)}${data.reason ? `: ${oneLine(data.reason)}` : ''}`;
+    case 'review_timed_out':
+    case 'review_withdrawn':
+      return `${String(data.reviewId)}: ${oneLine(data.reason)}`;
     default:
       return '';
   }
