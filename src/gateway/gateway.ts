@@ -77,7 +77,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
   await loadPolicyParser();
   const policies = new Map<string, PolicyEngine>();
   for (const connection of config.connections.values()) policies.set(connection.name, new PolicyEngine(connection.policy));
-  const notifier = config.webhook ? new WebhookNotifier({ ...config.webhook, ...deps.webhook, logger, fetch: deps.fetch }) : undefined;
+  const notifier = config.webhook ? new WebhookNotifier({ ...config.webhook, ...deps.webhook, logger, fetch: deps.fetch, outbox: store }) : undefined;
   const reviews = new ReviewManager({
     store,
     recorder,
@@ -139,6 +139,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
   try {
     await reviews.start();
     await sessions.start();
+    await notifier?.resume();
     sshAddress = await sshEndpoint.listen();
     started.push(() => sshEndpoint.close());
     const apiUrl = await api.listen();

@@ -2,19 +2,21 @@
  * Announces reviews to one webhook per gateway: a generic JSON body whose `text` field is what
  * a Slack incoming webhook (or anything Slack-compatible) shows.
  *
- *   announce(review.created | review.decided) ─▶ queue per review (keeps created before decided)
- *     POST url ─▶ 2xx: done │ network error, timeout, 408, 429, 5xx: retry after 1s, 2s, 4s … │
- *                           other 4xx: dropped (the receiver refuses it; retrying cannot help)
+ *   announce(review.created | review.decided) ─▶ outbox (store) ─▶ queue per review (created
+ *     before decided) ─▶ POST url ─▶ 2xx: done, out of the outbox │ network error, timeout, 408,
+ *     429, 5xx: retry after 1s, 2s, 4s … │ other 4xx, or out of attempts: dropped (logged)
+ *   start: what the outbox still holds (a restart, a close mid-retry) is sent again
  *
- * Delivery never blocks or fails a review: the review lives in the store whatever happens here,
- * and a delivery that runs out of attempts is logged. Every attempt of one delivery carries the
- * same `x-hoop-delivery` id, so a receiver can ignore duplicates.
+ * Delivery never blocks or fails a review: the review lives in the store whatever happens here.
+ * Every attempt of one notification carries the same `x-hoop-delivery` id, across restarts too,
+ * so a receiver can ignore duplicates.
  */
 import crypto from 'node:crypto';
 import type { ReviewInfo } from '../api/types.js';
 import { formatDuration } from '../duration.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { OutboxEntry, WebhookOutbox } from '../store/store.js';
 import type { ReviewNotifier } from './review-manager.js';
 
 export interface WebhookNotifierOptions {
@@ -28,6 +30,8 @@ export interface WebhookNotifierOptions {
   maxBackoffMs?: number;
   logger: Logger;
   fetch?: typeof globalThis.fetch;
+  /** Keeps notifications until delivered; without it they live only in memory. */
+  outbox?: WebhookOutbox;
 }
 
 export type ReviewWebhookEvent = 'review.created' | 'review.decided';
@@ -60,13 +64,21 @@ export class WebhookNotifier implements ReviewNotifier {
 
   announce(event: ReviewWebhookEvent, review: ReviewInfo): void {
     if (this.abort.signal.aborted) return;
-    const payload = webhookPayload(event, review);
-    const previous = this.queues.get(review.id) ?? Promise.resolve();
-    const next = previous.then(() => this.deliver(payload));
-    this.queues.set(review.id, next);
-    void next.then(() => {
-      if (this.queues.get(review.id) === next) this.queues.delete(review.id);
+    const entry = { event, reviewId: review.id, payload: JSON.stringify(webhookPayload(event, review)), delivery: crypto.randomUUID(), createdAt: new Date() };
+    // Stored at once, so a restart while earlier notifications still retry does not lose this one.
+    const stored = this.options.outbox?.addOutbox(entry).catch((err: unknown) => {
+      this.options.logger.error('review webhook: could not keep a notification in the outbox', { review: review.id, error: errorMessage(err) });
+      return undefined;
     });
+    this.enqueue(review.id, async () => this.send({ ...entry, id: (await stored) ?? 0 }));
+  }
+
+  /** Sends what the outbox still holds from before (in order per review). */
+  async resume(): Promise<number> {
+    const entries = (await this.options.outbox?.listOutbox()) ?? [];
+    for (const entry of entries) this.enqueue(entry.reviewId, () => this.send(entry));
+    if (entries.length > 0) this.options.logger.info('review webhook: resending notifications kept from before', { count: entries.length });
+    return entries.length;
   }
 
   /** Resolves once every queued delivery has finished or given up (tests, orderly shutdown). */
@@ -74,28 +86,46 @@ export class WebhookNotifier implements ReviewNotifier {
     while (this.queues.size > 0) await Promise.all([...this.queues.values()]);
   }
 
-  /** Stops retrying; deliveries still waiting are dropped (logged). */
+  /** Stops retrying; what is not delivered stays in the outbox for the next start. */
   async close(): Promise<void> {
     this.abort.abort();
     await this.idle();
   }
 
-  private async deliver(payload: ReviewWebhookPayload): Promise<void> {
-    const delivery = crypto.randomUUID();
-    const body = JSON.stringify(payload);
+  /** Runs a review's sends one after the other, so `created` reaches the receiver before `decided`. */
+  private enqueue(reviewId: string, send: () => Promise<void>): void {
+    const previous = this.queues.get(reviewId) ?? Promise.resolve();
+    const next = previous.then(send);
+    this.queues.set(reviewId, next);
+    void next.then(() => {
+      if (this.queues.get(reviewId) === next) this.queues.delete(reviewId);
+    });
+  }
+
+  /** Delivers one notification; it leaves the outbox when delivered or given up on, not when interrupted by close(). */
+  private async send(entry: OutboxEntry): Promise<void> {
+    const outcome = await this.deliver(entry);
+    if (outcome === 'interrupted' || entry.id === 0) return;
+    await this.options.outbox?.removeOutbox(entry.id).catch((err: unknown) => {
+      this.options.logger.error('review webhook: could not clear a notification from the outbox', { review: entry.reviewId, error: errorMessage(err) });
+    });
+  }
+
+  private async deliver(entry: OutboxEntry): Promise<'delivered' | 'dropped' | 'interrupted'> {
     let wait = this.backoffMs;
     for (let attempt = 1; attempt <= this.options.attempts; attempt++) {
-      if (this.abort.signal.aborted) break;
-      const result = await this.attempt(body, payload.event, delivery);
+      if (this.abort.signal.aborted) return 'interrupted';
+      const result = await this.attempt(entry.payload, entry.event, entry.delivery);
       if (result.ok) {
         this.stats.delivered++;
-        return;
+        return 'delivered';
       }
+      if (this.abort.signal.aborted) return 'interrupted';
       this.stats.failedAttempts++;
       const last = attempt === this.options.attempts || !result.retry;
       this.options.logger.warn(last ? 'review webhook failed; giving up' : 'review webhook failed; will retry', {
-        review: payload.review.id,
-        event: payload.event,
+        review: entry.reviewId,
+        event: entry.event,
         attempt,
         error: result.error,
         ...(last ? {} : { retryInMs: wait }),
@@ -105,6 +135,7 @@ export class WebhookNotifier implements ReviewNotifier {
       wait = Math.min(wait * 2, this.maxBackoffMs);
     }
     this.stats.dropped++;
+    return 'dropped';
   }
 
   private async attempt(body: string, event: string, delivery: string): Promise<{ ok: true } | { ok: false; retry: boolean; error: string }> {

@@ -12,7 +12,7 @@ import {
   type AuditStore,
   type StoredAuditEvent,
 } from './audit-store.js';
-import type { ReviewFilter, ReviewRecord, ReviewVote, SessionFilter, SessionRecord, Store } from './store.js';
+import type { OutboxEntry, ReviewFilter, ReviewRecord, ReviewVote, SessionFilter, SessionRecord, Store } from './store.js';
 
 /** Version 1: sessions. Kept verbatim (IF NOT EXISTS) so that a fresh file and an old one take the same path. */
 const SCHEMA_V1 = [
@@ -130,6 +130,14 @@ const MIGRATIONS: Record<number, string[]> = {
      )`,
     `CREATE INDEX reviews_status ON reviews (status, created_at)`,
     `CREATE INDEX reviews_session ON reviews (session_id, status)`,
+    `CREATE TABLE webhook_outbox (
+       id INTEGER PRIMARY KEY AUTOINCREMENT,
+       event TEXT NOT NULL,
+       review_id TEXT NOT NULL,
+       payload TEXT NOT NULL,
+       delivery TEXT NOT NULL,
+       created_at INTEGER NOT NULL
+     )`,
   ],
 };
 
@@ -303,6 +311,29 @@ export class SqliteStore implements Store, AuditStore {
 
   async listReviews(filter: ReviewFilter = {}): Promise<ReviewRecord[]> {
     return this.newestRows<ReviewRow>('reviews', { status: filter.status, session_id: filter.sessionId, scope: filter.scope }, filter.limit).map(reviewFromRow);
+  }
+
+  async addOutbox(entry: Omit<OutboxEntry, 'id'>): Promise<number> {
+    const result = this.db
+      .prepare('INSERT INTO webhook_outbox (event, review_id, payload, delivery, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(entry.event, entry.reviewId, entry.payload, entry.delivery, entry.createdAt.getTime());
+    return Number(result.lastInsertRowid);
+  }
+
+  async removeOutbox(id: number): Promise<void> {
+    this.db.prepare('DELETE FROM webhook_outbox WHERE id = ?').run(id);
+  }
+
+  async listOutbox(): Promise<OutboxEntry[]> {
+    const rows = this.db.prepare('SELECT * FROM webhook_outbox ORDER BY id').all() as {
+      id: number;
+      event: string;
+      review_id: string;
+      payload: string;
+      delivery: string;
+      created_at: number;
+    }[];
+    return rows.map((r) => ({ id: r.id, event: r.event, reviewId: r.review_id, payload: r.payload, delivery: r.delivery, createdAt: new Date(r.created_at) }));
   }
 
   /** One row; its object keys are the column names. */

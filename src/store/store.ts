@@ -92,8 +92,28 @@ export interface ReviewStore {
   updatePendingReview(review: ReviewRecord): Promise<boolean>;
 }
 
+/** A webhook notification not yet delivered (or given up on). */
+export interface OutboxEntry {
+  id: number;
+  event: string;
+  reviewId: string;
+  /** The JSON body, as it is POSTed. */
+  payload: string;
+  /** Stays the same across attempts and restarts, so a receiver can drop duplicates. */
+  delivery: string;
+  createdAt: Date;
+}
+
+/** Notifications kept until delivered, so a gateway restart does not lose them. */
+export interface WebhookOutbox {
+  addOutbox(entry: Omit<OutboxEntry, 'id'>): Promise<number>;
+  removeOutbox(id: number): Promise<void>;
+  /** Oldest first. */
+  listOutbox(): Promise<OutboxEntry[]>;
+}
+
 /** The gateway's persistence. SQLite is the embedded default; every method may hit disk. */
-export interface Store extends ReviewStore {
+export interface Store extends ReviewStore, WebhookOutbox {
   insertSession(session: SessionRecord): Promise<void>;
   getSession(id: string): Promise<SessionRecord | undefined>;
   /** Newest first. */

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ReviewInfo } from '../../src/api/types.js';
 import { WebhookNotifier, webhookPayload } from '../../src/gateway/webhook-notifier.js';
+import { tempStore } from '../store/temp-store.js';
 
 /** A receiver that answers each request with the next status of `script` (then 200); 0 = never answer. */
 async function receiver(script: number[] = []) {
@@ -117,7 +118,37 @@ describe('WebhookNotifier', () => {
     const started = Date.now();
     await n.close();
     expect(Date.now() - started).toBeLessThan(1000);
+    expect(n.stats).toEqual({ delivered: 0, failedAttempts: 1, dropped: 0 });
+  });
+
+  it('keeps notifications in the outbox until delivered, and sends them again after a restart', async () => {
+    const t = tempStore();
+    cleanups.push(() => t.cleanup());
+    const hook = await receiver([503, 503, 503]);
+    const first = notifier(hook.url, { outbox: t.store, backoffMs: 5000, maxBackoffMs: 5000 });
+    first.announce('review.created', review());
+    first.announce('review.decided', review({ status: 'rejected', rejection: { user: 'bob', at: 't', reason: 'no' } }));
+    while (hook.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await first.close(); // the "restart": the first attempt failed, the rest never went
+    expect((await t.store.listOutbox()).map((e) => e.event)).toEqual(['review.created', 'review.decided']);
+
+    const second = notifier(hook.url, { outbox: t.store });
+    expect(await second.resume()).toBe(2);
+    await second.idle();
+    expect(hook.requests.map((r) => r.event)).toEqual(['review.created', 'review.created', 'review.created', 'review.created', 'review.decided']);
+    expect(new Set(hook.requests.slice(0, 4).map((r) => r.delivery)).size).toBe(1); // one delivery id across the restart
+    expect(await t.store.listOutbox()).toEqual([]);
+  });
+
+  it('clears a notification it gave up on from the outbox', async () => {
+    const t = tempStore();
+    cleanups.push(() => t.cleanup());
+    const hook = await receiver([404]);
+    const n = notifier(hook.url, { outbox: t.store });
+    n.announce('review.created', review());
+    await n.idle();
     expect(n.stats.dropped).toBe(1);
+    expect(await t.store.listOutbox()).toEqual([]);
   });
 });
 
