@@ -128,22 +128,9 @@ export class AuditRecorder {
 
   /** Resolves with the stored event once it is committed; rejects with `audit_unavailable` (fail closed) if it could not be. */
   record<T extends AuditEventType>(sessionId: string, type: T, data: AuditEventDataByType[T]): Promise<AuditEvent<T>> {
-    if (this.closed) {
-      return Promise.reject(new HoopError('internal', 'audit_unavailable', 'audit recorder is closed'));
-    }
-    const refused = this.journal?.refusal();
-    if (refused) return Promise.reject(refused);
-    let dataJson: string;
-    try {
-      dataJson = canonicalJson(data);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const time = this.isoNow();
     return new Promise<AuditEvent<T>>((resolve, reject) => {
-      const deferrable = this.deferrable.has(type);
-      this.pending.push({ deferrable, sessionId, type, data, dataJson, time, resolve: resolve as (e: AuditEvent) => void, reject });
-      this.schedule(!deferrable);
+      const refused = this.enqueue(sessionId, type, data, resolve as (e: AuditEvent) => void, reject);
+      if (refused) reject(refused);
     });
   }
 
@@ -153,6 +140,11 @@ export class AuditRecorder {
    * logged by the recorder (`audit batch failed`).
    */
   recordInBackground<T extends AuditEventType>(sessionId: string, type: T, data: AuditEventDataByType[T]): Error | undefined {
+    return this.enqueue(sessionId, type, data, IGNORE, IGNORE);
+  }
+
+  /** Queues an event for the next commit; returns why it is refused at once (recorder closed, journal refusing, not serializable). */
+  private enqueue(sessionId: string, type: AuditEventType, data: unknown, resolve: PendingEvent['resolve'], reject: PendingEvent['reject']): Error | undefined {
     if (this.closed) return new HoopError('internal', 'audit_unavailable', 'audit recorder is closed');
     const refused = this.journal?.refusal();
     if (refused) return refused;
@@ -163,7 +155,7 @@ export class AuditRecorder {
       return err instanceof Error ? err : new Error(String(err));
     }
     const deferrable = this.deferrable.has(type);
-    this.pending.push({ deferrable, sessionId, type, data, dataJson, time: this.isoNow(), resolve: IGNORE, reject: IGNORE });
+    this.pending.push({ deferrable, sessionId, type, data, dataJson, time: this.isoNow(), resolve, reject });
     this.schedule(!deferrable);
     return undefined;
   }

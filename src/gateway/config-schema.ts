@@ -1,3 +1,4 @@
+import { parseDuration } from '../duration.js';
 import { HoopError } from '../errors.js';
 
 /**
@@ -59,6 +60,20 @@ export class ConfigNode {
       this.fail(`must be an integer from ${min} to ${max}, got ${describe(this.value)}`);
     }
     return this.value;
+  }
+
+  /** A duration such as `90s` or `1h30m`, in milliseconds, longer than zero; `context` ends each message (` (rule "x")`). */
+  duration(context = ''): number {
+    const text = this.string();
+    let ms: number;
+    try {
+      ms = parseDuration(text);
+    } catch (err) {
+      if (err instanceof HoopError && err.code === 'bad_duration') this.fail(`"${text}" is not a duration${context}`, err.hint);
+      throw err;
+    }
+    if (ms <= 0) this.fail(`must be longer than zero${context}`);
+    return ms;
   }
 
   oneOf<T extends string>(choices: readonly T[]): T {

@@ -163,7 +163,7 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
   const issuers = auth.child('issuers').list().map((issuer) => parseIssuer(issuer, ctx));
   if (issuers.length === 0) auth.child('issuers').fail('must list at least one issuer');
   const toleranceNode = auth.child('clockTolerance');
-  const clockToleranceSec = toleranceNode.present ? Math.round(parseDurationAt(toleranceNode) / 1000) : 30;
+  const clockToleranceSec = toleranceNode.present ? Math.round(toleranceNode.duration() / 1000) : 30;
 
   const adminsNode = root.child('admins');
   const adminGroups = adminsNode.present ? adminsNode.onlyKeys(['groups']).child('groups').stringList() : ['admins'];
@@ -217,7 +217,7 @@ function parseWebhook(node: ConfigNode, ctx: ParseContext): WebhookConfig | unde
   }
   const attempts = node.child('attempts');
   const timeout = node.child('timeout');
-  return { url, attempts: attempts.present ? attempts.integer(1, 20) : 6, timeoutMs: timeout.present ? parseDurationAt(timeout) : 10_000 };
+  return { url, attempts: attempts.present ? attempts.integer(1, 20) : 6, timeoutMs: timeout.present ? timeout.duration() : 10_000 };
 }
 
 function parseApiListen(node: ConfigNode, ctx: ParseContext): GatewayConfig['listen']['api'] {
@@ -312,9 +312,9 @@ function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, admi
   const groupsNode = access?.child('groups');
   const maxNode = access?.child('maxDuration');
   const defaultNode = access?.child('defaultDuration');
-  const maxDurationMs = maxNode?.present ? parseDurationAt(maxNode) : parseDuration(DEFAULT_MAX_DURATION);
+  const maxDurationMs = maxNode?.present ? maxNode.duration() : parseDuration(DEFAULT_MAX_DURATION);
   const defaultDurationMs = defaultNode?.present
-    ? parseDurationAt(defaultNode)
+    ? defaultNode.duration()
     : Math.min(parseDuration(DEFAULT_DURATION), maxDurationMs);
   if (defaultDurationMs > maxDurationMs) defaultNode!.fail('is longer than maxDuration');
   return {
@@ -331,7 +331,7 @@ function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, admi
       defaultDurationMs,
       maxDurationMs,
       approval: approvalNode?.present ? approvalNode.oneOf(['none', 'required'] as const) : 'none',
-      approvalTimeoutMs: approvalTimeoutNode?.present ? parseDurationAt(approvalTimeoutNode) : parseDuration(DEFAULT_APPROVAL_TIMEOUT),
+      approvalTimeoutMs: approvalTimeoutNode?.present ? approvalTimeoutNode.duration() : parseDuration(DEFAULT_APPROVAL_TIMEOUT),
     },
     reviewers: parseReviewers(node.child('reviewers'), adminGroups),
     policy: parsePolicyConfig(node.child('policy')),
@@ -351,7 +351,7 @@ function parseReviewers(node: ConfigNode, adminGroups: string[]): ConnectionConf
   const reviewers = {
     groups: groups.present ? groups.stringList() : defaults.groups,
     minApprovals: min.present ? min.integer(1, 10) : 1,
-    timeoutMs: timeout.present ? parseDurationAt(timeout) : defaults.timeoutMs,
+    timeoutMs: timeout.present ? timeout.duration() : defaults.timeoutMs,
   };
   if (reviewers.groups.length === 0) groups.fail('is empty', 'name the groups whose members may approve, e.g. [dba]');
   return reviewers;
@@ -376,18 +376,6 @@ function parseConnectionAudit(node: ConfigNode): ConnectionConfig['audit'] {
 
 /** Stands in for the gateway's masking key while the file is validated. */
 const PLACEHOLDER_HASH_KEY = Buffer.alloc(32);
-
-function parseDurationAt(node: ConfigNode): number {
-  const text = node.string();
-  try {
-    const ms = parseDuration(text);
-    if (ms <= 0) node.fail('must be longer than zero');
-    return ms;
-  } catch (err) {
-    if (err instanceof HoopError && err.code === 'bad_duration') node.fail(`"${text}" is not a duration`, err.hint);
-    throw err;
-  }
-}
 
 /** `env:NAME` or `file:/path`; a literal secret in the config file is refused. */
 function resolveSecret(node: ConfigNode, ctx: ParseContext): string {

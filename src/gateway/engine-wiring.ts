@@ -61,7 +61,7 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
         resultSample: connection.audit.results,
         reviews,
       });
-      const hooks = { frontend: guard.frontend, backend: guard.backend, closed: () => guard.closed(), cancel: () => guard.cancel(), clientEnded: () => guard.clientEnded() };
+      const hooks = guard.relayHooks();
       return results ? results.wrap(hooks) : hooks;
     },
     onClose: catalog && (() => catalog.close()),

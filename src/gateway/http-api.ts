@@ -368,9 +368,7 @@ function auditFilter(query: URLSearchParams): AuditFilter {
   if (decision !== undefined && !(DECISIONS as readonly string[]).includes(decision)) {
     throw new HoopError('usage', 'bad_decision', `decision must be allow, deny or review, not "${decision}"`);
   }
-  const limitText = text('limit') ?? '100';
-  const limit = Number(limitText);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HoopError('usage', 'bad_limit', 'limit must be an integer from 1 to 1000');
+  const limit = integerParam(query, 'limit', 100, 1, 1000);
   const order = text('order') ?? 'asc';
   if (order !== 'asc' && order !== 'desc') throw new HoopError('usage', 'bad_order', 'order must be asc or desc');
   return {

@@ -1,4 +1,3 @@
-import { parseDuration } from '../duration.js';
 import type { ConfigNode } from '../gateway/config-schema.js';
 import { parseDottedName } from './names.js';
 import { functionName, NameResolver } from './rule-matcher.js';
@@ -90,21 +89,9 @@ function parseRule(node: ConfigNode, resolver: NameResolver): PolicyRule {
   const timeoutNode = node.child('timeout');
   if (timeoutNode.present) {
     if (rule.action !== 'review') timeoutNode.fail(`applies only to action review${inRule}`, 'a timeout says how long a held statement waits for a reviewer');
-    rule.timeoutMs = parseRuleTimeout(timeoutNode, inRule);
+    rule.timeoutMs = timeoutNode.duration(inRule);
   }
   return rule;
-}
-
-function parseRuleTimeout(node: ConfigNode, inRule: string): number {
-  const text = node.string();
-  let ms: number;
-  try {
-    ms = parseDuration(text);
-  } catch {
-    node.fail(`"${text}" is not a duration${inRule}`, 'e.g. 90s, 10m or 1h');
-  }
-  if (ms <= 0) node.fail(`must be longer than zero${inRule}`);
-  return ms;
 }
 
 function parseMatch(node: ConfigNode, resolver: NameResolver, inRule: string): PolicyRuleMatch {

@@ -70,7 +70,7 @@ describe('statement guard: statements held for review, on the wire', () => {
       engine: {
         hooks: (session) => {
           const guard = new StatementGuard({ session, policy, logger: silentLogger, reviews: reviewer });
-          return { frontend: guard.frontend, backend: guard.backend, closed: () => guard.closed(), cancel: () => guard.cancel(), clientEnded: () => guard.clientEnded() };
+          return guard.relayHooks();
         },
       },
     });

@@ -70,7 +70,7 @@ describe('result masking through the engine', () => {
           const forCaller = maskingFor(config, groups ?? session.groups);
           const results = forCaller ? new ResultMasking({ ...forCaller, catalog, connection: 'orders-db' }) : undefined;
           const guard = new StatementGuard({ session, recorder, logger: silentLogger, takeMaskedCounts: results && (() => results.takeCounts()) });
-          const hooks = { frontend: guard.frontend, backend: guard.backend, closed: () => guard.closed() };
+          const hooks = guard.relayHooks();
           return results ? results.wrap(hooks) : hooks;
         },
       },

@@ -28,7 +28,7 @@ describe('statement guard: policy enforcement through the engine', () => {
       engine: {
         hooks: (session) => {
           const guard = new StatementGuard({ session, policy, logger: silentLogger });
-          return { frontend: guard.frontend, backend: guard.backend };
+          return guard.relayHooks();
         },
       },
     });

@@ -42,7 +42,7 @@ import { formatDuration } from '../../duration.js';
 import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { EngineSession } from '../engine.js';
-import type { BackendHook, FrameDecision, FrontendHook, HookResult, RelayContext } from './hooks.js';
+import type { BackendHook, FrameDecision, FrontendHook, HookResult, RelayContext, RelayHooks } from './hooks.js';
 import { ResponseSequencer, withReady } from './response-sequencer.js';
 
 export type StatementAction = 'allow' | 'deny' | 'review';
@@ -213,6 +213,17 @@ export class StatementGuard {
   readonly frontend: FrontendHook = { inspect: (frame, context) => this.onClientFrame(frame, context) };
 
   readonly backend: BackendHook;
+
+  /** Everything the relay needs from this guard, as one connection's hooks. */
+  relayHooks(): RelayHooks {
+    return {
+      frontend: this.frontend,
+      backend: this.backend,
+      closed: () => this.closed(),
+      cancel: () => this.cancel(),
+      clientEnded: () => this.clientEnded(),
+    };
+  }
 
   closed(): void {
     this.isClosed = true;
