@@ -7,13 +7,18 @@ import { defaultDialer } from '../engine/postgres/upstream-connect.js';
 import type { MaskingConfig } from '../masking/types.js';
 import {
   StatementGuard,
+  type AnalyzedStatement,
   type HeldOutcome,
+  type StatementAnalysis,
+  type StatementVerdict,
   type StatementPolicy,
   type StatementRecorder,
   type StatementReviewer,
 } from '../engine/postgres/statement-guard.js';
 import { errorMessage } from '../errors.js';
 import { PolicyEngine } from '../policy/policy-engine.js';
+import { ACTION_RANK } from '../policy/rule-matcher.js';
+import type { PolicyDecision, StatementDecision } from '../policy/types.js';
 import type { Logger } from '../logger.js';
 import type { ReviewRecord } from '../store/store.js';
 import type { ConnectionConfig } from './config.js';
@@ -49,7 +54,7 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
   return new PostgresEngine({
     target,
     logger: wiring.logger,
-    hooks: (session) => {
+    hooks: (session, server) => {
       const forCaller = catalog ? maskingFor(masking, session.groups) : undefined;
       const results = forCaller && catalog ? new ResultMasking({ ...forCaller, catalog, connection: connection.name }) : undefined;
       const guard = new StatementGuard({
@@ -60,6 +65,7 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
         takeMaskedCounts: results && (() => results.takeCounts()),
         resultSample: connection.audit.results,
         reviews,
+        serverParameters: server.parameters,
       });
       const hooks = guard.relayHooks();
       return results ? results.wrap(hooks) : hooks;
@@ -79,14 +85,57 @@ export function withHashKey(config: MaskingConfig, hashKey: Buffer): MaskingConf
 
 /** The engine's view of a connection's policy. */
 export function statementPolicy(engine: PolicyEngine, connection: ConnectionConfig): StatementPolicy {
+  const analyses = new WeakMap<PolicyDecision, StatementAnalysis>();
   return {
-    decide: (sql, groups) => engine.decide(sql, groups),
+    decide: (sql, groups) => {
+      const decision = engine.decide(sql, groups);
+      // Cached decisions are shared frozen objects: analyse each once.
+      let analysis = analyses.get(decision);
+      if (analysis === undefined) {
+        analysis = statementAnalysis(decision);
+        if (decision.cached) analyses.set(decision, analysis);
+      }
+      return analysis;
+    },
     decideFunctionCall: (functionOid) => ({
       decision: connection.policy.unparsed,
       rule: null,
       reason: `a fast-path FunctionCall (function OID ${functionOid}) carries no SQL the policy can read`,
     }),
   };
+}
+
+/**
+ * A policy decision as the statement guard reads it: per top-level statement, its verdict with
+ * the statements nested in it (a PREPARE's body counts only if denied: preparing runs nothing,
+ * its review waits for EXECUTE), and what it does to prepared statements.
+ */
+export function statementAnalysis(decision: PolicyDecision): StatementAnalysis {
+  const verdict: StatementVerdict = { decision: decision.decision, rule: decision.rule, reason: decision.reason };
+  if (decision.unparsed) return { verdict, ...(decision.syntaxError ? { syntaxError: decision.syntaxError } : {}) };
+  const groups: { own: StatementDecision; nested: StatementDecision[] }[] = [];
+  for (const s of decision.statements) {
+    if (!s.nested || groups.length === 0) groups.push({ own: s, nested: [] });
+    else groups[groups.length - 1]!.nested.push(s);
+  }
+  const statements = groups.map(({ own, nested }): AnalyzedStatement => {
+    const body = strictestOf(nested);
+    const counted = own.prepare ? nested.filter((n) => n.decision === 'deny') : nested;
+    return {
+      verdict: strictestOf([own, ...counted])!,
+      ...(own.location ? { location: own.location } : {}),
+      ...(own.prepare ? { prepare: { name: own.prepare.name, text: own.prepare.text, verdict: body ?? { decision: 'allow', rule: null, reason: 'an empty prepared statement' } } } : {}),
+      ...(own.executes && own.executes.length > 0 ? { executes: own.executes } : {}),
+      ...(own.deallocates && own.deallocates.length > 0 ? { deallocates: own.deallocates } : {}),
+    };
+  });
+  return { verdict, statements };
+}
+
+function strictestOf(decisions: readonly StatementDecision[]): StatementVerdict | undefined {
+  let strictest: StatementDecision | undefined;
+  for (const d of decisions) if (strictest === undefined || ACTION_RANK[d.decision] > ACTION_RANK[strictest.decision]) strictest = d;
+  return strictest && { decision: strictest.decision, rule: strictest.rule, reason: strictest.reason };
 }
 
 /** The engine's view of the review manager: a held statement is a review it waits on. */

@@ -21,7 +21,7 @@ import type { PolicyFeature, StatementFacts, StatementKind } from './types.js';
  */
 
 export type ExtractedFacts = { statements: StatementFacts[]; literalSensitive: boolean };
-export type FactsFailure = { error: string; stage: 'parse' | 'facts' };
+export type FactsFailure = { error: string; stage: 'parse' | 'facts'; /** parse errors: 0-based byte offset of the error */ byteOffset?: number };
 
 /** Parses `sql` and returns the facts of every statement in it, or why it could not. */
 export function extractFacts(sql: string, options: { searchPath: string[] }): ExtractedFacts | FactsFailure {
@@ -30,7 +30,8 @@ export function extractFacts(sql: string, options: { searchPath: string[] }): Ex
   try {
     raw = sql.trim() === '' ? [] : parseStatements(sql);
   } catch (err) {
-    return { error: errorMessage(err), stage: 'parse' };
+    const offset = (err as { sqlDetails?: { cursorPosition?: unknown } }).sqlDetails?.cursorPosition;
+    return { error: errorMessage(err), stage: 'parse', ...(typeof offset === 'number' ? { byteOffset: offset } : {}) };
   }
   const walker = new FactsWalker(options.searchPath[0] ?? 'public');
   try {

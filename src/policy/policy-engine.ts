@@ -99,7 +99,8 @@ export class PolicyEngine {
       const reason = facts.stage === 'parse'
         ? `the parser could not read it: ${facts.error}`
         : `the policy could not understand it: ${facts.error}`;
-      return { decision: { decision: this.policy.unparsed, rule: null, reason, statements: [], unparsed: true, cached: false }, shapeSafe: false };
+      const syntaxError = facts.stage === 'parse' ? { syntaxError: { message: facts.error, ...(facts.byteOffset !== undefined ? { byteOffset: facts.byteOffset } : {}) } } : {};
+      return { decision: { decision: this.policy.unparsed, rule: null, reason, statements: [], unparsed: true, ...syntaxError, cached: false }, shapeSafe: false };
     }
     if (facts.statements.length === 0) {
       return { decision: { decision: 'allow', rule: null, reason: 'no statement to run', statements: [], unparsed: false, cached: false }, shapeSafe: false };

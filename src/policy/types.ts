@@ -34,6 +34,14 @@ export interface StatementFacts {
   text: string;
   /** True for a statement found inside another (CTE body, EXPLAIN, PREPARE … AS, COPY (query), CREATE … AS, bodies). */
   nested: boolean;
+  /** `PREPARE name AS stmt`: the name and the prepared statement's own text. */
+  prepare?: { name: string; text: string };
+  /** Prepared statements this statement runs: `EXECUTE name`, also inside EXPLAIN and CREATE TABLE … AS EXECUTE. */
+  executes?: string[];
+  /** Prepared statements it removes: `DEALLOCATE name` → [name]; `DEALLOCATE ALL`, `DISCARD ALL` → ['*']. */
+  deallocates?: string[];
+  /** Top-level statements: byte range [start, end) in the UTF-8 text the facts were read from. */
+  location?: { start: number; end: number };
 }
 
 export interface PolicyRuleMatch {
@@ -75,5 +83,7 @@ export interface PolicyDecision {
   reason: string;
   statements: StatementDecision[];
   unparsed: boolean;
+  /** The parser could not read the text: its message and where (0-based byte offset), for a 42601 error. */
+  syntaxError?: { message: string; byteOffset?: number };
   cached: boolean;
 }

@@ -16,7 +16,7 @@ describe('hoopctl demo', () => {
     // 4. policy refuses in the protocol and the transaction goes on
     expect(run.stdout).toContain('refused (42501): hoop: blocked by rule "bounded-writes": UPDATE without WHERE on public.orders');
     expect(run.stdout).toContain('refused (42501): hoop: blocked by rule "no-files": SELECT: calls pg_read_file');
-    expect(run.stdout).toContain('the transaction is still usable: 2 open orders');
+    expect(run.stdout).toContain('COMMIT answers ROLLBACK: nothing of the transaction was kept');
     // 5. DDL held for review: one approved by the DBA, one rejected with a reason
     expect(run.stdout).toMatch(/NOTICE: hoop: statement held for review rev_\S+ \(rule "no-ddl"\): CREATE on public\.agent_notes\n\s+ran after approval/);
     expect(run.stdout).toMatch(/refused \(42501\): hoop: statement rejected by dba@hoop\.local \(review rev_\S+\): orders is the system of record/);

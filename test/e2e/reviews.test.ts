@@ -168,10 +168,11 @@ describe('reviews, end to end', () => {
         expect(rejected.code).toBe(0);
         await expect(deleting).rejects.toMatchObject({ code: '42501', message: `hoop: statement rejected by bob (review ${held.id}): not during the sale` });
         expect(notices[0]).toContain(`statement held for review ${held.id}`);
-        // The server never saw the DELETE: the transaction is still usable and nothing was deleted.
+        // The server itself refused in the DELETE's place: the transaction is aborted, as after any error.
+        await expect(client.query('SELECT 1')).rejects.toMatchObject({ code: '25P02' });
+        expect((await client.query('COMMIT')).command).toBe('ROLLBACK');
         const left = await client.query('SELECT count(*)::int AS n FROM order_items WHERE order_id = 4');
         expect(left.rows[0].n).toBe(2);
-        await client.query('COMMIT');
         expect((await review(held.id)).status).toBe('rejected');
       } finally {
         await client.end();

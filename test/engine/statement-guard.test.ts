@@ -48,7 +48,6 @@ describe('statement guard: policy enforcement through the engine', () => {
     ["SELECT pg_read_file('/etc/passwd')", 'no-files', 'blocked by rule "no-files"'],
     ['SET ROLE postgres', 'no-escape', 'blocked by rule "no-escape"'],
     ['DROP TABLE customers', 'no-ddl', 'statement needs approval (rule "no-ddl")'],
-    ['SELEC 1', null, 'blocked by the connection’s default policy'],
   ])('simple query %j is refused with 42501 naming %s', async (sql, _rule, message) => {
     const client = await h.connect();
     const err = await pgError(client.query(sql));
@@ -67,14 +66,51 @@ describe('statement guard: policy enforcement through the engine', () => {
     await client.end();
   });
 
-  it('keeps an open transaction usable after a denial', async () => {
+  it('refuses text the parser cannot read as the server would: 42601, the parser’s message and position', async () => {
+    const client = await h.connect();
+    const err = (await client.query('SELECT 1; SELEC 2').catch((e: unknown) => e)) as pg.DatabaseError;
+    expect(err).toMatchObject({ code: '42601', message: 'syntax error at or near "SELEC"', position: '11' });
+    expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    await client.end();
+  });
+
+  // Regression: a denial answered by the gateway left the server's transaction open and usable,
+  // so `BEGIN; INSERT …; <denied>; COMMIT` committed the INSERT through the tunnel.
+  it('aborts an open transaction on a denial, as the server would: 25P02 until ROLLBACK, COMMIT rolls back', async () => {
     const client = await h.connect();
     await client.query('BEGIN');
     await client.query("UPDATE customers SET name = 'Ada L.' WHERE id = 1");
     expect((await pgError(client.query('DELETE FROM customers')))?.code).toBe('42501');
-    await client.query("UPDATE customers SET name = 'Ada Lovelace' WHERE id = 1");
-    await client.query('COMMIT');
-    expect((await client.query('SELECT name FROM customers WHERE id = 1')).rows).toEqual([{ name: 'Ada Lovelace' }]);
+    expect(await pgError(client.query("UPDATE customers SET name = 'Ada Lovelace' WHERE id = 1"))).toMatchObject({ code: '25P02' });
+    const commit = await client.query('COMMIT');
+    expect(commit.command).toBe('ROLLBACK');
+    expect((await client.query('SELECT name FROM customers WHERE id = 1')).rows).toEqual([{ name: 'Ada' }]);
+    await client.end();
+  });
+
+  it('aborts the transaction for a syntax error under unparsed: deny, and for a denied Parse in the extended protocol', async () => {
+    const client = await h.connect();
+    await client.query('BEGIN');
+    await client.query("UPDATE customers SET name = 'x' WHERE id = 2");
+    expect((await pgError(client.query('SELEC 1')))?.code).toBe('42601');
+    expect((await pgError(client.query('SELECT 1')))?.code).toBe('25P02');
+    await client.query('ROLLBACK');
+    await client.query('BEGIN');
+    await client.query("UPDATE customers SET name = 'y' WHERE id = 2");
+    expect((await pgError(client.query('SELECT ssn FROM customers WHERE id = $1', [1])))?.code).toBe('42501');
+    expect((await client.query('COMMIT')).command).toBe('ROLLBACK');
+    expect((await client.query('SELECT name FROM customers WHERE id = 2')).rows).toEqual([{ name: 'Grace' }]);
+    await client.end();
+  });
+
+  it('runs the allowed statements before a denied one in a multi-statement string, as the server runs a string up to its error', async () => {
+    const client = await h.connect();
+    await client.query('BEGIN');
+    // Direct, the server runs the UPDATE, fails at the DELETE and leaves the block aborted (E).
+    expect((await pgError(client.query("UPDATE customers SET name = 'z' WHERE id = 2; DELETE FROM customers; COMMIT")))?.code).toBe('42501');
+    expect((await pgError(client.query('SELECT 1')))?.code).toBe('25P02');
+    await client.query('ROLLBACK');
+    expect((await client.query('SELECT name FROM customers WHERE id = 2')).rows).toEqual([{ name: 'Grace' }]);
     await client.end();
   });
 

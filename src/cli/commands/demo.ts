@@ -145,19 +145,22 @@ async function tourPolicy(deps: CliDeps, url: string): Promise<void> {
   io.err(`\n${io.color.bold('4. Policy in the data path')}: every statement is decided before it reaches the database\n`);
   const client = new pg.Client({ connectionString: url });
   await client.connect();
+  const attempt = async (sql: string): Promise<void> => {
+    io.err(`  ${sql}\n`);
+    const err = await client.query(sql).then(
+      () => undefined,
+      (e: { code?: string; message: string }) => e,
+    );
+    io.out(err ? `    refused (${err.code}): ${err.message}\n` : '    ran\n');
+  };
   try {
+    for (const sql of ["UPDATE orders SET status = 'cancelled'", "COPY (SELECT 1) TO PROGRAM 'id'", "SELECT pg_read_file('/etc/passwd')"]) await attempt(sql);
+    io.err('  a refusal inside a transaction aborts it, exactly as any error from the server would:\n');
     await client.query('BEGIN');
-    for (const sql of ["UPDATE orders SET status = 'cancelled'", "COPY (SELECT 1) TO PROGRAM 'id'", "SELECT pg_read_file('/etc/passwd')"]) {
-      io.err(`  ${sql}\n`);
-      const err = await client.query(sql).then(
-        () => undefined,
-        (e: { code?: string; message: string }) => e,
-      );
-      io.out(err ? `    refused (${err.code}): ${err.message}\n` : '    ran\n');
-    }
-    const { rows } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM orders WHERE status = 'open'");
-    io.out(`  the transaction is still usable: ${rows[0]!.n} open orders\n`);
-    await client.query('ROLLBACK');
+    await attempt("UPDATE orders SET status = 'packed' WHERE id = 1");
+    await attempt("UPDATE orders SET status = 'cancelled'");
+    const commit = await client.query('COMMIT');
+    io.out(`  COMMIT answers ${commit.command}: nothing of the transaction was kept\n`);
   } finally {
     await client.end();
   }

@@ -10,6 +10,7 @@ import {
   StartupCode,
   TERMINATE,
   encodeBackendMessage,
+  parseBackendMessage,
   type Frame,
 } from '../../protocol/postgres/index.js';
 import { ProtocolError } from '../../protocol/postgres/protocol-error.js';
@@ -25,6 +26,7 @@ import { HookRefusal, type RelayHooks, type RelayHooksFactory, type TransactionS
 import { Pump } from './relay.js';
 import { ConversationState } from './conversation-state.js';
 import { checkStartupParams } from './startup-params.js';
+import { loginSettingsProblem } from './parser-settings.js';
 import { loginUpstream, sendUpstreamCancel, upstreamFailureReport, type Dialer, type PostgresTarget } from './upstream-connect.js';
 import { fatal } from './wire.js';
 
@@ -188,6 +190,17 @@ export class PostgresClientConnection implements ClientConnection {
       return;
     }
 
+    const parameters = greetingParameters(login.greeting);
+    const unfollowable = loginSettingsProblem(parameters);
+    if (unfollowable !== undefined) {
+      this.log.warn('postgres upstream settings refused', { problem: unfollowable });
+      this.shutdown(fatal({
+        code: '42501',
+        message: `hoop: the database's ${unfollowable}`,
+        hint: `the gateway requires standard_conforming_strings on and client_encoding UTF8 at login: ask the database owner to reset them for the gateway's role and database (ALTER ROLE … RESET …, ALTER DATABASE … RESET …)`,
+      }));
+      return;
+    }
     const greeting = [...login.greeting];
     if (login.backendKey !== undefined) {
       const issued = this.deps.cancelRegistry.issue({ sessionId: this.session.id, ...login.backendKey, interrupt: () => this.hooks?.cancel?.() ?? false });
@@ -201,12 +214,12 @@ export class PostgresClientConnection implements ClientConnection {
     for (const message of greeting) this.writeClient(message);
     this.client.uncork();
     this.log.debug('postgres connection ready', { loginMs: Date.now() - started });
-    this.startRelay(upstream, login.framer, login.pending);
+    this.startRelay(upstream, login.framer, login.pending, parameters);
   }
 
-  private startRelay(upstream: Duplex, upstreamFramer: Framer, upstreamPending: Frame[]): void {
+  private startRelay(upstream: Duplex, upstreamFramer: Framer, upstreamPending: Frame[], parameters: ReadonlyMap<string, string>): void {
     this.phase = 'relay';
-    const hooks = this.deps.hooks(this.session);
+    const hooks = this.deps.hooks(this.session, { parameters });
     this.hooks = hooks;
     const conversation = this.conversation;
     const client = this.client;
@@ -364,4 +377,15 @@ export class PostgresClientConnection implements ClientConnection {
     if (writable(upstream)) upstream.end(TERMINATE);
     upstream.resume();
   }
+}
+
+/** The ParameterStatus values among the server's login messages. */
+function greetingParameters(greeting: readonly Buffer[]): Map<string, string> {
+  const parameters = new Map<string, string>();
+  for (const raw of greeting) {
+    if (raw[0] !== BackendCode.ParameterStatus) continue;
+    const message = parseBackendMessage({ code: raw[0], raw, body: raw.subarray(5) });
+    if (message.type === 'ParameterStatus') parameters.set(message.name, message.value);
+  }
+  return parameters;
 }

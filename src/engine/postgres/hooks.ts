@@ -25,7 +25,9 @@ export interface RelayContext {
   sendToClient(messages: Buffer[]): void;
   /**
    * Writes whole messages to the database now. Only safe while the frontend hook holds a frame
-   * (nothing else of the client's is being written upstream then), e.g. a Flush for a held statement.
+   * (nothing else of the client's is being written upstream then), e.g. a Flush for a held
+   * statement, and not from inside `inspect` itself: the relay writes the frames before the held
+   * one only once `inspect` has returned its promise.
    */
   sendToServer(messages: Buffer[]): void;
 }
@@ -83,7 +85,13 @@ export class HookRefusal extends HoopError {
   }
 }
 
+/** What the server told the gateway at login. */
+export interface ServerGreeting {
+  /** ParameterStatus values (standard_conforming_strings, client_encoding, search_path, …). */
+  parameters: ReadonlyMap<string, string>;
+}
+
 /** Builds the hooks for one client connection once it is ready to relay. */
 export interface RelayHooksFactory {
-  (session: EngineSession): RelayHooks;
+  (session: EngineSession, server: ServerGreeting): RelayHooks;
 }

@@ -115,17 +115,13 @@ export class ResultMasking {
       inspect: (frame, context) => {
         const wants = inner.frontend.codes === undefined || inner.frontend.codes.has(frame.code);
         const result = wants ? inner.frontend.inspect(frame, context) : undefined;
-        if (result === undefined) {
-          this.track(frame);
-          return undefined;
-        }
-        if (isPromise(result)) {
-          return result.then((decision) => {
-            if (decision === undefined) this.track(frame);
-            return decision;
-          });
-        }
-        return result;
+        // Track what the server is sent: the frame, or what the policy put in its place.
+        const sent = (decision: HookResult): HookResult => {
+          if (decision === undefined) this.track(frame);
+          else for (const raw of decision.forward) this.track({ code: raw[0]!, raw, body: raw.subarray(5) });
+          return decision;
+        };
+        return isPromise(result) ? result.then(sent) : sent(result);
       },
     };
     const innerCodes = inner.backend.codes;
@@ -140,8 +136,10 @@ export class ResultMasking {
         const observe = (decision: HookResult): HookResult | Promise<HookResult> => {
           if (decision === undefined) return innerWants ? inner.backend.inspect(frame, context) : undefined;
           if (innerWants && decision.forward.length === 1 && decision.forward[0]![0] === frame.code) {
+            // The policy may put its own error in place of one the server raised for it.
             const raw = decision.forward[0]!;
-            inner.backend.inspect({ code: frame.code, raw, body: raw.subarray(5) }, context);
+            const replaced = inner.backend.inspect({ code: frame.code, raw, body: raw.subarray(5) }, context);
+            if (replaced !== undefined) return replaced;
           }
           return decision;
         };
