@@ -20,7 +20,7 @@ import type { AuditEventDataByType, AuditEventType } from '../audit/events.js';
 import { formatDuration } from '../duration.js';
 import { HoopError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { approvalKeyOf, type ApprovalParser } from '../policy/approval-key.js';
+import { approvalKeyOf, describeApprovalOf, type ApprovalParser } from '../policy/approval-key.js';
 import { LruCache } from '../policy/decision-cache.js';
 import { parseStatements, scanTokens } from '../policy/pg-parser.js';
 import type { PolicyEngine } from '../policy/policy-engine.js';
@@ -81,7 +81,7 @@ export interface ReviewListFilter {
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_REASON_LENGTH = 2000;
 const PARSER: ApprovalParser = { parse: parseStatements, scan: scanTokens };
-/** Approval keys kept per manager, for texts up to this long (longer ones are keyed again each time). */
+/** Approval keys kept per manager (`preapproved` is on the data path), for texts up to this long. */
 const APPROVAL_CACHE_ENTRIES = 256;
 const APPROVAL_CACHE_MAX_TEXT = 16 * 1024;
 
@@ -93,7 +93,7 @@ export class ReviewManager {
   private readonly locks = new Map<string, Promise<unknown>>();
   /** session id → approval key → id of the review that approved it for the rest of the session. */
   private readonly sessionApprovals = new Map<string, Map<string, string>>();
-  private readonly approvals = new LruCache<StatementApproval>(APPROVAL_CACHE_ENTRIES);
+  private readonly approvalKeys = new LruCache<{ key: string | null }>(APPROVAL_CACHE_ENTRIES);
   private sessionHandler: SessionReviewHandler | undefined;
   private stopped = false;
 
@@ -127,21 +127,26 @@ export class ReviewManager {
     this.timers.clear();
   }
 
-  /** What approving `text` for the session covers: its approval key (`policy/approval-key.ts`), remembered for recent texts. */
+  /** What approving `text` for the session covers (`policy/approval-key.ts`): its key, and the text with its varying values marked. */
   approval(text: string): StatementApproval {
-    const cached = this.approvals.get(text);
-    if (cached) return cached;
-    const approval = approvalKeyOf(text, PARSER);
-    if (text.length <= APPROVAL_CACHE_MAX_TEXT) this.approvals.set(text, approval);
-    return approval;
+    return describeApprovalOf(text, PARSER);
   }
 
   /** The review whose session-scoped approval covers `text` in this session, if any (same approval key). */
   preapproved(sessionId: string, text: string): string | undefined {
     const approvals = this.sessionApprovals.get(sessionId);
     if (approvals === undefined) return undefined;
-    const { key } = this.approval(text);
+    const key = this.approvalKey(text);
     return key === null ? undefined : approvals.get(key);
+  }
+
+  /** `text`'s approval key, remembered for recent texts. */
+  private approvalKey(text: string): string | null {
+    const cached = this.approvalKeys.get(text);
+    if (cached) return cached.key;
+    const key = approvalKeyOf(text, PARSER);
+    if (text.length <= APPROVAL_CACHE_MAX_TEXT) this.approvalKeys.set(text, { key });
+    return key;
   }
 
   /** Forgets a session's scoped approvals (it is over). */
@@ -283,9 +288,9 @@ export class ReviewManager {
       if (scope === 'session' && review.kind !== 'statement') {
         throw new HoopError('usage', 'bad_scope', 'scope "session" applies to statement reviews; a session review approves the session', { hint: 'leave out --scope' });
       }
-      const approval = scope === 'session' ? this.approval(review.statement!.text) : undefined;
-      if (approval?.key === null) {
-        throw new HoopError('usage', 'scope_covers_nothing', `review ${id} cannot be approved for the session: ${approval.covers}`, { hint: 'approve it once: leave out --scope' });
+      if (scope === 'session' && this.approvalKey(review.statement!.text) === null) {
+        const { covers } = this.approval(review.statement!.text);
+        throw new HoopError('usage', 'scope_covers_nothing', `review ${id} cannot be approved for the session: ${covers}`, { hint: 'approve it once: leave out --scope' });
       }
       if (review.approvals.some((v) => v.user === identity.user)) {
         throw new HoopError('conflict', 'already_approved', `you already approved review ${id}; it needs ${review.minApprovals - review.approvals.length} more approval(s) from other reviewers`);
@@ -471,7 +476,7 @@ export class ReviewManager {
 
   /** Keys the approved statement under today's rule, whatever the review stored when it was opened. */
   private rememberSessionApproval(review: ReviewRecord): void {
-    const { key } = this.approval(review.statement!.text);
+    const key = this.approvalKey(review.statement!.text);
     if (key === null) return;
     let approvals = this.sessionApprovals.get(review.sessionId);
     if (!approvals) {
@@ -577,7 +582,7 @@ function toStatementInfo(s: HeldStatementRecord): NonNullable<ReviewInfo['statem
     rule: s.rule,
     reason: s.reason,
     // Reviews stored before approval keys have none: what approving them now covers.
-    approval: s.approval ?? approvalKeyOf(s.text, PARSER),
+    approval: s.approval ?? describeApprovalOf(s.text, PARSER),
     facts: s.facts as PolicyTestResponse['statements'],
   };
 }

@@ -26,12 +26,6 @@ import type { RawStatement, SqlToken } from './pg-parser.js';
  * NUL byte, where the parser would stop reading) keys on its exact bytes.
  */
 
-/** The parser's reading of a text: its statements and its tokens (`pg-parser.ts`). */
-export interface ParsedText {
-  statements: RawStatement[];
-  tokens: SqlToken[];
-}
-
 /** A parser to read text with: `pg-parser.ts`'s `parseStatements` and `scanTokens`, or a worker's. */
 export interface ApprovalParser {
   parse(sql: string): RawStatement[];
@@ -41,25 +35,34 @@ export interface ApprovalParser {
 /** Bumped whenever the rule changes, so that keys of different rules never meet. */
 const KEY_VERSION = 'ak1';
 
-/** Reads `text` with `parser` and keys it; text the parser refuses keys on its bytes. */
-export function approvalKeyOf(text: string, parser: ApprovalParser): StatementApproval {
-  if (text.includes('\0')) return unparsedApprovalKey(text);
-  let parsed: ParsedText;
-  try {
-    parsed = text.trim() === '' ? { statements: [], tokens: [] } : { statements: parser.parse(text), tokens: parser.scan(text) };
-  } catch {
-    return unparsedApprovalKey(text);
-  }
-  return approvalKey(text, parsed);
+/** The approval key of `text`, read with `parser`; text the parser refuses keys on its bytes. */
+export function approvalKeyOf(text: string, parser: ApprovalParser): string | null {
+  const statements = read(text, parser);
+  return statements === undefined ? bytesKey(text) : approvalKey(text, statements);
 }
 
-/** The approval key of text the parser read, and what it covers. */
-export function approvalKey(text: string, parsed: ParsedText): StatementApproval {
-  if (text.includes('\0')) return unparsedApprovalKey(text);
-  const walker = new KeyWalker();
-  const tree = parsed.statements.map((raw) => walker.statement(raw));
+/** What approving `text` for the session covers, read with `parser`. */
+export function describeApprovalOf(text: string, parser: ApprovalParser): StatementApproval {
+  const statements = read(text, parser);
+  return statements === undefined ? describeUnparsed(text) : describeApproval(text, statements, () => parser.scan(text));
+}
+
+/** The approval key of text the parser read as `statements`; null when it covers no other statement. */
+export function approvalKey(text: string, statements: RawStatement[]): string | null {
+  if (text.includes('\0')) return bytesKey(text);
+  const walked = walk(statements);
+  return walked.walker.strayParameters.size > 0 ? null : treeKey(walked.tree);
+}
+
+/**
+ * The approval key of text the parser read as `statements`, and what it covers: the text with
+ * its varying values marked. `scan` (the text's tokens) is called only when some value varies.
+ */
+export function describeApproval(text: string, statements: RawStatement[], scan: () => SqlToken[]): StatementApproval {
+  if (text.includes('\0')) return describeUnparsed(text);
+  const { walker, tree } = walk(statements);
   const places = [...walker.places.values()].sort((a, b) => a.location - b.location);
-  const rendered = renderTemplate(text, parsed.tokens, places, walker.maxParameter);
+  const rendered = renderTemplate(text, scan, places, walker.maxParameter);
   if (rendered === undefined) {
     return { key: null, template: text, varying: [], covers: 'the values that may vary could not be located in the text; approving for the session covers no other statement' };
   }
@@ -73,18 +76,30 @@ export function approvalKey(text: string, parsed: ParsedText): StatementApproval
       covers: `approving for the session covers no other statement: bind parameter ${stray.join(', ')} stands outside a WHERE comparison, SET or VALUES value, so the key cannot see ${stray.length === 1 ? 'its value' : 'their values'}; every execution is reviewed`,
     };
   }
-  return { key: hash('tree', JSON.stringify(tree)), template, varying, covers: describe(varying) };
+  return { key: treeKey(tree), template, varying, covers: describe(varying) };
 }
 
-/** The approval key of text the parser cannot read: its exact bytes. */
-export function unparsedApprovalKey(text: string): StatementApproval {
-  return {
-    key: hash('bytes', text),
-    template: text,
-    varying: [],
-    covers: 'the parser cannot read this text; approving for the session covers only these exact bytes',
-  };
+/** The statements of `text`, or undefined when the parser cannot read it (a NUL byte stops the parser early: unread). */
+function read(text: string, parser: ApprovalParser): RawStatement[] | undefined {
+  if (text.includes('\0')) return undefined;
+  try {
+    return text.trim() === '' ? [] : parser.parse(text);
+  } catch {
+    return undefined;
+  }
 }
+
+function walk(statements: RawStatement[]): { walker: KeyWalker; tree: Json[] } {
+  const walker = new KeyWalker();
+  return { walker, tree: statements.map((raw) => walker.statement(raw)) };
+}
+
+function describeUnparsed(text: string): StatementApproval {
+  return { key: bytesKey(text), template: text, varying: [], covers: 'the parser cannot read this text; approving for the session covers only these exact bytes' };
+}
+
+const treeKey = (tree: Json[]) => hash('tree', JSON.stringify(tree));
+const bytesKey = (text: string) => hash('bytes', text);
 
 function hash(domain: string, input: string): string {
   return `${KEY_VERSION}:${crypto.createHash('sha256').update(`${KEY_VERSION}\0${domain}\0`).update(input).digest('hex').slice(0, 40)}`;
@@ -93,7 +108,11 @@ function hash(domain: string, input: string): string {
 function describe(varying: StatementApproval['varying']): string {
   if (varying.length === 0) return 'approving for the session covers only this statement as written (comments, whitespace and keyword case aside)';
   const byClause = new Map<ApprovalValueClause, string[]>();
-  for (const v of varying) byClause.set(v.clause, [...(byClause.get(v.clause) ?? []), v.marker]);
+  for (const v of varying) {
+    const markers = byClause.get(v.clause) ?? [];
+    markers.push(v.marker);
+    byClause.set(v.clause, markers);
+  }
   const places = [...byClause].map(([clause, markers]) => `${clause.toUpperCase()} ${markers.join(', ')}`).join('; ');
   const kinds = new Set(varying.map((v) => v.kind));
   const literals = [...kinds].flatMap((k) => (k === 'parameter' ? [] : [KIND_NAMES[k]]));
@@ -349,9 +368,17 @@ function castsToName(cast: Obj): boolean {
 /**
  * The text with each varying literal replaced by a `$n` marker numbered after the text's own
  * parameters (which keep theirs). A literal's span is its token, with the sign tokens of a
- * negative number before it. Undefined when a place matches no token (never expected).
+ * negative number before it. Undefined when the text cannot be scanned or a place matches no
+ * token (never expected): the caller then gives no key.
  */
-function renderTemplate(text: string, tokens: SqlToken[], places: Place[], maxParameter: number): { template: string; varying: StatementApproval['varying'] } | undefined {
+function renderTemplate(text: string, scan: () => SqlToken[], places: Place[], maxParameter: number): { template: string; varying: StatementApproval['varying'] } | undefined {
+  if (places.length === 0) return { template: text, varying: [] };
+  let tokens: SqlToken[];
+  try {
+    tokens = scan();
+  } catch {
+    return undefined;
+  }
   const bytes = Buffer.from(text, 'utf8');
   const tokenAt = new Map(tokens.map((t, i) => [t.start, i]));
   const parts: string[] = [];

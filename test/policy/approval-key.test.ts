@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { approvalKey, approvalKeyOf } from '../../src/policy/approval-key.js';
+import { approvalKey, approvalKeyOf, describeApproval, describeApprovalOf } from '../../src/policy/approval-key.js';
 import { fingerprintStatement, loadPolicyParser, parseStatements, scanTokens } from '../../src/policy/pg-parser.js';
 
 beforeAll(() => loadPolicyParser());
 
 const parser = { parse: parseStatements, scan: scanTokens };
-const keyOf = (sql: string) => approvalKeyOf(sql, parser);
+const keyOf = (sql: string) => describeApprovalOf(sql, parser);
 
 describe('approval keys: what a session approval covers', () => {
   it.each([
@@ -36,6 +36,7 @@ describe('approval keys: what a session approval covers', () => {
     const [ka, kb] = [keyOf(a), keyOf(b)];
     expect(ka.key).not.toBeNull();
     expect(kb.key).toBe(ka.key);
+    expect([approvalKeyOf(a, parser), approvalKeyOf(b, parser)]).toEqual([ka.key, kb.key]);
   });
 
   // Every pair but the last few had one pg_query fingerprint: a session approval of the first let the second run unreviewed.
@@ -98,6 +99,7 @@ describe('approval keys: what a session approval covers', () => {
     const [ka, kb] = [keyOf(a), keyOf(b)];
     expect(ka.key).not.toBeNull();
     expect(kb.key).not.toBe(ka.key);
+    expect([approvalKeyOf(a, parser), approvalKeyOf(b, parser)]).toEqual([ka.key, kb.key]);
   });
 
   it('regression: the fingerprint --scope session used to key on (pg_query’s) equates what the approval key keeps apart', () => {
@@ -167,6 +169,7 @@ describe('approval keys: what a reviewer is shown', () => {
   ])('gives no key when a bind parameter stands outside a data value: %s', (_label, sql, marker) => {
     const approval = keyOf(sql);
     expect(approval.key).toBeNull();
+    expect(approvalKeyOf(sql, parser)).toBeNull();
     expect(approval.covers).toBe(
       `approving for the session covers no other statement: bind parameter ${marker} stands outside a WHERE comparison, SET or VALUES value, so the key cannot see its value; every execution is reviewed`,
     );
@@ -182,13 +185,23 @@ describe('approval keys: what a reviewer is shown', () => {
     expect(keyOf('SELEC 1').key).not.toBe(keyOf('SELEC  1').key);
   });
 
-  it('says when nothing may vary', () => {
-    expect(keyOf('DROP TABLE t').covers).toBe('approving for the session covers only this statement as written (comments, whitespace and keyword case aside)');
+  it('says when nothing may vary (and then never scans the text)', () => {
+    const sql = 'DROP TABLE t';
+    const approval = describeApproval(sql, parseStatements(sql), () => {
+      throw new Error('scanned');
+    });
+    expect(approval).toMatchObject({ template: sql, varying: [], key: keyOf(sql).key });
+    expect(approval.covers).toBe('approving for the session covers only this statement as written (comments, whitespace and keyword case aside)');
+  });
+
+  it('gives no key when the values that may vary cannot be marked in the text (fail closed)', () => {
+    const sql = 'DELETE FROM t WHERE id = 1';
+    expect(describeApproval(sql, parseStatements(sql), () => [])).toMatchObject({ key: null, template: sql, varying: [] });
   });
 
   it('is a pure function of the parse tree: the same tree and tokens give the same key', () => {
     const sql = 'UPDATE orders SET total = 5 WHERE id = 7';
-    const parsed = { statements: parseStatements(sql), tokens: scanTokens(sql) };
-    expect(approvalKey(sql, parsed)).toEqual(keyOf(sql));
+    expect(describeApproval(sql, parseStatements(sql), () => scanTokens(sql))).toEqual(keyOf(sql));
+    expect(approvalKey(sql, parseStatements(sql))).toBe(keyOf(sql).key);
   });
 });

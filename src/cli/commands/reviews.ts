@@ -142,7 +142,7 @@ function printReview(io: IO, r: ReviewInfo, now: number): void {
     });
   }
   if (r.status === 'pending') {
-    io.out(`\napprove: hoopctl reviews approve ${r.id}${s ? ' [--scope session]' : ''}\nreject:  hoopctl reviews reject ${r.id} --reason TEXT\n`);
+    io.out(`\napprove: hoopctl reviews approve ${r.id}${s && s.approval.key !== null ? ' [--scope session]' : ''}\nreject:  hoopctl reviews reject ${r.id} --reason TEXT\n`);
   }
 }
 
