@@ -66,8 +66,25 @@ export interface CreateSessionResponse {
 export type ReviewKind = 'session' | 'statement';
 /** `pending` until approved, rejected, timed out, or withdrawn (the client cancelled or left, the session ended). */
 export type ReviewStatus = 'pending' | 'approved' | 'rejected' | 'timed_out' | 'withdrawn';
-/** `once`: this statement; `session`: this statement and the same normalized statement for the rest of the session. */
+/** `once`: this statement; `session`: also the statements its `approval` covers, for the rest of the session. */
 export type ReviewScope = 'once' | 'session';
+
+/** Where a value that may vary sits: a WHERE (or MERGE's WHEN … AND) comparison, an UPDATE/ON CONFLICT/MERGE SET, a VALUES row. */
+export type ApprovalValueClause = 'where' | 'set' | 'values';
+/** What may stand at a varying place: a literal of the same kind, or (`parameter`) any bound value. */
+export type ApprovalValueKind = 'number' | 'string' | 'bitstring' | 'boolean' | 'parameter';
+
+/** What approving a held statement for the session (`--scope session`) lets run unreviewed. */
+export interface StatementApproval {
+  /** Equal for exactly the statements one approval covers; null when it covers no other statement. */
+  key: string | null;
+  /** The statement text with each value that may vary replaced by a `$n` marker (bind parameters keep theirs). */
+  template: string;
+  /** The places that may vary, in text order. */
+  varying: { marker: string; clause: ApprovalValueClause; kind: ApprovalValueKind }[];
+  /** One sentence for a reviewer: what the session approval covers and what must match. */
+  covers: string;
+}
 
 export interface ReviewVote {
   user: string;
@@ -95,8 +112,8 @@ export interface ReviewInfo {
     protocol: 'simple' | 'extended' | 'function';
     rule: string | null;
     reason: string;
-    /** libpg-query fingerprint: equal for statements that differ only in literal values. */
-    fingerprint: string;
+    /** What `--scope session` would let through: this statement with other values at its `$n` markers. */
+    approval: StatementApproval;
     facts: PolicyTestResponse['statements'];
   } | null;
   /** A session review: the duration asked for; it starts at approval. */

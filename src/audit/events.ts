@@ -78,6 +78,9 @@ export interface ReviewRequestedData extends ReviewEventData {
   statementId?: string;
   text?: string;
   rule?: string | null;
+  /** The statement's approval key (null: a session approval would cover no other statement). */
+  approvalKey?: string | null;
+  /** pg_query's fingerprint, in events recorded before approval keys. */
   fingerprint?: string;
   reviewerGroups: string[];
   minApprovals: number;

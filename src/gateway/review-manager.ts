@@ -14,15 +14,17 @@
  * decides its own reviews (replicas would need the store to carry decisions between them).
  */
 import crypto from 'node:crypto';
-import type { PolicyTestResponse, ReviewInfo, ReviewScope } from '../api/types.js';
+import type { PolicyTestResponse, ReviewInfo, ReviewScope, StatementApproval } from '../api/types.js';
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { AuditEventDataByType, AuditEventType } from '../audit/events.js';
 import { formatDuration } from '../duration.js';
 import { HoopError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { fingerprintStatement } from '../policy/pg-parser.js';
+import { approvalKeyOf, describeApprovalOf, type ApprovalParser } from '../policy/approval-key.js';
+import { LruCache } from '../policy/decision-cache.js';
+import { parseStatements, scanTokens } from '../policy/pg-parser.js';
 import type { PolicyEngine } from '../policy/policy-engine.js';
-import type { ReviewRecord, ReviewStatus, ReviewStore, ReviewVote, SessionRecord, Store } from '../store/store.js';
+import type { HeldStatementRecord, ReviewRecord, ReviewStatus, ReviewStore, ReviewVote, SessionRecord, Store } from '../store/store.js';
 import type { ConnectionConfig } from './config.js';
 import { toPolicyTestResponse } from './policy-report.js';
 import type { Identity } from './token-verifier.js';
@@ -78,6 +80,10 @@ export interface ReviewListFilter {
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_REASON_LENGTH = 2000;
+const PARSER: ApprovalParser = { parse: parseStatements, scan: scanTokens };
+/** Approval keys kept per manager (`preapproved` is on the data path), for texts up to this long. */
+const APPROVAL_CACHE_ENTRIES = 256;
+const APPROVAL_CACHE_MAX_TEXT = 16 * 1024;
 
 export class ReviewManager {
   private readonly now: () => Date;
@@ -85,8 +91,9 @@ export class ReviewManager {
   private readonly watchers = new Map<string, Set<() => void>>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly locks = new Map<string, Promise<unknown>>();
-  /** session id → fingerprint → id of the review that approved it for the rest of the session. */
+  /** session id → approval key → id of the review that approved it for the rest of the session. */
   private readonly sessionApprovals = new Map<string, Map<string, string>>();
+  private readonly approvalKeys = new LruCache<{ key: string | null }>(APPROVAL_CACHE_ENTRIES);
   private sessionHandler: SessionReviewHandler | undefined;
   private stopped = false;
 
@@ -101,7 +108,8 @@ export class ReviewManager {
 
   /**
    * After a restart: held statements lost their connections (withdrawn), session reviews wait
-   * on (their timers re-armed), and session-scoped approvals are loaded again.
+   * on (their timers re-armed), and session-scoped approvals are loaded again, keyed anew from
+   * their statement text (what an older version stored, such as pg_query's fingerprint, is never used).
    */
   async start(): Promise<void> {
     for (const review of await this.options.store.listReviews({ status: 'pending', limit: 100_000 })) {
@@ -119,19 +127,26 @@ export class ReviewManager {
     this.timers.clear();
   }
 
-  /** pg_query's fingerprint, or a hash of the exact text when it does not parse. */
-  fingerprint(text: string): string {
-    try {
-      return fingerprintStatement(text);
-    } catch {
-      return `sha256:${crypto.createHash('sha256').update(text).digest('hex').slice(0, 32)}`;
-    }
+  /** What approving `text` for the session covers (`policy/approval-key.ts`): its key, and the text with its varying values marked. */
+  approval(text: string): StatementApproval {
+    return describeApprovalOf(text, PARSER);
   }
 
-  /** The review whose session-scoped approval covers `text` in this session, if any. */
+  /** The review whose session-scoped approval covers `text` in this session, if any (same approval key). */
   preapproved(sessionId: string, text: string): string | undefined {
     const approvals = this.sessionApprovals.get(sessionId);
-    return approvals === undefined ? undefined : approvals.get(this.fingerprint(text));
+    if (approvals === undefined) return undefined;
+    const key = this.approvalKey(text);
+    return key === null ? undefined : approvals.get(key);
+  }
+
+  /** `text`'s approval key, remembered for recent texts. */
+  private approvalKey(text: string): string | null {
+    const cached = this.approvalKeys.get(text);
+    if (cached) return cached.key;
+    const key = approvalKeyOf(text, PARSER);
+    if (text.length <= APPROVAL_CACHE_MAX_TEXT) this.approvalKeys.set(text, { key });
+    return key;
   }
 
   /** Forgets a session's scoped approvals (it is over). */
@@ -158,7 +173,7 @@ export class ReviewManager {
         protocol: request.protocol,
         rule: request.rule,
         reason: request.reason,
-        fingerprint: this.fingerprint(request.text),
+        approval: this.approval(request.text),
         facts: this.facts(connection.name, request.text, request.session.groups),
       },
       durationMs: null,
@@ -170,7 +185,7 @@ export class ReviewManager {
       statementId: String(request.statementId),
       text: request.text,
       rule: request.rule,
-      fingerprint: review.statement!.fingerprint,
+      approvalKey: review.statement!.approval!.key,
       reviewerGroups: review.reviewerGroups,
       minApprovals: review.minApprovals,
       expiresAt: review.expiresAt.toISOString(),
@@ -272,6 +287,10 @@ export class ReviewManager {
       const review = await this.decidable(identity, id, 'approve');
       if (scope === 'session' && review.kind !== 'statement') {
         throw new HoopError('usage', 'bad_scope', 'scope "session" applies to statement reviews; a session review approves the session', { hint: 'leave out --scope' });
+      }
+      if (scope === 'session' && this.approvalKey(review.statement!.text) === null) {
+        const { covers } = this.approval(review.statement!.text);
+        throw new HoopError('usage', 'scope_covers_nothing', `review ${id} cannot be approved for the session: ${covers}`, { hint: 'approve it once: leave out --scope' });
       }
       if (review.approvals.some((v) => v.user === identity.user)) {
         throw new HoopError('conflict', 'already_approved', `you already approved review ${id}; it needs ${review.minApprovals - review.approvals.length} more approval(s) from other reviewers`);
@@ -455,13 +474,16 @@ export class ReviewManager {
     for (const done of [...(this.watchers.get(id) ?? [])]) done();
   }
 
+  /** Keys the approved statement under today's rule, whatever the review stored when it was opened. */
   private rememberSessionApproval(review: ReviewRecord): void {
+    const key = this.approvalKey(review.statement!.text);
+    if (key === null) return;
     let approvals = this.sessionApprovals.get(review.sessionId);
     if (!approvals) {
       approvals = new Map();
       this.sessionApprovals.set(review.sessionId, approvals);
     }
-    approvals.set(review.statement!.fingerprint, review.id);
+    approvals.set(key, review.id);
   }
 
   private announce(event: 'review.created' | 'review.decided', review: ReviewRecord): void {
@@ -507,7 +529,7 @@ function parseScope(value: unknown): ReviewScope {
   if (value === undefined || value === null || value === '') return 'once';
   if (value === 'once' || value === 'session') return value;
   throw new HoopError('usage', 'bad_scope', `scope must be "once" or "session", not ${JSON.stringify(value)}`, {
-    hint: '"session" lets the same statement (any literal values) run again in this session without a review',
+    hint: '"session" also lets the statements the approval covers (the same statement with other data values, as hoopctl reviews show says) run in this session without a review',
   });
 }
 
@@ -538,7 +560,7 @@ export function toReviewInfo(r: ReviewRecord): ReviewInfo {
     requester: { user: r.requester, groups: r.requesterGroups },
     reason: r.reason,
     context: r.context,
-    statement: r.statement === null ? null : { ...r.statement, facts: r.statement.facts as PolicyTestResponse['statements'] },
+    statement: r.statement === null ? null : toStatementInfo(r.statement),
     durationMs: r.durationMs,
     createdAt: r.createdAt.toISOString(),
     expiresAt: r.expiresAt.toISOString(),
@@ -549,5 +571,18 @@ export function toReviewInfo(r: ReviewRecord): ReviewInfo {
     scope: r.scope,
     endReason: r.endReason,
     reviewerGroups: r.reviewerGroups,
+  };
+}
+
+function toStatementInfo(s: HeldStatementRecord): NonNullable<ReviewInfo['statement']> {
+  return {
+    text: s.text,
+    ...(s.params ? { params: s.params } : {}),
+    protocol: s.protocol,
+    rule: s.rule,
+    reason: s.reason,
+    // Reviews stored before approval keys have none: what approving them now covers.
+    approval: s.approval ?? describeApprovalOf(s.text, PARSER),
+    facts: s.facts as PolicyTestResponse['statements'],
   };
 }

@@ -206,6 +206,7 @@ interface ReviewRow {
   reason: string | null;
   context: string;
   statement: string | null;
+  /** The held statement's approval key (rows stored before approval keys: pg_query's fingerprint); never read back. */
   fingerprint: string | null;
   duration_ms: number | null;
   created_at: number;
@@ -620,7 +621,7 @@ function reviewToRow(r: ReviewRecord): ReviewRow {
     reason: r.reason,
     context: JSON.stringify(r.context),
     statement: r.statement === null ? null : JSON.stringify(r.statement),
-    fingerprint: r.statement?.fingerprint ?? null,
+    fingerprint: r.statement?.approval?.key ?? null,
     duration_ms: r.durationMs,
     created_at: r.createdAt.getTime(),
     expires_at: r.expiresAt.getTime(),

@@ -1,3 +1,5 @@
+import type { StatementApproval } from '../api/types.js';
+
 /** What the gateway keeps about a session. */
 export interface SessionRecord {
   id: string;
@@ -45,7 +47,10 @@ export interface HeldStatementRecord {
   protocol: 'simple' | 'extended' | 'function';
   rule: string | null;
   reason: string;
-  fingerprint: string;
+  /** What approving it for the session covers, as the reviewer was shown it; absent in reviews stored before approval keys. */
+  approval?: StatementApproval;
+  /** pg_query's fingerprint, in reviews stored before approval keys; never used to match statements. */
+  fingerprint?: string;
   /** The policy's facts per statement, as `POST /api/v1/policy/test` shows them. */
   facts: unknown[];
 }

@@ -74,6 +74,8 @@ describe('reviews, end to end', () => {
               { name: 'quick-review', match: { tables: ['quick'] }, action: 'review', timeout: '1s' },
               { name: 'no-ddl', match: { statements: ['create', 'drop', 'alter', 'truncate'] }, action: 'review' },
               { name: 'reviewed-deletes', match: { statements: ['delete'] }, action: 'review' },
+              { name: 'reviewed-products', match: { tables: ['products'] }, action: 'review' },
+              { name: 'reviewed-copies', match: { statements: ['copy'] }, action: 'review' },
             ],
           },
         }),
@@ -225,7 +227,7 @@ describe('reviews, end to end', () => {
         const approved = await runHoopctl(['reviews', 'approve', held.id, '--scope', 'session', '--json'], await bob());
         expect(JSON.parse(approved.stdout).review).toMatchObject({ status: 'approved', scope: 'session' });
         expect((await first).rowCount).toBe(1);
-        // Same fingerprint, other literal values: runs at once, recorded as approved by that review.
+        // Same approval key, other WHERE values: runs at once, recorded as approved by that review.
         expect((await client.query('delete from order_items where order_id = 4 and product_id = 2')).rowCount).toBe(1);
         const reviews = (await gw.api('/api/v1/reviews', { token: await gw.token('bob', ['dba']) })).body.reviews as ReviewInfo[];
         expect(reviews.filter((r) => r.sessionId === sessionId)).toHaveLength(1);
@@ -238,6 +240,182 @@ describe('reviews, end to end', () => {
         expect(second.statement!.text).toBe('DELETE FROM order_items WHERE quantity > 100');
         await runHoopctl(['reviews', 'reject', second.id, '--reason', 'no'], await bob());
         await expect(other).rejects.toMatchObject({ code: '42501' });
+      } finally {
+        await client.end();
+      }
+    });
+  });
+
+  /** Settles with `query`'s outcome; fails if it is still waiting after 15 s (held for review, say). */
+  function unheld<T>(query: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the statement did not run within 15 s: held for review?')), 15_000)));
+    return Promise.race([query, late]).finally(() => clearTimeout(timer));
+  }
+
+  async function approveForSession(id: string): Promise<ReviewInfo> {
+    const { status, body } = await gw.api(`/api/v1/reviews/${id}/approve`, { method: 'POST', token: await gw.token('bob', ['dba']), body: { scope: 'session' } });
+    expect(status).toBe(200);
+    return body.review;
+  }
+
+  async function reject(id: string): Promise<void> {
+    const { status } = await gw.api(`/api/v1/reviews/${id}/reject`, { method: 'POST', token: await gw.token('bob', ['dba']), body: { reason: 'not covered' } });
+    expect(status).toBe(200);
+  }
+
+  // Each pair had one pg_query fingerprint, which is what --scope session keyed on: the second ran unreviewed.
+  it('regression: a session approval covers no other function body, setting, DEFAULT, COPY option, LIMIT or column list', async () => {
+    const attacks: { what: string; approved: string; covered?: string; other: string }[] = [
+      {
+        what: 'a function body',
+        approved: 'CREATE FUNCTION approval_g() RETURNS SETOF text LANGUAGE sql AS $$ select 1::text $$',
+        other: 'CREATE OR REPLACE FUNCTION approval_g() RETURNS SETOF text LANGUAGE sql AS $$ select ssn from customers $$',
+      },
+      {
+        what: 'a function body, nothing else changed',
+        approved: 'CREATE OR REPLACE FUNCTION approval_f() RETURNS SETOF text LANGUAGE sql AS $$ select 1::text $$',
+        covered: '/* again */ create or replace function approval_f() returns setof text language sql as $$ select 1::text $$',
+        other: 'CREATE OR REPLACE FUNCTION approval_f() RETURNS SETOF text LANGUAGE sql AS $$ select ssn from customers $$',
+      },
+      { what: 'an ALTER SYSTEM value', approved: "ALTER SYSTEM SET work_mem = '4MB'", other: "ALTER SYSTEM SET work_mem = '1GB'" },
+      {
+        what: 'a column DEFAULT',
+        approved: "ALTER TABLE products ALTER COLUMN title SET DEFAULT 'a'",
+        covered: "ALTER TABLE products ALTER COLUMN title SET DEFAULT 'a' -- same",
+        other: "ALTER TABLE products ALTER COLUMN title SET DEFAULT 'b'",
+      },
+      { what: 'a DEFAULT in CREATE TABLE', approved: 'CREATE TABLE approval_t (x int DEFAULT 1)', other: 'CREATE TABLE approval_t (x int DEFAULT 2)' },
+      {
+        what: 'COPY options',
+        approved: "COPY products TO STDOUT (FORMAT csv, DELIMITER ',')",
+        covered: "copy products to stdout (format csv, delimiter ',')",
+        other: "COPY products TO STDOUT (FORMAT csv, DELIMITER '|')",
+      },
+      {
+        what: 'a LIMIT',
+        approved: 'SELECT id FROM products ORDER BY id LIMIT 1',
+        covered: 'select id from products order by id limit 1',
+        other: 'SELECT id FROM products ORDER BY id LIMIT 3',
+      },
+      {
+        what: 'the column list',
+        approved: 'SELECT id FROM products WHERE id = 1',
+        covered: 'SELECT id FROM products WHERE id = 2',
+        other: 'SELECT id, title FROM products WHERE id = 1',
+      },
+    ];
+    await withSession(async (url, sessionId) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        for (const attack of attacks) {
+          const first = client.query(attack.approved).then(
+            () => 'ran',
+            (err: Error & { code?: string }) => `failed ${err.code}`,
+          );
+          const held = await pendingReview((r) => r.sessionId === sessionId && r.statement?.text === attack.approved);
+          expect(held.statement!.approval.covers, attack.what).toMatch(/^approving for the session covers /);
+          expect((await approveForSession(held.id)).scope).toBe('session');
+          // ALTER SYSTEM needs a superuser: the server refuses it once approved (42501).
+          expect(await unheld(first), attack.what).toBe(attack.what.startsWith('an ALTER SYSTEM') ? 'failed 42501' : 'ran');
+          if (attack.covered) await unheld(client.query(attack.covered));
+          const second = client.query(attack.other);
+          second.catch(() => undefined);
+          const again = await pendingReview((r) => r.sessionId === sessionId && r.statement?.text === attack.other);
+          expect(again.id, attack.what).not.toBe(held.id);
+          await reject(again.id);
+          await expect(second, attack.what).rejects.toMatchObject({ code: '42501' });
+        }
+        const reviews = (await gw.api('/api/v1/reviews', { token: await gw.token('bob', ['dba']) })).body.reviews as ReviewInfo[];
+        expect(reviews.filter((r) => r.sessionId === sessionId)).toHaveLength(2 * attacks.length);
+        const check = new pg.Client({ connectionString: postgres.url('orders') });
+        await check.connect();
+        const body = await check.query("SELECT prosrc FROM pg_proc WHERE proname IN ('approval_f', 'approval_g')");
+        expect(body.rows.map((r) => r.prosrc.trim())).toEqual(['select 1::text', 'select 1::text']);
+        await check.end();
+      } finally {
+        await client.end();
+      }
+    });
+  });
+
+  it('a session approval of an UPDATE covers other SET and WHERE values, on any connection of the session; reviews show says so first', async () => {
+    await withSession(async (url, sessionId) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      const other = new pg.Client({ connectionString: url });
+      await other.connect();
+      try {
+        const first = client.query('UPDATE products SET price_cents = 1111 WHERE id = 1');
+        const held = await pendingReview((r) => r.sessionId === sessionId && r.statement?.text === 'UPDATE products SET price_cents = 1111 WHERE id = 1');
+        expect(held.statement!.approval).toEqual({
+          key: expect.stringMatching(/^ak1:/),
+          template: 'UPDATE products SET price_cents = $1 WHERE id = $2',
+          varying: [
+            { marker: '$1', clause: 'set', kind: 'number' },
+            { marker: '$2', clause: 'where', kind: 'number' },
+          ],
+          covers: 'approving for the session covers this statement with other values at SET $1; WHERE $2 (a literal stays a number); everything else must match exactly',
+        });
+        const shown = await runHoopctl(['reviews', 'show', held.id], await bob());
+        expect(shown.stdout).toContain(
+          '--scope session: approving for the session covers this statement with other values at SET $1; WHERE $2 (a literal stays a number); everything else must match exactly\n  UPDATE products SET price_cents = $1 WHERE id = $2\n',
+        );
+        expect(shown.stdout).toContain(`session key: ${held.statement!.approval.key}`);
+        const approved = await runHoopctl(['reviews', 'approve', held.id, '--scope', 'session'], await bob());
+        expect(approved.stderr).toContain(`for the rest of session ${sessionId} it also covers: UPDATE products SET price_cents = $1 WHERE id = $2`);
+        expect((await first).rowCount).toBe(1);
+        expect((await unheld(client.query('UPDATE products SET price_cents = 2222 WHERE id = 2'))).rowCount).toBe(1);
+        expect((await unheld(other.query('update products set price_cents = 2223 where id = 3'))).rowCount).toBe(1);
+        // Another operator is another statement.
+        const wider = other.query('UPDATE products SET price_cents = 2222 WHERE id > 0');
+        wider.catch(() => undefined);
+        const again = await pendingReview((r) => r.sessionId === sessionId && r.statement?.text === 'UPDATE products SET price_cents = 2222 WHERE id > 0');
+        await reject(again.id);
+        await expect(wider).rejects.toMatchObject({ code: '42501' });
+
+        // The extended protocol: parameters are their own kind; once approved, other bound values run unheld.
+        const sql = 'UPDATE products SET price_cents = $1 WHERE id = $2';
+        const bound = client.query(sql, [3333, 3]);
+        const heldBound = await pendingReview((r) => r.sessionId === sessionId && r.statement?.text === sql);
+        expect(heldBound.statement).toMatchObject({ protocol: 'extended', params: ['3333', '3'], approval: { template: sql } });
+        expect(heldBound.statement!.approval.covers).toContain('a bind parameter takes any value');
+        await approveForSession(heldBound.id);
+        expect((await bound).rowCount).toBe(1);
+        expect((await unheld(other.query(sql, [4444, 4]))).rowCount).toBe(1);
+
+        const check = new pg.Client({ connectionString: postgres.url('orders') });
+        await check.connect();
+        expect((await check.query('SELECT id, price_cents FROM products ORDER BY id')).rows).toEqual([
+          { id: 1, price_cents: 1111 },
+          { id: 2, price_cents: 2222 },
+          { id: 3, price_cents: 3333 },
+          { id: 4, price_cents: 4444 },
+        ]);
+        await check.end();
+      } finally {
+        await client.end();
+        await other.end();
+      }
+    });
+  });
+
+  it('refuses a session approval of a statement with a bind parameter outside a data value (a LIMIT); once still works', async () => {
+    await withSession(async (url, sessionId) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        const sql = 'SELECT id FROM products ORDER BY id LIMIT $1';
+        const query = client.query(sql, [2]);
+        const held = await pendingReview((r) => r.sessionId === sessionId && r.statement?.text === sql);
+        expect(held.statement!.approval.key).toBeNull();
+        const refused = await runHoopctl(['reviews', 'approve', held.id, '--scope', 'session'], await bob());
+        expect(refused.code).toBe(2);
+        expect(refused.stderr).toContain(`review ${held.id} cannot be approved for the session: approving for the session covers no other statement: bind parameter $1 stands outside`);
+        expect(refused.stderr).toContain('hint: approve it once: leave out --scope');
+        expect((await runHoopctl(['reviews', 'approve', held.id], await bob())).code).toBe(0);
+        expect((await query).rows).toHaveLength(2);
       } finally {
         await client.end();
       }

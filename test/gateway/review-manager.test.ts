@@ -2,8 +2,9 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ReviewInfo } from '../../src/api/types.js';
 import { AuditRecorder } from '../../src/audit/recorder.js';
 import { parseGatewayConfig, type GatewayConfig } from '../../src/gateway/config.js';
-import { ReviewManager, type ReviewNotifier, type StatementReviewRequest } from '../../src/gateway/review-manager.js';
+import { ReviewManager, toReviewInfo, type ReviewNotifier, type StatementReviewRequest } from '../../src/gateway/review-manager.js';
 import type { Identity } from '../../src/gateway/token-verifier.js';
+import { fingerprintStatement } from '../../src/policy/pg-parser.js';
 import { loadPolicyParser, PolicyEngine } from '../../src/policy/policy-engine.js';
 import type { ReviewRecord, SessionRecord } from '../../src/store/store.js';
 import { sessionRecord, tempStore } from '../store/temp-store.js';
@@ -191,17 +192,65 @@ describe('ReviewManager: statement reviews', () => {
     expect((await h.store.getReview(review.id))!.status).toBe('pending');
   });
 
-  it('"session" scope covers the same fingerprint (other literals) in that session only, across a restart', async () => {
+  it('"session" scope covers the same approval key (other data values) in that session only, across a restart', async () => {
     const h = await harness();
-    const { review } = await h.manager.holdStatement(request("DELETE FROM orders WHERE id = 5 AND note = 'x'", { rule: 'no-ddl' }));
+    const { review } = await h.manager.holdStatement(request("DELETE FROM orders WHERE id = 5 AND note = 'x'"));
+    expect(review.statement!.approval).toMatchObject({ template: 'DELETE FROM orders WHERE id = $1 AND note = $2', key: expect.stringMatching(/^ak1:/) });
     await h.manager.approve(bob, review.id, { scope: 'session' });
     expect(h.manager.preapproved('s1', "delete from orders where id = 77 and note = 'y' -- again")).toBe(review.id);
     expect(h.manager.preapproved('s1', 'DELETE FROM orders WHERE id > 5')).toBeUndefined();
-    expect(h.manager.preapproved('s2', 'DELETE FROM orders WHERE id = 5')).toBeUndefined();
+    expect(h.manager.preapproved('s1', "DELETE FROM orders WHERE id = 5 AND note = 'x' OR true")).toBeUndefined();
+    expect(h.manager.preapproved('s2', "DELETE FROM orders WHERE id = 5 AND note = 'x'")).toBeUndefined();
     const restarted = await h.restart();
-    expect(restarted.preapproved('s1', 'DELETE FROM orders WHERE id = 6 AND note = $1')).toBe(review.id);
+    expect(restarted.preapproved('s1', "DELETE FROM orders WHERE id = 6 AND note = 'z'")).toBe(review.id);
     restarted.sessionOver('s1');
-    expect(restarted.preapproved('s1', 'DELETE FROM orders WHERE id = 6 AND note = $1')).toBeUndefined();
+    expect(restarted.preapproved('s1', "DELETE FROM orders WHERE id = 6 AND note = 'z'")).toBeUndefined();
+  });
+
+  it('records the approval key in the review_requested event', async () => {
+    const h = await harness();
+    const { review } = await h.manager.holdStatement(request('UPDATE orders SET total = 5 WHERE id = 7'));
+    await h.recorder.flush();
+    const [requested] = await h.store.sessionEvents('s1');
+    expect(requested!.data).toMatchObject({ reviewId: review.id, approvalKey: review.statement!.approval!.key });
+    expect(requested!.data).not.toHaveProperty('fingerprint');
+  });
+
+  it('regression: an approval stored with pg_query’s fingerprint is keyed anew from its text after a restart, so it covers no other function body', async () => {
+    const h = await harness();
+    const approvedText = 'CREATE OR REPLACE FUNCTION f() RETURNS SETOF text LANGUAGE sql AS $$ select 1::text $$';
+    const { review } = await h.manager.holdStatement(request(approvedText));
+    // As the version before approval keys stored it: a fingerprint, no approval.
+    const { approval: _approval, ...legacy } = review.statement!;
+    await h.store.updatePendingReview({
+      ...review,
+      statement: { ...legacy, fingerprint: fingerprintStatement(approvedText) },
+      status: 'approved',
+      scope: 'session',
+      decidedAt: new Date(),
+      approvals: [{ user: 'bob', at: new Date(), reason: null }],
+    });
+    const restarted = await h.restart();
+    const otherBody = 'CREATE OR REPLACE FUNCTION f() RETURNS SETOF text LANGUAGE sql AS $$ select ssn from customers $$';
+    expect(fingerprintStatement(otherBody)).toBe(fingerprintStatement(approvedText));
+    expect(restarted.preapproved('s1', otherBody)).toBeUndefined();
+    expect(restarted.preapproved('s1', `/* same */ ${approvedText.replaceAll(' RETURNS ', '\n  RETURNS ')}`)).toBe(review.id);
+    // The API shows what approving such a review covers, computed from its text.
+    expect(toReviewInfo((await h.store.getReview(review.id))!).statement!.approval).toEqual(restarted.approval(approvedText));
+  });
+
+  it('refuses "session" scope for a statement whose bind parameter stands outside a data value; "once" still approves it', async () => {
+    const h = await harness();
+    const { review, decided } = await h.manager.holdStatement(request('SELECT * FROM orders WHERE id = $1 LIMIT $2', { protocol: 'extended', params: ['1', '1000000'] }));
+    expect(review.statement!.approval!.key).toBeNull();
+    await expect(h.manager.approve(bob, review.id, { scope: 'session' })).rejects.toMatchObject({
+      kind: 'usage',
+      code: 'scope_covers_nothing',
+      message: expect.stringContaining('bind parameter $2 stands outside a WHERE comparison, SET or VALUES value'),
+    });
+    expect((await h.manager.approve(bob, review.id, {})).status).toBe('approved');
+    expect((await decided).scope).toBe('once');
+    expect(h.manager.preapproved('s1', 'SELECT * FROM orders WHERE id = $1 LIMIT $2')).toBeUndefined();
   });
 
   it('after a restart, withdraws statements whose connections are gone', async () => {
@@ -211,10 +260,13 @@ describe('ReviewManager: statement reviews', () => {
     expect(await h.store.getReview(review.id)).toMatchObject({ status: 'withdrawn', endReason: 'the gateway restarted; the statement’s connection is gone' });
   });
 
-  it('fingerprints statements that do not parse by their exact text', async () => {
+  it('keys statements that do not parse on their exact bytes', async () => {
     const h = await harness();
-    expect(h.manager.fingerprint('FunctionCall(oid 42)')).toMatch(/^sha256:[0-9a-f]{32}$/);
-    expect(h.manager.fingerprint('SELECT 1')).toBe(h.manager.fingerprint('select   2'));
+    const { review } = await h.manager.holdStatement(request('FunctionCall(oid 42)', { protocol: 'function' }));
+    await h.manager.approve(bob, review.id, { scope: 'session' });
+    expect(h.manager.preapproved('s1', 'FunctionCall(oid 42)')).toBe(review.id);
+    expect(h.manager.preapproved('s1', 'FunctionCall(oid 43)')).toBeUndefined();
+    expect(h.manager.preapproved('s1', 'FunctionCall(oid  42)')).toBeUndefined();
   });
 });
 

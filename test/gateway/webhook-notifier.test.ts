@@ -51,7 +51,7 @@ function review(over: Partial<ReviewInfo> = {}): ReviewInfo {
     requester: { user: 'alice', groups: ['agents'] },
     reason: null,
     context: {},
-    statement: { text: 'DROP TABLE orders', protocol: 'simple', rule: 'no-ddl', reason: 'DROP on public.orders', fingerprint: 'f', facts: [] },
+    statement: { text: 'DROP TABLE orders', protocol: 'simple', rule: 'no-ddl', reason: 'DROP on public.orders', approval: { key: 'ak1:f', template: 'DROP TABLE orders', varying: [], covers: 'only this statement' }, facts: [] },
     durationMs: null,
     createdAt: '2026-01-01T00:00:00.000Z',
     expiresAt: '2026-01-01T00:10:00.000Z',

@@ -58,7 +58,7 @@ export async function runReviews(deps: ReviewsDeps, options: ReviewsOptions): Pr
       const review = await deps.gateway.approveReview(options.id, { scope: options.scope, ...(options.reason ? { reason: options.reason } : {}) });
       if (options.json) return io.outJson({ review });
       if (review.status === 'approved') {
-        const scope = review.scope === 'session' ? `; the same statement runs without review for the rest of session ${review.sessionId}` : '';
+        const scope = review.scope === 'session' && review.statement ? `; for the rest of session ${review.sessionId} it also covers: ${oneLine(review.statement.approval.template, 200)}` : '';
         io.err(`${io.color.green('✓')} approved review ${review.id} (${review.requester.user}'s ${review.kind} on ${review.connection})${scope}\n`);
       } else {
         io.err(`${io.color.green('✓')} your approval of review ${review.id} is recorded; it needs ${review.minApprovals - review.approvals.length} more from other reviewers\n`);
@@ -129,19 +129,25 @@ function printReview(io: IO, r: ReviewInfo, now: number): void {
   if (s) {
     line('rule', `${s.rule ?? '(default policy)'}: ${s.reason}`);
     line('protocol', s.protocol);
-    line('fingerprint', s.fingerprint);
-    io.out(`statement:\n${s.text.split('\n').map((l) => `  ${l}`).join('\n')}\n`);
+    io.out(`statement:\n${indent(s.text)}`);
     if (s.params && s.params.length > 0) {
       io.out(`params:      ${s.params.map((p, i) => `$${i + 1}=${p === null ? 'NULL' : `'${p}'`}`).join(', ')}\n`);
     }
+    io.out(`--scope session: ${s.approval.covers}\n`);
+    if (s.approval.key !== null && s.approval.varying.length > 0) io.out(indent(s.approval.template));
+    line('session key', s.approval.key ?? 'none');
     s.facts.forEach((f, i) => {
       io.out(`${i + 1}. ${f.kind}${f.nested ? ' (nested)' : ''}: ${f.decision}${f.rule ? ` (rule "${f.rule}")` : ''}\n`);
       printStatementFacts(io, f);
     });
   }
   if (r.status === 'pending') {
-    io.out(`\napprove: hoopctl reviews approve ${r.id}${s ? ' [--scope session]' : ''}\nreject:  hoopctl reviews reject ${r.id} --reason TEXT\n`);
+    io.out(`\napprove: hoopctl reviews approve ${r.id}${s && s.approval.key !== null ? ' [--scope session]' : ''}\nreject:  hoopctl reviews reject ${r.id} --reason TEXT\n`);
   }
+}
+
+function indent(text: string): string {
+  return `${text.split('\n').map((l) => `  ${l}`).join('\n')}\n`;
 }
 
 function parseStatus(value: string): ReviewStatus {
@@ -185,7 +191,7 @@ export function buildReviewsCommand(deps: CliDeps): Command {
     .command('approve')
     .description('approve a review; the held statement runs, or the session starts')
     .argument('<id>', 'review id (rev_…)')
-    .option('--scope <scope>', 'once: this statement; session: also the same statement (any literal values) for the rest of its session', parseScope, 'once')
+    .option('--scope <scope>', 'once: this statement; session: also, for the rest of its session, the same statement with other data values (reviews show ID says which)', parseScope, 'once')
     .option('--reason <text>', 'why; recorded and shown to the requester')
     .option('--json', 'print JSON')
     .action((id: string, opts: { scope: ReviewScope; reason?: string }, command: Command) => run(command, { action: 'approve', id, scope: opts.scope, reason: opts.reason }));
