@@ -150,13 +150,36 @@ describe('local authentication', () => {
 });
 
 describe('malformed client bytes', () => {
-  it('answers garbage instead of a startup packet with 08P01 and closes only that connection', async () => {
+  it('closes a connection that sends garbage instead of a startup packet without a reply, as PostgreSQL does, and only that one', async () => {
     const client = await RawPgClient.connect(h.port);
     client.send(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
-    const messages = await client.drainUntilClose();
-    const fields = firstError(messages);
-    expect(fields?.['C']).toBe('08P01');
-    expect(fields?.['M']).toMatch(/^hoop: /);
+    expect(await client.drainUntilClose()).toEqual([]);
+    expect(h.logs.some((l) => l.message.includes('invalid startup packet'))).toBe(true);
+    await stillWorks();
+  });
+
+  // Regression: node-postgres' quick-disconnect (end() before connecting sends Terminate first) got a FATAL.
+  it('closes silently on a Terminate sent before the startup packet', async () => {
+    const client = await RawPgClient.connect(h.port);
+    client.send(Buffer.from([0x58, 0, 0, 0, 4]));
+    client.socket.end();
+    expect(await client.drainUntilClose()).toEqual([]);
+    const direct = await RawPgClient.connect(h.db.port);
+    direct.send(Buffer.from([0x58, 0, 0, 0, 4]));
+    direct.socket.end();
+    expect(await direct.drainUntilClose()).toEqual([]); // the server itself says nothing either
+    await stillWorks();
+  });
+
+  it('node-postgres: a client ended before it connected ends quietly (its quick-disconnect test)', async () => {
+    const client = new pg.Client(h.clientConfig());
+    const errors: unknown[] = [];
+    client.on('error', (e) => errors.push(e));
+    const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+    client.connect().catch((e: unknown) => errors.push(e));
+    void client.end();
+    await ended;
+    expect(errors).toEqual([]);
     await stillWorks();
   });
 

@@ -313,6 +313,13 @@ export class PostgresClientConnection implements ClientConnection {
       this.shutdown();
       return;
     }
+    if (err instanceof ProtocolError && err.code === 'invalid_startup_length') {
+      // As PostgreSQL: no reply to bytes that are not a startup packet (a Terminate sent before
+      // one, an HTTP request, a TLS ClientHello), just a log line and close.
+      this.log.info('postgres client sent an invalid startup packet; closed without a reply', { error: err.message });
+      this.shutdown();
+      return;
+    }
     if (err instanceof ProtocolError) {
       this.log.warn('postgres client broke the protocol', { error: err.message, code: err.code });
       const code = err.code === 'unsupported_protocol_version' ? '0A000' : '08P01';

@@ -192,8 +192,8 @@ function maxLengthOption(options: FramerOptions, fallback: number): number {
   return max;
 }
 
-function tooLong(side: string, what: string, length: number, max: number): ProtocolError {
-  return new ProtocolError('message_too_long', `${side} ${what} declares ${length} bytes, more than the ${max} allowed`, {
+function tooLong(side: string, what: string, length: number, max: number, code: 'message_too_long' | 'invalid_startup_length' = 'message_too_long'): ProtocolError {
+  return new ProtocolError(code, `${side} ${what} declares ${length} bytes, more than the ${max} allowed`, {
     details: { length, max },
   });
 }
@@ -235,8 +235,9 @@ export class FrontendFramer extends MessageFramer {
   protected messageLength(buf: Buffer, at: number): number {
     const length = buf.readInt32BE(this.phase === 'typed' ? at + 1 : at);
     if (this.phase !== 'typed') {
-      if (length - 4 > MAX_STARTUP_PACKET_LENGTH) throw tooLong('frontend', 'startup packet', length, MAX_STARTUP_PACKET_LENGTH);
-      if (length < 8) throw new ProtocolError('bad_startup_packet', `startup packet length ${length} is shorter than 8`);
+      // The server answers an impossible startup length with nothing at all (a log line, then close).
+      if (length - 4 > MAX_STARTUP_PACKET_LENGTH) throw tooLong('frontend', 'startup packet', length, MAX_STARTUP_PACKET_LENGTH, 'invalid_startup_length');
+      if (length < 8) throw new ProtocolError('invalid_startup_length', `startup packet length ${length} is shorter than 8`);
       return length;
     }
     const code = buf[at]!;

@@ -149,10 +149,10 @@ describe('lengths are checked before buffering', () => {
     ['frontend unknown type', () => typedFrontend(), header('z', 4), 'unknown_message_type', 'unknown frontend message type 0x7a'],
     ['frontend Sync over the server limit', () => typedFrontend(), header('S', 10_005), 'message_too_long', 'frontend Sync declares 10005 bytes, more than the 10000 allowed'],
     ['frontend password over 65535', () => typedFrontend(), header('p', 70_000), 'message_too_long', /more than the 65535 allowed/],
-    ['startup length 2^31-1', () => new FrontendFramer(), header(null, 0x7fffffff), 'message_too_long', 'frontend startup packet declares 2147483647 bytes, more than the 10000 allowed'],
-    ['startup length 10005', () => new FrontendFramer(), header(null, 10_005), 'message_too_long', /startup packet declares 10005/],
-    ['startup length 7', () => new FrontendFramer(), header(null, 7), 'bad_startup_packet', 'startup packet length 7 is shorter than 8'],
-    ['a TLS ClientHello instead of a startup packet', () => new FrontendFramer(), Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00]), 'message_too_long', /^frontend startup packet declares 369295618 bytes/],
+    ['startup length 2^31-1', () => new FrontendFramer(), header(null, 0x7fffffff), 'invalid_startup_length', 'frontend startup packet declares 2147483647 bytes, more than the 10000 allowed'],
+    ['startup length 10005', () => new FrontendFramer(), header(null, 10_005), 'invalid_startup_length', /startup packet declares 10005/],
+    ['startup length 7', () => new FrontendFramer(), header(null, 7), 'invalid_startup_length', 'startup packet length 7 is shorter than 8'],
+    ['a TLS ClientHello instead of a startup packet', () => new FrontendFramer(), Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00]), 'invalid_startup_length', /^frontend startup packet declares 369295618 bytes/],
   ])('%s throws at the header', (_name, make, bytes, code, message) => {
     const framer = make();
     const err = expectProtocolError(() => framer.push(bytes), code, message);
@@ -225,7 +225,7 @@ describe('frontend startup phase', () => {
     ['SSLRequest twice', [sslRequest, sslRequest], 'bad_startup_packet', 'SSLRequest sent twice'],
     ['GSSENCRequest twice', [gssencRequest, gssencRequest], 'bad_startup_packet', 'GSSENCRequest sent twice'],
     ['protocol 2.0', [untyped((b) => b.i32(2 << 16).u8(0))], 'unsupported_protocol_version', /2\.0/],
-    ['a typed message before the StartupMessage', [query], 'message_too_long', /startup packet declares 1358954496 bytes/],
+    ['a typed message before the StartupMessage', [query], 'invalid_startup_length', /startup packet declares 1358954496 bytes/],
   ] as const)('%s is rejected', (_name, packets, code, message) => {
     const framer = new FrontendFramer();
     expectProtocolError(() => packets.forEach((p) => framer.push(p)), code, message);
