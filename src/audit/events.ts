@@ -13,7 +13,11 @@ import crypto, { createHash } from 'node:crypto';
 import { HoopError } from '../errors.js';
 
 export interface SessionStartedData {
+  /** The owner's name, a label. */
   user: string;
+  /** The owner's principal: token issuer and subject (absent in events recorded before identities were kept). */
+  issuer?: string | null;
+  subject?: string | null;
   groups: string[];
   connection: string;
   /** Granted duration in milliseconds. */
@@ -86,6 +90,9 @@ export interface ReviewRequestedData extends ReviewEventData {
 
 export interface ReviewApprovedData extends ReviewEventData {
   by: string;
+  /** The reviewer's principal. */
+  byIssuer?: string;
+  bySubject?: string;
   reason: string | null;
   scope: 'once' | 'session';
   /** Approvals so far, and how many are needed: the review is decided when they are equal. */
@@ -95,6 +102,8 @@ export interface ReviewApprovedData extends ReviewEventData {
 
 export interface ReviewRejectedData extends ReviewEventData {
   by: string;
+  byIssuer?: string;
+  bySubject?: string;
   reason: string;
 }
 

@@ -42,6 +42,18 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
+/**
+ * Sessions and reviews stored before identities were kept have only a user name. It is their
+ * subject when the gateway trusts one issuer and that issuer names users by `sub`; otherwise
+ * the principal is unknown and they stay visible to admins and auditors only.
+ */
+async function assignLegacyPrincipals(config: GatewayConfig, store: Store, logger: Logger): Promise<void> {
+  const [only, ...more] = config.auth.issuers;
+  if (!only || more.length > 0 || [only.userClaim].flat().join() !== 'sub') return;
+  const assigned = await store.assignLegacyPrincipals(only.issuer);
+  if (assigned > 0) logger.info('sessions stored without an identity now belong to their subject at the only issuer', { sessions: assigned, issuer: only.issuer });
+}
+
 /** Starts the API and SSH endpoint for a validated config; `close()` shuts down cleanly. */
 export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<RunningGateway> {
   const releaseDataDir = lockDataDir(config.dataDir);
@@ -137,6 +149,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
     await store.close();
   };
   try {
+    await assignLegacyPrincipals(config, store, logger);
     await reviews.start();
     await sessions.start();
     await notifier?.resume();

@@ -172,7 +172,7 @@ export class HttpApi {
       const session = await this.sessionForAudit(identity, params.id!);
       await options.auditSynced?.();
       const events = await options.audit.sessionEvents(session.id);
-      return [200, { events: events.map((e) => toEventInfo(e, session.user, session.connection)) }];
+      return [200, { events: events.map((e) => toEventInfo(e, session)) }];
     });
     this.route('GET', '/api/v1/audit', async ({ identity, query }) => {
       const filter = auditFilter(query);
@@ -180,11 +180,12 @@ export class HttpApi {
         if (filter.user !== undefined && filter.user !== identity.user) {
           throw new HoopError('denied', 'not_an_auditor', `only auditors may read other users' events`, { hint: 'ask to be added to an auditors group' });
         }
-        filter.user = identity.user;
+        // Your own sessions' events: by who you are, never by a name someone else may share.
+        filter.owner = { issuer: identity.issuer, subject: identity.subject };
       }
       await options.auditSynced?.();
       const page = await options.audit.query(filter);
-      const answer: AuditPageResponse = { events: page.events.map((e) => toEventInfo(e, e.user, e.connection)), nextCursor: page.nextCursor };
+      const answer: AuditPageResponse = { events: page.events.map((e) => toEventInfo(e, e)), nextCursor: page.nextCursor };
       return [200, answer];
     });
     this.route('GET', '/api/v1/audit/verify', async ({ identity, query }) => {
@@ -386,7 +387,11 @@ function auditFilter(query: URLSearchParams): AuditFilter {
   };
 }
 
-function toEventInfo(e: StoredAuditEvent | AuditQueryEvent, user: string | null, connection: string | null): AuditEventInfo {
+/** An event with its session's who and where (`session` gives them for a stored event; a query result carries its own). */
+function toEventInfo(
+  e: StoredAuditEvent | AuditQueryEvent,
+  session: { user: string | null; issuer: string | null; subject: string | null; connection: string | null },
+): AuditEventInfo {
   return {
     sessionId: e.sessionId,
     seq: e.seq,
@@ -395,8 +400,10 @@ function toEventInfo(e: StoredAuditEvent | AuditQueryEvent, user: string | null,
     data: e.data,
     prevHash: e.prevHash,
     hash: e.hash,
-    user,
-    connection,
+    user: session.user,
+    issuer: session.issuer,
+    subject: session.subject,
+    connection: session.connection,
     ...('cursor' in e ? { cursor: e.cursor } : {}),
   };
 }

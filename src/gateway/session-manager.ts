@@ -5,6 +5,7 @@ import { formatDuration, parseDuration } from '../duration.js';
 import { HoopError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AuditRecorder } from '../audit/recorder.js';
+import { samePrincipal } from '../store/principal.js';
 import type { ReviewRecord, SessionRecord, Store } from '../store/store.js';
 import type { ConnectionConfig } from './config.js';
 import type { ReviewManager } from './review-manager.js';
@@ -70,6 +71,8 @@ export class SessionManager {
     const session: SessionRecord = {
       id: `ses_${crypto.randomBytes(12).toString('base64url')}`,
       user: identity.user,
+      issuer: identity.issuer,
+      subject: identity.subject,
       groups: identity.groups,
       connection: connection.name,
       reason: typeof request.reason === 'string' && request.reason.length > 0 ? request.reason.slice(0, 1000) : null,
@@ -86,6 +89,8 @@ export class SessionManager {
     // Write-ahead: a session the audit log cannot record is not granted.
     await this.options.recorder?.record(session.id, pending ? 'session_requested' : 'session_started', {
       user: session.user,
+      issuer: session.issuer,
+      subject: session.subject,
       groups: session.groups,
       connection: session.connection,
       durationMs,
@@ -111,12 +116,13 @@ export class SessionManager {
   /**
    * Binds the caller's own pending or active session to a new key (a CLI that left while the
    * session waited for approval comes back with `connect --session`). Connections made with the
-   * old key stay up; new SSH logins need the new one.
+   * old key stay up; new SSH logins need the new one. Access is checked again as at creation:
+   * the caller must still be in the connection's groups.
    */
   async claim(identity: Identity, id: string, publicKeyLine: unknown, connection?: unknown): Promise<{ session: SessionRecord; review?: ReviewRecord }> {
     const publicKey = parseSessionKey(publicKeyLine);
     const found = await this.options.store.getSession(id);
-    if (!found || found.user !== identity.user) {
+    if (!found || !samePrincipal(found, identity)) {
       throw new HoopError('not_found', 'unknown_session', `no session ${id} of yours`, { hint: 'list yours with: hoopctl sessions' });
     }
     if (connection !== undefined && connection !== found.connection) {
@@ -124,6 +130,7 @@ export class SessionManager {
         hint: `run: hoopctl connect ${found.connection} --session ${id}`,
       });
     }
+    this.connectionFor(identity, found.connection);
     const session = await this.withLazyExpiry(found);
     if (session.status !== 'pending' && session.status !== 'active') {
       throw new HoopError('conflict', 'session_over', `session ${id} is ${session.status}${session.endReason ? `: ${session.endReason}` : ''}`, {
@@ -154,7 +161,7 @@ export class SessionManager {
 
   async list(identity: Identity): Promise<SessionRecord[]> {
     const all = this.isAdmin(identity);
-    const sessions = await this.options.store.listSessions(all ? {} : { user: identity.user });
+    const sessions = await this.options.store.listSessions(all ? {} : { owner: identity });
     return Promise.all(sessions.map((s) => this.withLazyExpiry(s)));
   }
 
@@ -242,7 +249,7 @@ export class SessionManager {
   }
 
   private maySee(identity: Identity, session: SessionRecord): boolean {
-    return session.user === identity.user || this.isAdmin(identity);
+    return samePrincipal(session, identity) || this.isAdmin(identity);
   }
 
   isAdmin(identity: Identity): boolean {
@@ -276,6 +283,8 @@ export class SessionManager {
     // Write-ahead, as at creation: an approval the audit log cannot record starts nothing.
     await this.options.recorder?.record(session.id, 'session_started', {
       user: session.user,
+      issuer: session.issuer,
+      subject: session.subject,
       groups: session.groups,
       connection: session.connection,
       durationMs: session.durationMs,
@@ -372,6 +381,8 @@ export function toSessionInfo(session: SessionRecord): SessionInfo {
   return {
     id: session.id,
     user: session.user,
+    issuer: session.issuer,
+    subject: session.subject,
     groups: session.groups,
     connection: session.connection,
     reason: session.reason,

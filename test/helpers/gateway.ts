@@ -8,6 +8,8 @@ import { startLocalTokenIssuer, type LocalTokenIssuer } from '../../src/dev/toke
 export interface TestGateway {
   gateway: RunningGateway;
   issuer: LocalTokenIssuer;
+  /** Every trusted issuer; `issuers[0]` is `issuer`. */
+  issuers: LocalTokenIssuer[];
   config: GatewayConfig;
   dataDir: string;
   /** A token for `user` in `groups`, from the trusted issuer. */
@@ -24,17 +26,20 @@ export interface TestGatewayOptions {
   dataDir?: string;
   /** More top-level settings, as in YAML (e.g. `webhook`). */
   settings?: Record<string, unknown>;
+  /** How many local issuers the gateway trusts (default 1). */
+  issuers?: number;
 }
 
 /** Starts a gateway on free loopback ports with a local token issuer it trusts. */
 export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
-  const issuer = await startLocalTokenIssuer();
+  const issuers = await Promise.all(Array.from({ length: options.issuers ?? 1 }, () => startLocalTokenIssuer()));
+  const issuer = issuers[0]!;
   const dataDir = options.dataDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'hoop-gw-')));
   const config = parseGatewayConfig(
     {
       listen: { api: '127.0.0.1:0', ssh: '127.0.0.1:0' },
       dataDir,
-      auth: { issuers: [{ issuer: issuer.issuer, audience: 'api://hoop-gateway' }] },
+      auth: { issuers: issuers.map((i) => ({ issuer: i.issuer, audience: 'api://hoop-gateway' })) },
       admins: { groups: ['admins'] },
       ...options.settings,
       connections: options.connections,
@@ -46,6 +51,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
   return {
     gateway,
     issuer,
+    issuers,
     config,
     dataDir,
     token,
@@ -62,7 +68,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     },
     async stop() {
       await gateway.close();
-      await issuer.close();
+      for (const i of issuers) await i.close();
       if (!options.dataDir) await fs.rm(dataDir, { recursive: true, force: true });
     },
   };
