@@ -1,5 +1,8 @@
 import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launch } from '../../src/client/launcher.js';
 import type { CliDeps } from '../../src/cli/context.js';
@@ -104,6 +107,7 @@ describe('errors as the user sees them', () => {
     ['an unknown session', ['sessions', 'show', 's_missing'], {}, 5, /^error: no session s_missing\n$/],
     ['a bad duration', ['connect', 'orders-db', '--duration', '15 minutes'], {}, 2, /^error: "15 minutes" is not a duration\nhint: /],
     ['a bad port', ['connect', 'orders-db', '--port', 'x'], {}, 2, /error: option '--port <n>' argument 'x' is invalid/],
+    ['--isolate without a command', ['connect', 'orders-db', '--isolate'], {}, 2, /^error: --isolate applies to a command run after --\nhint: /],
     ['an unknown option', ['connections', '--wat'], {}, 2, /error: unknown option '--wat'/],
     ['an unknown command', ['conect'], {}, 2, /error: unknown command 'conect'\n\(Did you mean connect\?\)/],
   ])('%s', async (_name, argv, env, code, stderr) => {
@@ -291,6 +295,60 @@ describe('hoopctl connect', () => {
     expect(run.code).toBe(2);
     expect(run.io.stderr).toContain('error: command not found: hoopctl-no-such-command');
     expect(gateway.sessions.session?.status).toBe('ended');
+  });
+});
+
+describe('a wrapped command’s environment', () => {
+  const credentials = {
+    HOOPCTL_TOKEN: 'the-users-gateway-token',
+    HOOPCTL_GATEWAY: 'https://gateway.example.com',
+    HOOPCTL_CA: '/etc/hoop/ca.pem',
+    AZURE_CLIENT_SECRET: 'sp-secret',
+    AZURE_FEDERATED_TOKEN_FILE: '/var/run/secrets/token',
+    AZURE_CLIENT_CERTIFICATE_PATH: '/etc/sp.pem',
+    MSAL_LOG_LEVEL: 'verbose',
+    ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'runner-oidc',
+    ACTIONS_ID_TOKEN_REQUEST_URL: 'https://token.actions.example',
+  };
+
+  /** Runs `connect -- node` that writes its environment to a file; returns that environment. */
+  async function childEnv(extraArgs: string[], inherited: Record<string, string | undefined>): Promise<{ code: number; env: Record<string, string>; io: CapturingIO }> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-child-env-'));
+    try {
+      const out = path.join(dir, 'env.json');
+      const io = createCapturingIO();
+      const script = `require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({ ...process.env, HOME_LISTING: require('fs').readdirSync(process.env.HOME).join(',') }))`;
+      const code = await runCli(['connect', 'orders-db', '--port', '0', ...extraArgs, '--', process.execPath, '-e', script], deps(io, { inherited }));
+      return { code, env: JSON.parse(fs.readFileSync(out, 'utf8')) as Record<string, string>, io };
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('gets the session’s database variables and nothing that can mint a session (regression: the child inherited HOOPCTL_TOKEN)', async () => {
+    const { code, env } = await childEnv([], { ...WITHOUT_CI, ...credentials, AZURE_CLIENT_ID: 'app-id', KEEP_ME: 'yes' });
+    expect(code).toBe(0);
+    expect(env).toMatchObject({ PGPASSWORD: 'local-secret', PGUSER: 'postgres', KEEP_ME: 'yes', AZURE_CLIENT_ID: 'app-id', HOME: process.env.HOME });
+    expect(env.HOOP_SESSION_ID).toMatch(/^s_test/);
+    for (const name of Object.keys(credentials)) expect([name, env[name]]).toEqual([name, undefined]);
+  });
+
+  it('--isolate: only the basics pass, HOME is an empty directory of its own, removed when the command ends', async () => {
+    const { code, env } = await childEnv(['--isolate'], {
+      ...WITHOUT_CI,
+      ...credentials,
+      KEEP_ME: 'no',
+      DBUS_SESSION_BUS_ADDRESS: 'unix:path=/run/user/1000/bus',
+      SSH_AUTH_SOCK: '/tmp/agent.sock',
+      XDG_RUNTIME_DIR: '/run/user/1000',
+      LANG: 'C.UTF-8',
+    });
+    expect(code).toBe(0);
+    expect(env).toMatchObject({ PGPASSWORD: 'local-secret', PATH: process.env.PATH, LANG: 'C.UTF-8', HOME_LISTING: '' });
+    for (const name of [...Object.keys(credentials), 'KEEP_ME', 'DBUS_SESSION_BUS_ADDRESS', 'SSH_AUTH_SOCK', 'XDG_RUNTIME_DIR']) expect([name, env[name]]).toEqual([name, undefined]);
+    expect(env.HOME).not.toBe(process.env.HOME);
+    expect(env.XDG_CONFIG_HOME).toBe(`${env.HOME}/.config`);
+    expect(fs.existsSync(env.HOME!)).toBe(false);
   });
 });
 

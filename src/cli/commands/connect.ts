@@ -1,7 +1,9 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import type { ReviewInfo, SessionInfo } from '../../api/types.js';
+import { wrappedCommandEnvironment, type ChildIsolation } from '../../client/child-environment.js';
 import type { SessionGateway } from '../../client/gateway-client.js';
 import type { LaunchOptions, SignalSource } from '../../client/launcher.js';
 import { detectRunContext } from '../../client/run-context.js';
@@ -30,6 +32,8 @@ export interface ConnectOptions {
   json: boolean;
   /** `-- CMD ARGS…`; empty: stay connected until Ctrl-C. */
   command: readonly string[];
+  /** `--isolate`: CMD starts from a clean environment with a HOME of its own (removed when it ends). */
+  isolate?: boolean;
 }
 
 export interface ConnectDeps {
@@ -68,6 +72,9 @@ export interface LocalEndpoint {
 export async function runConnect(deps: ConnectDeps, options: ConnectOptions): Promise<number> {
   const { io } = deps;
   if (options.duration !== undefined) parseDuration(options.duration);
+  if (options.isolate && options.command.length === 0) {
+    throw new HoopError('usage', 'isolate_without_command', '--isolate applies to a command run after --', { hint: 'hoopctl connect NAME --isolate -- CMD ARGS…' });
+  }
   const listen = options.socket !== undefined ? { socketPath: path.resolve(options.socket) } : { host: '127.0.0.1', port: options.port };
   const tunnel = new Tunnel({ ...deps.tunnel, gateway: deps.gateway, listen, logger: cliLogger(io, deps.debug) });
   const printer = new ConnectPrinter(io, deps.now, options.command.length > 0);
@@ -125,7 +132,7 @@ export async function runConnect(deps: ConnectDeps, options: ConnectOptions): Pr
 
   if (options.command.length > 0) {
     signals.stop(); // the launcher forwards signals to the command, which decides
-    return runCommand(deps, tunnel, endpoint, ready, options.command, printer);
+    return runCommand(deps, tunnel, endpoint, ready, options, printer);
   }
 
   const outcome = await Promise.race([
@@ -160,24 +167,28 @@ async function runCommand(
   tunnel: Tunnel,
   endpoint: LocalEndpoint,
   ready: TunnelReady,
-  command: readonly string[],
+  options: ConnectOptions,
   printer: ConnectPrinter,
 ): Promise<number> {
+  const { command } = options;
   let commandDone = false;
   void tunnel.ended.then((end) => {
     if (!commandDone) printer.ended(end);
   });
   let code: number;
+  let isolation: ChildIsolation = { isolate: false };
   try {
+    if (options.isolate) isolation = { isolate: true, home: fs.mkdtempSync(path.join(os.tmpdir(), 'hoopctl-isolated-')) };
     code = await deps.launch({
       command: command[0]!,
       args: command.slice(1),
       env: commandEnv(endpoint, ready.session),
-      baseEnv: deps.baseEnv,
+      baseEnv: wrappedCommandEnvironment(deps.baseEnv, isolation),
       signals: deps.signals,
     });
   } finally {
     commandDone = true;
+    if (isolation.isolate) fs.rmSync(isolation.home, { recursive: true, force: true });
     const end = await tunnel.close({ endSession: true, reason: 'command exited' });
     if (end.cause === 'closed_locally') printer.ended(end);
   }
@@ -382,8 +393,9 @@ export function buildConnectCommand(deps: CliDeps): Command {
     .option('--agent <name>', 'the agent using the session (default: $HOOP_AGENT); recorded with the session')
     .option('--no-wait', 'if the session needs approval, print its review id and exit instead of waiting')
     .option('--session <id>', 'take over a pending or active session of yours (e.g. after --no-wait) instead of creating one')
+    .option('--isolate', 'run the command after -- with a clean environment and an empty HOME of its own (no hoopctl login or keychain variables)')
     .option('--json', 'print one JSON event per line')
-    .action(async (name: string, command: string[], opts: { port: number; socket?: string; duration?: string; reason?: string; agent?: string; wait: boolean; session?: string }, cmd: Command) => {
+    .action(async (name: string, command: string[], opts: { port: number; socket?: string; duration?: string; reason?: string; agent?: string; wait: boolean; session?: string; isolate?: boolean }, cmd: Command) => {
       const flags = globalFlags(cmd);
       const code = await runConnect(
         {
@@ -410,6 +422,7 @@ export function buildConnectCommand(deps: CliDeps): Command {
           session: opts.session,
           json: flags.json,
           command,
+          isolate: opts.isolate === true,
         },
       );
       deps.setExitCode(code);
