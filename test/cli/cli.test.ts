@@ -203,21 +203,54 @@ describe('hoopctl connect', () => {
     expect(signals.listenerCount('SIGINT')).toBe(0);
   });
 
-  it('human output: psql line and DATABASE_URL on stdout, progress on stderr', async () => {
+  it('human output: a psql line that keeps the password out of argv, and DATABASE_URL, on stdout; progress on stderr (regression: the password was in psql’s argv)', async () => {
     const io = createCapturingIO();
     const signals = new EventEmitter();
     const running = runCli(['connect', 'orders-db', '--port', '0'], deps(io, {}, signals));
     await until(() => io.stderr.includes('tunnel ready'), 'ready');
     const port = /127\.0\.0\.1:(\d+)/.exec(io.stdout)![1];
     expect(io.stdout).toBe(
-      `psql "postgres://postgres:local-secret@127.0.0.1:${port}/postgres?sslmode=disable"\n` +
+      `PGPASSWORD=local-secret psql "postgres://postgres@127.0.0.1:${port}/postgres?sslmode=disable"\n` +
         `DATABASE_URL=postgres://postgres:local-secret@127.0.0.1:${port}/postgres?sslmode=disable\n`,
     );
     expect(io.stderr).toMatch(/^session s_test\d+ on orders-db for alice, expires \S+ \(in 15m\)\n/);
     expect(io.stderr).toMatch(/✓ tunnel ready on 127\.0\.0\.1:\d+, expires .*; Ctrl-C ends the session\n/);
+    expect(io.stderr).not.toContain('local-secret');
     signals.emit('SIGTERM');
     expect(await running).toBe(0);
     expect(io.stderr).toMatch(/SIGTERM: ending session s_test\d+…\nsession ended \(ended by alice\)\n$/);
+  });
+
+  it('in GitHub Actions, masks the password before printing it', async () => {
+    const io = createCapturingIO();
+    const signals = new EventEmitter();
+    const running = runCli(['connect', 'orders-db', '--port', '0'], deps(io, { inherited: { ...WITHOUT_CI, GITHUB_ACTIONS: 'true' } }, signals));
+    await until(() => io.stderr.includes('tunnel ready'), 'ready');
+    expect(io.stdout.split('\n')[0]).toBe('::add-mask::local-secret');
+    signals.emit('SIGTERM');
+    expect(await running).toBe(0);
+  });
+
+  it('--env-file: the connection details go to a 0600 file (removed at the end), and no password is printed', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-env-file-'));
+    try {
+      const file = path.join(dir, 'orders.env');
+      const io = createCapturingIO();
+      const signals = new EventEmitter();
+      const running = runCli(['connect', 'orders-db', '--port', '0', '--env-file', file], deps(io, {}, signals));
+      await until(() => io.stderr.includes('tunnel ready'), 'ready');
+      expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+      const text = fs.readFileSync(file, 'utf8');
+      expect(text).toMatch(/^DATABASE_URL='postgres:\/\/postgres:local-secret@127\.0\.0\.1:\d+\/postgres\?sslmode=disable'\nPGHOST='127\.0\.0\.1'\n/);
+      expect(text).toContain("PGPASSWORD='local-secret'\n");
+      expect(io.stdout + io.stderr).not.toContain('local-secret');
+      expect(io.stdout).toBe(`set -a; . '${file}'; set +a; psql\n`);
+      signals.emit('SIGTERM');
+      expect(await running).toBe(0);
+      expect(fs.existsSync(file)).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('exits 9 with the reason when the session is ended elsewhere', async () => {
@@ -286,8 +319,25 @@ describe('hoopctl connect', () => {
     expect(io.stderr).not.toContain('error');
     expect(code).toBe(17);
     expect(io.stdout).toBe(''); // connection details go to stderr when a command owns stdout
-    expect(io.stderr).toContain('DATABASE_URL=postgres://');
+    expect(io.stderr).toMatch(/DATABASE_URL=postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres\?sslmode=disable \(the password is in PGPASSWORD\)\n/);
     expect(gateway.sessions.session?.status).toBe('ended');
+  });
+
+  it('-- CMD never prints the password, human or --json, and masks it in GitHub Actions (regression: DATABASE_URL with the password went to CI logs)', async () => {
+    for (const json of [false, true]) {
+      const io = createCapturingIO();
+      const inherited = { ...WITHOUT_CI, GITHUB_ACTIONS: 'true' };
+      const code = await runCli(['connect', 'orders-db', '--port', '0', ...(json ? ['--json'] : []), '--', process.execPath, '-e', 'process.exit(0)'], deps(io, { inherited }));
+      expect(code).toBe(0);
+      const mask = '::add-mask::local-secret\n';
+      expect(io.stderr.split(mask)).toHaveLength(2);
+      expect((io.stdout + io.stderr.replace(mask, '')).includes('local-secret')).toBe(false);
+      if (json) {
+        const ready = io.jsonLines().find((e) => (e as { event: string }).event === 'ready') as Record<string, unknown>;
+        expect(ready).not.toHaveProperty('password');
+        expect(ready.url).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres\?sslmode=disable$/);
+      }
+    }
   });
 
   it('-- CMD that does not exist → exit 2, session ended', async () => {
