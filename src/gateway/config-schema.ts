@@ -76,6 +76,11 @@ export class ConfigNode {
     return ms;
   }
 
+  boolean(): boolean {
+    if (typeof this.value !== 'boolean') this.fail(`must be true or false, got ${describe(this.value)}`);
+    return this.value;
+  }
+
   oneOf<T extends string>(choices: readonly T[]): T {
     const text = this.string();
     if (!choices.includes(text as T)) this.fail(`must be one of ${choices.join(', ')}, got "${text}"`);

@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import type { AuthConfigResponse } from '../api/types.js';
 import { parseDuration } from '../duration.js';
 import { HoopError } from '../errors.js';
+import { isLoopbackHost } from '../loopback.js';
 import { parseMaskingConfig } from '../masking/config.js';
 import type { MaskingConfig } from '../masking/types.js';
 import { parsePolicyConfig } from '../policy/config.js';
@@ -76,9 +77,12 @@ export interface ConnectionConfig {
   };
 }
 
+/** Where the API listens; plain HTTP off loopback only with `dangerouslyAllowPlainHttp`. */
+export type ApiListen = HostPort & { tls?: { cert: string; key: string }; dangerouslyAllowPlainHttp?: true };
+
 export interface GatewayConfig {
   listen: {
-    api: HostPort & { tls?: { cert: string; key: string } };
+    api: ApiListen;
     ssh: HostPort;
   };
   /** Address put in session answers for the SSH endpoint; defaults to `listen.ssh`. */
@@ -151,7 +155,13 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
   root.onlyKeys(['listen', 'advertise', 'dataDir', 'auth', 'admins', 'auditors', 'masking', 'webhook', 'connections']);
   const listen = root.child('listen').onlyKeys(['api', 'ssh']);
   const apiNode = listen.child('api');
-  const api = typeof apiNode.value === 'string' ? parseHostPort(apiNode) : parseApiListen(apiNode, ctx);
+  const api: ApiListen = typeof apiNode.value === 'string' ? parseHostPort(apiNode) : parseApiListen(apiNode, ctx);
+  if (!api.tls && !api.dangerouslyAllowPlainHttp && !isLoopbackHost(api.host)) {
+    apiNode.fail(
+      `plain HTTP off loopback exposes bearer tokens and database passwords to the network (${api.host}:${api.port})`,
+      'serve HTTPS: api: { address: HOST:PORT, tls: { cert: FILE, key: FILE } }, or listen on 127.0.0.1 behind a TLS proxy; for development only: api: { address: HOST:PORT, dangerouslyAllowPlainHttp: true }',
+    );
+  }
   const ssh = parseHostPort(listen.child('ssh'));
   const advertise = root.child('advertise');
   const advertiseSsh = advertise.present ? parseHostPort(advertise.onlyKeys(['ssh']).child('ssh')) : undefined;
@@ -220,9 +230,11 @@ function parseWebhook(node: ConfigNode, ctx: ParseContext): WebhookConfig | unde
   return { url, attempts: attempts.present ? attempts.integer(1, 20) : 6, timeoutMs: timeout.present ? timeout.duration() : 10_000 };
 }
 
-function parseApiListen(node: ConfigNode, ctx: ParseContext): GatewayConfig['listen']['api'] {
-  node.onlyKeys(['address', 'tls']);
-  const address = parseHostPort(node.child('address'));
+function parseApiListen(node: ConfigNode, ctx: ParseContext): ApiListen {
+  node.onlyKeys(['address', 'tls', 'dangerouslyAllowPlainHttp']);
+  const plain = node.child('dangerouslyAllowPlainHttp');
+  const address: ApiListen = parseHostPort(node.child('address'));
+  if (plain.present && plain.boolean()) address.dangerouslyAllowPlainHttp = true;
   const tlsNode = node.child('tls');
   if (!tlsNode.present) return address;
   tlsNode.onlyKeys(['cert', 'key']);
@@ -406,6 +418,4 @@ function readFileAt(node: ConfigNode, ctx: ParseContext): string {
   }
 }
 
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
+export { isLoopbackHost };

@@ -157,6 +157,9 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
     started.push(() => sshEndpoint.close());
     const apiUrl = await api.listen();
     started.push(() => api.close());
+    if (config.listen.api.dangerouslyAllowPlainHttp && !config.listen.api.tls) {
+      logger.warn('the API serves plain HTTP off loopback (listen.api.dangerouslyAllowPlainHttp): bearer tokens and database passwords cross the network in clear; development only', { api: apiUrl });
+    }
     logger.info('gateway started', { api: apiUrl, ssh: `${sshAddress.host}:${sshAddress.port}`, hostKey: hostKey.fingerprint });
     return { apiUrl, ssh: { ...(config.advertiseSsh ?? sshAddress), hostKeyFingerprint: hostKey.fingerprint }, sessions, reviews, webhook: notifier, close };
   } catch (err) {

@@ -18,7 +18,7 @@ import type { AuditFilter, AuditQueryEvent, AuditStore, StoredAuditEvent } from 
 import { formatDuration } from '../duration.js';
 import { HoopError, type ErrorKind } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { HostPort, LoginConfig } from './config.js';
+import type { ApiListen, HostPort, LoginConfig } from './config.js';
 import type { ReviewRecord, ReviewStatus, SessionRecord } from '../store/store.js';
 import { toPolicyTestResponse } from './policy-report.js';
 import { toReviewInfo, type ReviewManager } from './review-manager.js';
@@ -26,7 +26,7 @@ import { toSessionInfo, type SessionManager } from './session-manager.js';
 import type { Identity, TokenVerifier } from './token-verifier.js';
 
 export interface HttpApiOptions {
-  listen: HostPort & { tls?: { cert: string; key: string } };
+  listen: ApiListen;
   sessions: SessionManager;
   verifier: TokenVerifier;
   logger: Logger;

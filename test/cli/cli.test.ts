@@ -125,6 +125,19 @@ describe('errors as the user sees them', () => {
     expect(run.io.stderr).toMatch(/hint: .*--gateway URL or HOOPCTL_GATEWAY/);
   });
 
+  it('refuses a plain-HTTP gateway off loopback unless told loudly, and then warns (regression: tokens sent to http:// gateways on any host)', async () => {
+    const refused = await hoopctl(['--gateway', 'http://10.255.255.1:8080', 'connections']);
+    expect(refused.code).toBe(2);
+    expect(refused.io.stderr).toMatch(/^error: http:\/\/10\.255\.255\.1:8080 is plain HTTP off loopback: your access token and database passwords would cross the network in clear\nhint: use https:\/\/; for a development gateway only, pass --dangerously-allow-plain-http/);
+    const io = createCapturingIO();
+    const failingFetch = (async () => {
+      throw new TypeError('fetch failed');
+    }) as typeof fetch;
+    const code = await runCli(['--gateway', 'http://10.255.255.1:8080', '--dangerously-allow-plain-http', 'connections'], { ...deps(io), fetch: failingFetch });
+    expect(code).toBe(6);
+    expect(io.stderr).toMatch(/^warning: talking to http:\/\/10\.255\.255\.1:8080 over plain HTTP/);
+  });
+
   it('--gateway wins over HOOPCTL_GATEWAY', async () => {
     const run = await hoopctl(['--gateway', gateway.url, 'connections', '--json'], { gateway: 'http://127.0.0.1:9' });
     expect(run.code).toBe(0);

@@ -143,4 +143,34 @@ describe('gateway config', () => {
     expect(() => loadGatewayConfig(path.join(dir, 'missing.yaml'))).toThrow(/cannot read gateway config/);
     fs.rmSync(dir, { recursive: true });
   });
+
+  it.each([
+    ['every address', '0.0.0.0:8080'],
+    ['every IPv6 address', '[::]:8080'],
+    ['a LAN address', '10.1.2.3:8080'],
+    ['a host name', 'gateway.example.com:8080'],
+  ])('refuses plain HTTP for the API on %s (regression: bearer tokens and database passwords over plain HTTP)', (_label, address) => {
+    for (const api of [address, { address }]) {
+      const err = errorOf({ ...base(), listen: { api, ssh: '127.0.0.1:2222' } });
+      expect(err.message).toMatch(/^gateway\.yaml: listen\.api: plain HTTP off loopback exposes bearer tokens and database passwords/);
+      expect(err.hint).toMatch(/tls: \{ cert: FILE, key: FILE \}.*dangerouslyAllowPlainHttp: true/);
+    }
+  });
+
+  it('serves plain HTTP off loopback only with the loudly named escape flag, and TLS anywhere', () => {
+    const flagged = parseGatewayConfig({ ...base(), listen: { api: { address: '0.0.0.0:8080', dangerouslyAllowPlainHttp: true }, ssh: '127.0.0.1:2222' } }, ctx);
+    expect(flagged.listen.api).toEqual({ host: '0.0.0.0', port: 8080, dangerouslyAllowPlainHttp: true });
+    for (const api of ['127.0.0.1:8080', '[::1]:8080', 'localhost:8080']) {
+      expect(parseGatewayConfig({ ...base(), listen: { api, ssh: '127.0.0.1:2222' } }, ctx).listen.api.host).toBe(api.replace(/^\[?([^\]]+)\]?:\d+$/, '$1'));
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-tls-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'api.crt'), 'CERT');
+      fs.writeFileSync(path.join(dir, 'api.key'), 'KEY');
+      const tls = parseGatewayConfig({ ...base(), listen: { api: { address: '0.0.0.0:8443', tls: { cert: 'api.crt', key: 'api.key' } }, ssh: '0.0.0.0:2222' } }, { ...ctx, baseDir: dir });
+      expect(tls.listen.api).toMatchObject({ host: '0.0.0.0', port: 8443, tls: { cert: 'CERT', key: 'KEY' } });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
