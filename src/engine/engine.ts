@@ -12,6 +12,8 @@ export interface EngineSession {
   localUser: string;
   database: string;
   expiresAt: Date;
+  /** Database connections this session may hold open at once (`access.maxConnections`); no limit when absent. */
+  maxConnections?: number;
 }
 
 /** One client stream being served; the session manager ends it when the session ends. */

@@ -54,7 +54,11 @@ export interface ConnectionConfig {
     approval: 'none' | 'required';
     /** How long a session request waits for its review before it is rejected. */
     approvalTimeoutMs: number;
+    /** Database connections one session may hold open at once (SQLSTATE 53300 past it). */
+    maxConnections: number;
   };
+  /** Database connections all sessions of this connection may hold open through this gateway together. */
+  maxConnections: number;
   /** Who decides this connection's reviews (held statements, session requests). */
   reviewers: {
     /** Members of these groups may approve or reject; default: the gateway's admins. */
@@ -122,6 +126,10 @@ const DEFAULT_DURATION = '15m';
 const DEFAULT_MAX_DURATION = '1h';
 const DEFAULT_APPROVAL_TIMEOUT = '1h';
 const DEFAULT_REVIEW_TIMEOUT = '10m';
+/** Per session: a pool of a few connections fits; a runaway loop does not. */
+const DEFAULT_SESSION_CONNECTIONS = 10;
+/** Per connection, all sessions: half of PostgreSQL's default max_connections (100). */
+const DEFAULT_CONNECTION_CONNECTIONS = 50;
 
 /** Reads and validates a gateway YAML file; relative paths resolve against its folder. */
 export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
@@ -305,7 +313,7 @@ function parseLogin(node: ConfigNode): LoginConfig | undefined {
 }
 
 function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, adminGroups: string[]): ConnectionConfig {
-  node.onlyKeys(['type', 'host', 'port', 'database', 'user', 'password', 'tls', 'access', 'reviewers', 'policy', 'masking', 'audit']);
+  node.onlyKeys(['type', 'host', 'port', 'database', 'user', 'password', 'tls', 'access', 'maxConnections', 'reviewers', 'policy', 'masking', 'audit']);
   const type = node.child('type').oneOf(['postgres'] as const);
   const portNode = node.child('port');
   const tlsNode = node.child('tls');
@@ -318,7 +326,12 @@ function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, admi
     if (mode === 'verify-full' && !tls.ca) caNode.fail('is required when mode is verify-full');
   }
   const accessNode = node.child('access');
-  const access = accessNode.present ? accessNode.onlyKeys(['groups', 'defaultDuration', 'maxDuration', 'approval', 'approvalTimeout']) : undefined;
+  const access = accessNode.present ? accessNode.onlyKeys(['groups', 'defaultDuration', 'maxDuration', 'approval', 'approvalTimeout', 'maxConnections']) : undefined;
+  const sessionConnectionsNode = access?.child('maxConnections');
+  const connectionsNode = node.child('maxConnections');
+  const maxConnections = connectionsNode.present ? connectionsNode.integer(1, 100_000) : DEFAULT_CONNECTION_CONNECTIONS;
+  const sessionConnections = sessionConnectionsNode?.present ? sessionConnectionsNode.integer(1, 100_000) : Math.min(DEFAULT_SESSION_CONNECTIONS, maxConnections);
+  if (sessionConnections > maxConnections) sessionConnectionsNode!.fail(`is more than the connection's maxConnections (${maxConnections})`);
   const approvalNode = access?.child('approval');
   const approvalTimeoutNode = access?.child('approvalTimeout');
   const groupsNode = access?.child('groups');
@@ -344,7 +357,9 @@ function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, admi
       maxDurationMs,
       approval: approvalNode?.present ? approvalNode.oneOf(['none', 'required'] as const) : 'none',
       approvalTimeoutMs: approvalTimeoutNode?.present ? approvalTimeoutNode.duration() : parseDuration(DEFAULT_APPROVAL_TIMEOUT),
+      maxConnections: sessionConnections,
     },
+    maxConnections,
     reviewers: parseReviewers(node.child('reviewers'), adminGroups),
     policy: parsePolicyConfig(node.child('policy')),
     masking: parseMaskingConfig(node.child('masking'), { hashKey: PLACEHOLDER_HASH_KEY }),

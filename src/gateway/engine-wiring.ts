@@ -48,6 +48,8 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
   const catalog = masking ? new CatalogClient({ target, dial: defaultDialer, logger: wiring.logger }) : undefined;
   return new PostgresEngine({
     target,
+    name: connection.name,
+    maxConnections: connection.maxConnections,
     logger: wiring.logger,
     hooks: (session) => {
       const forCaller = catalog ? maskingFor(masking, session.groups) : undefined;

@@ -135,6 +135,7 @@ export class SshEndpoint {
       localUser: connection.user,
       database: connection.database,
       expiresAt: live.expiresAt,
+      maxConnections: connection.access.maxConnections,
     };
     const connectionServed = engine.serve(channel, engineSession);
     served.add(connectionServed);

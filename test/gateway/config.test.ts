@@ -47,7 +47,8 @@ describe('gateway config', () => {
     });
     const orders = config.connections.get('orders-db')!;
     expect(orders).toMatchObject({ host: '10.0.0.5', port: 5432, password: 's3cret', tls: { mode: 'require' } });
-    expect(orders.access).toEqual({ groups: ['agents'], defaultDurationMs: 900_000, maxDurationMs: 3_600_000, approval: 'none', approvalTimeoutMs: 3_600_000 });
+    expect(orders.access).toEqual({ groups: ['agents'], defaultDurationMs: 900_000, maxDurationMs: 3_600_000, approval: 'none', approvalTimeoutMs: 3_600_000, maxConnections: 10 });
+    expect(orders.maxConnections).toBe(50);
     // Without a reviewers block the gateway's admins review, one approval, 10 minutes.
     expect(orders.reviewers).toEqual({ groups: ['admins'], minApprovals: 1, timeoutMs: 600_000 });
     expect(config.webhook).toBeUndefined();
@@ -172,5 +173,17 @@ describe('gateway config', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('reads connection limits per session and per connection, and refuses a session limit above the connection’s', () => {
+    const tree: any = base();
+    tree.connections['orders-db'].access.maxConnections = 3;
+    tree.connections['orders-db'].maxConnections = 20;
+    const orders = parseGatewayConfig(tree, ctx).connections.get('orders-db')!;
+    expect([orders.access.maxConnections, orders.maxConnections]).toEqual([3, 20]);
+    tree.connections['orders-db'].access.maxConnections = 30;
+    expect(errorOf(tree).message).toBe("gateway.yaml: connections.orders-db.access.maxConnections: is more than the connection's maxConnections (20)");
+    tree.connections['orders-db'].access.maxConnections = 0;
+    expect(errorOf(tree).message).toMatch(/access\.maxConnections: must be an integer from 1 to 100000, got number 0/);
   });
 });

@@ -4,6 +4,8 @@ import path from 'node:path';
 import { parseGatewayConfig, type GatewayConfig } from '../../src/gateway/config.js';
 import { startGateway, type GatewayDeps, type RunningGateway } from '../../src/gateway/gateway.js';
 import { startLocalTokenIssuer, type LocalTokenIssuer } from '../../src/dev/token-issuer.js';
+import { GatewayClient } from '../../src/client/gateway-client.js';
+import { Tunnel, type TunnelReady } from '../../src/client/tunnel.js';
 
 export interface TestGateway {
   gateway: RunningGateway;
@@ -91,4 +93,26 @@ export function ordersConnection(port: number, extra: Record<string, unknown> = 
 /** The CLI environment for `user` in `groups` against a test gateway. */
 export async function cliEnv(gw: TestGateway, user = 'alice', groups = ['agents']): Promise<Record<string, string>> {
   return { HOOPCTL_GATEWAY: gw.gateway.apiUrl, HOOPCTL_TOKEN: await gw.issuer.mint({ user, groups }) };
+}
+
+export interface TestTunnel {
+  ready: TunnelReady;
+  /** postgres:// URL of the local end, with the session's password. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** A session for `token` on `connection` and its tunnel on a free loopback port, in this process (no CLI). */
+export async function openTestTunnel(gw: TestGateway, token: string, connection: string): Promise<TestTunnel> {
+  const tunnel = new Tunnel({ gateway: new GatewayClient({ baseUrl: gw.gateway.apiUrl, token }), listen: { host: '127.0.0.1', port: 0 } });
+  const ready = await tunnel.open({ connection });
+  if (ready.address.kind !== 'tcp') throw new Error('expected a TCP tunnel');
+  const { user, password, name } = ready.database;
+  return {
+    ready,
+    url: `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${ready.address.port}/${encodeURIComponent(name)}?sslmode=disable`,
+    close: async () => {
+      await tunnel.close({ endSession: true, reason: 'test done' });
+    },
+  };
 }

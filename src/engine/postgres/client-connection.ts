@@ -19,6 +19,7 @@ import type { Logger } from '../../logger.js';
 import type { ClientConnection, EngineSession } from '../engine.js';
 import type { CancelRegistry } from './cancel-registry.js';
 import { authenticateClient } from './client-auth.js';
+import type { ConnectionSlots } from './connection-slots.js';
 import { readClientStartup, type ClientStartup } from './client-startup.js';
 import { FrameReader, StreamEndedError, type Framer } from './frame-reader.js';
 import { HookRefusal, type RelayHooks, type RelayHooksFactory, type TransactionStatus } from './hooks.js';
@@ -33,6 +34,8 @@ export interface ConnectionDeps {
   target: PostgresTarget;
   logger: Logger;
   cancelRegistry: CancelRegistry;
+  /** Database connections held, per session and in all. */
+  slots: ConnectionSlots;
   dial: Dialer;
   connectTimeoutMs: number;
   authTimeoutMs: number;
@@ -70,6 +73,7 @@ export class PostgresClientConnection implements ClientConnection {
   private pumps: Pump[] = [];
   private hooks: RelayHooks | undefined;
   private releaseCancelKey: (() => void) | undefined;
+  private releaseSlot: (() => void) | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private readonly conversation = new ConversationState();
   private upstreamKey: { processId: number; secretKey: Buffer } | undefined;
@@ -154,6 +158,13 @@ export class PostgresClientConnection implements ClientConnection {
       this.shutdown(fatal(result.report));
       return undefined;
     }
+    const slot = this.deps.slots.acquire(this.session.id, this.session.maxConnections);
+    if (!slot.ok) {
+      this.log.warn('postgres connection refused: too many connections', { reason: slot.report.message });
+      this.shutdown(fatal(slot.report));
+      return undefined;
+    }
+    this.releaseSlot = slot.release;
     return check.upstreamParams;
   }
 
@@ -331,6 +342,7 @@ export class PostgresClientConnection implements ClientConnection {
   private shutdown(clientMessage?: Buffer): void {
     if (this.isClosing()) return;
     this.phase = 'closing';
+    this.releaseSlot?.();
     this.abort.abort();
     try {
       this.hooks?.closed?.();
