@@ -65,6 +65,15 @@ export interface StatementCompletedData {
   sample?: { columns: string[]; rows: (string | null)[][]; truncated: boolean };
 }
 
+/** A local client presented a wrong session password (or broke the SCRAM exchange). */
+export interface LocalAuthFailedData {
+  /** Failures in a row for this session, this one included. */
+  failures: number;
+  /** This failure locked the session's logins for a while. */
+  locked: boolean;
+  reason: string;
+}
+
 export interface SessionEndedData {
   status: 'ended' | 'expired' | 'revoked' | string;
   reason: string;
@@ -125,6 +134,7 @@ export interface AuditEventDataByType {
   review_rejected: ReviewRejectedData;
   review_timed_out: ReviewEndedData;
   review_withdrawn: ReviewEndedData;
+  local_auth_failed: LocalAuthFailedData;
 }
 
 export type AuditEventType = keyof AuditEventDataByType;
@@ -142,6 +152,7 @@ export const AUDIT_EVENT_TYPES: readonly AuditEventType[] = [
   'review_rejected',
   'review_timed_out',
   'review_withdrawn',
+  'local_auth_failed',
 ];
 
 /** One link of a session's chain. */

@@ -51,6 +51,13 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
     name: connection.name,
     maxConnections: connection.maxConnections,
     logger: wiring.logger,
+    onAuthFailure: (failure) =>
+      reportInBackground(
+        wiring.logger,
+        'a failed local login',
+        failure.session.id,
+        wiring.recorder.recordInBackground(failure.session.id, 'local_auth_failed', { failures: failure.failures, locked: failure.locked, reason: failure.reason }),
+      ),
     hooks: (session) => {
       const forCaller = catalog ? maskingFor(masking, session.groups) : undefined;
       const results = forCaller && catalog ? new ResultMasking({ ...forCaller, catalog, connection: connection.name }) : undefined;
@@ -134,11 +141,13 @@ function heldOutcome(review: ReviewRecord): HeldOutcome {
   }
 }
 
+function reportInBackground(logger: Logger, what: string, sessionId: string, refused: Error | undefined): void {
+  if (refused) logger.error(`audit: could not record ${what}`, { session: sessionId, error: errorMessage(refused) });
+}
+
 /** The engine's view of the audit log: statements are awaited (write-ahead), the rest is logged on failure. */
 export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger): StatementRecorder {
-  const background = (what: string, sessionId: string, refused: Error | undefined) => {
-    if (refused) logger.error(`audit: could not record ${what}`, { session: sessionId, error: errorMessage(refused) });
-  };
+  const background = (what: string, sessionId: string, refused: Error | undefined) => reportInBackground(logger, what, sessionId, refused);
   return {
     statement(r) {
       const data = {

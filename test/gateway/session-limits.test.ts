@@ -52,6 +52,22 @@ async function refusal(url: string): Promise<{ code?: string; message: string; h
   return { code: err.code, message: err.message, hint: err.hint };
 }
 
+describe('wrong local passwords through the gateway', () => {
+  it('are recorded in the session’s audit chain with their count (regression: failed logins left no trace)', async () => {
+    const carol = await tunnelFor('carol');
+    const wrong = new URL(carol.url);
+    wrong.password = 'a-guess';
+    expect((await refusal(wrong.toString())).code).toBe('28P01');
+    expect((await refusal(wrong.toString())).code).toBe('28P01');
+    const events = await gw.api(`/api/v1/sessions/${carol.ready.session.id}/events`, { token: await gw.token('carol') });
+    const failed = events.body.events.filter((e: { type: string }) => e.type === 'local_auth_failed');
+    expect(failed.map((e: { data: { failures: number; locked: boolean } }) => [e.data.failures, e.data.locked])).toEqual([
+      [1, false],
+      [2, false],
+    ]);
+  });
+});
+
 describe('connection limits through the gateway', () => {
   it('answers 53300 with a hint past access.maxConnections, and past the connection’s maxConnections for everyone together', async () => {
     const alice = await tunnelFor('alice');

@@ -18,6 +18,7 @@ import { HoopError, errorMessage, isHoopError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { ClientConnection, EngineSession } from '../engine.js';
 import type { CancelRegistry } from './cancel-registry.js';
+import type { AuthAttempts } from './auth-attempts.js';
 import { authenticateClient } from './client-auth.js';
 import type { ConnectionSlots } from './connection-slots.js';
 import { readClientStartup, type ClientStartup } from './client-startup.js';
@@ -36,6 +37,10 @@ export interface ConnectionDeps {
   cancelRegistry: CancelRegistry;
   /** Database connections held, per session and in all. */
   slots: ConnectionSlots;
+  /** Wrong local passwords per session: counted, answered slowly, locked out after a run. */
+  attempts: AuthAttempts;
+  /** Told of every failed local login (the audit log records it). */
+  onAuthFailure?: (failure: { session: EngineSession; failures: number; locked: boolean; reason: string }) => void;
   dial: Dialer;
   connectTimeoutMs: number;
   authTimeoutMs: number;
@@ -150,14 +155,28 @@ export class PostgresClientConnection implements ClientConnection {
       this.writeClient(encodeBackendMessage({ type: 'NegotiateProtocolVersion', minorVersion: 0, unrecognized: check.unsupportedExtensions }));
     }
     this.phase = 'auth';
+    if (this.deps.attempts.locked(this.session.id)) {
+      this.log.warn('postgres login refused: the session is locked after wrong passwords');
+      this.shutdown(fatal({ code: '28000', message: 'hoop: too many wrong passwords for this session; logins are refused for a while' }));
+      return undefined;
+    }
     const verifier = await this.deps.verifierFor(this.session);
     if (this.isClosing()) return undefined;
     const result = await authenticateClient(this.reader, this.writeClient, verifier, this.session.localUser);
     if (!result.ok) {
-      this.log.warn('postgres local authentication failed', { reason: result.reason });
+      const outcome = this.deps.attempts.failed(this.session.id);
+      this.log.warn('postgres local authentication failed', { reason: result.reason, failures: outcome.failures, locked: outcome.locked });
+      try {
+        this.deps.onAuthFailure?.({ session: this.session, failures: outcome.failures, locked: outcome.locked, reason: result.reason });
+      } catch (err) {
+        this.log.error('could not report a failed login', { error: errorMessage(err) });
+      }
+      // Answered slowly: a guesser learns nothing faster than this.
+      await new Promise((resolve) => setTimeout(resolve, outcome.delayMs).unref());
       this.shutdown(fatal(result.report));
       return undefined;
     }
+    this.deps.attempts.succeeded(this.session.id);
     const slot = this.deps.slots.acquire(this.session.id, this.session.maxConnections);
     if (!slot.ok) {
       this.log.warn('postgres connection refused: too many connections', { reason: slot.report.message });
