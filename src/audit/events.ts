@@ -41,9 +41,17 @@ export interface StatementData {
   connectionId: string;
   statementId: string;
   protocol: 'simple' | 'extended' | 'function';
+  /** The statement, or its first `audit.maxStatementBytes` bytes (then `textTruncated`, `textBytes`, `textSha256` describe the whole). */
   text: string;
+  textTruncated?: true;
+  /** The full text's UTF-8 length. */
+  textBytes?: number;
+  /** SHA-256 (hex) of the full text's UTF-8 bytes. */
+  textSha256?: string;
   /** Bind parameters as text (see `formatBindParam`); null is SQL NULL. */
   params?: (string | null)[];
+  /** Bind parameters left out past `audit.maxStatementBytes` in all. */
+  paramsDropped?: number;
   decision: 'allow' | 'deny' | 'review';
   rule: string | null;
   reason: string;
@@ -63,6 +71,11 @@ export interface StatementCompletedData {
   masked?: Record<string, number>;
   /** The first rows as the client received them (after masking), when the connection samples results. */
   sample?: { columns: string[]; rows: (string | null)[][]; truncated: boolean };
+}
+
+/** The session wrote `audit.sessionBytesPerMinute` to the log: its statements are refused, and not recorded one by one, until the budget refills. */
+export interface AuditBudgetExceededData {
+  bytesPerMinute: number;
 }
 
 /** A local client presented a wrong session password (or broke the SCRAM exchange). */
@@ -135,6 +148,7 @@ export interface AuditEventDataByType {
   review_timed_out: ReviewEndedData;
   review_withdrawn: ReviewEndedData;
   local_auth_failed: LocalAuthFailedData;
+  audit_budget_exceeded: AuditBudgetExceededData;
 }
 
 export type AuditEventType = keyof AuditEventDataByType;
@@ -153,6 +167,7 @@ export const AUDIT_EVENT_TYPES: readonly AuditEventType[] = [
   'review_timed_out',
   'review_withdrawn',
   'local_auth_failed',
+  'audit_budget_exceeded',
 ];
 
 /** One link of a session's chain. */

@@ -111,7 +111,20 @@ export interface GatewayConfig {
   maskingHashKey?: Buffer;
   /** Where review events are announced (generic JSON with a Slack-compatible `text`). */
   webhook?: WebhookConfig;
+  audit: AuditLimits;
   connections: Map<string, ConnectionConfig>;
+}
+
+/** How much the audit log may take (top-level `audit:`). */
+export interface AuditLimits {
+  /** A statement's text (and its bind parameters together) are kept up to this many bytes; longer ones keep their length and SHA-256. */
+  maxStatementBytes: number;
+  /** What one session may write to the audit log per minute; past it its statements are refused. */
+  sessionBytesPerMinute: number;
+  /** Warn (log, /healthz, /metrics) when dataDir's filesystem has less free space than this… */
+  diskWarningFreeBytes: number;
+  /** …or less than this share of it (percent). */
+  diskWarningFreePercent: number;
 }
 
 export interface WebhookConfig {
@@ -160,7 +173,7 @@ export interface ParseContext {
 /** Validates an already-parsed config tree. */
 export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayConfig {
   const root = new ConfigNode(tree, '', ctx.source);
-  root.onlyKeys(['listen', 'advertise', 'dataDir', 'auth', 'admins', 'auditors', 'masking', 'webhook', 'connections']);
+  root.onlyKeys(['listen', 'advertise', 'dataDir', 'auth', 'admins', 'auditors', 'masking', 'webhook', 'audit', 'connections']);
   const listen = root.child('listen').onlyKeys(['api', 'ssh']);
   const apiNode = listen.child('api');
   const api: ApiListen = typeof apiNode.value === 'string' ? parseHostPort(apiNode) : parseApiListen(apiNode, ctx);
@@ -216,8 +229,30 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
     auditorGroups,
     maskingHashKey,
     webhook: parseWebhook(root.child('webhook'), ctx),
+    audit: parseAuditLimits(root.child('audit')),
     connections,
   };
+}
+
+/** `audit: { maxStatementBytes: 64KiB, sessionBytesPerMinute: 128MiB, diskWarning: { free: 2GiB, freePercent: 10 } }`. */
+function parseAuditLimits(node: ConfigNode): AuditLimits {
+  const limits: AuditLimits = { maxStatementBytes: 64 * 1024, sessionBytesPerMinute: 128 * 1024 * 1024, diskWarningFreeBytes: 2 * 1024 ** 3, diskWarningFreePercent: 10 };
+  if (!node.present) return limits;
+  node.onlyKeys(['maxStatementBytes', 'sessionBytesPerMinute', 'diskWarning']);
+  const statement = node.child('maxStatementBytes');
+  const perMinute = node.child('sessionBytesPerMinute');
+  const disk = node.child('diskWarning');
+  if (statement.present) limits.maxStatementBytes = statement.bytes(256, 64 * 1024 * 1024);
+  if (perMinute.present) limits.sessionBytesPerMinute = perMinute.bytes(16 * 1024, 2 ** 52);
+  if (limits.sessionBytesPerMinute < limits.maxStatementBytes) perMinute.fail(`is smaller than maxStatementBytes (${limits.maxStatementBytes}): no statement could be recorded`);
+  if (disk.present) {
+    disk.onlyKeys(['free', 'freePercent']);
+    const free = disk.child('free');
+    const percent = disk.child('freePercent');
+    if (free.present) limits.diskWarningFreeBytes = free.bytes(0, 2 ** 52);
+    if (percent.present) limits.diskWarningFreePercent = percent.integer(0, 100);
+  }
+  return limits;
 }
 
 /** `webhook: { url: https://… | env:NAME | file:PATH, attempts: 6, timeout: 10s }`. */

@@ -1,4 +1,6 @@
 import type { AuditRecorder } from '../audit/recorder.js';
+import type { SessionAuditBudget } from '../audit/session-budget.js';
+import { keepParams, keepStatementText } from '../audit/statement-text.js';
 import type { Engine } from '../engine/engine.js';
 import { CatalogClient } from '../engine/postgres/catalog-client.js';
 import { PostgresEngine, type PostgresTarget } from '../engine/postgres/postgres-engine.js';
@@ -16,6 +18,7 @@ import { errorMessage } from '../errors.js';
 import { PolicyEngine } from '../policy/policy-engine.js';
 import type { Logger } from '../logger.js';
 import type { ReviewRecord } from '../store/store.js';
+import { budgetedPolicy, budgetExhaustedError, EVENT_OVERHEAD_BYTES } from './audit-bounds.js';
 import type { ConnectionConfig } from './config.js';
 import type { ReviewManager } from './review-manager.js';
 
@@ -29,12 +32,17 @@ export interface EngineWiring {
   maskingHashKey?: Buffer;
   /** Holds statements whose decision is `review`; without it they are refused. */
   reviews?: ReviewManager;
+  /** What one session may write to the audit log (shared by every engine of the gateway); unbounded when absent. */
+  auditBudget?: SessionAuditBudget;
+  /** A statement's text (and its bind parameters together) are kept up to this many bytes; whole when absent. */
+  maxStatementBytes?: number;
 }
 
 /** The engine for one configured connection, with policy and audit in its data path. */
 export function createEngine(connection: ConnectionConfig, wiring: EngineWiring): Engine {
-  const recorder = auditStatementRecorder(wiring.recorder, wiring.logger);
+  const recorder = auditStatementRecorder(wiring.recorder, wiring.logger, { budget: wiring.auditBudget, maxStatementBytes: wiring.maxStatementBytes });
   const policy = statementPolicy(wiring.policy, connection);
+  const budget = wiring.auditBudget;
   const reviews = wiring.reviews && statementReviewer(wiring.reviews, wiring.logger);
   const target: PostgresTarget = {
     host: connection.host,
@@ -63,7 +71,7 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
       const results = forCaller && catalog ? new ResultMasking({ ...forCaller, catalog, connection: connection.name }) : undefined;
       const guard = new StatementGuard({
         session,
-        policy,
+        policy: budget ? budgetedPolicy(policy, budget, session.id) : policy,
         recorder,
         logger: wiring.logger,
         takeMaskedCounts: results && (() => results.takeCounts()),
@@ -145,17 +153,51 @@ function reportInBackground(logger: Logger, what: string, sessionId: string, ref
   if (refused) logger.error(`audit: could not record ${what}`, { session: sessionId, error: errorMessage(refused) });
 }
 
-/** The engine's view of the audit log: statements are awaited (write-ahead), the rest is logged on failure. */
-export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger): StatementRecorder {
+/** Bounds on what the data path writes per session (see audit-bounds.ts). */
+export interface AuditBounds {
+  budget?: SessionAuditBudget;
+  maxStatementBytes?: number;
+}
+
+/** Longest error message kept for a completion. */
+const MAX_ERROR_MESSAGE_BYTES = 4096;
+
+/**
+ * The engine's view of the audit log: statements are awaited (write-ahead), the rest is logged
+ * on failure. Text and parameters are cut to `maxStatementBytes`; every event is charged to the
+ * session's budget, and while that is used up statements are refused and not recorded one by one.
+ */
+export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger, bounds: AuditBounds = {}): StatementRecorder {
   const background = (what: string, sessionId: string, refused: Error | undefined) => reportInBackground(logger, what, sessionId, refused);
+  const { budget, maxStatementBytes } = bounds;
+  const charge = (sessionId: string, bytes: number) => budget?.charge(sessionId, bytes);
   return {
     statement(r) {
+      if (budget?.exhausted(r.sessionId)) {
+        if (budget.refused(r.sessionId)) {
+          background('an audit budget refusal', r.sessionId, recorder.recordInBackground(r.sessionId, 'audit_budget_exceeded', { bytesPerMinute: budget.bytesPerMinute }));
+          logger.warn('audit: a session used up its audit budget; its statements are refused', { session: r.sessionId, bytesPerMinute: budget.bytesPerMinute });
+        }
+        // A refusal never reaches the database, so nothing is lost by not recording it; anything else is refused here.
+        if (r.decision === 'deny') return undefined;
+        throw budgetExhaustedError(budget);
+      }
+      const kept = maxStatementBytes === undefined ? { text: r.text } : keepStatementText(r.text, maxStatementBytes);
+      const params = r.params && maxStatementBytes !== undefined ? keepParams(r.params, maxStatementBytes) : r.params && { params: r.params, dropped: 0 };
+      if (budget) {
+        let bytes = EVENT_OVERHEAD_BYTES + kept.text.length;
+        for (const p of params?.params ?? []) bytes += p === null ? 4 : p.length;
+        // A held statement's review carries its whole text too.
+        if (r.decision === 'review' && r.approvedBy === undefined) bytes += r.text.length;
+        charge(r.sessionId, bytes);
+      }
       const data = {
         connectionId: r.connectionId,
         statementId: String(r.statementId),
         protocol: r.protocol,
-        text: r.text,
-        ...(r.params ? { params: r.params } : {}),
+        ...kept,
+        ...(params ? { params: params.params } : {}),
+        ...(params && params.dropped > 0 ? { paramsDropped: params.dropped } : {}),
         decision: r.decision,
         rule: r.rule,
         reason: r.reason,
@@ -166,6 +208,8 @@ export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger):
       return recorder.record(r.sessionId, 'statement', data).then(() => undefined);
     },
     completed(r) {
+      const error = r.error && { code: r.error.code, message: keepStatementText(r.error.message, MAX_ERROR_MESSAGE_BYTES).text };
+      if (budget) charge(r.sessionId, EVENT_OVERHEAD_BYTES + (error?.message.length ?? 0) + (r.sample ? JSON.stringify(r.sample.rows).length : 0));
       background(
         'a statement completion',
         r.sessionId,
@@ -175,16 +219,18 @@ export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger):
           durationMs: r.durationMs,
           rows: r.rows,
           command: r.command,
-          ...(r.error ? { error: r.error } : {}),
+          ...(error ? { error } : {}),
           ...(r.masked ? { masked: r.masked } : {}),
           ...(r.sample ? { sample: r.sample } : {}),
         }),
       );
     },
     connectionOpened(sessionId, connectionId) {
+      charge(sessionId, EVENT_OVERHEAD_BYTES);
       background('a connection opening', sessionId, recorder.recordInBackground(sessionId, 'connection_opened', { connectionId }));
     },
     connectionClosed(sessionId, connectionId) {
+      charge(sessionId, EVENT_OVERHEAD_BYTES);
       background('a connection closing', sessionId, recorder.recordInBackground(sessionId, 'connection_closed', { connectionId }));
     },
   };

@@ -43,6 +43,10 @@ export interface HttpApiOptions {
   authLogin?: LoginConfig;
   /** Where clients reach the SSH endpoint, and the fingerprint they pin. */
   ssh: () => { host: string; port: number; hostKeyFingerprint: string };
+  /** What `/healthz` reports besides `ok`: warnings (low disk space) and the data directory's space. */
+  health?: () => { warnings: string[]; disk?: { path: string; freeBytes: number; totalBytes: number; low: boolean } };
+  /** Prometheus text for `/metrics` (no token needed, like `/healthz`). */
+  metrics?: () => string;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -276,7 +280,14 @@ export class HttpApi {
     try {
       const url = new URL(req.url ?? '/', 'http://gateway');
       if (url.pathname === '/healthz') {
-        [status] = send(res, 200, { ok: true });
+        const health = this.options.health?.() ?? { warnings: [] };
+        [status] = send(res, 200, { ok: true, ...health });
+        return;
+      }
+      if (url.pathname === '/metrics' && this.options.metrics) {
+        status = 200;
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
+        res.end(this.options.metrics());
         return;
       }
       const matches = this.routes.filter((r) => r.pattern.test(url.pathname));

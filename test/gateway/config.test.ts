@@ -186,4 +186,22 @@ describe('gateway config', () => {
     tree.connections['orders-db'].access.maxConnections = 0;
     expect(errorOf(tree).message).toMatch(/access\.maxConnections: must be an integer from 1 to 100000, got number 0/);
   });
+
+  it('reads audit limits as sizes, with defaults', () => {
+    expect(parseGatewayConfig(base(), ctx).audit).toEqual({
+      maxStatementBytes: 65_536,
+      sessionBytesPerMinute: 134_217_728,
+      diskWarningFreeBytes: 2 * 1024 ** 3,
+      diskWarningFreePercent: 10,
+    });
+    const audit = { maxStatementBytes: '8KiB', sessionBytesPerMinute: 1_048_576, diskWarning: { free: '512MiB', freePercent: 5 } };
+    expect(parseGatewayConfig({ ...base(), audit }, ctx).audit).toEqual({
+      maxStatementBytes: 8192,
+      sessionBytesPerMinute: 1_048_576,
+      diskWarningFreeBytes: 512 * 1024 ** 2,
+      diskWarningFreePercent: 5,
+    });
+    expect(errorOf({ ...base(), audit: { maxStatementBytes: 'lots' } }).message).toBe('gateway.yaml: audit.maxStatementBytes: must be a size such as 64KiB or 2GiB, got string "lots"');
+    expect(errorOf({ ...base(), audit: { maxStatementBytes: '1MiB', sessionBytesPerMinute: '512KiB' } }).message).toMatch(/audit\.sessionBytesPerMinute: is smaller than maxStatementBytes/);
+  });
 });
