@@ -59,6 +59,11 @@ export interface ConnectionConfig {
   };
   /** Database connections all sessions of this connection may hold open through this gateway together. */
   maxConnections: number;
+  /**
+   * Group → database role a session runs as (`SET ROLE` after login), in the file's order: the
+   * first group the session has wins; group `*` matches everyone. Absent: sessions run as `user`.
+   */
+  roles?: { group: string; role: string }[];
   /** Who decides this connection's reviews (held statements, session requests). */
   reviewers: {
     /** Members of these groups may approve or reject; default: the gateway's admins. */
@@ -348,7 +353,7 @@ function parseLogin(node: ConfigNode): LoginConfig | undefined {
 }
 
 function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, adminGroups: string[]): ConnectionConfig {
-  node.onlyKeys(['type', 'host', 'port', 'database', 'user', 'password', 'tls', 'access', 'maxConnections', 'reviewers', 'policy', 'masking', 'audit']);
+  node.onlyKeys(['type', 'host', 'port', 'database', 'user', 'password', 'tls', 'access', 'maxConnections', 'roles', 'reviewers', 'policy', 'masking', 'audit']);
   const type = node.child('type').oneOf(['postgres'] as const);
   const portNode = node.child('port');
   const tlsNode = node.child('tls');
@@ -395,11 +400,25 @@ function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, admi
       maxConnections: sessionConnections,
     },
     maxConnections,
+    roles: parseRoles(node.child('roles')),
     reviewers: parseReviewers(node.child('reviewers'), adminGroups),
     policy: parsePolicyConfig(node.child('policy')),
     masking: parseMaskingConfig(node.child('masking'), { hashKey: PLACEHOLDER_HASH_KEY }),
     audit: parseConnectionAudit(node.child('audit')),
   };
+}
+
+/** `roles: { agents: agent_ro, dba: dba, "*": readonly }`: group → database role, in order. */
+function parseRoles(node: ConfigNode): ConnectionConfig['roles'] {
+  if (!node.present) return undefined;
+  const entries = node.entries().map(([group, roleNode]) => {
+    const role = roleNode.string();
+    // Plain names only: the role goes into SET ROLE as a quoted identifier, and PostgreSQL folds nothing inside quotes.
+    if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(role)) roleNode.fail(`"${role}" is not a role name this gateway accepts (letters, digits, _, $ and -; at most 63)`);
+    return { group, role };
+  });
+  if (entries.length === 0) node.fail('maps no group', 'e.g. roles: { agents: agent_ro }');
+  return entries;
 }
 
 /** `reviewers: { groups: [dba], minApprovals: 1, timeout: 10m }`; without it the gateway's admins review. */

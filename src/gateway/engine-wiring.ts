@@ -20,6 +20,7 @@ import type { Logger } from '../logger.js';
 import type { ReviewRecord } from '../store/store.js';
 import { budgetedPolicy, budgetExhaustedError, EVENT_OVERHEAD_BYTES } from './audit-bounds.js';
 import type { ConnectionConfig } from './config.js';
+import { roleGuardedPolicy } from './database-roles.js';
 import type { ReviewManager } from './review-manager.js';
 
 /** What the gateway plugs into every engine: the audit log and, per connection, its policy. */
@@ -69,9 +70,13 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
     hooks: (session) => {
       const forCaller = catalog ? maskingFor(masking, session.groups) : undefined;
       const results = forCaller && catalog ? new ResultMasking({ ...forCaller, catalog, connection: connection.name }) : undefined;
+      // With roles mapped, a session runs as its role and nothing may change it back (fail closed if it has none).
+      const forSession = connection.roles
+        ? roleGuardedPolicy({ decide: (sql, groups) => wiring.policy.decide(sql, groups), decideFunctionCall: policy.decideFunctionCall }, session.role ?? '(none)')
+        : policy;
       const guard = new StatementGuard({
         session,
-        policy: budget ? budgetedPolicy(policy, budget, session.id) : policy,
+        policy: budget ? budgetedPolicy(forSession, budget, session.id) : forSession,
         recorder,
         logger: wiring.logger,
         takeMaskedCounts: results && (() => results.takeCounts()),

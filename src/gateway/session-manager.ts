@@ -8,6 +8,7 @@ import type { AuditRecorder } from '../audit/recorder.js';
 import { samePrincipal } from '../store/principal.js';
 import type { ReviewRecord, SessionRecord, Store } from '../store/store.js';
 import type { ConnectionConfig } from './config.js';
+import { databaseRoleFor } from './database-roles.js';
 import type { ReviewManager } from './review-manager.js';
 import type { Identity } from './token-verifier.js';
 
@@ -230,6 +231,11 @@ export class SessionManager {
     if (!mayUse(identity, connection)) {
       throw new HoopError('denied', 'not_in_group', `${identity.user} may not use "${name}": it needs one of the groups ${connection.access.groups!.join(', ')}`, {
         hint: 'ask an administrator to add you to one of those groups',
+      });
+    }
+    if (connection.roles && databaseRoleFor(connection, identity.groups) === undefined) {
+      throw new HoopError('denied', 'no_database_role', `no database role for your groups on "${name}": roles are mapped for ${connection.roles.map((r) => r.group).join(', ')}`, {
+        hint: 'ask an administrator to map one of your groups to a database role (roles in the gateway config)',
       });
     }
     return connection;

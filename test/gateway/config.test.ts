@@ -204,4 +204,18 @@ describe('gateway config', () => {
     expect(errorOf({ ...base(), audit: { maxStatementBytes: 'lots' } }).message).toBe('gateway.yaml: audit.maxStatementBytes: must be a size such as 64KiB or 2GiB, got string "lots"');
     expect(errorOf({ ...base(), audit: { maxStatementBytes: '1MiB', sessionBytesPerMinute: '512KiB' } }).message).toMatch(/audit\.sessionBytesPerMinute: is smaller than maxStatementBytes/);
   });
+
+  it('reads database roles in the file’s order, "*" for everyone else, and refuses names it would have to quote', () => {
+    const tree: any = base();
+    tree.connections['orders-db'].roles = { dba: 'dba_role', agents: 'agent_ro', '*': 'readonly' };
+    expect(parseGatewayConfig(tree, ctx).connections.get('orders-db')!.roles).toEqual([
+      { group: 'dba', role: 'dba_role' },
+      { group: 'agents', role: 'agent_ro' },
+      { group: '*', role: 'readonly' },
+    ]);
+    tree.connections['orders-db'].roles = { agents: 'agent"; RESET ROLE; --' };
+    expect(errorOf(tree).message).toMatch(/^gateway\.yaml: connections\.orders-db\.roles\.agents: "agent"; RESET ROLE; --" is not a role name this gateway accepts/);
+    tree.connections['orders-db'].roles = {};
+    expect(errorOf(tree).message).toBe('gateway.yaml: connections.orders-db.roles: maps no group');
+  });
 });

@@ -199,11 +199,12 @@ export class PostgresClientConnection implements ClientConnection {
         signal: this.abort.signal,
         params,
         saltedPassword: this.deps.saltedPassword,
+        setRole: this.session.role,
       });
     } catch (err) {
       if (this.isClosing()) return;
       this.log.warn('postgres upstream login failed', { error: errorMessage(err), code: isHoopError(err) ? err.code : undefined });
-      this.shutdown(fatal(upstreamFailureReport(err, this.session.connection)));
+      this.shutdown(fatal(upstreamFailureReport(err, this.session.connection, this.deps.target.user)));
       return;
     }
     const upstream = login.socket;
