@@ -39,7 +39,8 @@ export class SessionAuditBudget {
   /** Whether the session has used up its budget for now. */
   exhausted(sessionId: string): boolean {
     const bucket = this.buckets.get(sessionId);
-    if (bucket === undefined) return false;
+    // Tokens only grow with time: a positive balance needs no clock (the common case, per statement).
+    if (bucket === undefined || bucket.tokens > 0) return false;
     this.refill(bucket);
     if (bucket.tokens > 0) bucket.refused = 0;
     return bucket.tokens <= 0;
@@ -50,10 +51,6 @@ export class SessionAuditBudget {
     const bucket = this.bucket(sessionId);
     bucket.refused += 1;
     return bucket.refused === 1;
-  }
-
-  forget(sessionId: string): void {
-    this.buckets.delete(sessionId);
   }
 
   private bucket(sessionId: string): Bucket {

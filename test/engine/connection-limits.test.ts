@@ -63,7 +63,7 @@ describe('connection limits', () => {
     expect((await again.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
   });
 
-  it('says what to do in the hint, as psql shows it', async () => {
+  it('says what to do in the hint', async () => {
     const h = await harness(1, undefined);
     await connect(h);
     const refused = new pg.Client(h.clientConfig());
