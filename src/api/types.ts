@@ -11,7 +11,10 @@ export type SessionStatus = 'pending' | 'active' | 'ended' | 'expired' | 'reject
 
 export interface SessionInfo {
   id: string;
+  /** The owner's name: a label. The owner is `issuer` + `subject` (null for sessions stored before identities were kept). */
   user: string;
+  issuer: string | null;
+  subject: string | null;
   groups: string[];
   connection: string;
   reason: string | null;
@@ -88,6 +91,9 @@ export interface StatementApproval {
 
 export interface ReviewVote {
   user: string;
+  /** Who voted (absent in votes stored before identities were kept). */
+  issuer?: string;
+  subject?: string;
   at: string;
   reason: string | null;
 }
@@ -99,8 +105,8 @@ export interface ReviewInfo {
   status: ReviewStatus;
   sessionId: string;
   connection: string;
-  /** Who asked: the session's user and groups. */
-  requester: { user: string; groups: string[] };
+  /** Who asked: the session's user (a label), principal and groups. */
+  requester: { user: string; issuer: string | null; subject: string | null; groups: string[] };
   /** Why the session was asked for (its `--reason`), for a session review. */
   reason: string | null;
   /** The session's context (CI job, agent, terminal). */
@@ -162,6 +168,9 @@ export interface AuditEventInfo {
   prevHash: string;
   hash: string;
   user: string | null;
+  /** The session owner's principal, where the log knows it. */
+  issuer?: string | null;
+  subject?: string | null;
   connection: string | null;
   /** Position in the global log; pass as `cursor` to read on after this event. */
   cursor?: string;

@@ -13,7 +13,11 @@ import crypto, { createHash } from 'node:crypto';
 import { HoopError } from '../errors.js';
 
 export interface SessionStartedData {
+  /** The owner's name, a label. */
   user: string;
+  /** The owner's principal: token issuer and subject (absent in events recorded before identities were kept). */
+  issuer?: string | null;
+  subject?: string | null;
   groups: string[];
   connection: string;
   /** Granted duration in milliseconds. */
@@ -37,9 +41,17 @@ export interface StatementData {
   connectionId: string;
   statementId: string;
   protocol: 'simple' | 'extended' | 'function';
+  /** The statement, or its first `audit.maxStatementBytes` bytes (then `textTruncated`, `textBytes`, `textSha256` describe the whole). */
   text: string;
+  textTruncated?: true;
+  /** The full text's UTF-8 length. */
+  textBytes?: number;
+  /** SHA-256 (hex) of the full text's UTF-8 bytes. */
+  textSha256?: string;
   /** Bind parameters as text (see `formatBindParam`); null is SQL NULL. */
   params?: (string | null)[];
+  /** Bind parameters left out past `audit.maxStatementBytes` in all. */
+  paramsDropped?: number;
   decision: 'allow' | 'deny' | 'review';
   rule: string | null;
   reason: string;
@@ -59,6 +71,20 @@ export interface StatementCompletedData {
   masked?: Record<string, number>;
   /** The first rows as the client received them (after masking), when the connection samples results. */
   sample?: { columns: string[]; rows: (string | null)[][]; truncated: boolean };
+}
+
+/** The session wrote `audit.sessionBytesPerMinute` to the log: its statements are refused, and not recorded one by one, until the budget refills. */
+export interface AuditBudgetExceededData {
+  bytesPerMinute: number;
+}
+
+/** A local client presented a wrong session password (or broke the SCRAM exchange). */
+export interface LocalAuthFailedData {
+  /** Failures in a row for this session, this one included. */
+  failures: number;
+  /** This failure locked the session's logins for a while. */
+  locked: boolean;
+  reason: string;
 }
 
 export interface SessionEndedData {
@@ -89,6 +115,9 @@ export interface ReviewRequestedData extends ReviewEventData {
 
 export interface ReviewApprovedData extends ReviewEventData {
   by: string;
+  /** The reviewer's principal. */
+  byIssuer?: string;
+  bySubject?: string;
   reason: string | null;
   scope: 'once' | 'session';
   /** Approvals so far, and how many are needed: the review is decided when they are equal. */
@@ -98,6 +127,8 @@ export interface ReviewApprovedData extends ReviewEventData {
 
 export interface ReviewRejectedData extends ReviewEventData {
   by: string;
+  byIssuer?: string;
+  bySubject?: string;
   reason: string;
 }
 
@@ -119,6 +150,8 @@ export interface AuditEventDataByType {
   review_rejected: ReviewRejectedData;
   review_timed_out: ReviewEndedData;
   review_withdrawn: ReviewEndedData;
+  local_auth_failed: LocalAuthFailedData;
+  audit_budget_exceeded: AuditBudgetExceededData;
 }
 
 export type AuditEventType = keyof AuditEventDataByType;
@@ -136,6 +169,8 @@ export const AUDIT_EVENT_TYPES: readonly AuditEventType[] = [
   'review_rejected',
   'review_timed_out',
   'review_withdrawn',
+  'local_auth_failed',
+  'audit_budget_exceeded',
 ];
 
 /** One link of a session's chain. */

@@ -154,6 +154,10 @@ function formatEvent(e: ReplayEvent, offsetMs: number, paint: Paint): string[] {
     case 'review_timed_out':
     case 'review_withdrawn':
       return block(`${paint('red', e.type === 'review_timed_out' ? 'TIMED OUT' : 'WITHDRAWN')} review ${str(d.reviewId)}: ${str(d.reason)}`);
+    case 'audit_budget_exceeded':
+      return block(`${paint('red', 'AUDIT BUDGET')} the session wrote more than ${str(d.bytesPerMinute)} bytes to the audit log in a minute; statements refused until it refills`);
+    case 'local_auth_failed':
+      return block(`${paint('red', 'WRONG PASSWORD')} on the local port (${str(d.failures)} in a row${d.locked === true ? '; logins locked for a while' : ''}): ${str(d.reason)}`);
     default:
       return block(`${e.type} ${JSON.stringify(e.data)}`);
   }

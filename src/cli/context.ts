@@ -4,7 +4,7 @@ import { createCaFetch } from '../auth/ca-fetch.js';
 import { GatewayAuth } from '../auth/gateway-auth.js';
 import { LoginState } from '../auth/login-state.js';
 import type { KeyringFactory } from '../auth/secret-store.js';
-import { GatewayClient } from '../client/gateway-client.js';
+import { GatewayClient, isPlainHttpOffLoopback, refusePlainHttp } from '../client/gateway-client.js';
 import { HoopError, errorMessage } from '../errors.js';
 import type { LaunchOptions, SignalSource } from '../client/launcher.js';
 import type { TunnelOptions } from '../client/tunnel.js';
@@ -36,14 +36,32 @@ export interface GlobalFlags {
   gateway?: string;
   /** `--ca FILE`: a PEM to trust for the gateway and the issuer. */
   ca?: string;
+  /** `--dangerously-allow-plain-http`. */
+  allowPlainHttp?: boolean;
   json: boolean;
   color: boolean;
 }
 
 /** Reads the global flags as seen from a (sub)command's action. */
 export function globalFlags(command: Command): GlobalFlags {
-  const opts = command.optsWithGlobals<{ gateway?: string; ca?: string; json?: boolean; color?: boolean }>();
-  return { gateway: opts.gateway, ca: opts.ca, json: opts.json === true, color: opts.color !== false };
+  const opts = command.optsWithGlobals<{ gateway?: string; ca?: string; json?: boolean; color?: boolean; dangerouslyAllowPlainHttp?: boolean }>();
+  return { gateway: opts.gateway, ca: opts.ca, allowPlainHttp: opts.dangerouslyAllowPlainHttp === true, json: opts.json === true, color: opts.color !== false };
+}
+
+/**
+ * Refuses an `http://` gateway off loopback unless the user allowed it loudly (flag or
+ * HOOPCTL_DANGEROUSLY_ALLOW_PLAIN_HTTP), and then warns each time. Returns whether it is allowed.
+ */
+export function checkGatewayTransport(deps: CliDeps, flags: GlobalFlags, gatewayUrl: string): boolean {
+  const allowed = flags.allowPlainHttp === true || deps.env.allowPlainHttp === true;
+  if (!allowed) {
+    refusePlainHttp(gatewayUrl);
+    return false;
+  }
+  if (isPlainHttpOffLoopback(gatewayUrl)) {
+    deps.io.err(`warning: talking to ${gatewayUrl} over plain HTTP: your access token, the session's database password and the SSH host key cross the network in clear\n`);
+  }
+  return true;
 }
 
 /** The login records in the config dir; undefined when there is no config dir (no HOME). */
@@ -74,9 +92,17 @@ export function gatewayAuthFor(deps: CliDeps, state: LoginState): GatewayAuth {
 export function gatewayClientFor(deps: CliDeps, flags: GlobalFlags): GatewayClient {
   const state = loginStateFor(deps);
   const settings = resolveGatewaySettings(deps.env, flags, state?.currentGateway());
+  const allowPlainHttp = checkGatewayTransport(deps, flags, settings.gatewayUrl);
   const ca = caFor(deps, flags);
   if (settings.token !== undefined) {
-    return new GatewayClient({ baseUrl: settings.gatewayUrl, token: settings.token, tokenSource: 'env', fetch: deps.fetch ?? createCaFetch(ca?.pem), userAgent: `hoopctl/${deps.version}` });
+    return new GatewayClient({
+      baseUrl: settings.gatewayUrl,
+      token: settings.token,
+      tokenSource: 'env',
+      fetch: deps.fetch ?? createCaFetch(ca?.pem),
+      userAgent: `hoopctl/${deps.version}`,
+      allowPlainHttp,
+    });
   }
   const login = state?.login(settings.gatewayUrl);
   if (!state || !login) throw noTokenError(settings.gatewayUrl);
@@ -88,6 +114,7 @@ export function gatewayClientFor(deps: CliDeps, flags: GlobalFlags): GatewayClie
     tokenSource: 'login',
     fetch: deps.fetch ?? createCaFetch(pem),
     userAgent: `hoopctl/${deps.version}`,
+    allowPlainHttp,
   });
 }
 

@@ -40,6 +40,7 @@ export function buildProgram(deps: CliDeps, builders: readonly CommandBuilder[] 
     .version(deps.version, '-v, --version')
     .option('--gateway <url>', 'gateway URL (default: $HOOPCTL_GATEWAY, else the last one logged in to)')
     .option('--ca <file>', 'PEM of a CA to trust for the gateway and the issuer (default: $HOOPCTL_CA)')
+    .option('--dangerously-allow-plain-http', 'send your token to an http:// gateway on another machine (development only; also HOOPCTL_DANGEROUSLY_ALLOW_PLAIN_HTTP=1)')
     .option('--json', 'print JSON (one object per line)')
     .option('--no-color', 'no colours (also: NO_COLOR=1)')
     .showSuggestionAfterError(true);

@@ -11,6 +11,8 @@ export interface CliEnvironment {
   token?: string;
   /** HOOPCTL_DEBUG=1: stack traces on errors. */
   debug: boolean;
+  /** HOOPCTL_DANGEROUSLY_ALLOW_PLAIN_HTTP=1: talk to an http:// gateway off loopback (development only). */
+  allowPlainHttp?: boolean;
   /** NO_COLOR set to anything non-empty. */
   noColor: boolean;
   /** The environment a launched command inherits. */
@@ -30,6 +32,7 @@ export function readCliEnvironment(env: NodeJS.ProcessEnv = process.env): CliEnv
     gateway: nonEmpty(env.HOOPCTL_GATEWAY),
     token: nonEmpty(env.HOOPCTL_TOKEN),
     debug: env.HOOPCTL_DEBUG === '1' || env.HOOPCTL_DEBUG === 'true',
+    allowPlainHttp: env.HOOPCTL_DANGEROUSLY_ALLOW_PLAIN_HTTP === '1' || env.HOOPCTL_DANGEROUSLY_ALLOW_PLAIN_HTTP === 'true',
     noColor: nonEmpty(env.NO_COLOR) !== undefined,
     inherited: env,
     configDir: configDirFrom(env),

@@ -13,6 +13,7 @@ import type {
   SessionInfo,
 } from '../api/types.js';
 import { HoopError, errorMessage, type ErrorKind } from '../errors.js';
+import { isLoopbackHost } from '../loopback.js';
 
 export interface GatewayClientOptions {
   /** The gateway's base URL, e.g. `https://gateway.example.com`; a trailing slash is fine. */
@@ -26,6 +27,8 @@ export interface GatewayClientOptions {
   timeoutMs?: number;
   /** Sent as `User-Agent`, e.g. `hoopctl/0.1.0`. */
   userAgent?: string;
+  /** Send the token to an `http://` gateway off loopback (`--dangerously-allow-plain-http`); refused otherwise. */
+  allowPlainHttp?: boolean;
 }
 
 /** The session operations a tunnel needs; `GatewayClient` implements it. */
@@ -77,6 +80,7 @@ export class GatewayClient implements SessionGateway {
   private readonly userAgent: string | undefined;
 
   constructor(options: GatewayClientOptions) {
+    if (!options.allowPlainHttp) refusePlainHttp(options.baseUrl);
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.token = options.token;
     this.tokenSource = options.tokenSource ?? 'env';
@@ -274,6 +278,24 @@ export interface WhoamiResponse {
   issuer: string;
   subject: string;
   expiresAt: string | null;
+}
+
+/** Whether a gateway URL is plain HTTP to another machine. */
+export function isPlainHttpOffLoopback(url: string): boolean {
+  if (!URL.canParse(url)) return false;
+  const parsed = new URL(url);
+  return parsed.protocol === 'http:' && !isLoopbackHost(parsed.hostname);
+}
+
+/**
+ * Bearer tokens (and the session answers: database passwords, the SSH host key the CLI pins)
+ * never cross the network in clear: an `http://` gateway must be on this machine.
+ */
+export function refusePlainHttp(url: string): void {
+  if (!isPlainHttpOffLoopback(url)) return;
+  throw new HoopError('usage', 'plain_http_gateway', `${url.replace(/\/+$/, '')} is plain HTTP off loopback: your access token and database passwords would cross the network in clear`, {
+    hint: 'use https://; for a development gateway only, pass --dangerously-allow-plain-http (or set HOOPCTL_DANGEROUSLY_ALLOW_PLAIN_HTTP=1)',
+  });
 }
 
 /** What to do about a 401, by the gateway's reason code and where the token came from. */

@@ -24,6 +24,8 @@ export interface MintOptions {
   claims?: Record<string, unknown>;
   /** Sign with a key the JWKS does not publish. */
   foreignKey?: boolean;
+  /** The `sub` claim; default: `user`; null leaves it out. */
+  subject?: string | null;
 }
 
 export async function startLocalTokenIssuer(options: { audience?: string; host?: string } = {}): Promise<LocalTokenIssuer> {
@@ -57,10 +59,10 @@ export async function startLocalTokenIssuer(options: { audience?: string; host?:
       const jwt = new SignJWT({ preferred_username: mint.user, groups: mint.groups ?? [], ...mint.claims })
         .setProtectedHeader({ alg: 'ES256', kid: 'hoop-dev-1', typ: 'at+jwt' })
         .setIssuer(typeof mint.claims?.iss === 'string' ? mint.claims.iss : issuer)
-        .setSubject(mint.user)
         .setAudience(mint.audience ?? defaultAudience)
         .setIssuedAt(now)
         .setExpirationTime(now + (mint.expiresIn ?? 3600));
+      if (mint.subject !== null) jwt.setSubject(mint.subject ?? mint.user);
       if (mint.notBefore !== undefined) jwt.setNotBefore(now + mint.notBefore);
       return jwt.sign(mint.foreignKey ? foreign.privateKey : privateKey);
     },

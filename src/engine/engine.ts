@@ -12,6 +12,10 @@ export interface EngineSession {
   localUser: string;
   database: string;
   expiresAt: Date;
+  /** Database connections this session may hold open at once (`access.maxConnections`); no limit when absent. */
+  maxConnections?: number;
+  /** The database role the session runs as (`SET ROLE` right after the upstream login); the login role's own when absent. */
+  role?: string;
 }
 
 /** One client stream being served; the session manager ends it when the session ends. */

@@ -76,6 +76,25 @@ export class ConfigNode {
     return ms;
   }
 
+  /** A size: an integer (bytes) or a string such as `64KiB`, `2GiB`, `512B`; from `min` to `max` bytes. */
+  bytes(min: number, max: number): number {
+    let value: number;
+    if (typeof this.value === 'number') value = this.value;
+    else {
+      const match = typeof this.value === 'string' ? /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB)?$/.exec(this.value.trim()) : null;
+      if (!match) this.fail(`must be a size such as 64KiB or 2GiB, got ${describe(this.value)}`);
+      const unit = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 }[(match[2] ?? 'B') as 'B'];
+      value = Math.round(Number(match[1]) * unit);
+    }
+    if (!Number.isSafeInteger(value) || value < min || value > max) this.fail(`must be a size from ${min} to ${max} bytes, got ${describe(this.value)}`);
+    return value;
+  }
+
+  boolean(): boolean {
+    if (typeof this.value !== 'boolean') this.fail(`must be true or false, got ${describe(this.value)}`);
+    return this.value;
+  }
+
   oneOf<T extends string>(choices: readonly T[]): T {
     const text = this.string();
     if (!choices.includes(text as T)) this.fail(`must be one of ${choices.join(', ')}, got "${text}"`);

@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import type { AuthConfigResponse } from '../api/types.js';
 import { parseDuration } from '../duration.js';
 import { HoopError } from '../errors.js';
+import { isLoopbackHost } from '../loopback.js';
 import { parseMaskingConfig } from '../masking/config.js';
 import type { MaskingConfig } from '../masking/types.js';
 import { parsePolicyConfig } from '../policy/config.js';
@@ -53,7 +54,16 @@ export interface ConnectionConfig {
     approval: 'none' | 'required';
     /** How long a session request waits for its review before it is rejected. */
     approvalTimeoutMs: number;
+    /** Database connections one session may hold open at once (SQLSTATE 53300 past it). */
+    maxConnections: number;
   };
+  /** Database connections all sessions of this connection may hold open through this gateway together. */
+  maxConnections: number;
+  /**
+   * Group → database role a session runs as (`SET ROLE` after login), in the file's order: the
+   * first group the session has wins; group `*` matches everyone. Absent: sessions run as `user`.
+   */
+  roles?: { group: string; role: string }[];
   /** Who decides this connection's reviews (held statements, session requests). */
   reviewers: {
     /** Members of these groups may approve or reject; default: the gateway's admins. */
@@ -76,9 +86,12 @@ export interface ConnectionConfig {
   };
 }
 
+/** Where the API listens; plain HTTP off loopback only with `dangerouslyAllowPlainHttp`. */
+export type ApiListen = HostPort & { tls?: { cert: string; key: string }; dangerouslyAllowPlainHttp?: true };
+
 export interface GatewayConfig {
   listen: {
-    api: HostPort & { tls?: { cert: string; key: string } };
+    api: ApiListen;
     ssh: HostPort;
   };
   /** Address put in session answers for the SSH endpoint; defaults to `listen.ssh`. */
@@ -103,7 +116,20 @@ export interface GatewayConfig {
   maskingHashKey?: Buffer;
   /** Where review events are announced (generic JSON with a Slack-compatible `text`). */
   webhook?: WebhookConfig;
+  audit: AuditLimits;
   connections: Map<string, ConnectionConfig>;
+}
+
+/** How much the audit log may take (top-level `audit:`). */
+export interface AuditLimits {
+  /** A statement's text (and its bind parameters together) are kept up to this many bytes; longer ones keep their length and SHA-256. */
+  maxStatementBytes: number;
+  /** What one session may write to the audit log per minute; past it its statements are refused. */
+  sessionBytesPerMinute: number;
+  /** Warn (log, /healthz, /metrics) when dataDir's filesystem has less free space than this… */
+  diskWarningFreeBytes: number;
+  /** …or less than this share of it (percent). */
+  diskWarningFreePercent: number;
 }
 
 export interface WebhookConfig {
@@ -118,6 +144,10 @@ const DEFAULT_DURATION = '15m';
 const DEFAULT_MAX_DURATION = '1h';
 const DEFAULT_APPROVAL_TIMEOUT = '1h';
 const DEFAULT_REVIEW_TIMEOUT = '10m';
+/** Per session: a pool of a few connections fits; a runaway loop does not. */
+const DEFAULT_SESSION_CONNECTIONS = 10;
+/** Per connection, all sessions: half of PostgreSQL's default max_connections (100). */
+const DEFAULT_CONNECTION_CONNECTIONS = 50;
 
 /** Reads and validates a gateway YAML file; relative paths resolve against its folder. */
 export function loadGatewayConfig(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
@@ -148,10 +178,16 @@ export interface ParseContext {
 /** Validates an already-parsed config tree. */
 export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayConfig {
   const root = new ConfigNode(tree, '', ctx.source);
-  root.onlyKeys(['listen', 'advertise', 'dataDir', 'auth', 'admins', 'auditors', 'masking', 'webhook', 'connections']);
+  root.onlyKeys(['listen', 'advertise', 'dataDir', 'auth', 'admins', 'auditors', 'masking', 'webhook', 'audit', 'connections']);
   const listen = root.child('listen').onlyKeys(['api', 'ssh']);
   const apiNode = listen.child('api');
-  const api = typeof apiNode.value === 'string' ? parseHostPort(apiNode) : parseApiListen(apiNode, ctx);
+  const api: ApiListen = typeof apiNode.value === 'string' ? parseHostPort(apiNode) : parseApiListen(apiNode, ctx);
+  if (!api.tls && !api.dangerouslyAllowPlainHttp && !isLoopbackHost(api.host)) {
+    apiNode.fail(
+      `plain HTTP off loopback exposes bearer tokens and database passwords to the network (${api.host}:${api.port})`,
+      'serve HTTPS: api: { address: HOST:PORT, tls: { cert: FILE, key: FILE } }, or listen on 127.0.0.1 behind a TLS proxy; for development only: api: { address: HOST:PORT, dangerouslyAllowPlainHttp: true }',
+    );
+  }
   const ssh = parseHostPort(listen.child('ssh'));
   const advertise = root.child('advertise');
   const advertiseSsh = advertise.present ? parseHostPort(advertise.onlyKeys(['ssh']).child('ssh')) : undefined;
@@ -198,8 +234,30 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
     auditorGroups,
     maskingHashKey,
     webhook: parseWebhook(root.child('webhook'), ctx),
+    audit: parseAuditLimits(root.child('audit')),
     connections,
   };
+}
+
+/** `audit: { maxStatementBytes: 64KiB, sessionBytesPerMinute: 128MiB, diskWarning: { free: 2GiB, freePercent: 10 } }`. */
+function parseAuditLimits(node: ConfigNode): AuditLimits {
+  const limits: AuditLimits = { maxStatementBytes: 64 * 1024, sessionBytesPerMinute: 128 * 1024 * 1024, diskWarningFreeBytes: 2 * 1024 ** 3, diskWarningFreePercent: 10 };
+  if (!node.present) return limits;
+  node.onlyKeys(['maxStatementBytes', 'sessionBytesPerMinute', 'diskWarning']);
+  const statement = node.child('maxStatementBytes');
+  const perMinute = node.child('sessionBytesPerMinute');
+  const disk = node.child('diskWarning');
+  if (statement.present) limits.maxStatementBytes = statement.bytes(256, 64 * 1024 * 1024);
+  if (perMinute.present) limits.sessionBytesPerMinute = perMinute.bytes(16 * 1024, 2 ** 52);
+  if (limits.sessionBytesPerMinute < limits.maxStatementBytes) perMinute.fail(`is smaller than maxStatementBytes (${limits.maxStatementBytes}): no statement could be recorded`);
+  if (disk.present) {
+    disk.onlyKeys(['free', 'freePercent']);
+    const free = disk.child('free');
+    const percent = disk.child('freePercent');
+    if (free.present) limits.diskWarningFreeBytes = free.bytes(0, 2 ** 52);
+    if (percent.present) limits.diskWarningFreePercent = percent.integer(0, 100);
+  }
+  return limits;
 }
 
 /** `webhook: { url: https://… | env:NAME | file:PATH, attempts: 6, timeout: 10s }`. */
@@ -220,9 +278,11 @@ function parseWebhook(node: ConfigNode, ctx: ParseContext): WebhookConfig | unde
   return { url, attempts: attempts.present ? attempts.integer(1, 20) : 6, timeoutMs: timeout.present ? timeout.duration() : 10_000 };
 }
 
-function parseApiListen(node: ConfigNode, ctx: ParseContext): GatewayConfig['listen']['api'] {
-  node.onlyKeys(['address', 'tls']);
-  const address = parseHostPort(node.child('address'));
+function parseApiListen(node: ConfigNode, ctx: ParseContext): ApiListen {
+  node.onlyKeys(['address', 'tls', 'dangerouslyAllowPlainHttp']);
+  const plain = node.child('dangerouslyAllowPlainHttp');
+  const address: ApiListen = parseHostPort(node.child('address'));
+  if (plain.present && plain.boolean()) address.dangerouslyAllowPlainHttp = true;
   const tlsNode = node.child('tls');
   if (!tlsNode.present) return address;
   tlsNode.onlyKeys(['cert', 'key']);
@@ -293,7 +353,7 @@ function parseLogin(node: ConfigNode): LoginConfig | undefined {
 }
 
 function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, adminGroups: string[]): ConnectionConfig {
-  node.onlyKeys(['type', 'host', 'port', 'database', 'user', 'password', 'tls', 'access', 'reviewers', 'policy', 'masking', 'audit']);
+  node.onlyKeys(['type', 'host', 'port', 'database', 'user', 'password', 'tls', 'access', 'maxConnections', 'roles', 'reviewers', 'policy', 'masking', 'audit']);
   const type = node.child('type').oneOf(['postgres'] as const);
   const portNode = node.child('port');
   const tlsNode = node.child('tls');
@@ -306,7 +366,12 @@ function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, admi
     if (mode === 'verify-full' && !tls.ca) caNode.fail('is required when mode is verify-full');
   }
   const accessNode = node.child('access');
-  const access = accessNode.present ? accessNode.onlyKeys(['groups', 'defaultDuration', 'maxDuration', 'approval', 'approvalTimeout']) : undefined;
+  const access = accessNode.present ? accessNode.onlyKeys(['groups', 'defaultDuration', 'maxDuration', 'approval', 'approvalTimeout', 'maxConnections']) : undefined;
+  const sessionConnectionsNode = access?.child('maxConnections');
+  const connectionsNode = node.child('maxConnections');
+  const maxConnections = connectionsNode.present ? connectionsNode.integer(1, 100_000) : DEFAULT_CONNECTION_CONNECTIONS;
+  const sessionConnections = sessionConnectionsNode?.present ? sessionConnectionsNode.integer(1, 100_000) : Math.min(DEFAULT_SESSION_CONNECTIONS, maxConnections);
+  if (sessionConnections > maxConnections) sessionConnectionsNode!.fail(`is more than the connection's maxConnections (${maxConnections})`);
   const approvalNode = access?.child('approval');
   const approvalTimeoutNode = access?.child('approvalTimeout');
   const groupsNode = access?.child('groups');
@@ -332,12 +397,28 @@ function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, admi
       maxDurationMs,
       approval: approvalNode?.present ? approvalNode.oneOf(['none', 'required'] as const) : 'none',
       approvalTimeoutMs: approvalTimeoutNode?.present ? approvalTimeoutNode.duration() : parseDuration(DEFAULT_APPROVAL_TIMEOUT),
+      maxConnections: sessionConnections,
     },
+    maxConnections,
+    roles: parseRoles(node.child('roles')),
     reviewers: parseReviewers(node.child('reviewers'), adminGroups),
     policy: parsePolicyConfig(node.child('policy')),
     masking: parseMaskingConfig(node.child('masking'), { hashKey: PLACEHOLDER_HASH_KEY }),
     audit: parseConnectionAudit(node.child('audit')),
   };
+}
+
+/** `roles: { agents: agent_ro, dba: dba, "*": readonly }`: group → database role, in order. */
+function parseRoles(node: ConfigNode): ConnectionConfig['roles'] {
+  if (!node.present) return undefined;
+  const entries = node.entries().map(([group, roleNode]) => {
+    const role = roleNode.string();
+    // Plain names only: the role goes into SET ROLE as a quoted identifier, and PostgreSQL folds nothing inside quotes.
+    if (!/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/.test(role)) roleNode.fail(`"${role}" is not a role name this gateway accepts (letters, digits, _, $ and -; at most 63)`);
+    return { group, role };
+  });
+  if (entries.length === 0) node.fail('maps no group', 'e.g. roles: { agents: agent_ro }');
+  return entries;
 }
 
 /** `reviewers: { groups: [dba], minApprovals: 1, timeout: 10m }`; without it the gateway's admins review. */
@@ -406,6 +487,4 @@ function readFileAt(node: ConfigNode, ctx: ParseContext): string {
   }
 }
 
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
+export { isLoopbackHost };

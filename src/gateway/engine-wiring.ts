@@ -1,4 +1,6 @@
 import type { AuditRecorder } from '../audit/recorder.js';
+import type { SessionAuditBudget } from '../audit/session-budget.js';
+import { keepParams, keepStatementText } from '../audit/statement-text.js';
 import type { Engine } from '../engine/engine.js';
 import { CatalogClient } from '../engine/postgres/catalog-client.js';
 import { PostgresEngine, type PostgresTarget } from '../engine/postgres/postgres-engine.js';
@@ -21,7 +23,9 @@ import { ACTION_RANK } from '../policy/rule-matcher.js';
 import type { PolicyDecision, StatementDecision } from '../policy/types.js';
 import type { Logger } from '../logger.js';
 import type { ReviewRecord } from '../store/store.js';
+import { budgetedPolicy, budgetExhaustedError, EVENT_OVERHEAD_BYTES } from './audit-bounds.js';
 import type { ConnectionConfig } from './config.js';
+import { roleFunctionCallRefusal, roleRefusal } from './database-roles.js';
 import type { ReviewManager } from './review-manager.js';
 
 /** What the gateway plugs into every engine: the audit log and, per connection, its policy. */
@@ -34,12 +38,17 @@ export interface EngineWiring {
   maskingHashKey?: Buffer;
   /** Holds statements whose decision is `review`; without it they are refused. */
   reviews?: ReviewManager;
+  /** What one session may write to the audit log (shared by every engine of the gateway); unbounded when absent. */
+  auditBudget?: SessionAuditBudget;
+  /** A statement's text (and its bind parameters together) are kept up to this many bytes; whole when absent. */
+  maxStatementBytes?: number;
 }
 
 /** The engine for one configured connection, with policy and audit in its data path. */
 export function createEngine(connection: ConnectionConfig, wiring: EngineWiring): Engine {
-  const recorder = auditStatementRecorder(wiring.recorder, wiring.logger);
+  const recorder = auditStatementRecorder(wiring.recorder, wiring.logger, { budget: wiring.auditBudget, maxStatementBytes: wiring.maxStatementBytes });
   const policy = statementPolicy(wiring.policy, connection);
+  const budget = wiring.auditBudget;
   const reviews = wiring.reviews && statementReviewer(wiring.reviews, wiring.logger);
   const target: PostgresTarget = {
     host: connection.host,
@@ -53,13 +62,27 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
   const catalog = masking ? new CatalogClient({ target, dial: defaultDialer, logger: wiring.logger }) : undefined;
   return new PostgresEngine({
     target,
+    name: connection.name,
+    maxConnections: connection.maxConnections,
     logger: wiring.logger,
+    onAuthFailure: (failure) =>
+      reportInBackground(
+        wiring.logger,
+        'a failed local login',
+        failure.session.id,
+        wiring.recorder.recordInBackground(failure.session.id, 'local_auth_failed', { failures: failure.failures, locked: failure.locked, reason: failure.reason }),
+      ),
     hooks: (session, server) => {
       const forCaller = catalog ? maskingFor(masking, session.groups) : undefined;
       const results = forCaller && catalog ? new ResultMasking({ ...forCaller, catalog, connection: connection.name }) : undefined;
+      // With roles mapped, a session runs as its role and nothing may change it back (fail closed if it has none).
+      const role = session.role ?? '(none)';
+      const forSession = connection.roles
+        ? statementPolicy(wiring.policy, connection, { refuse: (decision) => roleRefusal(decision, role), refuseFunctionCall: () => roleFunctionCallRefusal(role) })
+        : policy;
       const guard = new StatementGuard({
         session,
-        policy,
+        policy: budget ? budgetedPolicy(forSession, budget, session.id) : forSession,
         recorder,
         logger: wiring.logger,
         takeMaskedCounts: results && (() => results.takeCounts()),
@@ -83,12 +106,20 @@ export function withHashKey(config: MaskingConfig, hashKey: Buffer): MaskingConf
   };
 }
 
+/** Built-in refusals checked before a connection's policy rules (a session's database role, say). */
+export interface BuiltInRefusals {
+  refuse(decision: PolicyDecision): StatementVerdict | undefined;
+  refuseFunctionCall(): StatementVerdict;
+}
+
 /** The engine's view of a connection's policy. */
-export function statementPolicy(engine: PolicyEngine, connection: ConnectionConfig): StatementPolicy {
+export function statementPolicy(engine: PolicyEngine, connection: ConnectionConfig, builtIn?: BuiltInRefusals): StatementPolicy {
   const analyses = new WeakMap<PolicyDecision, StatementAnalysis>();
   return {
     decide: (sql, groups) => {
       const decision = engine.decide(sql, groups);
+      const refused = builtIn?.refuse(decision);
+      if (refused !== undefined) return { verdict: refused };
       // Cached decisions are shared frozen objects: analyse each once.
       let analysis = analyses.get(decision);
       if (analysis === undefined) {
@@ -97,7 +128,7 @@ export function statementPolicy(engine: PolicyEngine, connection: ConnectionConf
       }
       return analysis;
     },
-    decideFunctionCall: (functionOid) => ({
+    decideFunctionCall: (functionOid) => builtIn?.refuseFunctionCall() ?? ({
       decision: connection.policy.unparsed,
       rule: null,
       reason: `a fast-path FunctionCall (function OID ${functionOid}) carries no SQL the policy can read`,
@@ -181,19 +212,55 @@ function heldOutcome(review: ReviewRecord): HeldOutcome {
   }
 }
 
-/** The engine's view of the audit log: statements are awaited (write-ahead), the rest is logged on failure. */
-export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger): StatementRecorder {
-  const background = (what: string, sessionId: string, refused: Error | undefined) => {
-    if (refused) logger.error(`audit: could not record ${what}`, { session: sessionId, error: errorMessage(refused) });
-  };
+function reportInBackground(logger: Logger, what: string, sessionId: string, refused: Error | undefined): void {
+  if (refused) logger.error(`audit: could not record ${what}`, { session: sessionId, error: errorMessage(refused) });
+}
+
+/** Bounds on what the data path writes per session (see audit-bounds.ts). */
+export interface AuditBounds {
+  budget?: SessionAuditBudget;
+  maxStatementBytes?: number;
+}
+
+/** Longest error message kept for a completion. */
+const MAX_ERROR_MESSAGE_BYTES = 4096;
+
+/**
+ * The engine's view of the audit log: statements are awaited (write-ahead), the rest is logged
+ * on failure. Text and parameters are cut to `maxStatementBytes`; every event is charged to the
+ * session's budget, and while that is used up statements are refused and not recorded one by one.
+ */
+export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger, bounds: AuditBounds = {}): StatementRecorder {
+  const background = (what: string, sessionId: string, refused: Error | undefined) => reportInBackground(logger, what, sessionId, refused);
+  const { budget, maxStatementBytes } = bounds;
+  const charge = (sessionId: string, bytes: number) => budget?.charge(sessionId, bytes);
   return {
     statement(r) {
+      if (budget?.exhausted(r.sessionId)) {
+        if (budget.refused(r.sessionId)) {
+          background('an audit budget refusal', r.sessionId, recorder.recordInBackground(r.sessionId, 'audit_budget_exceeded', { bytesPerMinute: budget.bytesPerMinute }));
+          logger.warn('audit: a session used up its audit budget; its statements are refused', { session: r.sessionId, bytesPerMinute: budget.bytesPerMinute });
+        }
+        // A refusal never reaches the database, so nothing is lost by not recording it; anything else is refused here.
+        if (r.decision === 'deny') return undefined;
+        throw budgetExhaustedError(budget);
+      }
+      const kept = maxStatementBytes === undefined ? { text: r.text } : keepStatementText(r.text, maxStatementBytes);
+      const params = r.params && maxStatementBytes !== undefined ? keepParams(r.params, maxStatementBytes) : r.params && { params: r.params, dropped: 0 };
+      if (budget) {
+        let bytes = EVENT_OVERHEAD_BYTES + kept.text.length;
+        for (const p of params?.params ?? []) bytes += p === null ? 4 : p.length;
+        // A held statement's review carries its whole text too.
+        if (r.decision === 'review' && r.approvedBy === undefined) bytes += r.text.length;
+        charge(r.sessionId, bytes);
+      }
       const data = {
         connectionId: r.connectionId,
         statementId: String(r.statementId),
         protocol: r.protocol,
-        text: r.text,
-        ...(r.params ? { params: r.params } : {}),
+        ...kept,
+        ...(params ? { params: params.params } : {}),
+        ...(params && params.dropped > 0 ? { paramsDropped: params.dropped } : {}),
         decision: r.decision,
         rule: r.rule,
         reason: r.reason,
@@ -204,6 +271,8 @@ export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger):
       return recorder.record(r.sessionId, 'statement', data).then(() => undefined);
     },
     completed(r) {
+      const error = r.error && { code: r.error.code, message: keepStatementText(r.error.message, MAX_ERROR_MESSAGE_BYTES).text };
+      if (budget) charge(r.sessionId, EVENT_OVERHEAD_BYTES + (error?.message.length ?? 0) + (r.sample ? JSON.stringify(r.sample.rows).length : 0));
       background(
         'a statement completion',
         r.sessionId,
@@ -213,16 +282,18 @@ export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger):
           durationMs: r.durationMs,
           rows: r.rows,
           command: r.command,
-          ...(r.error ? { error: r.error } : {}),
+          ...(error ? { error } : {}),
           ...(r.masked ? { masked: r.masked } : {}),
           ...(r.sample ? { sample: r.sample } : {}),
         }),
       );
     },
     connectionOpened(sessionId, connectionId) {
+      charge(sessionId, EVENT_OVERHEAD_BYTES);
       background('a connection opening', sessionId, recorder.recordInBackground(sessionId, 'connection_opened', { connectionId }));
     },
     connectionClosed(sessionId, connectionId) {
+      charge(sessionId, EVENT_OVERHEAD_BYTES);
       background('a connection closing', sessionId, recorder.recordInBackground(sessionId, 'connection_closed', { connectionId }));
     },
   };

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { AuditJournal, type AuditJournalOptions } from '../audit/journal.js';
 import { AuditRecorder } from '../audit/recorder.js';
+import { SessionAuditBudget } from '../audit/session-budget.js';
 import type { Engine } from '../engine/engine.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { SqliteStore } from '../store/sqlite-store.js';
@@ -8,6 +9,7 @@ import type { AuditStore } from '../store/audit-store.js';
 import type { Store } from '../store/store.js';
 import type { ConnectionConfig, GatewayConfig } from './config.js';
 import { lockDataDir } from './data-dir-lock.js';
+import { DiskSpaceWatch } from './disk-space.js';
 import { loadOrCreateHostKey } from './host-key.js';
 import { loadOrCreateMaskingKey } from './masking-key.js';
 import { loadPolicyParser, PolicyEngine } from '../policy/policy-engine.js';
@@ -40,6 +42,39 @@ export interface RunningGateway {
   /** Present when the config names a webhook. */
   webhook?: WebhookNotifier;
   close(): Promise<void>;
+}
+
+/**
+ * Sessions and reviews stored before identities were kept have only a user name. It is their
+ * subject when the gateway trusts one issuer and that issuer names users by `sub`; otherwise
+ * the principal is unknown and they stay visible to admins and auditors only.
+ */
+async function assignLegacyPrincipals(config: GatewayConfig, store: Store, logger: Logger): Promise<void> {
+  const [only, ...more] = config.auth.issuers;
+  if (!only || more.length > 0 || [only.userClaim].flat().join() !== 'sub') return;
+  const assigned = await store.assignLegacyPrincipals(only.issuer);
+  if (assigned > 0) logger.info('sessions stored without an identity now belong to their subject at the only issuer', { sessions: assigned, issuer: only.issuer });
+}
+
+/** Prometheus text: the data directory's space and the audit log's counters. */
+function gatewayMetrics(disk: DiskSpaceWatch, recorder: AuditRecorder): string {
+  const space = disk.current();
+  const stats = recorder.stats();
+  const lines = [
+    '# HELP hoop_data_dir_free_bytes Free bytes on the filesystem of the gateway data directory.',
+    '# TYPE hoop_data_dir_free_bytes gauge',
+    `hoop_data_dir_free_bytes ${space?.freeBytes ?? 'NaN'}`,
+    '# TYPE hoop_data_dir_total_bytes gauge',
+    `hoop_data_dir_total_bytes ${space?.totalBytes ?? 'NaN'}`,
+    '# HELP hoop_data_dir_low_space 1 when free space is below audit.diskWarning.',
+    '# TYPE hoop_data_dir_low_space gauge',
+    `hoop_data_dir_low_space ${space?.low ? 1 : 0}`,
+    '# TYPE hoop_audit_events_total counter',
+    `hoop_audit_events_total ${stats.events}`,
+    '# TYPE hoop_audit_failed_batches_total counter',
+    `hoop_audit_failed_batches_total ${stats.failedBatches}`,
+  ];
+  return lines.join('\n') + '\n';
 }
 
 /** Starts the API and SSH endpoint for a validated config; `close()` shuts down cleanly. */
@@ -97,13 +132,30 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
     logger,
     now: deps.now,
   });
+  const auditBudget = new SessionAuditBudget({ bytesPerMinute: config.audit.sessionBytesPerMinute });
   const engines = new Map<string, Engine>();
   for (const connection of config.connections.values()) {
     engines.set(
       connection.name,
-      deps.engineFor ? deps.engineFor(connection, logger) : createEngine(connection, { logger, recorder, policy: policies.get(connection.name)!, maskingHashKey, reviews }),
+      deps.engineFor
+        ? deps.engineFor(connection, logger)
+        : createEngine(connection, {
+            logger,
+            recorder,
+            policy: policies.get(connection.name)!,
+            maskingHashKey,
+            reviews,
+            auditBudget,
+            maxStatementBytes: config.audit.maxStatementBytes,
+          }),
     );
   }
+  const disk = new DiskSpaceWatch({
+    path: config.dataDir,
+    minFreeBytes: config.audit.diskWarningFreeBytes,
+    minFreePercent: config.audit.diskWarningFreePercent,
+    logger,
+  });
   const verifier = new TokenVerifier({
     issuers: config.auth.issuers,
     clockToleranceSec: config.auth.clockToleranceSec,
@@ -124,10 +176,16 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
     auditorGroups: config.auditorGroups,
     authLogin: config.auth.login,
     ssh: () => ({ ...(config.advertiseSsh ?? sshAddress), hostKeyFingerprint: hostKey.fingerprint }),
+    health: () => {
+      const warning = disk.warning();
+      return { warnings: warning ? [warning] : [], disk: disk.current() };
+    },
+    metrics: () => gatewayMetrics(disk, recorder),
   });
 
   const started: (() => Promise<void>)[] = [];
   const close = async () => {
+    disk.stop();
     sessions.stop();
     reviews.stop();
     for (const stop of started.reverse()) await stop().catch(() => undefined);
@@ -137,6 +195,8 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
     await store.close();
   };
   try {
+    await assignLegacyPrincipals(config, store, logger);
+    await disk.start();
     await reviews.start();
     await sessions.start();
     await notifier?.resume();
@@ -144,6 +204,9 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
     started.push(() => sshEndpoint.close());
     const apiUrl = await api.listen();
     started.push(() => api.close());
+    if (config.listen.api.dangerouslyAllowPlainHttp && !config.listen.api.tls) {
+      logger.warn('the API serves plain HTTP off loopback (listen.api.dangerouslyAllowPlainHttp): bearer tokens and database passwords cross the network in clear; development only', { api: apiUrl });
+    }
     logger.info('gateway started', { api: apiUrl, ssh: `${sshAddress.host}:${sshAddress.port}`, hostKey: hostKey.fingerprint });
     return { apiUrl, ssh: { ...(config.advertiseSsh ?? sshAddress), hostKeyFingerprint: hostKey.fingerprint }, sessions, reviews, webhook: notifier, close };
   } catch (err) {

@@ -18,7 +18,7 @@ import type { AuditFilter, AuditQueryEvent, AuditStore, StoredAuditEvent } from 
 import { formatDuration } from '../duration.js';
 import { HoopError, type ErrorKind } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { HostPort, LoginConfig } from './config.js';
+import type { ApiListen, HostPort, LoginConfig } from './config.js';
 import type { ReviewRecord, ReviewStatus, SessionRecord } from '../store/store.js';
 import { toPolicyTestResponse } from './policy-report.js';
 import { toReviewInfo, type ReviewManager } from './review-manager.js';
@@ -26,7 +26,7 @@ import { toSessionInfo, type SessionManager } from './session-manager.js';
 import type { Identity, TokenVerifier } from './token-verifier.js';
 
 export interface HttpApiOptions {
-  listen: HostPort & { tls?: { cert: string; key: string } };
+  listen: ApiListen;
   sessions: SessionManager;
   verifier: TokenVerifier;
   logger: Logger;
@@ -43,6 +43,10 @@ export interface HttpApiOptions {
   authLogin?: LoginConfig;
   /** Where clients reach the SSH endpoint, and the fingerprint they pin. */
   ssh: () => { host: string; port: number; hostKeyFingerprint: string };
+  /** What `/healthz` reports besides `ok`: warnings (low disk space) and the data directory's space. */
+  health?: () => { warnings: string[]; disk?: { path: string; freeBytes: number; totalBytes: number; low: boolean } };
+  /** Prometheus text for `/metrics` (no token needed, like `/healthz`). */
+  metrics?: () => string;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -172,7 +176,7 @@ export class HttpApi {
       const session = await this.sessionForAudit(identity, params.id!);
       await options.auditSynced?.();
       const events = await options.audit.sessionEvents(session.id);
-      return [200, { events: events.map((e) => toEventInfo(e, session.user, session.connection)) }];
+      return [200, { events: events.map((e) => toEventInfo(e, session)) }];
     });
     this.route('GET', '/api/v1/audit', async ({ identity, query }) => {
       const filter = auditFilter(query);
@@ -180,11 +184,12 @@ export class HttpApi {
         if (filter.user !== undefined && filter.user !== identity.user) {
           throw new HoopError('denied', 'not_an_auditor', `only auditors may read other users' events`, { hint: 'ask to be added to an auditors group' });
         }
-        filter.user = identity.user;
+        // Your own sessions' events: by who you are, never by a name someone else may share.
+        filter.owner = { issuer: identity.issuer, subject: identity.subject };
       }
       await options.auditSynced?.();
       const page = await options.audit.query(filter);
-      const answer: AuditPageResponse = { events: page.events.map((e) => toEventInfo(e, e.user, e.connection)), nextCursor: page.nextCursor };
+      const answer: AuditPageResponse = { events: page.events.map((e) => toEventInfo(e, e)), nextCursor: page.nextCursor };
       return [200, answer];
     });
     this.route('GET', '/api/v1/audit/verify', async ({ identity, query }) => {
@@ -275,7 +280,14 @@ export class HttpApi {
     try {
       const url = new URL(req.url ?? '/', 'http://gateway');
       if (url.pathname === '/healthz') {
-        [status] = send(res, 200, { ok: true });
+        const health = this.options.health?.() ?? { warnings: [] };
+        [status] = send(res, 200, { ok: true, ...health });
+        return;
+      }
+      if (url.pathname === '/metrics' && this.options.metrics) {
+        status = 200;
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
+        res.end(this.options.metrics());
         return;
       }
       const matches = this.routes.filter((r) => r.pattern.test(url.pathname));
@@ -386,7 +398,11 @@ function auditFilter(query: URLSearchParams): AuditFilter {
   };
 }
 
-function toEventInfo(e: StoredAuditEvent | AuditQueryEvent, user: string | null, connection: string | null): AuditEventInfo {
+/** An event with its session's who and where (`session` gives them for a stored event; a query result carries its own). */
+function toEventInfo(
+  e: StoredAuditEvent | AuditQueryEvent,
+  session: { user: string | null; issuer: string | null; subject: string | null; connection: string | null },
+): AuditEventInfo {
   return {
     sessionId: e.sessionId,
     seq: e.seq,
@@ -395,8 +411,10 @@ function toEventInfo(e: StoredAuditEvent | AuditQueryEvent, user: string | null,
     data: e.data,
     prevHash: e.prevHash,
     hash: e.hash,
-    user,
-    connection,
+    user: session.user,
+    issuer: session.issuer,
+    subject: session.subject,
+    connection: session.connection,
     ...('cursor' in e ? { cursor: e.cursor } : {}),
   };
 }

@@ -24,6 +24,7 @@ import { approvalKeyOf, describeApprovalOf, type ApprovalParser } from '../polic
 import { LruCache } from '../policy/decision-cache.js';
 import { parseStatements, scanTokens } from '../policy/pg-parser.js';
 import type { PolicyEngine } from '../policy/policy-engine.js';
+import { samePrincipal } from '../store/principal.js';
 import type { HeldStatementRecord, ReviewRecord, ReviewStatus, ReviewStore, ReviewVote, SessionRecord, Store } from '../store/store.js';
 import type { ConnectionConfig } from './config.js';
 import { toPolicyTestResponse } from './policy-report.js';
@@ -164,7 +165,7 @@ export class ReviewManager {
     const session = await this.options.store.getSession(request.session.id);
     const now = this.now();
     const review: ReviewRecord = {
-      ...this.base('statement', request.session, connection, now, timeoutMs),
+      ...this.base('statement', { ...request.session, issuer: session?.issuer ?? null, subject: session?.subject ?? null }, connection, now, timeoutMs),
       reason: session?.reason ?? null,
       context: session?.context ?? {},
       statement: {
@@ -292,10 +293,10 @@ export class ReviewManager {
         const { covers } = this.approval(review.statement!.text);
         throw new HoopError('usage', 'scope_covers_nothing', `review ${id} cannot be approved for the session: ${covers}`, { hint: 'approve it once: leave out --scope' });
       }
-      if (review.approvals.some((v) => v.user === identity.user)) {
+      if (review.approvals.some((v) => castBy(v, identity))) {
         throw new HoopError('conflict', 'already_approved', `you already approved review ${id}; it needs ${review.minApprovals - review.approvals.length} more approval(s) from other reviewers`);
       }
-      const vote: ReviewVote = { user: identity.user, at: this.now(), reason };
+      const vote: ReviewVote = { user: identity.user, issuer: identity.issuer, subject: identity.subject, at: this.now(), reason };
       const approvals = [...review.approvals, vote];
       const complete = approvals.length >= review.minApprovals;
       // Write-ahead: nothing acts on an approval the audit log does not hold.
@@ -303,6 +304,8 @@ export class ReviewManager {
         reviewId: id,
         kind: review.kind,
         by: identity.user,
+        byIssuer: identity.issuer,
+        bySubject: identity.subject,
         reason,
         scope,
         approvals: approvals.length,
@@ -334,9 +337,16 @@ export class ReviewManager {
     }
     return this.exclusive(id, async () => {
       const review = await this.decidable(identity, id, 'reject');
-      const vote: ReviewVote = { user: identity.user, at: this.now(), reason };
+      const vote: ReviewVote = { user: identity.user, issuer: identity.issuer, subject: identity.subject, at: this.now(), reason };
       const rejected: ReviewRecord = { ...review, status: 'rejected', decidedAt: vote.at, rejection: vote };
-      await this.recordQuietly(review.sessionId, 'review_rejected', { reviewId: id, kind: review.kind, by: identity.user, reason });
+      await this.recordQuietly(review.sessionId, 'review_rejected', {
+        reviewId: id,
+        kind: review.kind,
+        by: identity.user,
+        byIssuer: identity.issuer,
+        bySubject: identity.subject,
+        reason,
+      });
       await this.update(rejected);
       await this.refuseSession(rejected);
       this.settle(rejected);
@@ -356,7 +366,7 @@ export class ReviewManager {
     if (review.status !== 'pending') {
       throw new HoopError('conflict', 'review_decided', `review ${id} is already ${describeStatus(review)}`);
     }
-    if (verb === 'approve' && review.requester === identity.user) {
+    if (verb === 'approve' && requestedBy(review, identity, 'or_legacy_namesake')) {
       throw new HoopError('denied', 'self_approval', `you cannot approve your own ${review.kind === 'statement' ? 'statement' : 'session'} (review ${id})`, {
         hint: `another member of ${review.reviewerGroups.join(', ')} must approve it`,
       });
@@ -364,7 +374,13 @@ export class ReviewManager {
     return review;
   }
 
-  private base(kind: ReviewRecord['kind'], session: { id: string; user: string; groups: string[] }, connection: ConnectionConfig, now: Date, timeoutMs: number) {
+  private base(
+    kind: ReviewRecord['kind'],
+    session: { id: string; user: string; issuer: string | null; subject: string | null; groups: string[] },
+    connection: ConnectionConfig,
+    now: Date,
+    timeoutMs: number,
+  ) {
     return {
       id: `rev_${crypto.randomBytes(9).toString('base64url')}`,
       kind,
@@ -372,6 +388,8 @@ export class ReviewManager {
       sessionId: session.id,
       connection: connection.name,
       requester: session.user,
+      requesterIssuer: session.issuer,
+      requesterSubject: session.subject,
       requesterGroups: session.groups,
       createdAt: now,
       expiresAt: new Date(now.getTime() + timeoutMs),
@@ -404,7 +422,7 @@ export class ReviewManager {
 
   private maySee(identity: Identity, review: ReviewRecord): boolean {
     return (
-      review.requester === identity.user ||
+      requestedBy(review, identity, 'exactly') ||
       identity.groups.some((g) => review.reviewerGroups.includes(g) || this.options.adminGroups.includes(g))
     );
   }
@@ -519,6 +537,22 @@ export class ReviewManager {
   }
 }
 
+/**
+ * Whether `identity` asked for the review. A review stored before identities were kept has no
+ * requester principal: it shows to nobody by name ('exactly'), but a namesake may not approve
+ * it ('or_legacy_namesake'), so the doubt never lets someone approve their own request.
+ */
+function requestedBy(review: ReviewRecord, identity: Identity, legacy: 'exactly' | 'or_legacy_namesake'): boolean {
+  const principal = { issuer: review.requesterIssuer, subject: review.requesterSubject };
+  if (samePrincipal(principal, identity)) return true;
+  return legacy === 'or_legacy_namesake' && review.requesterIssuer === null && review.requester === identity.user;
+}
+
+/** Whether `identity` cast this vote; a vote stored without a principal counts for its namesakes (no one votes twice). */
+function castBy(vote: ReviewVote, identity: Identity): boolean {
+  return vote.issuer === undefined ? vote.user === identity.user : samePrincipal(vote, identity);
+}
+
 function optionalReason(value: unknown): string | null {
   if (value === undefined || value === null || value === '') return null;
   if (typeof value !== 'string') throw new HoopError('usage', 'bad_request', 'reason must be a string');
@@ -550,14 +584,14 @@ function describeStatus(review: ReviewRecord): string {
 
 /** The API's view of a review. */
 export function toReviewInfo(r: ReviewRecord): ReviewInfo {
-  const vote = (v: ReviewVote) => ({ user: v.user, at: v.at.toISOString(), reason: v.reason });
+  const vote = (v: ReviewVote) => ({ user: v.user, ...(v.issuer !== undefined ? { issuer: v.issuer, subject: v.subject } : {}), at: v.at.toISOString(), reason: v.reason });
   return {
     id: r.id,
     kind: r.kind,
     status: r.status,
     sessionId: r.sessionId,
     connection: r.connection,
-    requester: { user: r.requester, groups: r.requesterGroups },
+    requester: { user: r.requester, issuer: r.requesterIssuer, subject: r.requesterSubject, groups: r.requesterGroups },
     reason: r.reason,
     context: r.context,
     statement: r.statement === null ? null : toStatementInfo(r.statement),

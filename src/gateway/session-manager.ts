@@ -5,8 +5,10 @@ import { formatDuration, parseDuration } from '../duration.js';
 import { HoopError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AuditRecorder } from '../audit/recorder.js';
+import { samePrincipal } from '../store/principal.js';
 import type { ReviewRecord, SessionRecord, Store } from '../store/store.js';
 import type { ConnectionConfig } from './config.js';
+import { databaseRoleFor } from './database-roles.js';
 import type { ReviewManager } from './review-manager.js';
 import type { Identity } from './token-verifier.js';
 
@@ -70,6 +72,8 @@ export class SessionManager {
     const session: SessionRecord = {
       id: `ses_${crypto.randomBytes(12).toString('base64url')}`,
       user: identity.user,
+      issuer: identity.issuer,
+      subject: identity.subject,
       groups: identity.groups,
       connection: connection.name,
       reason: typeof request.reason === 'string' && request.reason.length > 0 ? request.reason.slice(0, 1000) : null,
@@ -86,6 +90,8 @@ export class SessionManager {
     // Write-ahead: a session the audit log cannot record is not granted.
     await this.options.recorder?.record(session.id, pending ? 'session_requested' : 'session_started', {
       user: session.user,
+      issuer: session.issuer,
+      subject: session.subject,
       groups: session.groups,
       connection: session.connection,
       durationMs,
@@ -111,12 +117,13 @@ export class SessionManager {
   /**
    * Binds the caller's own pending or active session to a new key (a CLI that left while the
    * session waited for approval comes back with `connect --session`). Connections made with the
-   * old key stay up; new SSH logins need the new one.
+   * old key stay up; new SSH logins need the new one. Access is checked again as at creation:
+   * the caller must still be in the connection's groups.
    */
   async claim(identity: Identity, id: string, publicKeyLine: unknown, connection?: unknown): Promise<{ session: SessionRecord; review?: ReviewRecord }> {
     const publicKey = parseSessionKey(publicKeyLine);
     const found = await this.options.store.getSession(id);
-    if (!found || found.user !== identity.user) {
+    if (!found || !samePrincipal(found, identity)) {
       throw new HoopError('not_found', 'unknown_session', `no session ${id} of yours`, { hint: 'list yours with: hoopctl sessions' });
     }
     if (connection !== undefined && connection !== found.connection) {
@@ -124,6 +131,7 @@ export class SessionManager {
         hint: `run: hoopctl connect ${found.connection} --session ${id}`,
       });
     }
+    this.connectionFor(identity, found.connection);
     const session = await this.withLazyExpiry(found);
     if (session.status !== 'pending' && session.status !== 'active') {
       throw new HoopError('conflict', 'session_over', `session ${id} is ${session.status}${session.endReason ? `: ${session.endReason}` : ''}`, {
@@ -154,7 +162,7 @@ export class SessionManager {
 
   async list(identity: Identity): Promise<SessionRecord[]> {
     const all = this.isAdmin(identity);
-    const sessions = await this.options.store.listSessions(all ? {} : { user: identity.user });
+    const sessions = await this.options.store.listSessions(all ? {} : { owner: identity });
     return Promise.all(sessions.map((s) => this.withLazyExpiry(s)));
   }
 
@@ -225,6 +233,11 @@ export class SessionManager {
         hint: 'ask an administrator to add you to one of those groups',
       });
     }
+    if (connection.roles && databaseRoleFor(connection, identity.groups) === undefined) {
+      throw new HoopError('denied', 'no_database_role', `no database role for your groups on "${name}": roles are mapped for ${connection.roles.map((r) => r.group).join(', ')}`, {
+        hint: 'ask an administrator to map one of your groups to a database role (roles in the gateway config)',
+      });
+    }
     return connection;
   }
 
@@ -242,7 +255,7 @@ export class SessionManager {
   }
 
   private maySee(identity: Identity, session: SessionRecord): boolean {
-    return session.user === identity.user || this.isAdmin(identity);
+    return samePrincipal(session, identity) || this.isAdmin(identity);
   }
 
   isAdmin(identity: Identity): boolean {
@@ -276,6 +289,8 @@ export class SessionManager {
     // Write-ahead, as at creation: an approval the audit log cannot record starts nothing.
     await this.options.recorder?.record(session.id, 'session_started', {
       user: session.user,
+      issuer: session.issuer,
+      subject: session.subject,
       groups: session.groups,
       connection: session.connection,
       durationMs: session.durationMs,
@@ -372,6 +387,8 @@ export function toSessionInfo(session: SessionRecord): SessionInfo {
   return {
     id: session.id,
     user: session.user,
+    issuer: session.issuer,
+    subject: session.subject,
     groups: session.groups,
     connection: session.connection,
     reason: session.reason,

@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import type { SessionRecord } from '../store/store.js';
 import { coalesceWrites } from '../ssh/write-coalescer.js';
 import type { HostPort } from './config.js';
+import { databaseRoleFor } from './database-roles.js';
 import { listenError } from './http-api.js';
 import type { SessionManager } from './session-manager.js';
 
@@ -121,7 +122,9 @@ export class SshEndpoint {
     const live = await this.options.sessions.active(session.id).catch(() => undefined);
     const engine = this.options.engines.get(session.connection);
     const connection = this.options.sessions.connectionNamed(session.connection);
-    if (!live || !engine || !connection) {
+    const role = connection && databaseRoleFor(connection, live?.groups ?? []);
+    if (!live || !engine || !connection || (connection.roles && role === undefined)) {
+      if (live && connection?.roles && role === undefined) this.options.logger.warn('channel refused: no database role for the session’s groups', { session: live.id });
       reject();
       return;
     }
@@ -135,6 +138,8 @@ export class SshEndpoint {
       localUser: connection.user,
       database: connection.database,
       expiresAt: live.expiresAt,
+      maxConnections: connection.access.maxConnections,
+      ...(role !== undefined ? { role } : {}),
     };
     const connectionServed = engine.serve(channel, engineSession);
     served.add(connectionServed);

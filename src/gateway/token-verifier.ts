@@ -3,7 +3,10 @@ import { createCaFetch } from '../auth/ca-fetch.js';
 import { HoopError } from '../errors.js';
 import type { IssuerConfig } from './config.js';
 
-/** Who is calling, as read from a verified access token. */
+/**
+ * Who is calling, as read from a verified access token. The caller IS (`issuer`, `subject`);
+ * `user` is a label for people to read, never compared to decide who owns what.
+ */
 export interface Identity {
   user: string;
   groups: string[];
@@ -68,12 +71,15 @@ export class TokenVerifier {
     if (user === undefined) {
       throw authError('missing_user_claim', `the token has no ${userClaims.map((c) => `"${c}"`).join(' or ')} claim to name the user`);
     }
+    if (typeof payload.sub !== 'string' || payload.sub.length === 0) {
+      throw authError('missing_subject', 'the token has no "sub" claim: the gateway cannot tell who it belongs to');
+    }
     const groups = [...new Set(groupsOf(payload, issuer))];
     return {
       user,
       groups,
       issuer: issuer.issuer,
-      subject: typeof payload.sub === 'string' ? payload.sub : user,
+      subject: payload.sub,
       expiresAt: typeof payload.exp === 'number' ? new Date(payload.exp * 1000) : null,
     };
   }

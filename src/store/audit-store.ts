@@ -6,6 +6,8 @@
  * verifier sees the stored bytes and not a re-serialization of them.
  */
 
+import type { Principal } from './principal.js';
+
 /** One audit event as stored. `data` is `JSON.parse(dataJson)`, or `null` when the stored text no longer parses. */
 export interface StoredAuditEvent {
   sessionId: string;
@@ -25,6 +27,9 @@ export interface AuditQueryEvent extends StoredAuditEvent {
   /** Opaque position of this event in the global log; pass it back as `cursor` to resume after it. */
   cursor: string;
   user: string | null;
+  /** The session owner's principal; null for events of sessions stored before identities were kept. */
+  issuer: string | null;
+  subject: string | null;
   connection: string | null;
 }
 
@@ -38,7 +43,10 @@ export interface AuditChainHead {
 }
 
 export interface AuditFilter {
+  /** The session owner's name (a label: auditors search by it). */
   user?: string;
+  /** Events of sessions owned by this principal only. */
+  owner?: Principal;
   connection?: string;
   sessionId?: string;
   /** Only `statement` events carry a decision. */
@@ -89,17 +97,22 @@ export interface AuditStore {
   query(filter: AuditFilter): Promise<AuditPage>;
 }
 
-/** The index columns derived from an event: decision for statements, who/where from `session_started`. */
+/** The index columns derived from an event: decision for statements, who/where from `session_started` (and `session_requested`). */
 export function auditIndexFields(event: Pick<StoredAuditEvent, 'type' | 'data'>): {
   decision: string | null;
   user: string | null;
+  owner: Principal | null;
   connection: string | null;
 } {
   const data = (typeof event.data === 'object' && event.data !== null ? event.data : {}) as Record<string, unknown>;
   const str = (v: unknown) => (typeof v === 'string' ? v : null);
+  const starts = event.type === 'session_started' || event.type === 'session_requested';
+  const issuer = starts ? str(data.issuer) : null;
+  const subject = starts ? str(data.subject) : null;
   return {
     decision: event.type === 'statement' ? str(data.decision) : null,
-    user: event.type === 'session_started' || event.type === 'session_requested' ? str(data.user) : null,
-    connection: event.type === 'session_started' || event.type === 'session_requested' ? str(data.connection) : null,
+    user: starts ? str(data.user) : null,
+    owner: issuer !== null && subject !== null ? { issuer, subject } : null,
+    connection: starts ? str(data.connection) : null,
   };
 }

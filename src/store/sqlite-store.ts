@@ -139,10 +139,26 @@ const MIGRATIONS: Record<number, string[]> = {
        created_at INTEGER NOT NULL
      )`,
   ],
+  // Version 4: identities. Who owns a session, asked for a review or did what in the audit log is
+  // (issuer, subject); the user name stays as a label. Rows stored before this have NULL there
+  // and are matched by nobody (admins and auditors still see them), unless the gateway assigns
+  // them a principal it can know (see assignLegacyPrincipals).
+  4: [
+    `ALTER TABLE sessions ADD COLUMN issuer TEXT`,
+    `ALTER TABLE sessions ADD COLUMN subject TEXT`,
+    `CREATE INDEX sessions_owner ON sessions (issuer, subject, created_at)`,
+    `ALTER TABLE reviews ADD COLUMN requester_issuer TEXT`,
+    `ALTER TABLE reviews ADD COLUMN requester_subject TEXT`,
+    `ALTER TABLE audit_events ADD COLUMN issuer TEXT`,
+    `ALTER TABLE audit_events ADD COLUMN subject TEXT`,
+    `CREATE INDEX audit_events_owner ON audit_events (issuer, subject, id)`,
+    `ALTER TABLE audit_heads ADD COLUMN issuer TEXT`,
+    `ALTER TABLE audit_heads ADD COLUMN subject TEXT`,
+  ],
 };
 
 /** The schema version this code writes. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 export interface SqliteStoreOptions {
   /**
@@ -166,6 +182,8 @@ interface AuditRow {
   prev_hash: string;
   hash: string;
   user: string | null;
+  issuer: string | null;
+  subject: string | null;
   connection: string | null;
   decision: string | null;
 }
@@ -175,12 +193,16 @@ interface HeadRow {
   seq: number;
   hash: string;
   user: string | null;
+  issuer: string | null;
+  subject: string | null;
   connection: string | null;
 }
 
 interface SessionRow {
   id: string;
   user: string;
+  issuer: string | null;
+  subject: string | null;
   groups: string;
   connection: string;
   reason: string | null;
@@ -202,6 +224,8 @@ interface ReviewRow {
   session_id: string;
   connection: string;
   requester: string;
+  requester_issuer: string | null;
+  requester_subject: string | null;
   requester_groups: string;
   reason: string | null;
   context: string;
@@ -278,7 +302,7 @@ export class SqliteStore implements Store, AuditStore {
   }
 
   async listSessions(filter: SessionFilter = {}): Promise<SessionRecord[]> {
-    return this.newestRows<SessionRow>('sessions', { user: filter.user, status: filter.status }, filter.limit).map(fromRow);
+    return this.newestRows<SessionRow>('sessions', { issuer: filter.owner?.issuer, subject: filter.owner?.subject, status: filter.status }, filter.limit).map(fromRow);
   }
 
   async endSession(id: string, end: { at: Date; reason: string; status: 'ended' | 'expired' | 'rejected' }): Promise<SessionRecord | undefined> {
@@ -299,6 +323,16 @@ export class SqliteStore implements Store, AuditStore {
     const result = this.db.prepare(`UPDATE sessions SET expires_at = ?, status = 'active' WHERE id = ? AND status = 'pending'`).run(expiresAt.getTime(), id);
     if (result.changes === 0) return undefined;
     return this.getSession(id);
+  }
+
+  async assignLegacyPrincipals(issuer: string): Promise<number> {
+    return this.db.transaction(() => {
+      const sessions = this.db.prepare('UPDATE sessions SET issuer = ?, subject = user WHERE issuer IS NULL').run(issuer).changes;
+      this.db.prepare('UPDATE reviews SET requester_issuer = ?, requester_subject = requester WHERE requester_issuer IS NULL').run(issuer);
+      this.db.prepare('UPDATE audit_events SET issuer = ?, subject = user WHERE issuer IS NULL AND user IS NOT NULL').run(issuer);
+      this.db.prepare('UPDATE audit_heads SET issuer = ?, subject = user WHERE issuer IS NULL AND user IS NOT NULL').run(issuer);
+      return sessions;
+    }).immediate();
   }
 
   async insertReview(review: ReviewRecord): Promise<void> {
@@ -404,14 +438,16 @@ export class SqliteStore implements Store, AuditStore {
     const db = this.db;
     return {
       selectHead: db.prepare('SELECT * FROM audit_heads WHERE session_id = ?'),
-      selectSession: db.prepare('SELECT user, connection FROM sessions WHERE id = ?'),
+      selectSession: db.prepare('SELECT user, issuer, subject, connection FROM sessions WHERE id = ?'),
       insert: db.prepare(
-      `INSERT INTO audit_events (session_id, seq, time, type, data, prev_hash, hash, user, connection, decision)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO audit_events (session_id, seq, time, type, data, prev_hash, hash, user, issuer, subject, connection, decision)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       upsertHead: db.prepare(
-      `INSERT INTO audit_heads (session_id, seq, hash, user, connection) VALUES (@session_id, @seq, @hash, @user, @connection)
-       ON CONFLICT (session_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, user = excluded.user, connection = excluded.connection`,
+      `INSERT INTO audit_heads (session_id, seq, hash, user, issuer, subject, connection)
+       VALUES (@session_id, @seq, @hash, @user, @issuer, @subject, @connection)
+       ON CONFLICT (session_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, user = excluded.user,
+         issuer = excluded.issuer, subject = excluded.subject, connection = excluded.connection`,
       ),
     };
   }
@@ -428,8 +464,16 @@ export class SqliteStore implements Store, AuditStore {
         if (!head) {
           head = selectHead.get(e.sessionId) as HeadRow | undefined;
           if (!head) {
-            const session = selectSession.get(e.sessionId) as { user: string; connection: string } | undefined;
-            head = { session_id: e.sessionId, seq: 0, hash: '', user: session?.user ?? null, connection: session?.connection ?? null };
+            const session = selectSession.get(e.sessionId) as Pick<SessionRow, 'user' | 'issuer' | 'subject' | 'connection'> | undefined;
+            head = {
+              session_id: e.sessionId,
+              seq: 0,
+              hash: '',
+              user: session?.user ?? null,
+              issuer: session?.issuer ?? null,
+              subject: session?.subject ?? null,
+              connection: session?.connection ?? null,
+            };
           }
           heads.set(e.sessionId, head);
         }
@@ -446,8 +490,12 @@ export class SqliteStore implements Store, AuditStore {
         }
         const index = auditIndexFields(e);
         if (index.user !== null) head.user = index.user;
+        if (index.owner !== null) {
+          head.issuer = index.owner.issuer;
+          head.subject = index.owner.subject;
+        }
         if (index.connection !== null) head.connection = index.connection;
-        insert.run(e.sessionId, e.seq, e.time, e.type, e.dataJson, e.prevHash, e.hash, head.user, head.connection, index.decision);
+        insert.run(e.sessionId, e.seq, e.time, e.type, e.dataJson, e.prevHash, e.hash, head.user, head.issuer, head.subject, head.connection, index.decision);
         head.seq = e.seq;
         head.hash = e.hash;
       }
@@ -493,6 +541,8 @@ export class SqliteStore implements Store, AuditStore {
       params[column] = value;
     };
     eq('user', filter.user);
+    eq('issuer', filter.owner?.issuer);
+    eq('subject', filter.owner?.subject);
     eq('connection', filter.connection);
     eq('session_id', filter.sessionId);
     eq('decision', filter.decision);
@@ -526,6 +576,8 @@ export class SqliteStore implements Store, AuditStore {
       ...eventFromRow(r),
       cursor: String(r.id),
       user: r.user,
+      issuer: r.issuer,
+      subject: r.subject,
       connection: r.connection,
     }));
     return { events, nextCursor: more ? events[events.length - 1]!.cursor : null };
@@ -572,6 +624,8 @@ function toRow(s: SessionRecord): SessionRow {
   return {
     id: s.id,
     user: s.user,
+    issuer: s.issuer,
+    subject: s.subject,
     groups: JSON.stringify(s.groups),
     connection: s.connection,
     reason: s.reason,
@@ -591,6 +645,8 @@ function fromRow(r: SessionRow): SessionRecord {
   return {
     id: r.id,
     user: r.user,
+    issuer: r.issuer,
+    subject: r.subject,
     groups: JSON.parse(r.groups) as string[],
     connection: r.connection,
     reason: r.reason,
@@ -606,8 +662,13 @@ function fromRow(r: SessionRow): SessionRecord {
   };
 }
 
-const voteToJson = (v: ReviewVote) => ({ user: v.user, at: v.at.getTime(), reason: v.reason });
-const voteFromJson = (v: { user: string; at: number; reason: string | null }): ReviewVote => ({ user: v.user, at: new Date(v.at), reason: v.reason });
+const voteToJson = (v: ReviewVote) => ({ user: v.user, ...(v.issuer !== undefined ? { issuer: v.issuer, subject: v.subject } : {}), at: v.at.getTime(), reason: v.reason });
+const voteFromJson = (v: { user: string; issuer?: string; subject?: string; at: number; reason: string | null }): ReviewVote => ({
+  user: v.user,
+  ...(typeof v.issuer === 'string' && typeof v.subject === 'string' ? { issuer: v.issuer, subject: v.subject } : {}),
+  at: new Date(v.at),
+  reason: v.reason,
+});
 
 function reviewToRow(r: ReviewRecord): ReviewRow {
   return {
@@ -617,6 +678,8 @@ function reviewToRow(r: ReviewRecord): ReviewRow {
     session_id: r.sessionId,
     connection: r.connection,
     requester: r.requester,
+    requester_issuer: r.requesterIssuer,
+    requester_subject: r.requesterSubject,
     requester_groups: JSON.stringify(r.requesterGroups),
     reason: r.reason,
     context: JSON.stringify(r.context),
@@ -643,6 +706,8 @@ function reviewFromRow(r: ReviewRow): ReviewRecord {
     sessionId: r.session_id,
     connection: r.connection,
     requester: r.requester,
+    requesterIssuer: r.requester_issuer,
+    requesterSubject: r.requester_subject,
     requesterGroups: JSON.parse(r.requester_groups) as string[],
     reason: r.reason,
     context: JSON.parse(r.context) as Record<string, unknown>,

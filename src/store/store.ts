@@ -1,9 +1,14 @@
 import type { StatementApproval } from '../api/types.js';
+import type { Principal } from './principal.js';
 
 /** What the gateway keeps about a session. */
 export interface SessionRecord {
   id: string;
+  /** The owner's name, a label; who owns the session is `issuer` + `subject`. */
   user: string;
+  /** The owner's token issuer and subject; null in rows stored before identities were kept (they match nobody). */
+  issuer: string | null;
+  subject: string | null;
   groups: string[];
   connection: string;
   reason: string | null;
@@ -25,7 +30,8 @@ export interface SessionRecord {
 export type SessionStatus = 'pending' | 'active' | 'ended' | 'expired' | 'rejected';
 
 export interface SessionFilter {
-  user?: string;
+  /** Sessions of this principal only. */
+  owner?: Principal;
   status?: SessionRecord['status'];
   limit?: number;
 }
@@ -36,6 +42,9 @@ export type ReviewScope = 'once' | 'session';
 
 export interface ReviewVote {
   user: string;
+  /** Who voted; absent in votes stored before identities were kept. */
+  issuer?: string;
+  subject?: string;
   at: Date;
   reason: string | null;
 }
@@ -63,6 +72,9 @@ export interface ReviewRecord {
   sessionId: string;
   connection: string;
   requester: string;
+  /** The requester's principal; null in rows stored before identities were kept. */
+  requesterIssuer: string | null;
+  requesterSubject: string | null;
   requesterGroups: string[];
   reason: string | null;
   context: Record<string, unknown>;
@@ -129,5 +141,10 @@ export interface Store extends ReviewStore, WebhookOutbox {
   setSessionKey(id: string, publicKey: string): Promise<SessionRecord | undefined>;
   /** Starts a pending session: active until `expiresAt`; undefined if it was not pending. */
   activateSession(id: string, expiresAt: Date): Promise<SessionRecord | undefined>;
+  /**
+   * Gives rows stored before identities were kept (no issuer) the principal `issuer` + their
+   * user name as subject: right only where that issuer's user claim is `sub`. Returns how many sessions changed.
+   */
+  assignLegacyPrincipals(issuer: string): Promise<number>;
   close(): Promise<void>;
 }

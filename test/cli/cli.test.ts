@@ -1,5 +1,8 @@
 import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launch } from '../../src/client/launcher.js';
 import type { CliDeps } from '../../src/cli/context.js';
@@ -104,6 +107,7 @@ describe('errors as the user sees them', () => {
     ['an unknown session', ['sessions', 'show', 's_missing'], {}, 5, /^error: no session s_missing\n$/],
     ['a bad duration', ['connect', 'orders-db', '--duration', '15 minutes'], {}, 2, /^error: "15 minutes" is not a duration\nhint: /],
     ['a bad port', ['connect', 'orders-db', '--port', 'x'], {}, 2, /error: option '--port <n>' argument 'x' is invalid/],
+    ['--isolate without a command', ['connect', 'orders-db', '--isolate'], {}, 2, /^error: --isolate applies to a command run after --\nhint: /],
     ['an unknown option', ['connections', '--wat'], {}, 2, /error: unknown option '--wat'/],
     ['an unknown command', ['conect'], {}, 2, /error: unknown command 'conect'\n\(Did you mean connect\?\)/],
   ])('%s', async (_name, argv, env, code, stderr) => {
@@ -119,6 +123,19 @@ describe('errors as the user sees them', () => {
     expect(run.code).toBe(6);
     expect(run.io.stderr).toContain(`error: cannot reach the gateway at ${url}`);
     expect(run.io.stderr).toMatch(/hint: .*--gateway URL or HOOPCTL_GATEWAY/);
+  });
+
+  it('refuses a plain-HTTP gateway off loopback unless told loudly, and then warns (regression: tokens sent to http:// gateways on any host)', async () => {
+    const refused = await hoopctl(['--gateway', 'http://10.255.255.1:8080', 'connections']);
+    expect(refused.code).toBe(2);
+    expect(refused.io.stderr).toMatch(/^error: http:\/\/10\.255\.255\.1:8080 is plain HTTP off loopback: your access token and database passwords would cross the network in clear\nhint: use https:\/\/; for a development gateway only, pass --dangerously-allow-plain-http/);
+    const io = createCapturingIO();
+    const failingFetch = (async () => {
+      throw new TypeError('fetch failed');
+    }) as typeof fetch;
+    const code = await runCli(['--gateway', 'http://10.255.255.1:8080', '--dangerously-allow-plain-http', 'connections'], { ...deps(io), fetch: failingFetch });
+    expect(code).toBe(6);
+    expect(io.stderr).toMatch(/^warning: talking to http:\/\/10\.255\.255\.1:8080 over plain HTTP/);
   });
 
   it('--gateway wins over HOOPCTL_GATEWAY', async () => {
@@ -199,21 +216,54 @@ describe('hoopctl connect', () => {
     expect(signals.listenerCount('SIGINT')).toBe(0);
   });
 
-  it('human output: psql line and DATABASE_URL on stdout, progress on stderr', async () => {
+  it('human output: a psql line that keeps the password out of argv, and DATABASE_URL, on stdout; progress on stderr (regression: the password was in psql’s argv)', async () => {
     const io = createCapturingIO();
     const signals = new EventEmitter();
     const running = runCli(['connect', 'orders-db', '--port', '0'], deps(io, {}, signals));
     await until(() => io.stderr.includes('tunnel ready'), 'ready');
     const port = /127\.0\.0\.1:(\d+)/.exec(io.stdout)![1];
     expect(io.stdout).toBe(
-      `psql "postgres://postgres:local-secret@127.0.0.1:${port}/postgres?sslmode=disable"\n` +
+      `PGPASSWORD=local-secret psql "postgres://postgres@127.0.0.1:${port}/postgres?sslmode=disable"\n` +
         `DATABASE_URL=postgres://postgres:local-secret@127.0.0.1:${port}/postgres?sslmode=disable\n`,
     );
     expect(io.stderr).toMatch(/^session s_test\d+ on orders-db for alice, expires \S+ \(in 15m\)\n/);
     expect(io.stderr).toMatch(/✓ tunnel ready on 127\.0\.0\.1:\d+, expires .*; Ctrl-C ends the session\n/);
+    expect(io.stderr).not.toContain('local-secret');
     signals.emit('SIGTERM');
     expect(await running).toBe(0);
     expect(io.stderr).toMatch(/SIGTERM: ending session s_test\d+…\nsession ended \(ended by alice\)\n$/);
+  });
+
+  it('in GitHub Actions, masks the password before printing it', async () => {
+    const io = createCapturingIO();
+    const signals = new EventEmitter();
+    const running = runCli(['connect', 'orders-db', '--port', '0'], deps(io, { inherited: { ...WITHOUT_CI, GITHUB_ACTIONS: 'true' } }, signals));
+    await until(() => io.stderr.includes('tunnel ready'), 'ready');
+    expect(io.stdout.split('\n')[0]).toBe('::add-mask::local-secret');
+    signals.emit('SIGTERM');
+    expect(await running).toBe(0);
+  });
+
+  it('--env-file: the connection details go to a 0600 file (removed at the end), and no password is printed', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-env-file-'));
+    try {
+      const file = path.join(dir, 'orders.env');
+      const io = createCapturingIO();
+      const signals = new EventEmitter();
+      const running = runCli(['connect', 'orders-db', '--port', '0', '--env-file', file], deps(io, {}, signals));
+      await until(() => io.stderr.includes('tunnel ready'), 'ready');
+      expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+      const text = fs.readFileSync(file, 'utf8');
+      expect(text).toMatch(/^DATABASE_URL='postgres:\/\/postgres:local-secret@127\.0\.0\.1:\d+\/postgres\?sslmode=disable'\nPGHOST='127\.0\.0\.1'\n/);
+      expect(text).toContain("PGPASSWORD='local-secret'\n");
+      expect(io.stdout + io.stderr).not.toContain('local-secret');
+      expect(io.stdout).toBe(`set -a; . '${file}'; set +a; psql\n`);
+      signals.emit('SIGTERM');
+      expect(await running).toBe(0);
+      expect(fs.existsSync(file)).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('exits 9 with the reason when the session is ended elsewhere', async () => {
@@ -282,8 +332,25 @@ describe('hoopctl connect', () => {
     expect(io.stderr).not.toContain('error');
     expect(code).toBe(17);
     expect(io.stdout).toBe(''); // connection details go to stderr when a command owns stdout
-    expect(io.stderr).toContain('DATABASE_URL=postgres://');
+    expect(io.stderr).toMatch(/DATABASE_URL=postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres\?sslmode=disable \(the password is in PGPASSWORD\)\n/);
     expect(gateway.sessions.session?.status).toBe('ended');
+  });
+
+  it('-- CMD never prints the password, human or --json, and masks it in GitHub Actions (regression: DATABASE_URL with the password went to CI logs)', async () => {
+    for (const json of [false, true]) {
+      const io = createCapturingIO();
+      const inherited = { ...WITHOUT_CI, GITHUB_ACTIONS: 'true' };
+      const code = await runCli(['connect', 'orders-db', '--port', '0', ...(json ? ['--json'] : []), '--', process.execPath, '-e', 'process.exit(0)'], deps(io, { inherited }));
+      expect(code).toBe(0);
+      const mask = '::add-mask::local-secret\n';
+      expect(io.stderr.split(mask)).toHaveLength(2);
+      expect((io.stdout + io.stderr.replace(mask, '')).includes('local-secret')).toBe(false);
+      if (json) {
+        const ready = io.jsonLines().find((e) => (e as { event: string }).event === 'ready') as Record<string, unknown>;
+        expect(ready).not.toHaveProperty('password');
+        expect(ready.url).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres\?sslmode=disable$/);
+      }
+    }
   });
 
   it('-- CMD that does not exist → exit 2, session ended', async () => {
@@ -291,6 +358,60 @@ describe('hoopctl connect', () => {
     expect(run.code).toBe(2);
     expect(run.io.stderr).toContain('error: command not found: hoopctl-no-such-command');
     expect(gateway.sessions.session?.status).toBe('ended');
+  });
+});
+
+describe('a wrapped command’s environment', () => {
+  const credentials = {
+    HOOPCTL_TOKEN: 'the-users-gateway-token',
+    HOOPCTL_GATEWAY: 'https://gateway.example.com',
+    HOOPCTL_CA: '/etc/hoop/ca.pem',
+    AZURE_CLIENT_SECRET: 'sp-secret',
+    AZURE_FEDERATED_TOKEN_FILE: '/var/run/secrets/token',
+    AZURE_CLIENT_CERTIFICATE_PATH: '/etc/sp.pem',
+    MSAL_LOG_LEVEL: 'verbose',
+    ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'runner-oidc',
+    ACTIONS_ID_TOKEN_REQUEST_URL: 'https://token.actions.example',
+  };
+
+  /** Runs `connect -- node` that writes its environment to a file; returns that environment. */
+  async function childEnv(extraArgs: string[], inherited: Record<string, string | undefined>): Promise<{ code: number; env: Record<string, string>; io: CapturingIO }> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-child-env-'));
+    try {
+      const out = path.join(dir, 'env.json');
+      const io = createCapturingIO();
+      const script = `require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({ ...process.env, HOME_LISTING: require('fs').readdirSync(process.env.HOME).join(',') }))`;
+      const code = await runCli(['connect', 'orders-db', '--port', '0', ...extraArgs, '--', process.execPath, '-e', script], deps(io, { inherited }));
+      return { code, env: JSON.parse(fs.readFileSync(out, 'utf8')) as Record<string, string>, io };
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('gets the session’s database variables and nothing that can mint a session (regression: the child inherited HOOPCTL_TOKEN)', async () => {
+    const { code, env } = await childEnv([], { ...WITHOUT_CI, ...credentials, AZURE_CLIENT_ID: 'app-id', KEEP_ME: 'yes' });
+    expect(code).toBe(0);
+    expect(env).toMatchObject({ PGPASSWORD: 'local-secret', PGUSER: 'postgres', KEEP_ME: 'yes', AZURE_CLIENT_ID: 'app-id', HOME: process.env.HOME });
+    expect(env.HOOP_SESSION_ID).toMatch(/^s_test/);
+    for (const name of Object.keys(credentials)) expect([name, env[name]]).toEqual([name, undefined]);
+  });
+
+  it('--isolate: only the basics pass, HOME is an empty directory of its own, removed when the command ends', async () => {
+    const { code, env } = await childEnv(['--isolate'], {
+      ...WITHOUT_CI,
+      ...credentials,
+      KEEP_ME: 'no',
+      DBUS_SESSION_BUS_ADDRESS: 'unix:path=/run/user/1000/bus',
+      SSH_AUTH_SOCK: '/tmp/agent.sock',
+      XDG_RUNTIME_DIR: '/run/user/1000',
+      LANG: 'C.UTF-8',
+    });
+    expect(code).toBe(0);
+    expect(env).toMatchObject({ PGPASSWORD: 'local-secret', PATH: process.env.PATH, LANG: 'C.UTF-8', HOME_LISTING: '' });
+    for (const name of [...Object.keys(credentials), 'KEEP_ME', 'DBUS_SESSION_BUS_ADDRESS', 'SSH_AUTH_SOCK', 'XDG_RUNTIME_DIR']) expect([name, env[name]]).toEqual([name, undefined]);
+    expect(env.HOME).not.toBe(process.env.HOME);
+    expect(env.XDG_CONFIG_HOME).toBe(`${env.HOME}/.config`);
+    expect(fs.existsSync(env.HOME!)).toBe(false);
   });
 });
 

@@ -27,6 +27,37 @@ afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 const apiError = (code: string, message: string, hint?: string) => JSON.stringify({ error: { code, message, hint } });
 
+describe('GatewayClient: transport', () => {
+  it.each(['http://gateway.example.com', 'http://10.0.0.5:8080', 'http://0.0.0.0:8080'])(
+    'refuses to send a bearer token to %s over plain HTTP (regression: tokens sent to http:// gateways on any host)',
+    async (url) => {
+      const sent: string[] = [];
+      const fetchSpy = (async (input: string | URL | Request) => {
+        sent.push(String(input));
+        return new Response('{}', { status: 200 });
+      }) as typeof fetch;
+      const err = (() => {
+        try {
+          new GatewayClient({ baseUrl: url, token: 't', fetch: fetchSpy });
+        } catch (e) {
+          return e as HoopError;
+        }
+        return undefined;
+      })();
+      expect(err).toMatchObject({ kind: 'usage', code: 'plain_http_gateway' });
+      expect(err!.hint).toContain('--dangerously-allow-plain-http');
+      expect(sent).toEqual([]);
+      const allowed = new GatewayClient({ baseUrl: url, token: 't', fetch: fetchSpy, allowPlainHttp: true });
+      await allowed.listConnections().catch(() => undefined);
+      expect(sent).toHaveLength(1);
+    },
+  );
+
+  it.each(['http://127.0.0.1:8080', 'http://localhost:8080', 'http://[::1]:8080', 'https://gateway.example.com'])('talks to %s', (url) => {
+    expect(() => new GatewayClient({ baseUrl: url, token: 't' })).not.toThrow();
+  });
+});
+
 describe('GatewayClient', () => {
   it('sends the bearer token and JSON body, and returns the answer', async () => {
     answer = { status: 200, body: JSON.stringify({ connections: [{ name: 'orders-db' }] }) };

@@ -26,6 +26,8 @@ export class TestSessionGateway implements SessionGateway {
     this.session = {
       id: `s_test${this.created}`,
       user: 'alice',
+      issuer: 'https://idp.test',
+      subject: 'alice',
       groups: ['agents'],
       connection: request.connection,
       reason: request.reason ?? null,

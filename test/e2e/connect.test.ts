@@ -78,12 +78,16 @@ describe('hoopctl connect, end to end', () => {
       PGPORT: String(ready.port),
       PGUSER: 'app',
       PGDATABASE: 'orders',
-      PGPASSWORD: ready.password,
       PGSSLMODE: 'disable',
-      DATABASE_URL: ready.url,
     });
+    // The wrapped command has the local password; the CLI's own output does not.
+    expect(ready).not.toHaveProperty('password');
+    expect(ready.url).toBe(`postgres://app@127.0.0.1:${ready.port}/orders?sslmode=disable`);
+    expect(childEnv.PGPASSWORD).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    expect(childEnv.DATABASE_URL).toBe(`postgres://app:${childEnv.PGPASSWORD}@127.0.0.1:${ready.port}/orders?sslmode=disable`);
+    expect(run.stderr + lines.filter((l) => l.includes('"event"')).join('\n')).not.toContain(childEnv.PGPASSWORD);
     expect(childEnv.HOOP_SESSION_ID).toMatch(/^ses_/);
-    expect(ready.password).not.toBe(realPassword);
+    expect(childEnv.PGPASSWORD).not.toBe(realPassword);
     for (const text of [run.stdout, run.stderr, JSON.stringify(childEnv)]) expect(text).not.toContain(realPassword);
     for (const file of walk(home)) expect(fs.readFileSync(file, 'utf8')).not.toContain(realPassword);
   });

@@ -27,7 +27,7 @@ describe('hoopctl demo', () => {
     // 7. the audit log replays the session and its chain verifies
     expect(run.stdout).toMatch(/masked: column:\*\.phone 3, column:customers\.email 3, column:customers\.ssn 2/);
     expect(run.stdout).toMatch(/audit verify --session ses_\S+: ok, \d+ events chained/);
-    expect(run.stdout).toMatch(/psql "postgres:\/\/app:[^@]+@127\.0\.0\.1:\d+\/orders\?sslmode=disable"/);
+    expect(run.stdout).toMatch(/PGPASSWORD=[A-Za-z0-9_-]+ psql "postgres:\/\/app@127\.0\.0\.1:\d+\/orders\?sslmode=disable"/);
     expect(run.stderr).toMatch(/session ended/);
   });
 });

@@ -47,7 +47,8 @@ describe('gateway config', () => {
     });
     const orders = config.connections.get('orders-db')!;
     expect(orders).toMatchObject({ host: '10.0.0.5', port: 5432, password: 's3cret', tls: { mode: 'require' } });
-    expect(orders.access).toEqual({ groups: ['agents'], defaultDurationMs: 900_000, maxDurationMs: 3_600_000, approval: 'none', approvalTimeoutMs: 3_600_000 });
+    expect(orders.access).toEqual({ groups: ['agents'], defaultDurationMs: 900_000, maxDurationMs: 3_600_000, approval: 'none', approvalTimeoutMs: 3_600_000, maxConnections: 10 });
+    expect(orders.maxConnections).toBe(50);
     // Without a reviewers block the gateway's admins review, one approval, 10 minutes.
     expect(orders.reviewers).toEqual({ groups: ['admins'], minApprovals: 1, timeoutMs: 600_000 });
     expect(config.webhook).toBeUndefined();
@@ -142,5 +143,79 @@ describe('gateway config', () => {
     expect(() => loadGatewayConfig(path.join(dir, 'bad.yaml'))).toThrow(/not valid YAML/);
     expect(() => loadGatewayConfig(path.join(dir, 'missing.yaml'))).toThrow(/cannot read gateway config/);
     fs.rmSync(dir, { recursive: true });
+  });
+
+  it.each([
+    ['every address', '0.0.0.0:8080'],
+    ['every IPv6 address', '[::]:8080'],
+    ['a LAN address', '10.1.2.3:8080'],
+    ['a host name', 'gateway.example.com:8080'],
+  ])('refuses plain HTTP for the API on %s (regression: bearer tokens and database passwords over plain HTTP)', (_label, address) => {
+    for (const api of [address, { address }]) {
+      const err = errorOf({ ...base(), listen: { api, ssh: '127.0.0.1:2222' } });
+      expect(err.message).toMatch(/^gateway\.yaml: listen\.api: plain HTTP off loopback exposes bearer tokens and database passwords/);
+      expect(err.hint).toMatch(/tls: \{ cert: FILE, key: FILE \}.*dangerouslyAllowPlainHttp: true/);
+    }
+  });
+
+  it('serves plain HTTP off loopback only with the loudly named escape flag, and TLS anywhere', () => {
+    const flagged = parseGatewayConfig({ ...base(), listen: { api: { address: '0.0.0.0:8080', dangerouslyAllowPlainHttp: true }, ssh: '127.0.0.1:2222' } }, ctx);
+    expect(flagged.listen.api).toEqual({ host: '0.0.0.0', port: 8080, dangerouslyAllowPlainHttp: true });
+    for (const api of ['127.0.0.1:8080', '[::1]:8080', 'localhost:8080']) {
+      expect(parseGatewayConfig({ ...base(), listen: { api, ssh: '127.0.0.1:2222' } }, ctx).listen.api.host).toBe(api.replace(/^\[?([^\]]+)\]?:\d+$/, '$1'));
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-tls-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'api.crt'), 'CERT');
+      fs.writeFileSync(path.join(dir, 'api.key'), 'KEY');
+      const tls = parseGatewayConfig({ ...base(), listen: { api: { address: '0.0.0.0:8443', tls: { cert: 'api.crt', key: 'api.key' } }, ssh: '0.0.0.0:2222' } }, { ...ctx, baseDir: dir });
+      expect(tls.listen.api).toMatchObject({ host: '0.0.0.0', port: 8443, tls: { cert: 'CERT', key: 'KEY' } });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads connection limits per session and per connection, and refuses a session limit above the connection’s', () => {
+    const tree: any = base();
+    tree.connections['orders-db'].access.maxConnections = 3;
+    tree.connections['orders-db'].maxConnections = 20;
+    const orders = parseGatewayConfig(tree, ctx).connections.get('orders-db')!;
+    expect([orders.access.maxConnections, orders.maxConnections]).toEqual([3, 20]);
+    tree.connections['orders-db'].access.maxConnections = 30;
+    expect(errorOf(tree).message).toBe("gateway.yaml: connections.orders-db.access.maxConnections: is more than the connection's maxConnections (20)");
+    tree.connections['orders-db'].access.maxConnections = 0;
+    expect(errorOf(tree).message).toMatch(/access\.maxConnections: must be an integer from 1 to 100000, got number 0/);
+  });
+
+  it('reads audit limits as sizes, with defaults', () => {
+    expect(parseGatewayConfig(base(), ctx).audit).toEqual({
+      maxStatementBytes: 65_536,
+      sessionBytesPerMinute: 134_217_728,
+      diskWarningFreeBytes: 2 * 1024 ** 3,
+      diskWarningFreePercent: 10,
+    });
+    const audit = { maxStatementBytes: '8KiB', sessionBytesPerMinute: 1_048_576, diskWarning: { free: '512MiB', freePercent: 5 } };
+    expect(parseGatewayConfig({ ...base(), audit }, ctx).audit).toEqual({
+      maxStatementBytes: 8192,
+      sessionBytesPerMinute: 1_048_576,
+      diskWarningFreeBytes: 512 * 1024 ** 2,
+      diskWarningFreePercent: 5,
+    });
+    expect(errorOf({ ...base(), audit: { maxStatementBytes: 'lots' } }).message).toBe('gateway.yaml: audit.maxStatementBytes: must be a size such as 64KiB or 2GiB, got string "lots"');
+    expect(errorOf({ ...base(), audit: { maxStatementBytes: '1MiB', sessionBytesPerMinute: '512KiB' } }).message).toMatch(/audit\.sessionBytesPerMinute: is smaller than maxStatementBytes/);
+  });
+
+  it('reads database roles in the file’s order, "*" for everyone else, and refuses names it would have to quote', () => {
+    const tree: any = base();
+    tree.connections['orders-db'].roles = { dba: 'dba_role', agents: 'agent_ro', '*': 'readonly' };
+    expect(parseGatewayConfig(tree, ctx).connections.get('orders-db')!.roles).toEqual([
+      { group: 'dba', role: 'dba_role' },
+      { group: 'agents', role: 'agent_ro' },
+      { group: '*', role: 'readonly' },
+    ]);
+    tree.connections['orders-db'].roles = { agents: 'agent"; RESET ROLE; --' };
+    expect(errorOf(tree).message).toMatch(/^gateway\.yaml: connections\.orders-db\.roles\.agents: "agent"; RESET ROLE; --" is not a role name this gateway accepts/);
+    tree.connections['orders-db'].roles = {};
+    expect(errorOf(tree).message).toBe('gateway.yaml: connections.orders-db.roles: maps no group');
   });
 });

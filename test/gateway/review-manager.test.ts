@@ -9,7 +9,7 @@ import { loadPolicyParser, PolicyEngine } from '../../src/policy/policy-engine.j
 import type { ReviewRecord, SessionRecord } from '../../src/store/store.js';
 import { sessionRecord, tempStore } from '../store/temp-store.js';
 
-const who = (user: string, groups: string[]): Identity => ({ user, groups, issuer: 'test', subject: user, expiresAt: null });
+const who = (user: string, groups: string[]): Identity => ({ user, groups, issuer: 'https://idp.test', subject: user, expiresAt: null });
 const alice = who('alice', ['agents']);
 const bob = who('bob', ['dba']);
 const carol = who('carol', ['dba']);
@@ -81,6 +81,7 @@ async function harness(reviewers?: Record<string, unknown>): Promise<Harness> {
     },
   };
   await t.store.insertSession(sessionRecord('s1'));
+  await t.store.insertSession(sessionRecord('s-dave', { user: 'dave', subject: 'dave', groups: ['agents', 'dba'] }));
   cleanups.push(async () => {
     h.manager.stop();
     await recorder.close().catch(() => undefined);
@@ -147,7 +148,7 @@ describe('ReviewManager: statement reviews', () => {
     ['someone who cannot see it', who('eve', ['agents']), 'not_found', 'unknown_review'],
   ])('refuses an approval by %s', async (_label, identity, kind, code) => {
     const h = await harness();
-    const { review } = await h.manager.holdStatement(request('DROP TABLE t', { session: { id: 's1', user: 'dave', groups: ['agents', 'dba'], connection: 'orders-db' } }));
+    const { review } = await h.manager.holdStatement(request('DROP TABLE t', { session: { id: 's-dave', user: 'dave', groups: ['agents', 'dba'], connection: 'orders-db' } }));
     await expect(h.manager.approve(identity, review.id, {})).rejects.toMatchObject({ kind, code });
     expect((await h.store.getReview(review.id))!.status).toBe('pending');
   });
@@ -267,6 +268,20 @@ describe('ReviewManager: statement reviews', () => {
     expect(h.manager.preapproved('s1', 'FunctionCall(oid 42)')).toBe(review.id);
     expect(h.manager.preapproved('s1', 'FunctionCall(oid 43)')).toBeUndefined();
     expect(h.manager.preapproved('s1', 'FunctionCall(oid  42)')).toBeUndefined();
+  });
+});
+
+describe('ReviewManager: identities', () => {
+  it('a review stored before identities were kept shows to no namesake, and no namesake approves it or votes twice', async () => {
+    const h = await harness({ groups: ['dba'], minApprovals: 2 });
+    const { review: held } = await h.manager.holdStatement(request('DROP TABLE legacy'));
+    // As a version 3 gateway stored it: names only.
+    const review: ReviewRecord = { ...held, id: 'rev_legacy', requesterIssuer: null, requesterSubject: null, approvals: [{ user: 'bob', at: new Date(), reason: null }] };
+    await h.store.insertReview(review);
+    await expect(h.manager.get(alice, review.id)).rejects.toMatchObject({ code: 'unknown_review' });
+    await expect(h.manager.approve(who('alice', ['dba']), review.id, {})).rejects.toMatchObject({ code: 'self_approval' });
+    await expect(h.manager.approve(bob, review.id, {})).rejects.toMatchObject({ code: 'already_approved' });
+    expect((await h.manager.approve(carol, review.id, {})).status).toBe('approved');
   });
 });
 

@@ -48,7 +48,7 @@ function review(over: Partial<ReviewInfo> = {}): ReviewInfo {
     status: 'pending',
     sessionId: 'ses_1',
     connection: 'orders-db',
-    requester: { user: 'alice', groups: ['agents'] },
+    requester: { user: 'alice', issuer: 'https://idp.test', subject: 'alice', groups: ['agents'] },
     reason: null,
     context: {},
     statement: { text: 'DROP TABLE orders', protocol: 'simple', rule: 'no-ddl', reason: 'DROP on public.orders', approval: { key: 'ak1:f', template: 'DROP TABLE orders', varying: [], covers: 'only this statement' }, facts: [] },

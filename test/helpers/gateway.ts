@@ -4,10 +4,14 @@ import path from 'node:path';
 import { parseGatewayConfig, type GatewayConfig } from '../../src/gateway/config.js';
 import { startGateway, type GatewayDeps, type RunningGateway } from '../../src/gateway/gateway.js';
 import { startLocalTokenIssuer, type LocalTokenIssuer } from '../../src/dev/token-issuer.js';
+import { GatewayClient } from '../../src/client/gateway-client.js';
+import { Tunnel, type TunnelReady } from '../../src/client/tunnel.js';
 
 export interface TestGateway {
   gateway: RunningGateway;
   issuer: LocalTokenIssuer;
+  /** Every trusted issuer; `issuers[0]` is `issuer`. */
+  issuers: LocalTokenIssuer[];
   config: GatewayConfig;
   dataDir: string;
   /** A token for `user` in `groups`, from the trusted issuer. */
@@ -24,17 +28,20 @@ export interface TestGatewayOptions {
   dataDir?: string;
   /** More top-level settings, as in YAML (e.g. `webhook`). */
   settings?: Record<string, unknown>;
+  /** How many local issuers the gateway trusts (default 1). */
+  issuers?: number;
 }
 
 /** Starts a gateway on free loopback ports with a local token issuer it trusts. */
 export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
-  const issuer = await startLocalTokenIssuer();
+  const issuers = await Promise.all(Array.from({ length: options.issuers ?? 1 }, () => startLocalTokenIssuer()));
+  const issuer = issuers[0]!;
   const dataDir = options.dataDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'hoop-gw-')));
   const config = parseGatewayConfig(
     {
       listen: { api: '127.0.0.1:0', ssh: '127.0.0.1:0' },
       dataDir,
-      auth: { issuers: [{ issuer: issuer.issuer, audience: 'api://hoop-gateway' }] },
+      auth: { issuers: issuers.map((i) => ({ issuer: i.issuer, audience: 'api://hoop-gateway' })) },
       admins: { groups: ['admins'] },
       ...options.settings,
       connections: options.connections,
@@ -46,6 +53,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
   return {
     gateway,
     issuer,
+    issuers,
     config,
     dataDir,
     token,
@@ -62,7 +70,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     },
     async stop() {
       await gateway.close();
-      await issuer.close();
+      for (const i of issuers) await i.close();
       if (!options.dataDir) await fs.rm(dataDir, { recursive: true, force: true });
     },
   };
@@ -85,4 +93,26 @@ export function ordersConnection(port: number, extra: Record<string, unknown> = 
 /** The CLI environment for `user` in `groups` against a test gateway. */
 export async function cliEnv(gw: TestGateway, user = 'alice', groups = ['agents']): Promise<Record<string, string>> {
   return { HOOPCTL_GATEWAY: gw.gateway.apiUrl, HOOPCTL_TOKEN: await gw.issuer.mint({ user, groups }) };
+}
+
+export interface TestTunnel {
+  ready: TunnelReady;
+  /** postgres:// URL of the local end, with the session's password. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** A session for `token` on `connection` and its tunnel on a free loopback port, in this process (no CLI). */
+export async function openTestTunnel(gw: TestGateway, token: string, connection: string): Promise<TestTunnel> {
+  const tunnel = new Tunnel({ gateway: new GatewayClient({ baseUrl: gw.gateway.apiUrl, token }), listen: { host: '127.0.0.1', port: 0 } });
+  const ready = await tunnel.open({ connection });
+  if (ready.address.kind !== 'tcp') throw new Error('expected a TCP tunnel');
+  const { user, password, name } = ready.database;
+  return {
+    ready,
+    url: `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${ready.address.port}/${encodeURIComponent(name)}?sslmode=disable`,
+    close: async () => {
+      await tunnel.close({ endSession: true, reason: 'test done' });
+    },
+  };
 }

@@ -28,7 +28,7 @@ describe('SqliteStore schema', () => {
   it('creates a fresh file at the current schema version, mode 0600', () => {
     const { store, file } = fresh();
     expect(store.schemaVersion()).toBe(SCHEMA_VERSION);
-    expect(SCHEMA_VERSION).toBe(3);
+    expect(SCHEMA_VERSION).toBe(4);
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     expect(store.durability()).toEqual({ journalMode: 'wal', synchronous: 'NORMAL' });
   });
@@ -54,7 +54,7 @@ describe('SqliteStore schema', () => {
 
     const store = SqliteStore.open(file);
     cleanups.unshift(() => store.close());
-    expect(store.schemaVersion()).toBe(3);
+    expect(store.schemaVersion()).toBe(4);
     // Version 3 rebuilt the sessions table: the row is intact and its duration derived.
     expect(await store.getSession('s-old')).toMatchObject({ user: 'bob', groups: ['dba'], status: 'active', durationMs: 1, expiresAt: new Date(2) });
     expect(await store.listReviews()).toEqual([]);
@@ -62,6 +62,54 @@ describe('SqliteStore schema', () => {
     await store.append(buildChain('s-old', [stmt('SELECT 1')]));
     const page = await store.query({ user: 'bob', limit: 10 });
     expect(page.events.map((e) => [e.user, e.connection, e.seq])).toEqual([['bob', 'billing', 1]]);
+  });
+
+  it('migrates a version 3 file: old rows keep their names and get no principal, so nobody matches them by name (regression: users matched by name only)', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const file = path.join(dir, 'gateway.db');
+    const v3 = SqliteStore.open(file);
+    await v3.close();
+    const old = new Database(file);
+    // What a version 3 gateway wrote: the version 4 columns do not exist yet.
+    old.exec(`DROP INDEX sessions_owner; ALTER TABLE sessions DROP COLUMN issuer; ALTER TABLE sessions DROP COLUMN subject;
+      ALTER TABLE reviews DROP COLUMN requester_issuer; ALTER TABLE reviews DROP COLUMN requester_subject;
+      DROP INDEX audit_events_owner; ALTER TABLE audit_events DROP COLUMN issuer; ALTER TABLE audit_events DROP COLUMN subject;
+      ALTER TABLE audit_heads DROP COLUMN issuer; ALTER TABLE audit_heads DROP COLUMN subject;
+      UPDATE schema_version SET version = 3;
+      INSERT INTO sessions VALUES ('s-old', 'alice', '["agents"]', 'orders-db', NULL, '{}', 'ssh-ed25519 AAAA', 'pw', 1, 2, 1, NULL, NULL, 'active');
+      INSERT INTO reviews (id, kind, status, session_id, connection, requester, requester_groups, context, created_at, expires_at, approvals, min_approvals, reviewer_groups)
+        VALUES ('rev_old', 'session', 'pending', 's-old', 'orders-db', 'alice', '["agents"]', '{}', 1, 2, '[{"user":"bob","at":1,"reason":null}]', 2, '["dba"]');`);
+    old.close();
+
+    const store = SqliteStore.open(file);
+    cleanups.unshift(() => store.close());
+    expect(store.schemaVersion()).toBe(4);
+    expect(await store.getSession('s-old')).toMatchObject({ user: 'alice', issuer: null, subject: null });
+    expect(await store.getReview('rev_old')).toMatchObject({ requester: 'alice', requesterIssuer: null, requesterSubject: null, approvals: [{ user: 'bob', at: new Date(1), reason: null }] });
+    await store.append(buildChain('s-old', [stmt('SELECT 1')]));
+    const alice = { issuer: 'https://idp.test', subject: 'alice' };
+    expect(await store.listSessions({ owner: alice })).toEqual([]);
+    expect((await store.query({ owner: alice, limit: 10 })).events).toEqual([]);
+    // Auditors still find the old events by name.
+    expect((await store.query({ user: 'alice', limit: 10 })).events.map((e) => e.sessionId)).toEqual(['s-old']);
+
+    // Where the gateway knows the principal (one issuer whose user claim is `sub`), it assigns it.
+    expect(await store.assignLegacyPrincipals('https://idp.test')).toBe(1);
+    expect((await store.listSessions({ owner: alice })).map((s) => s.id)).toEqual(['s-old']);
+    expect((await store.query({ owner: alice, limit: 10 })).events.map((e) => e.seq)).toEqual([1]);
+    expect(await store.getReview('rev_old')).toMatchObject({ requesterIssuer: 'https://idp.test', requesterSubject: 'alice' });
+  });
+
+  it('keeps sessions, reviews and the audit index by principal', async () => {
+    const { store } = fresh();
+    await store.insertSession(sessionRecord('a1', { issuer: 'https://a', subject: 'u1' }));
+    await store.insertSession(sessionRecord('b1', { issuer: 'https://b', subject: 'u1' }));
+    await store.append(buildChain('a1', [{ type: 'session_started', data: { user: 'alice', issuer: 'https://a', subject: 'u1', groups: [], connection: 'orders-db', durationMs: 1, reason: null, context: {} } }]));
+    await store.append(buildChain('b1', [stmt('SELECT 2')]));
+    expect((await store.listSessions({ owner: { issuer: 'https://a', subject: 'u1' } })).map((s) => s.id)).toEqual(['a1']);
+    const page = await store.query({ owner: { issuer: 'https://b', subject: 'u1' }, limit: 10 });
+    expect(page.events.map((e) => [e.sessionId, e.issuer, e.subject])).toEqual([['b1', 'https://b', 'u1']]);
   });
 
   it('refuses a file written by a newer schema', () => {
@@ -101,6 +149,8 @@ describe('SqliteStore schema', () => {
       sessionId: 's1',
       connection: 'orders-db',
       requester: 'alice',
+      requesterIssuer: 'https://idp.test',
+      requesterSubject: 'alice',
       requesterGroups: ['agents'],
       reason: null,
       context: {},

@@ -31,6 +31,8 @@ export function sessionRecord(id: string, over: Partial<SessionRecord> = {}): Se
   return {
     id,
     user: 'alice',
+    issuer: 'https://idp.test',
+    subject: 'alice',
     groups: ['agents'],
     connection: 'orders-db',
     reason: null,

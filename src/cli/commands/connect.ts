@@ -1,7 +1,9 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import type { ReviewInfo, SessionInfo } from '../../api/types.js';
+import { wrappedCommandEnvironment, type ChildIsolation } from '../../client/child-environment.js';
 import type { SessionGateway } from '../../client/gateway-client.js';
 import type { LaunchOptions, SignalSource } from '../../client/launcher.js';
 import { detectRunContext } from '../../client/run-context.js';
@@ -30,6 +32,10 @@ export interface ConnectOptions {
   json: boolean;
   /** `-- CMD ARGS…`; empty: stay connected until Ctrl-C. */
   command: readonly string[];
+  /** `--isolate`: CMD starts from a clean environment with a HOME of its own (removed when it ends). */
+  isolate?: boolean;
+  /** `--env-file PATH`: write the connection details (password included) to a new 0600 file, removed at the end, instead of printing the password. */
+  envFile?: string;
 }
 
 export interface ConnectDeps {
@@ -43,6 +49,8 @@ export interface ConnectDeps {
   launch: (options: LaunchOptions) => Promise<number>;
   /** The environment a launched command starts from. */
   baseEnv: Readonly<Record<string, string | undefined>>;
+  /** Running in GitHub Actions: the password is masked (`::add-mask::`) before anything could print it. */
+  githubActions?: boolean;
   debug: boolean;
   tunnel?: Omit<Partial<TunnelOptions>, 'gateway' | 'listen'>;
 }
@@ -68,9 +76,16 @@ export interface LocalEndpoint {
 export async function runConnect(deps: ConnectDeps, options: ConnectOptions): Promise<number> {
   const { io } = deps;
   if (options.duration !== undefined) parseDuration(options.duration);
+  if (options.isolate && options.command.length === 0) {
+    throw new HoopError('usage', 'isolate_without_command', '--isolate applies to a command run after --', { hint: 'hoopctl connect NAME --isolate -- CMD ARGS…' });
+  }
   const listen = options.socket !== undefined ? { socketPath: path.resolve(options.socket) } : { host: '127.0.0.1', port: options.port };
   const tunnel = new Tunnel({ ...deps.tunnel, gateway: deps.gateway, listen, logger: cliLogger(io, deps.debug) });
   const printer = new ConnectPrinter(io, deps.now, options.command.length > 0);
+  const envFile = options.envFile !== undefined ? path.resolve(options.envFile) : undefined;
+  if (envFile !== undefined && fs.existsSync(envFile)) {
+    throw new HoopError('usage', 'env_file_exists', `${envFile} already exists`, { hint: 'remove it (an earlier connect may have left it) or pass another --env-file path' });
+  }
 
   tunnel.on('session', (session) => printer.session(session));
   tunnel.on('waiting_approval', ({ session, review }) => printer.waiting(session, review));
@@ -121,13 +136,27 @@ export async function runConnect(deps: ConnectDeps, options: ConnectOptions): Pr
   const ready = first.ready;
 
   const endpoint = localEndpoint(ready);
-  printer.ready(endpoint);
-
-  if (options.command.length > 0) {
-    signals.stop(); // the launcher forwards signals to the command, which decides
-    return runCommand(deps, tunnel, endpoint, ready, options.command, printer);
+  try {
+    if (envFile !== undefined) writeEnvFile(envFile, commandEnv(endpoint, ready.session));
+  } catch (err) {
+    signals.stop();
+    await tunnel.close({ endSession: true, reason: 'could not write the env file' });
+    throw err;
   }
+  try {
+    printer.ready(endpoint, { envFile, githubActions: deps.githubActions === true });
+    if (options.command.length > 0) {
+      signals.stop(); // the launcher forwards signals to the command, which decides
+      return await runCommand(deps, tunnel, endpoint, ready, options, printer);
+    }
+    return await serveUntilEnd(tunnel, ready, signals, printer, io);
+  } finally {
+    if (envFile !== undefined) fs.rmSync(envFile, { force: true });
+  }
+}
 
+/** No command: the tunnel runs until the session ends or a signal ends it. */
+async function serveUntilEnd(tunnel: Tunnel, ready: TunnelReady, signals: SignalWatch, printer: ConnectPrinter, io: IO): Promise<number> {
   const outcome = await Promise.race([
     tunnel.ended.then((end) => ({ kind: 'ended' as const, end })),
     signals.next.then((signal) => ({ kind: 'signal' as const, signal })),
@@ -160,28 +189,61 @@ async function runCommand(
   tunnel: Tunnel,
   endpoint: LocalEndpoint,
   ready: TunnelReady,
-  command: readonly string[],
+  options: ConnectOptions,
   printer: ConnectPrinter,
 ): Promise<number> {
+  const { command } = options;
   let commandDone = false;
   void tunnel.ended.then((end) => {
     if (!commandDone) printer.ended(end);
   });
   let code: number;
+  let isolation: ChildIsolation = { isolate: false };
   try {
+    if (options.isolate) isolation = { isolate: true, home: fs.mkdtempSync(path.join(os.tmpdir(), 'hoopctl-isolated-')) };
     code = await deps.launch({
       command: command[0]!,
       args: command.slice(1),
       env: commandEnv(endpoint, ready.session),
-      baseEnv: deps.baseEnv,
+      baseEnv: wrappedCommandEnvironment(deps.baseEnv, isolation),
       signals: deps.signals,
     });
   } finally {
     commandDone = true;
+    if (isolation.isolate) fs.rmSync(isolation.home, { recursive: true, force: true });
     const end = await tunnel.close({ endSession: true, reason: 'command exited' });
     if (end.cause === 'closed_locally') printer.ended(end);
   }
   return code;
+}
+
+/**
+ * The details as a dotenv file that `sh` can also source (`set -a; . FILE; set +a`): values in
+ * single quotes. Created, never overwritten (a file or link already there is refused), mode 0600.
+ */
+function writeEnvFile(file: string, env: Record<string, string>): void {
+  const text = Object.entries(env)
+    .map(([name, value]) => `${name}='${value.replace(/'/g, `'\\''`)}'\n`)
+    .join('');
+  try {
+    fs.writeFileSync(file, text, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    const exists = (err as NodeJS.ErrnoException).code === 'EEXIST';
+    throw new HoopError('usage', exists ? 'env_file_exists' : 'env_file_failed', exists ? `${file} already exists` : `cannot write ${file}: ${(err as Error).message}`, {
+      hint: exists ? 'remove it (an earlier connect may have left it) or pass another --env-file path' : 'pass a writable --env-file path',
+      cause: err,
+    });
+  }
+}
+
+/** The URL without its password, for screens and logs. */
+export function withoutPassword(url: string): string {
+  return url.replace(/^(postgres:\/\/[^:@/]*):[^@]*@/, '$1@');
+}
+
+/** A psql line that keeps the password out of psql's argv (`ps` shows argv to every user). */
+export function psqlLine(endpoint: LocalEndpoint): string {
+  return `PGPASSWORD=${endpoint.password} psql "${withoutPassword(endpoint.url)}"`;
 }
 
 /** The variables a launched command gets: libpq's PG* set, DATABASE_URL and the session's facts. */
@@ -277,14 +339,35 @@ class ConnectPrinter {
     this.io.err(`not waiting; when it is approved, open the tunnel with: hoopctl connect ${session.connection} --session ${session.id}\n`);
   }
 
-  ready(endpoint: LocalEndpoint): void {
+  /**
+   * The connection details. The password is printed only where the user asked for it: stdout,
+   * with no command and no --env-file. With a command (whose output may land in CI logs) or an
+   * env file, no line carries it. In GitHub Actions it is masked first: on stdout ahead of the
+   * lines that carry it, else on stderr (stdout is the command's, or JSON).
+   */
+  ready(endpoint: LocalEndpoint, options: { envFile?: string; githubActions: boolean }): void {
     const { io } = this;
-    if (io.json) return io.outJson({ event: 'ready', ...endpoint });
+    const printsPassword = !this.withCommand && options.envFile === undefined;
+    if (options.githubActions) {
+      const mask = `::add-mask::${endpoint.password}\n`;
+      if (printsPassword && !io.json) io.out(mask);
+      else io.err(mask);
+    }
+    if (io.json) {
+      if (printsPassword) return io.outJson({ event: 'ready', ...endpoint });
+      const { password: _password, ...rest } = endpoint;
+      return io.outJson({ event: 'ready', ...rest, url: withoutPassword(endpoint.url) });
+    }
     const where = endpoint.socket ?? `${endpoint.host}:${endpoint.port}`;
-    // With a command, its stdout is ours: keep the details on stderr so they do not mix with its data.
-    const details = this.withCommand ? io.err.bind(io) : io.out.bind(io);
-    details(`psql "${endpoint.url}"\n`);
-    details(`DATABASE_URL=${endpoint.url}\n`);
+    if (this.withCommand) {
+      // Its stdout is the command's: the details go to stderr, without the password.
+      io.err(`DATABASE_URL=${withoutPassword(endpoint.url)} (the password is in PGPASSWORD)\n`);
+    } else if (options.envFile !== undefined) {
+      io.out(`set -a; . '${options.envFile}'; set +a; psql\n`);
+    } else {
+      io.out(`${psqlLine(endpoint)}\n`);
+      io.out(`DATABASE_URL=${endpoint.url}\n`);
+    }
     const next = this.withCommand ? 'running the command' : 'Ctrl-C ends the session';
     io.err(`${io.color.green('✓')} tunnel ready on ${where}, ${this.expiry(endpoint.expiresAt)}; ${next}\n`);
   }
@@ -382,8 +465,10 @@ export function buildConnectCommand(deps: CliDeps): Command {
     .option('--agent <name>', 'the agent using the session (default: $HOOP_AGENT); recorded with the session')
     .option('--no-wait', 'if the session needs approval, print its review id and exit instead of waiting')
     .option('--session <id>', 'take over a pending or active session of yours (e.g. after --no-wait) instead of creating one')
+    .option('--env-file <path>', 'write the connection details (password included) to this new file, mode 0600, removed when the session ends; print no password')
+    .option('--isolate', 'run the command after -- with a clean environment and an empty HOME of its own (no hoopctl login or keychain variables)')
     .option('--json', 'print one JSON event per line')
-    .action(async (name: string, command: string[], opts: { port: number; socket?: string; duration?: string; reason?: string; agent?: string; wait: boolean; session?: string }, cmd: Command) => {
+    .action(async (name: string, command: string[], opts: { port: number; socket?: string; duration?: string; reason?: string; agent?: string; wait: boolean; session?: string; isolate?: boolean; envFile?: string }, cmd: Command) => {
       const flags = globalFlags(cmd);
       const code = await runConnect(
         {
@@ -396,6 +481,7 @@ export function buildConnectCommand(deps: CliDeps): Command {
           signals: deps.signals,
           launch: deps.launch,
           baseEnv: deps.env.inherited,
+          githubActions: deps.env.inherited.GITHUB_ACTIONS === 'true',
           debug: deps.env.debug,
           tunnel: deps.tunnel,
         },
@@ -410,6 +496,8 @@ export function buildConnectCommand(deps: CliDeps): Command {
           session: opts.session,
           json: flags.json,
           command,
+          isolate: opts.isolate === true,
+          envFile: opts.envFile,
         },
       );
       deps.setExitCode(code);

@@ -11,7 +11,7 @@ import { errorMessage } from '../../errors.js';
 import { cliLogger } from '../cli-logger.js';
 import type { CliDeps } from '../context.js';
 import { waitForStopSignal } from '../stop-signal.js';
-import { commandEnv, localEndpoint, parsePort } from './connect.js';
+import { commandEnv, localEndpoint, parsePort, psqlLine } from './connect.js';
 
 export interface DemoOptions {
   /** Local tunnel port; 0 picks a free one. */
@@ -49,7 +49,7 @@ export async function runDemo(deps: CliDeps, options: DemoOptions): Promise<void
     await tourMasking(deps, endpoint.url);
     await tourAudit(deps, gateway, ready.session.id);
 
-    io.out(`\nConnect yourself while the demo runs:\n  psql "${endpoint.url}"\n`);
+    io.out(`\nConnect yourself while the demo runs:\n  ${psqlLine(endpoint)}\n`);
     if (!options.wait) return;
     io.err('the gateway and tunnel keep running; Ctrl-C ends the session and stops everything\n');
     await waitForStopSignal(deps.signals, tunnel.ended);

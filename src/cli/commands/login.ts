@@ -5,7 +5,7 @@ import { GatewayClient, type WhoamiResponse } from '../../client/gateway-client.
 import { formatDuration } from '../../duration.js';
 import { HoopError } from '../../errors.js';
 import { createCaFetch } from '../../auth/ca-fetch.js';
-import { caFor, gatewayAuthFor, globalFlags, loginStateFor, type CliDeps } from '../context.js';
+import { caFor, checkGatewayTransport, gatewayAuthFor, globalFlags, loginStateFor, type CliDeps } from '../context.js';
 import type { IO } from '../io.js';
 import { resolveGatewayUrl } from '../settings.js';
 import { waitForStopSignal } from '../stop-signal.js';
@@ -105,6 +105,7 @@ export function buildLoginCommand(deps: CliDeps): Command {
       const state = loginStateFor(deps);
       if (!state) throw new HoopError('usage', 'no_config_dir', 'no place to keep logins: neither XDG_CONFIG_HOME nor HOME is set', { hint: 'set HOME, or use HOOPCTL_TOKEN' });
       const gateway = resolveGatewayUrl(deps.env, flags, state.currentGateway());
+      const allowPlainHttp = checkGatewayTransport(deps, flags, gateway);
       const machine = deps.env.machine ?? {};
       let method: LoginOptions['method'] = 'device_code';
       let federatedTokenFile = machine.federatedTokenFile;
@@ -128,7 +129,14 @@ export function buildLoginCommand(deps: CliDeps): Command {
           auth,
           signals: deps.signals,
           whoami: (url, token) =>
-            new GatewayClient({ baseUrl: url, token, tokenSource: 'login', fetch: deps.fetch && !ca ? deps.fetch : createCaFetch(ca?.pem), userAgent: `hoopctl/${deps.version}` }).whoami(),
+            new GatewayClient({
+              baseUrl: url,
+              token,
+              tokenSource: 'login',
+              fetch: deps.fetch && !ca ? deps.fetch : createCaFetch(ca?.pem),
+              userAgent: `hoopctl/${deps.version}`,
+              allowPlainHttp,
+            }).whoami(),
         },
         { gateway, json: flags.json, method, forceDeviceCode: opts.deviceCode === true, machine: { ...machine, federatedTokenFile }, ca },
       );

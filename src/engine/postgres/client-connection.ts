@@ -19,7 +19,9 @@ import { HoopError, errorMessage, isHoopError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { ClientConnection, EngineSession } from '../engine.js';
 import type { CancelRegistry } from './cancel-registry.js';
+import type { AuthAttempts } from './auth-attempts.js';
 import { authenticateClient } from './client-auth.js';
+import type { ConnectionSlots } from './connection-slots.js';
 import { readClientStartup, type ClientStartup } from './client-startup.js';
 import { FrameReader, StreamEndedError, type Framer } from './frame-reader.js';
 import { HookRefusal, type RelayHooks, type RelayHooksFactory, type TransactionStatus } from './hooks.js';
@@ -35,6 +37,12 @@ export interface ConnectionDeps {
   target: PostgresTarget;
   logger: Logger;
   cancelRegistry: CancelRegistry;
+  /** Database connections held, per session and in all. */
+  slots: ConnectionSlots;
+  /** Wrong local passwords per session: counted, answered slowly, locked out after a run. */
+  attempts: AuthAttempts;
+  /** Told of every failed local login (the audit log records it). */
+  onAuthFailure?: (failure: { session: EngineSession; failures: number; locked: boolean; reason: string }) => void;
   dial: Dialer;
   connectTimeoutMs: number;
   authTimeoutMs: number;
@@ -72,6 +80,7 @@ export class PostgresClientConnection implements ClientConnection {
   private pumps: Pump[] = [];
   private hooks: RelayHooks | undefined;
   private releaseCancelKey: (() => void) | undefined;
+  private releaseSlot: (() => void) | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private readonly conversation = new ConversationState();
   private upstreamKey: { processId: number; secretKey: Buffer } | undefined;
@@ -148,14 +157,35 @@ export class PostgresClientConnection implements ClientConnection {
       this.writeClient(encodeBackendMessage({ type: 'NegotiateProtocolVersion', minorVersion: 0, unrecognized: check.unsupportedExtensions }));
     }
     this.phase = 'auth';
+    if (this.deps.attempts.locked(this.session.id)) {
+      this.log.warn('postgres login refused: the session is locked after wrong passwords');
+      this.shutdown(fatal({ code: '28000', message: 'hoop: too many wrong passwords for this session; logins are refused for a while' }));
+      return undefined;
+    }
     const verifier = await this.deps.verifierFor(this.session);
     if (this.isClosing()) return undefined;
     const result = await authenticateClient(this.reader, this.writeClient, verifier, this.session.localUser);
     if (!result.ok) {
-      this.log.warn('postgres local authentication failed', { reason: result.reason });
+      const outcome = this.deps.attempts.failed(this.session.id);
+      this.log.warn('postgres local authentication failed', { reason: result.reason, failures: outcome.failures, locked: outcome.locked });
+      try {
+        this.deps.onAuthFailure?.({ session: this.session, failures: outcome.failures, locked: outcome.locked, reason: result.reason });
+      } catch (err) {
+        this.log.error('could not report a failed login', { error: errorMessage(err) });
+      }
+      // Answered slowly: a guesser learns nothing faster than this.
+      await new Promise((resolve) => setTimeout(resolve, outcome.delayMs).unref());
       this.shutdown(fatal(result.report));
       return undefined;
     }
+    this.deps.attempts.succeeded(this.session.id);
+    const slot = this.deps.slots.acquire(this.session.id, this.session.maxConnections);
+    if (!slot.ok) {
+      this.log.warn('postgres connection refused: too many connections', { reason: slot.report.message });
+      this.shutdown(fatal(slot.report));
+      return undefined;
+    }
+    this.releaseSlot = slot.release;
     return check.upstreamParams;
   }
 
@@ -171,11 +201,12 @@ export class PostgresClientConnection implements ClientConnection {
         signal: this.abort.signal,
         params,
         saltedPassword: this.deps.saltedPassword,
+        setRole: this.session.role,
       });
     } catch (err) {
       if (this.isClosing()) return;
       this.log.warn('postgres upstream login failed', { error: errorMessage(err), code: isHoopError(err) ? err.code : undefined });
-      this.shutdown(fatal(upstreamFailureReport(err, this.session.connection)));
+      this.shutdown(fatal(upstreamFailureReport(err, this.session.connection, this.deps.target.user)));
       return;
     }
     const upstream = login.socket;
@@ -351,6 +382,7 @@ export class PostgresClientConnection implements ClientConnection {
   private shutdown(clientMessage?: Buffer): void {
     if (this.isClosing()) return;
     this.phase = 'closing';
+    this.releaseSlot?.();
     this.abort.abort();
     try {
       this.hooks?.closed?.();

@@ -25,8 +25,10 @@ import type { Duplex } from 'node:stream';
 import { deriveScramVerifierAsync, saltedPassword, type ScramVerifier } from '../../protocol/postgres/scram.js';
 import { silentLogger, type Logger } from '../../logger.js';
 import type { ClientConnection, Engine, EngineSession } from '../engine.js';
+import { AuthAttempts, type AuthAttemptsOptions } from './auth-attempts.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { PostgresClientConnection } from './client-connection.js';
+import { ConnectionSlots } from './connection-slots.js';
 import { passThroughHook, type RelayHooksFactory } from './hooks.js';
 import { defaultDialer, type Dialer, type PostgresTarget } from './upstream-connect.js';
 
@@ -50,6 +52,22 @@ export interface PostgresEngineOptions {
   hooks?: RelayHooksFactory;
   /** Runs after every connection has closed in `close()`, e.g. to end a masking catalog connection. */
   onClose?: () => Promise<void>;
+  /** Database connections of all sessions together (the connection's `maxConnections`); each session's own limit is `EngineSession.maxConnections`. */
+  maxConnections?: number;
+  /** The configured connection's name, for messages (default: the target's database). */
+  name?: string;
+  /** How wrong local passwords are slowed and locked out (defaults: 1 s delay, lock for 60 s after 10 in a row). */
+  authAttempts?: AuthAttemptsOptions;
+  /** Told of every failed local login, e.g. to record it in the audit log. Must not throw. */
+  onAuthFailure?: (failure: AuthFailure) => void;
+}
+
+/** A failed local login: whose session, how many in a row, whether it locked the session, why. */
+export interface AuthFailure {
+  session: EngineSession;
+  failures: number;
+  locked: boolean;
+  reason: string;
 }
 
 /** Verifiers kept per session, so a session's connections derive the SCRAM keys once. */
@@ -58,6 +76,8 @@ const MAX_CACHED_VERIFIERS = 1000;
 export class PostgresEngine implements Engine {
   private readonly connections = new Set<PostgresClientConnection>();
   private readonly cancelRegistry = new CancelRegistry();
+  private readonly slots: ConnectionSlots;
+  private readonly attempts: AuthAttempts;
   private readonly verifiers = new Map<string, { passwordHash: string; verifier: Promise<ScramVerifier> }>();
   private readonly saltedPasswords = new Map<string, Buffer>();
   private readonly logger: Logger;
@@ -65,6 +85,8 @@ export class PostgresEngine implements Engine {
 
   constructor(private readonly options: PostgresEngineOptions) {
     this.logger = options.logger ?? silentLogger;
+    this.slots = new ConnectionSlots(options.name ?? options.target.database, options.maxConnections);
+    this.attempts = new AuthAttempts(options.authAttempts);
   }
 
   serve(stream: Duplex, session: EngineSession): ClientConnection {
@@ -73,6 +95,9 @@ export class PostgresEngine implements Engine {
       target: options.target,
       logger: this.logger,
       cancelRegistry: this.cancelRegistry,
+      slots: this.slots,
+      attempts: this.attempts,
+      onAuthFailure: options.onAuthFailure,
       dial: options.dial ?? defaultDialer,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       authTimeoutMs: options.authTimeoutMs ?? 60_000,

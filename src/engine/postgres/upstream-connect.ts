@@ -7,6 +7,8 @@
  *   engine → StartupMessage (target user + database, the client's other parameters)
  *          ← Authentication: Cleartext | MD5 | SASL (SCRAM-SHA-256, server signature checked)
  *          ← AuthenticationOk, ParameterStatus*, NoticeResponse*, BackendKeyData, ReadyForQuery
+ *   engine → Query SET ROLE "<role>"                    (a session mapped to a database role)
+ *          ← CommandComplete, ParameterStatus*, ReadyForQuery | ErrorResponse: the login fails
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -14,6 +16,7 @@ import type { Duplex } from 'node:stream';
 import {
   BackendFramer,
   StartupCode,
+  encodeFrontendMessage,
   encodeStartupPacket,
   parseBackendMessage,
   type BackendMessage,
@@ -54,6 +57,8 @@ export interface UpstreamLoginOptions extends UpstreamOptions {
   maxMessageLength?: number;
   /** Memoized Hi(password, salt, i) for SCRAM; the role's salt rarely changes. */
   saltedPassword?: (salt: Buffer, iterations: number) => Buffer;
+  /** After login, `SET ROLE` to this role before anything of the client's is sent. */
+  setRole?: string;
 }
 
 /** A logged-in upstream connection, ready for the relay. */
@@ -79,6 +84,7 @@ export type UpstreamFailure =
   | 'upstream_auth_unsupported'
   | 'upstream_auth_failed'
   | 'upstream_refused'
+  | 'upstream_role_refused'
   | 'upstream_protocol';
 
 function failure(code: UpstreamFailure, message: string, details?: Record<string, unknown>, cause?: unknown): HoopError {
@@ -275,10 +281,12 @@ export async function loginUpstream(options: UpstreamLoginOptions): Promise<Upst
           break;
         case 'ErrorResponse':
           throw refusal(message.fields, auth.authenticated);
-        case 'ReadyForQuery':
+        case 'ReadyForQuery': {
           if (!auth.authenticated) throw failure('upstream_protocol', 'ReadyForQuery before AuthenticationOk');
+          const readyForQuery = options.setRole === undefined ? frame.raw : await deadline.race(setRole(socket, reader, options.setRole, greeting));
           socket.off('error', onSocketError);
-          return { socket, framer: reader.framer, pending: reader.detach(), backendKey, greeting, readyForQuery: frame.raw };
+          return { socket, framer: reader.framer, pending: reader.detach(), backendKey, greeting, readyForQuery };
+        }
         default:
           throw failure('upstream_protocol', `unexpected ${message.type} during start-up`);
       }
@@ -290,6 +298,44 @@ export async function loginUpstream(options: UpstreamLoginOptions): Promise<Upst
   } finally {
     deadline.clear();
   }
+}
+
+/**
+ * Runs `SET ROLE` on a logged-in connection and returns the server's ReadyForQuery after it.
+ * ParameterStatus it causes go to `greeting`, so the client sees the values as they end up.
+ */
+async function setRole(socket: Duplex, reader: FrameReader<BackendFramer>, role: string, greeting: Buffer[]): Promise<Buffer> {
+  socket.write(encodeFrontendMessage({ type: 'Query', sql: `SET ROLE ${quoteIdentifier(role)}` }));
+  let refused: ErrorFields | undefined;
+  for (;;) {
+    const frame = await reader.next();
+    const message = parseUpstream(frame);
+    switch (message.type) {
+      case 'CommandComplete':
+      case 'NoticeResponse':
+        break;
+      case 'ParameterStatus':
+        greeting.push(frame.raw);
+        break;
+      case 'ErrorResponse':
+        refused = message.fields;
+        break;
+      case 'ReadyForQuery':
+        if (refused !== undefined) {
+          const sqlstate = refused['C'] ?? '42501';
+          throw failure('upstream_role_refused', refused['M'] ?? 'SET ROLE failed', { sqlstate, role });
+        }
+        if (message.status !== 'I') throw failure('upstream_protocol', `the server is in transaction state ${message.status} after SET ROLE`);
+        return frame.raw;
+      default:
+        throw failure('upstream_protocol', `unexpected ${message.type} after SET ROLE`);
+    }
+  }
+}
+
+/** `name` as a quoted SQL identifier. */
+function quoteIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
 }
 
 function parseUpstream(frame: Frame): BackendMessage {
@@ -325,7 +371,7 @@ export async function sendUpstreamCancel(options: UpstreamOptions, key: { proces
 }
 
 /** What the client reads when logging in upstream failed. Never includes a secret. */
-export function upstreamFailureReport(err: unknown, connection: string): FatalReport {
+export function upstreamFailureReport(err: unknown, connection: string, loginRole?: string): FatalReport {
   const code = isHoopError(err) ? err.code : 'upstream_protocol';
   const reason = errorMessage(err);
   const where = `connection "${connection}"`;
@@ -346,6 +392,16 @@ export function upstreamFailureReport(err: unknown, connection: string): FatalRe
       return { code: '28000', message: `hoop: the database of ${where} asks for an authentication method the gateway does not support (${reason})` };
     case 'upstream_auth_failed':
       return { code: '28000', message: `hoop: authentication with the database of ${where} failed: ${reason}` };
+    case 'upstream_role_refused': {
+      const details = isHoopError(err) ? err.details : undefined;
+      const sqlstate = typeof details?.['sqlstate'] === 'string' ? details['sqlstate'] : '42501';
+      const role = typeof details?.['role'] === 'string' ? details['role'] : '?';
+      return {
+        code: sqlstate,
+        message: `hoop: the database of ${where} refused the role "${role}" this session runs as: ${reason}`,
+        hint: `The gateway operator must create the role and GRANT it to the gateway’s login role${loginRole ? ` (${loginRole})` : ''}.`,
+      };
+    }
     case 'upstream_refused': {
       const sqlstate = (isHoopError(err) && typeof err.details?.['sqlstate'] === 'string' ? err.details['sqlstate'] : '08004') as string;
       return { code: sqlstate, message: `hoop: the database of ${where} refused the connection: ${reason}` };
