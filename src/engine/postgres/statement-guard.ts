@@ -55,7 +55,8 @@ export interface StatementVerdict {
 
 /** Decides statements; the gateway adapts the connection's policy engine to this. */
 export interface StatementPolicy {
-  decide(sql: string, groups: readonly string[]): StatementVerdict;
+  /** A promise while a statement is parsed off the event loop; the client's frames wait meanwhile. */
+  decide(sql: string, groups: readonly string[]): StatementVerdict | Promise<StatementVerdict>;
   /** A fast-path FunctionCall names only a function OID. */
   decideFunctionCall(functionOid: number, groups: readonly string[]): StatementVerdict;
 }
@@ -284,8 +285,8 @@ export class StatementGuard {
     const message = parseFrontendMessage(frame);
     if (message.type !== 'Query') return undefined;
     const verdict = this.decide(message.sql);
-    const statementId = ++this.statementCounter;
-    return this.guardSyncPoint('query', this.record(statementId, 'simple', message.sql, verdict), context);
+    const decided = (v: StatementVerdict) => this.guardSyncPoint('query', this.record(++this.statementCounter, 'simple', message.sql, v), context);
+    return isPromise(verdict) ? verdict.then(decided) : decided(verdict);
   }
 
   /** A Query or FunctionCall is allowed to go on: the server owes its ReadyForQuery. */
@@ -370,11 +371,15 @@ export class StatementGuard {
     });
   }
 
-  private onParse(frame: Frame): HookResult {
+  private onParse(frame: Frame): HookResult | Promise<HookResult> {
     if (this.discarding) return DROP;
     const message = parseFrontendMessage(frame);
     if (message.type !== 'Parse') return undefined;
     const verdict = this.decide(message.sql);
+    return isPromise(verdict) ? verdict.then((v) => this.parseDecided(message, v)) : this.parseDecided(message, verdict);
+  }
+
+  private parseDecided(message: { name: string; sql: string }, verdict: StatementVerdict): HookResult {
     // Parsing runs nothing: a statement under review is held when it is executed, with its parameters.
     const held = verdict.decision === 'review' && this.options.reviews !== undefined;
     if (verdict.decision !== 'allow' && !held) {
@@ -563,13 +568,17 @@ export class StatementGuard {
     });
   }
 
-  private decide(sql: string): StatementVerdict {
+  private decide(sql: string): StatementVerdict | Promise<StatementVerdict> {
     if (!this.options.policy) return ALLOWED;
-    try {
-      return this.options.policy.decide(sql, this.session.groups);
-    } catch (err) {
+    const failed = (err: unknown): StatementVerdict => {
       this.options.logger.error('policy failed; statement refused', { session: this.session.id, error: errorMessage(err) });
       return { decision: 'deny', rule: null, reason: 'the gateway could not evaluate its policy' };
+    };
+    try {
+      const verdict = this.options.policy.decide(sql, this.session.groups);
+      return isPromise(verdict) ? verdict.catch(failed) : verdict;
+    } catch (err) {
+      return failed(err);
     }
   }
 
@@ -647,6 +656,10 @@ const CANCELLED_BY_CLIENT = 'cancelled by the client';
 const CLIENT_LEFT = 'the client connection closed';
 const DROP: FrameDecision = { forward: [] };
 const ALLOWED: StatementVerdict = { decision: 'allow', rule: null, reason: 'no policy' };
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
 
 /** The client-facing text of a denial (SQLSTATE 42501, insufficient_privilege). */
 export function denialMessage(verdict: StatementVerdict): Buffer {
