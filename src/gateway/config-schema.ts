@@ -1,5 +1,6 @@
 import { parseDuration } from '../duration.js';
 import { HoopError } from '../errors.js';
+import { parseByteSize } from '../policy/statement-size.js';
 
 /**
  * A small reader for untyped config trees: every accessor knows the dotted path it reads, so
@@ -74,6 +75,20 @@ export class ConfigNode {
     }
     if (ms <= 0) this.fail(`must be longer than zero${context}`);
     return ms;
+  }
+
+  /** A size such as `512KiB`, `1MiB` or `4MB`, in bytes, from `min` to `max`. */
+  byteSize(min: number, max: number): number {
+    const text = typeof this.value === 'number' ? String(this.value) : this.string();
+    let bytes: number;
+    try {
+      bytes = parseByteSize(text);
+    } catch (err) {
+      if (err instanceof HoopError && err.code === 'bad_size') this.fail(`"${text}" is not a size`, err.hint);
+      throw err;
+    }
+    if (bytes < min || bytes > max) this.fail(`must be from ${min} to ${max} bytes, got "${text}" (${bytes} bytes)`);
+    return bytes;
   }
 
   oneOf<T extends string>(choices: readonly T[]): T {

@@ -6,7 +6,7 @@ import { parseDuration } from '../duration.js';
 import { HoopError } from '../errors.js';
 import { parseMaskingConfig } from '../masking/config.js';
 import type { MaskingConfig } from '../masking/types.js';
-import { parsePolicyConfig } from '../policy/config.js';
+import { parseMaxStatementBytes, parsePolicyConfig } from '../policy/config.js';
 import type { ConnectionPolicy } from '../policy/types.js';
 import { ConfigNode } from './config-schema.js';
 
@@ -65,6 +65,8 @@ export interface ConnectionConfig {
   };
   /** Statement policy; absent in the file means allow everything the parser can read. */
   policy: ConnectionPolicy;
+  /** `policy.maxStatementSize`: longer statement text (UTF-8 bytes) is unparsed without being parsed. */
+  maxStatementBytes: number;
   /**
    * Result masking, validated; its `hashKey` is a placeholder until the gateway starts and
    * puts in the gateway's key (see `GatewayConfig.maskingHashKey`).
@@ -335,6 +337,7 @@ function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, admi
     },
     reviewers: parseReviewers(node.child('reviewers'), adminGroups),
     policy: parsePolicyConfig(node.child('policy')),
+    maxStatementBytes: parseMaxStatementBytes(node.child('policy')),
     masking: parseMaskingConfig(node.child('masking'), { hashKey: PLACEHOLDER_HASH_KEY }),
     audit: parseConnectionAudit(node.child('audit')),
   };

@@ -76,7 +76,9 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
   const recorder = new AuditRecorder({ store, journal, now: deps.now, logger });
   await loadPolicyParser();
   const policies = new Map<string, PolicyEngine>();
-  for (const connection of config.connections.values()) policies.set(connection.name, new PolicyEngine(connection.policy));
+  for (const connection of config.connections.values()) {
+    policies.set(connection.name, new PolicyEngine(connection.policy, { maxStatementBytes: connection.maxStatementBytes }));
+  }
   const notifier = config.webhook ? new WebhookNotifier({ ...config.webhook, ...deps.webhook, logger, fetch: deps.fetch, outbox: store }) : undefined;
   const reviews = new ReviewManager({
     store,

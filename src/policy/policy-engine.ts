@@ -4,6 +4,7 @@ import { extractFacts } from './facts.js';
 import { literalShapeKey, singleStatementText } from './literal-shape.js';
 import { policyParserLoaded } from './pg-parser.js';
 import { ACTION_RANK, compilePolicy, decideStatement, type CompiledRule } from './rule-matcher.js';
+import { DEFAULT_MAX_STATEMENT_BYTES, formatByteSize, oversizeBytes } from './statement-size.js';
 import type { ConnectionPolicy, PolicyDecision, StatementDecision } from './types.js';
 
 export { loadPolicyParser } from './pg-parser.js';
@@ -12,6 +13,8 @@ export { loadPolicyParser } from './pg-parser.js';
  * Per-connection policy decisions, in the data path.
  *
  *   decide(sql, groups)
+ *     ├─ larger than maxStatementBytes → unparsed, never parsed (before the caches: a shape
+ *     │  hit would answer for a longer text of the same shape)
  *     ├─ exact LRU   key = groups ⊕ sql                      hit → same frozen decision
  *     ├─ shape LRU   key = groups ⊕ literalShapeKey(sql)     hit → template with this text
  *     └─ miss: parse (libpg-query) → facts → rules → decision; stored in the exact LRU, and in
@@ -30,6 +33,8 @@ const NO_GROUPS_KEY = '[]';
 export interface PolicyEngineOptions {
   /** Entries in each of the two LRUs (exact text, literal shape); 0 disables caching. */
   cacheSize?: number;
+  /** Text above this many UTF-8 bytes is unparsed without being parsed; default 1 MiB. */
+  maxStatementBytes?: number;
 }
 
 interface Uncached {
@@ -40,6 +45,7 @@ interface Uncached {
 
 export class PolicyEngine {
   readonly stats = { hits: 0, misses: 0 };
+  readonly maxStatementBytes: number;
   private readonly rules: CompiledRule[];
   private readonly ruleGroups: ReadonlySet<string>;
   private readonly exact: LruCache<PolicyDecision>;
@@ -52,10 +58,13 @@ export class PolicyEngine {
     const size = options.cacheSize ?? DEFAULT_CACHE_SIZE;
     this.exact = new LruCache(size);
     this.shapes = new LruCache(size);
+    this.maxStatementBytes = options.maxStatementBytes ?? DEFAULT_MAX_STATEMENT_BYTES;
   }
 
   /** Decides `sql` (one or several statements) for a caller in `groups`; strictest statement wins. */
   decide(sql: string, groups: readonly string[]): PolicyDecision {
+    const tooLarge = this.tooLarge(sql);
+    if (tooLarge) return tooLarge;
     if (sql.length > MAX_CACHED_SQL_LENGTH) {
       this.stats.misses++;
       return this.uncached(sql, groups).decision;
@@ -89,6 +98,8 @@ export class PolicyEngine {
   }
 
   private uncached(sql: string, groups: readonly string[]): Uncached {
+    const tooLarge = this.tooLarge(sql);
+    if (tooLarge) return { decision: tooLarge, shapeSafe: false };
     if (!policyParserLoaded()) {
       throw new HoopError('internal', 'policy_parser_not_loaded', 'the SQL parser is not loaded', {
         hint: 'await loadPolicyParser() before creating decisions',
@@ -113,6 +124,19 @@ export class PolicyEngine {
     return {
       decision: { decision: strictest.decision, rule: strictest.rule, reason: strictest.reason, statements, unparsed: false, cached: false },
       shapeSafe,
+    };
+  }
+
+  private tooLarge(sql: string): PolicyDecision | undefined {
+    const bytes = oversizeBytes(sql, this.maxStatementBytes);
+    if (bytes === undefined) return undefined;
+    return {
+      decision: this.policy.unparsed,
+      rule: null,
+      reason: `the statement is ${bytes} bytes, above this connection’s limit of ${formatByteSize(this.maxStatementBytes)} (policy.maxStatementSize); it was not parsed`,
+      statements: [],
+      unparsed: true,
+      cached: false,
     };
   }
 
