@@ -105,7 +105,19 @@ export interface GatewayConfig {
   maskingHashKey?: Buffer;
   /** Where review events are announced (generic JSON with a Slack-compatible `text`). */
   webhook?: WebhookConfig;
+  /** The SQL parser's worker threads (see src/policy/parser-pool.ts). */
+  parser: ParserConfig;
   connections: Map<string, ConnectionConfig>;
+}
+
+/** `parser: { workers: 1, timeout: 10s, heapLimit: 512MiB }`. */
+export interface ParserConfig {
+  /** Workers for ordinary statements; long ones (above 64 Ki characters) have one more of their own. */
+  workers: number;
+  /** How long one statement may take to parse before its worker is stopped and it is unparsed. */
+  timeoutMs: number;
+  /** V8 heap limit of each worker. */
+  heapLimitBytes: number;
 }
 
 export interface WebhookConfig {
@@ -150,7 +162,7 @@ export interface ParseContext {
 /** Validates an already-parsed config tree. */
 export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayConfig {
   const root = new ConfigNode(tree, '', ctx.source);
-  root.onlyKeys(['listen', 'advertise', 'dataDir', 'auth', 'admins', 'auditors', 'masking', 'webhook', 'connections']);
+  root.onlyKeys(['listen', 'advertise', 'dataDir', 'auth', 'admins', 'auditors', 'masking', 'webhook', 'parser', 'connections']);
   const listen = root.child('listen').onlyKeys(['api', 'ssh']);
   const apiNode = listen.child('api');
   const api = typeof apiNode.value === 'string' ? parseHostPort(apiNode) : parseApiListen(apiNode, ctx);
@@ -200,7 +212,22 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
     auditorGroups,
     maskingHashKey,
     webhook: parseWebhook(root.child('webhook'), ctx),
+    parser: parseParser(root.child('parser')),
     connections,
+  };
+}
+
+function parseParser(node: ConfigNode): ParserConfig {
+  const defaults: ParserConfig = { workers: 1, timeoutMs: 10_000, heapLimitBytes: 512 * 1024 ** 2 };
+  if (!node.present) return defaults;
+  node.onlyKeys(['workers', 'timeout', 'heapLimit']);
+  const workers = node.child('workers');
+  const timeout = node.child('timeout');
+  const heapLimit = node.child('heapLimit');
+  return {
+    workers: workers.present ? workers.integer(1, 64) : defaults.workers,
+    timeoutMs: timeout.present ? timeout.duration() : defaults.timeoutMs,
+    heapLimitBytes: heapLimit.present ? heapLimit.byteSize(64 * 1024 ** 2, 16 * 1024 ** 3) : defaults.heapLimitBytes,
   };
 }
 

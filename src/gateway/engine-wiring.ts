@@ -13,7 +13,8 @@ import {
   type StatementReviewer,
 } from '../engine/postgres/statement-guard.js';
 import { errorMessage } from '../errors.js';
-import { PolicyEngine } from '../policy/policy-engine.js';
+import type { ParserPool } from '../policy/parser-pool.js';
+import type { PolicyEngine } from '../policy/policy-engine.js';
 import type { Logger } from '../logger.js';
 import type { ReviewRecord } from '../store/store.js';
 import type { ConnectionConfig } from './config.js';
@@ -25,6 +26,8 @@ export interface EngineWiring {
   recorder: AuditRecorder;
   /** The connection's policy engine (the parser must be loaded). */
   policy: PolicyEngine;
+  /** The gateway's parser workers, for result masking's COPY statements (the policy engine has its own reference). */
+  parser?: ParserPool;
   /** The gateway's key for the `hash` masking strategy; replaces the config's placeholder. */
   maskingHashKey?: Buffer;
   /** Holds statements whose decision is `review`; without it they are refused. */
@@ -51,7 +54,7 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
     logger: wiring.logger,
     hooks: (session) => {
       const forCaller = catalog ? maskingFor(masking, session.groups) : undefined;
-      const results = forCaller && catalog ? new ResultMasking({ ...forCaller, catalog, connection: connection.name }) : undefined;
+      const results = forCaller && catalog ? new ResultMasking({ ...forCaller, catalog, connection: connection.name, parser: wiring.parser }) : undefined;
       const guard = new StatementGuard({
         session,
         policy,
@@ -80,7 +83,7 @@ export function withHashKey(config: MaskingConfig, hashKey: Buffer): MaskingConf
 /** The engine's view of a connection's policy. */
 export function statementPolicy(engine: PolicyEngine, connection: ConnectionConfig): StatementPolicy {
   return {
-    decide: (sql, groups) => engine.decide(sql, groups),
+    decide: (sql, groups) => engine.decideInPath(sql, groups),
     decideFunctionCall: (functionOid) => ({
       decision: connection.policy.unparsed,
       rule: null,

@@ -10,6 +10,7 @@ import type { ConnectionConfig, GatewayConfig } from './config.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { loadOrCreateHostKey } from './host-key.js';
 import { loadOrCreateMaskingKey } from './masking-key.js';
+import { ParserPool } from '../policy/parser-pool.js';
 import { loadPolicyParser, PolicyEngine } from '../policy/policy-engine.js';
 import { createEngine } from './engine-wiring.js';
 import { HttpApi } from './http-api.js';
@@ -75,9 +76,10 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
       : undefined;
   const recorder = new AuditRecorder({ store, journal, now: deps.now, logger });
   await loadPolicyParser();
+  const parser = new ParserPool({ workers: config.parser.workers, timeoutMs: config.parser.timeoutMs, maxHeapBytes: config.parser.heapLimitBytes, logger });
   const policies = new Map<string, PolicyEngine>();
   for (const connection of config.connections.values()) {
-    policies.set(connection.name, new PolicyEngine(connection.policy, { maxStatementBytes: connection.maxStatementBytes }));
+    policies.set(connection.name, new PolicyEngine(connection.policy, { parser, maxStatementBytes: connection.maxStatementBytes }));
   }
   const notifier = config.webhook ? new WebhookNotifier({ ...config.webhook, ...deps.webhook, logger, fetch: deps.fetch, outbox: store }) : undefined;
   const reviews = new ReviewManager({
@@ -103,7 +105,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
   for (const connection of config.connections.values()) {
     engines.set(
       connection.name,
-      deps.engineFor ? deps.engineFor(connection, logger) : createEngine(connection, { logger, recorder, policy: policies.get(connection.name)!, maskingHashKey, reviews }),
+      deps.engineFor ? deps.engineFor(connection, logger) : createEngine(connection, { logger, recorder, policy: policies.get(connection.name)!, parser, maskingHashKey, reviews }),
     );
   }
   const verifier = new TokenVerifier({
@@ -134,6 +136,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
     reviews.stop();
     for (const stop of started.reverse()) await stop().catch(() => undefined);
     await Promise.all([...engines.values()].map((e) => e.close().catch(() => undefined)));
+    await parser.close();
     await notifier?.close();
     await recorder.close().catch(() => undefined);
     await store.close();

@@ -82,6 +82,15 @@ describe('policy.maxStatementSize in gateway.yaml', () => {
   ])('%s is an error naming the field', (value, problem) => {
     expect(() => parse({ maxStatementSize: value })).toThrow(`gateway.yaml: connections.orders-db.policy.maxStatementSize: ${problem}`);
   });
+
+  it('reads the parser block and names its fields in errors', () => {
+    const withParser = (parser: unknown) => parseGatewayConfig({ ...config(undefined), parser }, { source: 'gateway.yaml', baseDir: '/', env: { PW: 'x' } });
+    expect(withParser(undefined).parser).toEqual({ workers: 1, timeoutMs: 10_000, heapLimitBytes: 512 * 1024 ** 2 });
+    expect(withParser({ workers: 2, timeout: '3s', heapLimit: '1GiB' }).parser).toEqual({ workers: 2, timeoutMs: 3000, heapLimitBytes: 1024 ** 3 });
+    expect(() => withParser({ workers: 0 })).toThrow('parser.workers: must be an integer from 1 to 64');
+    expect(() => withParser({ heapLimit: '1MiB' })).toThrow('parser.heapLimit: must be from');
+    expect(() => withParser({ threads: 2 })).toThrow('parser: unknown field "threads"');
+  });
 });
 
 describe('the statement size limit', () => {
@@ -104,6 +113,7 @@ describe('the statement size limit', () => {
     for (const decide of [
       (sql: string) => engine.decide(sql, ['agents']),
       (sql: string) => engine.decideUncached(sql, ['agents']),
+      (sql: string) => engine.decideInPath(sql, ['agents']),
     ]) {
       const ok = await decide(atLimit);
       expect(ok).toMatchObject({ decision: 'allow', unparsed: false });
@@ -115,11 +125,19 @@ describe('the statement size limit', () => {
     }
   });
 
+  it('answers an oversized statement synchronously, without parsing, under policy.unparsed', () => {
+    const engine = new PolicyEngine(policyFrom({ unparsed: 'review' }), { maxStatementBytes: 100 });
+    const decision = engine.decideInPath(`select ${'1,'.repeat(100)}1`, []);
+    expect(decision).not.toBeInstanceOf(Promise);
+    expect(decision).toMatchObject({ decision: 'review', unparsed: true });
+  });
+
   it('a shape-cache hit does not carry a decision past the limit (same shape, longer literal)', () => {
     const engine = new PolicyEngine(POLICY, { maxStatementBytes: 100 });
     expect(engine.decide(`select '${'x'.repeat(50)}'`, [])).toMatchObject({ decision: 'allow', unparsed: false });
     expect(engine.decide(`select '${'x'.repeat(50)}'`, [])).toMatchObject({ cached: true });
     expect(engine.decide(`select '${'x'.repeat(500)}'`, [])).toMatchObject({ decision: 'deny', unparsed: true });
+    expect(engine.decideInPath(`select '${'x'.repeat(500)}'`, [])).toMatchObject({ decision: 'deny', unparsed: true });
   });
 
   it('refuses a 1 MiB + 1 byte statement by default', () => {

@@ -1,0 +1,22 @@
+import type { ParserTaskName } from './parser-tasks.js';
+
+/** What the parser pool and its workers say to each other (one request, one reply, in order). */
+
+export interface ParserTaskRequest {
+  id: number;
+  task: ParserTaskName;
+  input: unknown;
+}
+
+/** How the worker's parser instance stands after starting or after a task. */
+export interface ParserWorkerHealth {
+  /** WebAssembly memory of the worker's parser, when it could be measured. */
+  memoryBytes: number | undefined;
+  /** Set once the instance broke (see pg-parser.ts): the worker must be replaced. */
+  failure: string | undefined;
+}
+
+export type ParserWorkerMessage =
+  | ({ type: 'ready' } & ParserWorkerHealth)
+  | ({ type: 'done'; id: number; ok: true; value: unknown } & ParserWorkerHealth)
+  | ({ type: 'done'; id: number; ok: false; error: string } & ParserWorkerHealth);

@@ -1,0 +1,31 @@
+// First, so it wraps WebAssembly.instantiate before libpg-query instantiates its module.
+import { wasmMemoryBytes } from './wasm-memory.js';
+import { parentPort } from 'node:worker_threads';
+import { errorMessage } from '../errors.js';
+import { loadPolicyParser, parserInstanceFailure } from './pg-parser.js';
+import { runParserTask } from './parser-tasks.js';
+import type { ParserTaskRequest, ParserWorkerHealth, ParserWorkerMessage } from './parser-worker-messages.js';
+
+/**
+ * A parser worker (see parser-pool.ts): its own libpg-query instance, one task at a time, each
+ * reply carrying the instance's health so the pool can replace it.
+ */
+
+const port = parentPort;
+if (port === null) throw new Error('parser-worker runs only as a worker thread');
+
+await loadPolicyParser();
+
+const health = (): ParserWorkerHealth => ({ memoryBytes: wasmMemoryBytes(), failure: parserInstanceFailure() });
+
+port.on('message', (request: ParserTaskRequest) => {
+  let reply: ParserWorkerMessage;
+  try {
+    const value = runParserTask(request.task, request.input as never);
+    reply = { type: 'done', id: request.id, ok: true, value, ...health() };
+  } catch (err) {
+    reply = { type: 'done', id: request.id, ok: false, error: errorMessage(err), ...health() };
+  }
+  port.postMessage(reply);
+});
+port.postMessage({ type: 'ready', ...health() } satisfies ParserWorkerMessage);
