@@ -20,8 +20,9 @@ import { formatByteSize } from './statement-size.js';
  *
  * so a statement of megabytes never queues small ones behind it. A worker is replaced when its
  * task runs past the timeout (terminated; the task fails), when it dies (heap limit, crash),
- * when its parser instance broke (see pg-parser.ts), and when its WebAssembly memory grew past
- * `recycleAboveBytes` (it never shrinks). A failed task rejects with a `ParserTaskError`; callers
+ * when its parser instance broke (see pg-parser.ts), and when its memory grew past
+ * `recycleAboveBytes` after a task (WebAssembly memory never shrinks; a V8 heap grown by a large
+ * parse tree gives little back to the OS). A failed task rejects with a `ParserTaskError`; callers
  * decide it as unparsed.
  */
 
@@ -32,7 +33,7 @@ export interface ParserPoolOptions {
   timeoutMs?: number;
   /** V8 heap limit of each worker (old generation); default 512 MiB. */
   maxHeapBytes?: number;
-  /** A worker whose WebAssembly memory is above this after a task is replaced; default 256 MiB. */
+  /** A worker whose WebAssembly memory plus V8 heap is above this after a task is replaced; default 192 MiB (an idle one holds about 145 MiB). */
   recycleAboveBytes?: number;
   /** Text longer than this (UTF-16 code units) goes to the large lane; default 64 Ki. */
   largeInputChars?: number;
@@ -67,7 +68,7 @@ const DEFAULTS = {
   workers: 1,
   timeoutMs: 10_000,
   maxHeapBytes: 512 * 1024 ** 2,
-  recycleAboveBytes: 256 * 1024 ** 2,
+  recycleAboveBytes: 192 * 1024 ** 2,
   largeInputChars: 64 * 1024,
   inlineMaxChars: 1024,
   maxQueued: 16,
@@ -248,15 +249,16 @@ export class ParserPool {
     this.stats.completed++;
     if (message.ok) task.resolve(message.value);
     else task.reject(new ParserTaskError('failed', `the parser failed: ${message.error}`));
-    const why = message.failure !== undefined
-      ? 'broken'
-      : message.memoryBytes === undefined
-        ? worker.lane === this.large ? 'memory' : undefined // cannot measure: a large input is reason enough
-        : message.memoryBytes > this.options.recycleAboveBytes ? 'memory' : undefined;
+    const memory = (message.wasmBytes ?? 0) + message.heapBytes;
+    // Without a WebAssembly measure, a large input is reason enough.
+    const grown = memory > this.options.recycleAboveBytes || (message.wasmBytes === undefined && worker.lane === this.large);
+    const why = message.failure !== undefined ? 'broken' : grown ? 'memory' : undefined;
     if (why !== undefined) {
       this.stats.replaced[why]++;
       this.logger.info('parser worker replaced', {
-        reason: why === 'broken' ? `its parser failed: ${message.failure}` : `its WebAssembly memory grew to ${message.memoryBytes === undefined ? 'an unknown size' : formatByteSize(message.memoryBytes)}`,
+        reason: why === 'broken' ? `its parser failed: ${message.failure}` : 'its memory grew',
+        wasmBytes: message.wasmBytes,
+        heapBytes: message.heapBytes,
       });
       this.replace(worker);
       return;

@@ -10,8 +10,10 @@ export interface ParserTaskRequest {
 
 /** How the worker's parser instance stands after starting or after a task. */
 export interface ParserWorkerHealth {
-  /** WebAssembly memory of the worker's parser, when it could be measured. */
-  memoryBytes: number | undefined;
+  /** WebAssembly memory of the worker's parser (it never shrinks), when it could be measured. */
+  wasmBytes: number | undefined;
+  /** The worker's V8 heap as committed now (after a large parse it stays large until the worker ends). */
+  heapBytes: number;
   /** Set once the instance broke (see pg-parser.ts): the worker must be replaced. */
   failure: string | undefined;
 }

@@ -1,5 +1,6 @@
 // First, so it wraps WebAssembly.instantiate before libpg-query instantiates its module.
 import { wasmMemoryBytes } from './wasm-memory.js';
+import v8 from 'node:v8';
 import { parentPort } from 'node:worker_threads';
 import { errorMessage } from '../errors.js';
 import { loadPolicyParser, parserInstanceFailure } from './pg-parser.js';
@@ -16,7 +17,11 @@ if (port === null) throw new Error('parser-worker runs only as a worker thread')
 
 await loadPolicyParser();
 
-const health = (): ParserWorkerHealth => ({ memoryBytes: wasmMemoryBytes(), failure: parserInstanceFailure() });
+const health = (): ParserWorkerHealth => ({
+  wasmBytes: wasmMemoryBytes(),
+  heapBytes: v8.getHeapStatistics().total_heap_size,
+  failure: parserInstanceFailure(),
+});
 
 port.on('message', (request: ParserTaskRequest) => {
   let reply: ParserWorkerMessage;

@@ -194,6 +194,24 @@ describe('parser pool: a worker that takes too long or dies is replaced', () => 
     }
   });
 
+  it('replaces a worker whose memory grew past the bound after a large statement (RSS stayed at 1.3–1.6 GB)', async () => {
+    // An idle worker holds about 145 MiB (128 MiB of WebAssembly memory, its heap); a 1 MiB IN list adds some 50 MiB of heap.
+    const pool = new ParserPool({ inlineMaxChars: 0, recycleAboveBytes: 170 * MiB });
+    try {
+      const engine = new PolicyEngine(POLICY, { parser: pool, maxStatementBytes: 8 * MiB });
+      await warm(pool);
+      expect(pool.stats.replaced.memory).toBe(0);
+      const large = await engine.decideInPath(longInList(1 * MiB), ['agents']);
+      expect(large).toMatchObject({ decision: 'allow', unparsed: false });
+      expect(pool.stats.replaced.memory).toBe(1);
+      expect(pool.workerCount()).toEqual({ small: 1, large: 1 });
+      expect(await engine.decideInPath(longInList(10_000), ['agents'])).toMatchObject({ decision: 'allow', unparsed: false });
+      expect(await engine.decideInPath(longInList(100_000), ['agents'])).toMatchObject({ decision: 'allow', unparsed: false });
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('closes cleanly: no threads or ports left, work in flight and later work refused as closed', async () => {
     const resources = () => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort' || r === 'Worker').length;
     const before = resources();
