@@ -18,7 +18,10 @@ import { formatByteSize } from './statement-size.js';
  *     ├─ text ≤ largeInputChars → small lane: `workers` workers, FIFO
  *     └─ larger                 → large lane: one worker of its own, FIFO, at most maxQueued waiting
  *
- * so a statement of megabytes never queues small ones behind it. A worker is replaced when its
+ * so a statement of megabytes never queues small ones behind it (the slowest 16 Ki characters
+ * parse in tens of ms). A task that waited longer than the timeout
+ * for a worker is refused as busy rather than started, so every task is answered within about
+ * twice the timeout. A worker is replaced when its
  * task runs past the timeout (terminated; the task fails), when it dies (heap limit, crash),
  * when its parser instance broke (see pg-parser.ts), and when its memory grew past
  * `recycleAboveBytes` after a task (WebAssembly memory never shrinks; a V8 heap grown by a large
@@ -35,13 +38,15 @@ export interface ParserPoolOptions {
   maxHeapBytes?: number;
   /** A worker whose WebAssembly memory plus V8 heap is above this after a task is replaced; default 192 MiB (an idle one holds about 145 MiB). */
   recycleAboveBytes?: number;
-  /** Text longer than this (UTF-16 code units) goes to the large lane; default 64 Ki. */
+  /** Text longer than this (UTF-16 code units) goes to the large lane; default 16 Ki. */
   largeInputChars?: number;
   /** Text up to this length runs on the calling thread; default 1 Ki; 0: never. */
   inlineMaxChars?: number;
-  /** Large-lane tasks that may wait; more are refused; default 16. */
+  /** Large-lane tasks that may wait; more are refused; default 64. */
   maxQueued?: number;
   logger?: Logger;
+  /** Milliseconds, for how long a task has waited; default `performance.now`. */
+  now?: () => number;
 }
 
 export type ParserFailure = 'failed' | 'timeout' | 'out_of_memory' | 'crashed' | 'unavailable' | 'busy' | 'closed';
@@ -69,9 +74,9 @@ const DEFAULTS = {
   timeoutMs: 10_000,
   maxHeapBytes: 512 * 1024 ** 2,
   recycleAboveBytes: 192 * 1024 ** 2,
-  largeInputChars: 64 * 1024,
+  largeInputChars: 16 * 1024,
   inlineMaxChars: 1024,
-  maxQueued: 16,
+  maxQueued: 64,
 };
 
 interface Task {
@@ -79,6 +84,7 @@ interface Task {
   task: ParserTaskName;
   input: unknown;
   chars: number;
+  queuedAt: number;
   resolve(value: unknown): void;
   reject(err: ParserTaskError): void;
 }
@@ -87,6 +93,7 @@ interface PoolWorker {
   thread: Worker;
   lane: Lane;
   ready: boolean;
+  startedAt: number;
   task: Task | undefined;
   timer: NodeJS.Timeout | undefined;
   /** Set once the pool let go of it (terminated or to be): its later events mean nothing. */
@@ -105,8 +112,9 @@ interface Lane {
 
 export class ParserPool {
   readonly stats: ParserPoolStats = { inline: 0, completed: 0, started: 0, replaced: { timeout: 0, crashed: 0, broken: 0, memory: 0 } };
-  private readonly options: Required<Omit<ParserPoolOptions, 'logger'>>;
+  private readonly options: Required<Omit<ParserPoolOptions, 'logger' | 'now'>>;
   private readonly logger: Logger;
+  private readonly now: () => number;
   private readonly small: Lane;
   private readonly large: Lane;
   private readonly entry = workerEntry();
@@ -116,12 +124,13 @@ export class ParserPool {
   private readonly exits = new Set<Promise<unknown>>();
 
   constructor(options: ParserPoolOptions = {}) {
-    const { logger, ...rest } = options;
+    const { logger, now, ...rest } = options;
     this.options = { ...DEFAULTS, ...definedOnly(rest) };
     if (!Number.isInteger(this.options.workers) || this.options.workers < 1) {
       throw new HoopError('usage', 'bad_parser_pool', `a parser pool needs at least one worker, got ${this.options.workers}`);
     }
     this.logger = logger ?? silentLogger;
+    this.now = now ?? (() => performance.now());
     this.small = { name: 'small', size: this.options.workers, maxQueued: Infinity, queue: [], workers: [], cannotStart: false };
     this.large = { name: 'large', size: 1, maxQueued: this.options.maxQueued, queue: [], workers: [], cannotStart: false };
     this.fill(this.small);
@@ -152,11 +161,11 @@ export class ParserPool {
     const lane = chars > this.options.largeInputChars ? this.large : this.small;
     if (lane.queue.length >= lane.maxQueued) {
       return Promise.reject(
-        new ParserTaskError('busy', `the parser already has ${lane.queue.length} large statements waiting; try again later`),
+        new ParserTaskError('busy', `too many long statements are waiting for the parser (${lane.queue.length}); try again later`),
       );
     }
     return new Promise<ParserTaskOutput<K>>((resolve, reject) => {
-      lane.queue.push({ id: this.nextId++, task, input, chars, resolve: resolve as (value: unknown) => void, reject });
+      lane.queue.push({ id: this.nextId++, task, input, chars, queuedAt: this.now(), resolve: resolve as (value: unknown) => void, reject });
       lane.cannotStart = false;
       this.fill(lane);
       this.dispatch(lane);
@@ -210,7 +219,7 @@ export class ParserPool {
     thread.stderr.resume();
     thread.unref();
     this.stats.started++;
-    const worker: PoolWorker = { thread, lane, ready: false, task: undefined, timer: undefined, gone: false };
+    const worker: PoolWorker = { thread, lane, ready: false, startedAt: this.now(), task: undefined, timer: undefined, gone: false };
     thread.on('message', (message: ParserWorkerMessage) => this.onMessage(worker, message));
     thread.on('error', (err) => this.onDeath(worker, err));
     const exited = new Promise<void>((resolve) => thread.once('exit', (code) => {
@@ -224,9 +233,9 @@ export class ParserPool {
 
   private dispatch(lane: Lane): void {
     for (const worker of lane.workers) {
-      if (lane.queue.length === 0) return;
       if (!worker.ready || worker.task || worker.gone) continue;
-      const task = lane.queue.shift()!;
+      const task = this.nextTask(lane);
+      if (task === undefined) return;
       worker.task = task;
       worker.timer = setTimeout(() => this.onTimeout(worker), this.options.timeoutMs);
       const request: ParserTaskRequest = { id: task.id, task: task.task, input: task.input };
@@ -234,9 +243,24 @@ export class ParserPool {
     }
   }
 
+  /** The oldest task that has not waited too long; those that have are refused on the way. */
+  private nextTask(lane: Lane): Task | undefined {
+    const now = this.now();
+    for (let task = lane.queue.shift(); task !== undefined; task = lane.queue.shift()) {
+      if (now - task.queuedAt <= this.options.timeoutMs) return task;
+      task.reject(new ParserTaskError('busy', `the parser was busy for longer than ${formatDuration(this.options.timeoutMs)} with other statements; try again later`));
+    }
+    return undefined;
+  }
+
   private onMessage(worker: PoolWorker, message: ParserWorkerMessage): void {
     if (worker.gone) return;
     if (message.type === 'ready') {
+      if (!worker.lane.workers.some((w) => w.ready && !w.gone)) {
+        // The lane had no worker while this one started: that time was not spent behind other statements.
+        const now = this.now();
+        for (const task of worker.lane.queue) task.queuedAt += Math.max(0, now - Math.max(task.queuedAt, worker.startedAt));
+      }
       worker.ready = true;
       this.dispatch(worker.lane);
       return;

@@ -163,14 +163,25 @@ describe('parser pool: a worker that takes too long or dies is replaced', () => 
   beforeAll(loadPolicyParser);
 
   it('stops a parse that runs past the timeout, decides it unparsed, and parses on with a new worker', async () => {
-    const pool = new ParserPool({ inlineMaxChars: 0, timeoutMs: 300 });
+    let clock = 0;
+    const pool = new ParserPool({ inlineMaxChars: 0, timeoutMs: 300, maxQueued: 1, now: () => clock });
     try {
       const engine = new PolicyEngine(POLICY, { parser: pool, maxStatementBytes: 8 * MiB });
       await warm(pool);
-      const slow = await engine.decideInPath(manyStatements(4 * MiB), ['agents']);
-      expect(slow).toMatchObject({ decision: 'deny', unparsed: true, rule: null });
-      expect(slow.reason).toMatch(/^the gateway could not parse it: parsing took longer than 300ms \(\d+ characters\); the parser was stopped$/);
+      const slow = engine.decideInPath(manyStatements(4 * MiB), ['agents']);
+      const waiting = engine.decideInPath(manyStatements(1 * MiB), ['agents']);
+      clock += 301;
+      const refused = await engine.decideInPath(longInList(100_000), ['agents']);
+      expect(refused).toMatchObject({ decision: 'deny', unparsed: true, reason: 'the gateway could not parse it: too many long statements are waiting for the parser (1); try again later' });
+      const timedOut = await slow;
+      expect(timedOut).toMatchObject({ decision: 'deny', unparsed: true, rule: null });
+      expect(timedOut.reason).toMatch(/^the gateway could not parse it: parsing took longer than 300ms \(\d+ characters\); the parser was stopped$/);
       expect(pool.stats.replaced.timeout).toBe(1);
+      // It waited longer than the timeout while the first one ran: refused, not started.
+      expect(await waiting).toMatchObject({
+        unparsed: true,
+        reason: 'the gateway could not parse it: the parser was busy for longer than 300ms with other statements; try again later',
+      });
       expect(await engine.decideInPath(`select '${'x'.repeat(70_000)}'`, ['agents'])).toMatchObject({ decision: 'allow', unparsed: false });
       expect(await engine.decideInPath('SELECT ssn FROM customers', ['agents'])).toMatchObject({ decision: 'deny', rule: 'no-ssn' });
       expect(pool.workerCount()).toEqual({ small: 1, large: 1 });
