@@ -19,14 +19,13 @@ import { formatByteSize } from './statement-size.js';
  *     └─ larger                 → large lane: one worker of its own, FIFO, at most maxQueued waiting
  *
  * so a statement of megabytes never queues small ones behind it (the slowest 16 Ki characters
- * parse in tens of ms). A task that waited longer than the timeout
- * for a worker is refused as busy rather than started, so every task is answered within about
- * twice the timeout. A worker is replaced when its
- * task runs past the timeout (terminated; the task fails), when it dies (heap limit, crash),
- * when its parser instance broke (see pg-parser.ts), and when its memory grew past
- * `recycleAboveBytes` after a task (WebAssembly memory never shrinks; a V8 heap grown by a large
- * parse tree gives little back to the OS). A failed task rejects with a `ParserTaskError`; callers
- * decide it as unparsed.
+ * parse in tens of ms). A task that waited longer than the timeout for a worker is refused as
+ * busy rather than started, so every task is answered within about twice the timeout. A worker
+ * is replaced when its task runs past the timeout (terminated; the task fails), when it dies
+ * (heap limit, crash), when its parser instance broke (see pg-parser.ts), and when its memory
+ * grew past `recycleAboveBytes` after a task (WebAssembly memory never shrinks; a V8 heap grown
+ * by a large parse tree gives little back to the OS). A failed task rejects with a
+ * `ParserTaskError`; callers decide it as unparsed.
  */
 
 export interface ParserPoolOptions {
@@ -135,11 +134,6 @@ export class ParserPool {
     this.large = { name: 'large', size: 1, maxQueued: this.options.maxQueued, queue: [], workers: [], cannotStart: false };
     this.fill(this.small);
     this.fill(this.large);
-  }
-
-  /** How long a task may run, for messages. */
-  get timeoutMs(): number {
-    return this.options.timeoutMs;
   }
 
   /**
@@ -280,6 +274,7 @@ export class ParserPool {
     if (why !== undefined) {
       this.stats.replaced[why]++;
       this.logger.info('parser worker replaced', {
+        lane: worker.lane.name,
         reason: why === 'broken' ? `its parser failed: ${message.failure}` : 'its memory grew',
         wasmBytes: message.wasmBytes,
         heapBytes: message.heapBytes,
@@ -295,7 +290,7 @@ export class ParserPool {
     if (!task || worker.gone) return;
     worker.task = undefined;
     this.stats.replaced.timeout++;
-    this.logger.warn('parser worker stopped: a statement took too long to parse', { chars: task.chars, timeoutMs: this.options.timeoutMs });
+    this.logger.warn('parser worker stopped: a statement took too long to parse', { lane: worker.lane.name, chars: task.chars, timeoutMs: this.options.timeoutMs });
     task.reject(new ParserTaskError('timeout', `parsing took longer than ${formatDuration(this.options.timeoutMs)} (${task.chars} characters); the parser was stopped`));
     this.replace(worker);
   }
@@ -307,14 +302,14 @@ export class ParserPool {
     const outOfMemory = (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY';
     if (!worker.ready && !task) {
       // It never came up: starting another would fail the same way, so the waiting tasks fail now.
-      this.logger.error('parser worker could not start', { error: err.message });
+      this.logger.error('parser worker could not start', { lane: worker.lane.name, error: err.message });
       this.drop(worker);
       worker.lane.cannotStart = true;
       for (const waiting of worker.lane.queue.splice(0)) waiting.reject(new ParserTaskError('unavailable', `the parser could not start: ${err.message}`, err));
       return;
     }
     this.stats.replaced.crashed++;
-    this.logger.warn('parser worker died', { error: err.message, outOfMemory });
+    this.logger.warn('parser worker died', { lane: worker.lane.name, error: err.message, outOfMemory });
     task?.reject(
       outOfMemory
         ? new ParserTaskError('out_of_memory', `the parser ran out of memory (worker heap limit ${formatByteSize(this.options.maxHeapBytes)}) on ${task.chars} characters`, err)

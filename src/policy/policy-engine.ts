@@ -21,8 +21,8 @@ export { loadPolicyParser } from './pg-parser.js';
  *     └─ miss: facts from the parser pool (short text inline, the rest on a worker: a promise)
  *        → rules → decision; stored in the exact LRU, and in the shape LRU only when no fact
  *        came from a literal's value and the text is one statement, so a shape hit can never
- *        differ from what an uncached decide would say. A parser that fails or times out
- *        gives an unparsed decision, which is not stored.
+ *        differ from what an uncached decide would say. A parser worker that fails, dies or
+ *        times out gives an unparsed decision, which is not stored (the next try may work).
  *
  * `groups` only enter the key through the groups some rule names: other groups cannot change a
  * decision.
@@ -150,7 +150,7 @@ export class PolicyEngine {
   }
 
   private store(slot: CacheSlot | undefined, { decision, shapeSafe }: Uncached): PolicyDecision {
-    if (slot === undefined || decision.unparsed) return decision;
+    if (slot === undefined) return decision;
     const frozen = freezeDecision(decision);
     this.exact.set(slot.exactKey, frozen);
     if (slot.shapeKey !== null && shapeSafe) this.shapes.set(slot.shapeKey, frozen);
