@@ -116,7 +116,7 @@ export interface ParserConfig {
   workers: number;
   /** How long one statement may take to parse before its worker is stopped and it is unparsed. */
   timeoutMs: number;
-  /** V8 heap limit of each worker. */
+  /** Each worker's limit for its V8 heap and, separately, for its parser's WebAssembly memory. */
   heapLimitBytes: number;
 }
 

@@ -6,7 +6,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import { formatDuration } from '../duration.js';
 import { parserInstanceFailure, policyParserLoaded } from './pg-parser.js';
 import { runParserTask, type ParserTaskInput, type ParserTaskName, type ParserTaskOutput } from './parser-tasks.js';
-import type { ParserTaskRequest, ParserWorkerMessage } from './parser-worker-messages.js';
+import type { ParserTaskRequest, ParserWorkerData, ParserWorkerMessage } from './parser-worker-messages.js';
 import { formatByteSize } from './statement-size.js';
 
 /**
@@ -33,7 +33,7 @@ export interface ParserPoolOptions {
   workers?: number;
   /** How long one task may run on a worker; default 10 s. */
   timeoutMs?: number;
-  /** V8 heap limit of each worker (old generation); default 512 MiB. */
+  /** Memory limit of each worker, for its V8 heap (old generation) and, separately, its parser's WebAssembly memory; default 512 MiB. */
   maxHeapBytes?: number;
   /** A worker whose WebAssembly memory plus V8 heap is above this after a task is replaced; default 192 MiB (an idle one holds about 145 MiB). */
   recycleAboveBytes?: number;
@@ -204,6 +204,7 @@ export class ParserPool {
   private start(lane: Lane): PoolWorker {
     const thread = new Worker(this.entry.script, {
       eval: this.entry.eval,
+      workerData: { maxWasmBytes: this.options.maxHeapBytes } satisfies ParserWorkerData,
       resourceLimits: { maxOldGenerationSizeMb: Math.max(16, Math.round(this.options.maxHeapBytes / 1024 ** 2)) },
       // libpg-query prints its memory contexts when it runs out; keep that off the gateway's stderr.
       stdout: true,
@@ -266,16 +267,17 @@ export class ParserPool {
     worker.timer = undefined;
     this.stats.completed++;
     if (message.ok) task.resolve(message.value);
+    else if (message.outOfMemory) task.reject(this.outOfMemory(task, 'WebAssembly memory'));
     else task.reject(new ParserTaskError('failed', `the parser failed: ${message.error}`));
     const memory = (message.wasmBytes ?? 0) + message.heapBytes;
     // Without a WebAssembly measure, a large input is reason enough.
     const grown = memory > this.options.recycleAboveBytes || (message.wasmBytes === undefined && worker.lane === this.large);
-    const why = message.failure !== undefined ? 'broken' : grown ? 'memory' : undefined;
+    const why = message.failure !== undefined || (!message.ok && message.outOfMemory) ? 'broken' : grown ? 'memory' : undefined;
     if (why !== undefined) {
       this.stats.replaced[why]++;
       this.logger.info('parser worker replaced', {
         lane: worker.lane.name,
-        reason: why === 'broken' ? `its parser failed: ${message.failure}` : 'its memory grew',
+        reason: why === 'broken' ? `its parser failed: ${message.failure ?? 'out of memory'}` : 'its memory grew',
         wasmBytes: message.wasmBytes,
         heapBytes: message.heapBytes,
       });
@@ -310,12 +312,12 @@ export class ParserPool {
     }
     this.stats.replaced.crashed++;
     this.logger.warn('parser worker died', { lane: worker.lane.name, error: err.message, outOfMemory });
-    task?.reject(
-      outOfMemory
-        ? new ParserTaskError('out_of_memory', `the parser ran out of memory (worker heap limit ${formatByteSize(this.options.maxHeapBytes)}) on ${task.chars} characters`, err)
-        : new ParserTaskError('crashed', `the parser worker died: ${err.message}`, err),
-    );
+    task?.reject(outOfMemory ? this.outOfMemory(task, 'heap', err) : new ParserTaskError('crashed', `the parser worker died: ${err.message}`, err));
     this.replace(worker);
+  }
+
+  private outOfMemory(task: Task, what: 'heap' | 'WebAssembly memory', cause?: unknown): ParserTaskError {
+    return new ParserTaskError('out_of_memory', `the parser ran out of memory (${formatByteSize(this.options.maxHeapBytes)} of ${what} per worker) on ${task.chars} characters`, cause);
   }
 
   /** Lets go of `worker` and starts its successor. */

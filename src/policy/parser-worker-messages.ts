@@ -2,6 +2,12 @@ import type { ParserTaskName } from './parser-tasks.js';
 
 /** What the parser pool and its workers say to each other (one request, one reply, in order). */
 
+/** Given to each worker when it starts. */
+export interface ParserWorkerData {
+  /** The parser's WebAssembly memory may not grow past this (libpg-query's own maximum is 1 GiB). */
+  maxWasmBytes: number;
+}
+
 export interface ParserTaskRequest {
   id: number;
   task: ParserTaskName;
@@ -21,4 +27,4 @@ export interface ParserWorkerHealth {
 export type ParserWorkerMessage =
   | ({ type: 'ready' } & ParserWorkerHealth)
   | ({ type: 'done'; id: number; ok: true; value: unknown } & ParserWorkerHealth)
-  | ({ type: 'done'; id: number; ok: false; error: string } & ParserWorkerHealth);
+  | ({ type: 'done'; id: number; ok: false; error: string; outOfMemory?: boolean } & ParserWorkerHealth);

@@ -82,8 +82,10 @@ function guarded<T>(call: () => T): T {
   try {
     return call();
   } catch (err) {
-    if (breaksInstance(err)) failure = (err as Error).message;
-    throw err;
+    // Emscripten throws a non-Error `ExitStatus` when the C side calls exit().
+    const error = err instanceof Error ? err : new Error(String((err as { message?: unknown } | null)?.message ?? err));
+    if (breaksInstance(err)) failure = error.message;
+    throw error;
   }
 }
 

@@ -197,9 +197,25 @@ describe('parser pool: a worker that takes too long or dies is replaced', () => 
       await warm(pool);
       const huge = await engine.decideInPath(longInList(2 * MiB), ['agents']);
       expect(huge).toMatchObject({ decision: 'deny', unparsed: true });
-      expect(huge.reason).toMatch(/^the gateway could not parse it: the parser ran out of memory \(worker heap limit 32 MiB\) on \d+ characters$/);
+      expect(huge.reason).toMatch(/^the gateway could not parse it: the parser ran out of memory \(32 MiB of heap per worker\) on \d+ characters$/);
       expect(pool.stats.replaced.crashed).toBe(1);
       expect(await engine.decideInPath(longInList(100_000), ['agents'])).toMatchObject({ decision: 'allow', unparsed: false });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('caps the parser’s WebAssembly memory: a statement that needs more is unparsed, the worker replaced (a 10 MB statement took 1.3 GB)', async () => {
+    const pool = new ParserPool({ inlineMaxChars: 0, maxHeapBytes: 160 * MiB });
+    try {
+      const engine = new PolicyEngine(POLICY, { parser: pool, maxStatementBytes: 8 * MiB });
+      await warm(pool);
+      // About 220 MiB of WebAssembly memory when parsed without a cap.
+      const huge = await engine.decideInPath(manyStatements(2 * MiB), ['agents']);
+      expect(huge).toMatchObject({ decision: 'deny', unparsed: true });
+      expect(huge.reason).toMatch(/^the gateway could not parse it: the parser ran out of memory \(160 MiB of WebAssembly memory per worker\) on \d+ characters$/);
+      expect(pool.stats.replaced.broken).toBe(1);
+      expect(await engine.decideInPath(manyStatements(100_000), ['agents'])).toMatchObject({ decision: 'allow', unparsed: false });
     } finally {
       await pool.close();
     }
