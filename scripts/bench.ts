@@ -5,7 +5,8 @@
  *
  *   for round in 1..R:  for workload:  for path in [direct, ssh -L, hoopctl]:  run
  *
- * Everything listens on 127.0.0.1 and is undone by one cleanup stack, also on Ctrl-C.
+ * Then parser isolation through hoopctl + policy (scripts/bench/isolation.ts) and the in-process
+ * micro-benchmarks. Everything listens on 127.0.0.1 and is undone by one cleanup stack, also on Ctrl-C.
  * Progress goes to stderr, the table to stdout.
  */
 import fs from 'node:fs';
@@ -28,6 +29,7 @@ import { directPath } from './bench/paths/direct.js';
 import { hoopTunnelPath } from './bench/paths/hoop-tunnel.js';
 import { sshTunnelPath } from './bench/paths/ssh-tunnel.js';
 import { runMicroBenchmarks } from './bench/micro.js';
+import { formatIsolation, runIsolation, type IsolationGateway, type IsolationResult } from './bench/isolation.js';
 import { EXAMPLE_POLICY_CONFIG } from '../src/policy/benchmark.js';
 import { findTools, startBenchServer } from './bench/postgres-server.js';
 import { runCommand, sleep } from './bench/processes.js';
@@ -58,6 +60,14 @@ const PATHS: BenchPath[] = [
   hoopTunnelPath({ id: 'hoop-policy', label: 'hoopctl + policy', connectionExtras: { policy: EXAMPLE_POLICY_CONFIG } }),
   hoopTunnelPath({ id: 'hoop-mask', label: 'hoopctl + masking', connectionExtras: { masking: BENCH_MASKING_CONFIG } }),
 ];
+/** Parser isolation runs on the hoop-policy path and on this variant, whose limit lets 10 MB statements be parsed. */
+const RAISED_LIMIT_PATH = hoopTunnelPath({
+  id: 'hoop-policy-raised',
+  label: 'hoopctl + policy, maxStatementSize 16MiB',
+  connectionExtras: { policy: { ...EXAMPLE_POLICY_CONFIG, maxStatementSize: '16MiB' } },
+});
+/** Seconds of short statements per phase of the isolation runs. */
+const ISOLATION_SECONDS = 5;
 /** Paths every other path gets a ratio row against. */
 const BASELINES = ['direct', 'ssh'];
 const WORKLOADS = defaultWorkloads;
@@ -142,6 +152,8 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<numbe
     out.push(...wrap(noisy.join('; '), 100).map((line) => `  ${line}`));
   }
   process.stdout.write(`${out.join('\n')}\n`);
+  const isolation = options.isolation ? await isolationRuns(options, ctx, running) : undefined;
+  if (isolation) process.stdout.write(`\n${formatIsolation(isolation).join('\n')}\n`);
   const micro = options.micro ? await runMicroBenchmarks(progress) : undefined;
   if (micro) process.stdout.write(`\n${micro.lines.join('\n')}\n`);
 
@@ -156,11 +168,32 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<numbe
     samples,
     medians: summary.medians,
     ratios: summary.ratios,
+    isolation,
     micro: micro?.results,
   };
   fs.writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
   process.stdout.write(`\nresults: ${path.relative(process.cwd(), file) || file}\n`);
   return 0;
+}
+
+/** Parser isolation on the running hoop-policy path and on a gateway with the limit raised, started for it. */
+async function isolationRuns(options: BenchOptions, ctx: PathContext, running: Map<string, RunningPath>): Promise<IsolationResult[] | undefined> {
+  const policyPath = running.get('hoop-policy');
+  if (!policyPath) {
+    progress('parser isolation skipped: it needs the hoop-policy path');
+    return undefined;
+  }
+  progress(`starting path ${RAISED_LIMIT_PATH.label}`);
+  const raised = await RAISED_LIMIT_PATH.start(ctx);
+  try {
+    const gateways: IsolationGateway[] = [
+      { id: 'hoop-policy', label: 'hoopctl + policy (maxStatementSize 1 MiB)', path: policyPath },
+      { id: RAISED_LIMIT_PATH.id, label: RAISED_LIMIT_PATH.label, path: raised },
+    ];
+    return await runIsolation(gateways, { rounds: options.rounds, seconds: ISOLATION_SECONDS, progress });
+  } finally {
+    await raised.stop();
+  }
 }
 
 /** for round: for workload: for path — so slow drift (cache, load, table growth) hits every path alike. */

@@ -35,6 +35,8 @@ export interface RunningPath {
   stop(): Promise<void>;
   /** Why the path no longer works (a process died), for the error after a failed run. */
   problem?(): string | undefined;
+  /** Resident memory of the process that guards the path (the gateway), where it can be read. */
+  rssBytes?(): number | undefined;
 }
 
 export interface BenchPath {

@@ -10,9 +10,11 @@ export interface BenchOptions {
   scale: number;
   /** Also run the in-process guard micro-benchmarks (policy, audit, masking). */
   micro: boolean;
+  /** Also measure parser isolation (short statements while another session sends 1–10 MB ones). */
+  isolation: boolean;
 }
 
-export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds N] [--paths direct,ssh,hoop] [--no-build] [--scale N] [--no-micro]
+export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds N] [--paths direct,ssh,hoop] [--no-build] [--scale N] [--no-micro] [--no-isolation]
 
   --quick        1 round of 5 s (same as --rounds 1 --seconds 5)
   --rounds N     interleaved rounds; the table shows each path's median (default 3)
@@ -20,7 +22,9 @@ export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds 
   --paths LIST   which paths to run, comma-separated (default: all)
   --no-build     skip \`npm run build\` before starting the hoopctl path
   --scale N      pgbench -i scale factor (default 10)
-  --no-micro     skip the in-process guard micro-benchmarks (policy, audit, masking)`;
+  --no-micro     skip the in-process guard micro-benchmarks (policy, audit, masking, parser)
+  --no-isolation skip parser isolation (latency while another session sends 1–10 MB statements;
+                 needs the hoop-policy path)`;
 
 export class UsageError extends Error {}
 
@@ -36,6 +40,7 @@ export function parseBenchOptions(argv: string[], knownPaths: string[]): BenchOp
         paths: { type: 'string' },
         'no-build': { type: 'boolean' },
         'no-micro': { type: 'boolean' },
+        'no-isolation': { type: 'boolean' },
         scale: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -57,6 +62,7 @@ export function parseBenchOptions(argv: string[], knownPaths: string[]): BenchOp
     paths,
     build: !v['no-build'],
     micro: !v['no-micro'],
+    isolation: !v['no-isolation'],
     scale: positiveInt('--scale', v.scale, 10),
   };
 }

@@ -1,5 +1,6 @@
 import { parseDuration } from '../duration.js';
 import { HoopError } from '../errors.js';
+import { parseByteSize } from '../policy/statement-size.js';
 
 /**
  * A small reader for untyped config trees: every accessor knows the dotted path it reads, so
@@ -76,18 +77,18 @@ export class ConfigNode {
     return ms;
   }
 
-  /** A size: an integer (bytes) or a string such as `64KiB`, `2GiB`, `512B`; from `min` to `max` bytes. */
-  bytes(min: number, max: number): number {
-    let value: number;
-    if (typeof this.value === 'number') value = this.value;
-    else {
-      const match = typeof this.value === 'string' ? /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB)?$/.exec(this.value.trim()) : null;
-      if (!match) this.fail(`must be a size such as 64KiB or 2GiB, got ${describe(this.value)}`);
-      const unit = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 }[(match[2] ?? 'B') as 'B'];
-      value = Math.round(Number(match[1]) * unit);
+  /** A size such as `512KiB`, `1MiB` or `4MB`, in bytes, from `min` to `max`. */
+  byteSize(min: number, max: number): number {
+    const text = typeof this.value === 'number' ? String(this.value) : this.string();
+    let bytes: number;
+    try {
+      bytes = parseByteSize(text);
+    } catch (err) {
+      if (err instanceof HoopError && err.code === 'bad_size') this.fail(`"${text}" is not a size`, err.hint);
+      throw err;
     }
-    if (!Number.isSafeInteger(value) || value < min || value > max) this.fail(`must be a size from ${min} to ${max} bytes, got ${describe(this.value)}`);
-    return value;
+    if (bytes < min || bytes > max) this.fail(`must be from ${min} to ${max} bytes, got "${text}" (${bytes} bytes)`);
+    return bytes;
   }
 
   boolean(): boolean {

@@ -7,7 +7,7 @@ import { HoopError } from '../errors.js';
 import { isLoopbackHost } from '../loopback.js';
 import { parseMaskingConfig } from '../masking/config.js';
 import type { MaskingConfig } from '../masking/types.js';
-import { parsePolicyConfig } from '../policy/config.js';
+import { parseMaxStatementBytes, parsePolicyConfig } from '../policy/config.js';
 import type { ConnectionPolicy } from '../policy/types.js';
 import { ConfigNode } from './config-schema.js';
 
@@ -75,6 +75,8 @@ export interface ConnectionConfig {
   };
   /** Statement policy; absent in the file means allow everything the parser can read. */
   policy: ConnectionPolicy;
+  /** `policy.maxStatementSize`: longer statement text (UTF-8 bytes) is unparsed without being parsed. */
+  maxStatementBytes: number;
   /**
    * Result masking, validated; its `hashKey` is a placeholder until the gateway starts and
    * puts in the gateway's key (see `GatewayConfig.maskingHashKey`).
@@ -117,7 +119,19 @@ export interface GatewayConfig {
   /** Where review events are announced (generic JSON with a Slack-compatible `text`). */
   webhook?: WebhookConfig;
   audit: AuditLimits;
+  /** The SQL parser's worker threads (see src/policy/parser-pool.ts). */
+  parser: ParserConfig;
   connections: Map<string, ConnectionConfig>;
+}
+
+/** `parser: { workers: 1, timeout: 10s, heapLimit: 512MiB }`. */
+export interface ParserConfig {
+  /** Workers for ordinary statements; long ones (above 64 Ki characters) have one more of their own. */
+  workers: number;
+  /** How long one statement may take to parse before its worker is stopped and it is unparsed. */
+  timeoutMs: number;
+  /** Each worker's limit for its V8 heap and, separately, for its parser's WebAssembly memory. */
+  heapLimitBytes: number;
 }
 
 /** How much the audit log may take (top-level `audit:`). */
@@ -178,7 +192,7 @@ export interface ParseContext {
 /** Validates an already-parsed config tree. */
 export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayConfig {
   const root = new ConfigNode(tree, '', ctx.source);
-  root.onlyKeys(['listen', 'advertise', 'dataDir', 'auth', 'admins', 'auditors', 'masking', 'webhook', 'audit', 'connections']);
+  root.onlyKeys(['listen', 'advertise', 'dataDir', 'auth', 'admins', 'auditors', 'masking', 'webhook', 'audit', 'parser', 'connections']);
   const listen = root.child('listen').onlyKeys(['api', 'ssh']);
   const apiNode = listen.child('api');
   const api: ApiListen = typeof apiNode.value === 'string' ? parseHostPort(apiNode) : parseApiListen(apiNode, ctx);
@@ -235,6 +249,7 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
     maskingHashKey,
     webhook: parseWebhook(root.child('webhook'), ctx),
     audit: parseAuditLimits(root.child('audit')),
+    parser: parseParser(root.child('parser')),
     connections,
   };
 }
@@ -247,17 +262,31 @@ function parseAuditLimits(node: ConfigNode): AuditLimits {
   const statement = node.child('maxStatementBytes');
   const perMinute = node.child('sessionBytesPerMinute');
   const disk = node.child('diskWarning');
-  if (statement.present) limits.maxStatementBytes = statement.bytes(256, 64 * 1024 * 1024);
-  if (perMinute.present) limits.sessionBytesPerMinute = perMinute.bytes(16 * 1024, 2 ** 52);
+  if (statement.present) limits.maxStatementBytes = statement.byteSize(256, 64 * 1024 * 1024);
+  if (perMinute.present) limits.sessionBytesPerMinute = perMinute.byteSize(16 * 1024, 2 ** 52);
   if (limits.sessionBytesPerMinute < limits.maxStatementBytes) perMinute.fail(`is smaller than maxStatementBytes (${limits.maxStatementBytes}): no statement could be recorded`);
   if (disk.present) {
     disk.onlyKeys(['free', 'freePercent']);
     const free = disk.child('free');
     const percent = disk.child('freePercent');
-    if (free.present) limits.diskWarningFreeBytes = free.bytes(0, 2 ** 52);
+    if (free.present) limits.diskWarningFreeBytes = free.byteSize(0, 2 ** 52);
     if (percent.present) limits.diskWarningFreePercent = percent.integer(0, 100);
   }
   return limits;
+}
+
+function parseParser(node: ConfigNode): ParserConfig {
+  const defaults: ParserConfig = { workers: 1, timeoutMs: 10_000, heapLimitBytes: 512 * 1024 ** 2 };
+  if (!node.present) return defaults;
+  node.onlyKeys(['workers', 'timeout', 'heapLimit']);
+  const workers = node.child('workers');
+  const timeout = node.child('timeout');
+  const heapLimit = node.child('heapLimit');
+  return {
+    workers: workers.present ? workers.integer(1, 64) : defaults.workers,
+    timeoutMs: timeout.present ? timeout.duration() : defaults.timeoutMs,
+    heapLimitBytes: heapLimit.present ? heapLimit.byteSize(64 * 1024 ** 2, 16 * 1024 ** 3) : defaults.heapLimitBytes,
+  };
 }
 
 /** `webhook: { url: https://… | env:NAME | file:PATH, attempts: 6, timeout: 10s }`. */
@@ -403,6 +432,7 @@ function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, admi
     roles: parseRoles(node.child('roles')),
     reviewers: parseReviewers(node.child('reviewers'), adminGroups),
     policy: parsePolicyConfig(node.child('policy')),
+    maxStatementBytes: parseMaxStatementBytes(node.child('policy')),
     masking: parseMaskingConfig(node.child('masking'), { hashKey: PLACEHOLDER_HASH_KEY }),
     audit: parseConnectionAudit(node.child('audit')),
   };

@@ -18,7 +18,8 @@ import {
   type StatementReviewer,
 } from '../engine/postgres/statement-guard.js';
 import { errorMessage } from '../errors.js';
-import { PolicyEngine } from '../policy/policy-engine.js';
+import type { ParserPool } from '../policy/parser-pool.js';
+import type { PolicyEngine } from '../policy/policy-engine.js';
 import { ACTION_RANK } from '../policy/rule-matcher.js';
 import type { PolicyDecision, StatementDecision } from '../policy/types.js';
 import type { Logger } from '../logger.js';
@@ -34,6 +35,8 @@ export interface EngineWiring {
   recorder: AuditRecorder;
   /** The connection's policy engine (the parser must be loaded). */
   policy: PolicyEngine;
+  /** The gateway's parser workers, for result masking's COPY statements (the policy engine has its own reference). */
+  parser?: ParserPool;
   /** The gateway's key for the `hash` masking strategy; replaces the config's placeholder. */
   maskingHashKey?: Buffer;
   /** Holds statements whose decision is `review`; without it they are refused. */
@@ -74,7 +77,7 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
       ),
     hooks: (session, server) => {
       const forCaller = catalog ? maskingFor(masking, session.groups) : undefined;
-      const results = forCaller && catalog ? new ResultMasking({ ...forCaller, catalog, connection: connection.name }) : undefined;
+      const results = forCaller && catalog ? new ResultMasking({ ...forCaller, catalog, connection: connection.name, parser: wiring.parser }) : undefined;
       // With roles mapped, a session runs as its role and nothing may change it back (fail closed if it has none).
       const role = session.role ?? '(none)';
       const forSession = connection.roles
@@ -117,16 +120,19 @@ export function statementPolicy(engine: PolicyEngine, connection: ConnectionConf
   const analyses = new WeakMap<PolicyDecision, StatementAnalysis>();
   return {
     decide: (sql, groups) => {
-      const decision = engine.decide(sql, groups);
-      const refused = builtIn?.refuse(decision);
-      if (refused !== undefined) return { verdict: refused };
-      // Cached decisions are shared frozen objects: analyse each once.
-      let analysis = analyses.get(decision);
-      if (analysis === undefined) {
-        analysis = statementAnalysis(decision);
-        if (decision.cached) analyses.set(decision, analysis);
-      }
-      return analysis;
+      const analyse = (decision: PolicyDecision): StatementAnalysis => {
+        const refused = builtIn?.refuse(decision);
+        if (refused !== undefined) return { verdict: refused };
+        // Cached decisions are shared frozen objects: analyse each once.
+        let analysis = analyses.get(decision);
+        if (analysis === undefined) {
+          analysis = statementAnalysis(decision);
+          if (decision.cached) analyses.set(decision, analysis);
+        }
+        return analysis;
+      };
+      const decision = engine.decideInPath(sql, groups);
+      return decision instanceof Promise ? decision.then(analyse) : analyse(decision);
     },
     decideFunctionCall: (functionOid) => builtIn?.refuseFunctionCall() ?? ({
       decision: connection.policy.unparsed,

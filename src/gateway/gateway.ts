@@ -12,6 +12,7 @@ import { lockDataDir } from './data-dir-lock.js';
 import { DiskSpaceWatch } from './disk-space.js';
 import { loadOrCreateHostKey } from './host-key.js';
 import { loadOrCreateMaskingKey } from './masking-key.js';
+import { ParserPool } from '../policy/parser-pool.js';
 import { loadPolicyParser, PolicyEngine } from '../policy/policy-engine.js';
 import { createEngine } from './engine-wiring.js';
 import { HttpApi } from './http-api.js';
@@ -110,8 +111,11 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
       : undefined;
   const recorder = new AuditRecorder({ store, journal, now: deps.now, logger });
   await loadPolicyParser();
+  const parser = new ParserPool({ workers: config.parser.workers, timeoutMs: config.parser.timeoutMs, maxHeapBytes: config.parser.heapLimitBytes, logger });
   const policies = new Map<string, PolicyEngine>();
-  for (const connection of config.connections.values()) policies.set(connection.name, new PolicyEngine(connection.policy));
+  for (const connection of config.connections.values()) {
+    policies.set(connection.name, new PolicyEngine(connection.policy, { parser, maxStatementBytes: connection.maxStatementBytes }));
+  }
   const notifier = config.webhook ? new WebhookNotifier({ ...config.webhook, ...deps.webhook, logger, fetch: deps.fetch, outbox: store }) : undefined;
   const reviews = new ReviewManager({
     store,
@@ -143,6 +147,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
             logger,
             recorder,
             policy: policies.get(connection.name)!,
+            parser,
             maskingHashKey,
             reviews,
             auditBudget,
@@ -190,6 +195,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
     reviews.stop();
     for (const stop of started.reverse()) await stop().catch(() => undefined);
     await Promise.all([...engines.values()].map((e) => e.close().catch(() => undefined)));
+    await parser.close();
     await notifier?.close();
     await recorder.close().catch(() => undefined);
     await store.close();

@@ -169,7 +169,7 @@ export class HttpApi {
         }
         groups = asked;
       }
-      const decision = policy.decideUncached(sql, groups);
+      const decision = await policy.decideInPath(sql, groups, { cache: false });
       return [200, toPolicyTestResponse(decision, groups, connection.masking)];
     });
     this.route('GET', '/api/v1/sessions/:id/events', async ({ identity, params }) => {

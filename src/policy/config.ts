@@ -1,12 +1,13 @@
 import type { ConfigNode } from '../gateway/config-schema.js';
 import { parseDottedName } from './names.js';
+import { DEFAULT_MAX_STATEMENT_BYTES } from './statement-size.js';
 import { functionName, NameResolver } from './rule-matcher.js';
 import {
   POLICY_ACTIONS, POLICY_FEATURES, STATEMENT_KINDS,
   type ConnectionPolicy, type PolicyFeature, type PolicyRule, type PolicyRuleMatch, type StatementKind,
 } from './types.js';
 
-const POLICY_KEYS = ['default', 'unparsed', 'rules', 'searchPath'] as const;
+const POLICY_KEYS = ['default', 'unparsed', 'rules', 'searchPath', 'maxStatementSize'] as const;
 const RULE_KEYS = ['name', 'match', 'action', 'groups', 'timeout'] as const;
 const MATCH_KEYS = ['statements', 'tables', 'writes', 'columns', 'functions', 'where', 'features'] as const;
 
@@ -47,6 +48,12 @@ export function parsePolicyConfig(node: ConfigNode): ConnectionPolicy {
     rules,
     searchPath,
   };
+}
+
+/** `policy.maxStatementSize` (`512KiB`, `1MiB`, `4MB`): longer statement text is unparsed without being parsed. */
+export function parseMaxStatementBytes(node: ConfigNode): number {
+  const size = node.present ? node.child('maxStatementSize') : undefined;
+  return size?.present ? size.byteSize(1, 1024 ** 3) : DEFAULT_MAX_STATEMENT_BYTES;
 }
 
 function parseSearchPath(node: ConfigNode): string[] {

@@ -1,9 +1,11 @@
-import { HoopError } from '../errors.js';
+import { errorMessage, HoopError } from '../errors.js';
 import { LruCache } from './decision-cache.js';
-import { extractFacts } from './facts.js';
+import { extractFacts, type ExtractedFacts, type FactsFailure } from './facts.js';
 import { literalShapeKey, singleStatementText } from './literal-shape.js';
+import type { ParserPool } from './parser-pool.js';
 import { policyParserLoaded } from './pg-parser.js';
 import { ACTION_RANK, compilePolicy, decideStatement, type CompiledRule } from './rule-matcher.js';
+import { DEFAULT_MAX_STATEMENT_BYTES, formatByteSize, oversizeBytes } from './statement-size.js';
 import type { ConnectionPolicy, PolicyDecision, StatementDecision } from './types.js';
 
 export { loadPolicyParser } from './pg-parser.js';
@@ -11,12 +13,16 @@ export { loadPolicyParser } from './pg-parser.js';
 /**
  * Per-connection policy decisions, in the data path.
  *
- *   decide(sql, groups)
- *     ├─ exact LRU   key = groups ⊕ sql                      hit → same frozen decision
- *     ├─ shape LRU   key = groups ⊕ literalShapeKey(sql)     hit → template with this text
- *     └─ miss: parse (libpg-query) → facts → rules → decision; stored in the exact LRU, and in
- *        the shape LRU only when no fact came from a literal's value and the text is one
- *        statement, so a shape hit can never differ from what an uncached decide would say.
+ *   decideInPath(sql, groups)                     (decide(): the same, parsing on this thread)
+ *     ├─ larger than maxStatementBytes → unparsed, never parsed (before the caches: a shape
+ *     │  hit would answer for a longer text of the same shape)
+ *     ├─ exact LRU   key = groups ⊕ sql                      hit → same frozen decision, synchronously
+ *     ├─ shape LRU   key = groups ⊕ literalShapeKey(sql)     hit → template with this text, synchronously
+ *     └─ miss: facts from the parser pool (short text inline, the rest on a worker: a promise)
+ *        → rules → decision; stored in the exact LRU, and in the shape LRU only when no fact
+ *        came from a literal's value and the text is one statement, so a shape hit can never
+ *        differ from what an uncached decide would say. A parser worker that fails, dies or
+ *        times out gives an unparsed decision, which is not stored (the next try may work).
  *
  * `groups` only enter the key through the groups some rule names: other groups cannot change a
  * decision.
@@ -30,6 +36,10 @@ const NO_GROUPS_KEY = '[]';
 export interface PolicyEngineOptions {
   /** Entries in each of the two LRUs (exact text, literal shape); 0 disables caching. */
   cacheSize?: number;
+  /** Text above this many UTF-8 bytes is unparsed without being parsed; default 1 MiB. */
+  maxStatementBytes?: number;
+  /** Where `decideInPath` parses; without it, on this thread. */
+  parser?: ParserPool;
 }
 
 interface Uncached {
@@ -38,12 +48,20 @@ interface Uncached {
   shapeSafe: boolean;
 }
 
+/** Where a miss stores its decision. */
+interface CacheSlot {
+  exactKey: string;
+  shapeKey: string | null;
+}
+
 export class PolicyEngine {
   readonly stats = { hits: 0, misses: 0 };
+  readonly maxStatementBytes: number;
   private readonly rules: CompiledRule[];
   private readonly ruleGroups: ReadonlySet<string>;
   private readonly exact: LruCache<PolicyDecision>;
   private readonly shapes: LruCache<PolicyDecision>;
+  private readonly parser: ParserPool | undefined;
   private lastGroups: { groups: readonly string[]; key: string } | undefined;
 
   constructor(private readonly policy: ConnectionPolicy, options: PolicyEngineOptions = {}) {
@@ -52,13 +70,65 @@ export class PolicyEngine {
     const size = options.cacheSize ?? DEFAULT_CACHE_SIZE;
     this.exact = new LruCache(size);
     this.shapes = new LruCache(size);
+    this.maxStatementBytes = options.maxStatementBytes ?? DEFAULT_MAX_STATEMENT_BYTES;
+    this.parser = options.parser;
   }
 
-  /** Decides `sql` (one or several statements) for a caller in `groups`; strictest statement wins. */
+  /**
+   * Decides `sql` (one or several statements) for a caller in `groups`; strictest statement
+   * wins. Parses on this thread: for tests and benchmarks; the gateway uses `decideInPath`.
+   */
   decide(sql: string, groups: readonly string[]): PolicyDecision {
+    const tooLarge = this.tooLarge(sql);
+    if (tooLarge) return tooLarge;
+    const slot = this.lookup(sql, groups);
+    if (!isSlot(slot)) return slot;
+    return this.store(slot, this.uncached(sql, groups));
+  }
+
+  /**
+   * `decide` for the data path: a cache hit (or an oversized text) is answered synchronously,
+   * with no promise; a miss parses short text inline and the rest on the parser pool. With
+   * `cache: false` the caches are neither read nor written (policy tests).
+   */
+  decideInPath(sql: string, groups: readonly string[], options: { cache?: boolean } = {}): PolicyDecision | Promise<PolicyDecision> {
+    const tooLarge = this.tooLarge(sql);
+    if (tooLarge) return tooLarge;
+    const slot = options.cache === false ? undefined : this.lookup(sql, groups);
+    if (slot !== undefined && !isSlot(slot)) return slot;
+    if (this.parser === undefined) {
+      const result = this.uncached(sql, groups);
+      return slot ? this.store(slot, result) : result.decision;
+    }
+    let facts: ExtractedFacts | FactsFailure | Promise<ExtractedFacts | FactsFailure>;
+    try {
+      facts = this.parser.run('facts', { sql, searchPath: this.policy.searchPath }, sql);
+    } catch (err) {
+      return this.unparsed(`the gateway could not parse it: ${errorMessage(err)}`).decision;
+    }
+    if (!isPromise(facts)) {
+      const result = this.fromFacts(facts, groups);
+      return slot ? this.store(slot, result) : result.decision;
+    }
+    return facts.then(
+      (f) => {
+        const result = this.fromFacts(f, groups);
+        return slot ? this.store(slot, result) : result.decision;
+      },
+      (err: unknown) => this.unparsed(`the gateway could not parse it: ${errorMessage(err)}`).decision,
+    );
+  }
+
+  /** The decision without any cache, parsed on this thread (tests, benchmarks, review details). */
+  decideUncached(sql: string, groups: readonly string[]): PolicyDecision {
+    return this.uncached(sql, groups).decision;
+  }
+
+  /** A cached decision, or where to store a new one (counts the hit or the miss). */
+  private lookup(sql: string, groups: readonly string[]): PolicyDecision | CacheSlot | undefined {
     if (sql.length > MAX_CACHED_SQL_LENGTH) {
       this.stats.misses++;
-      return this.uncached(sql, groups).decision;
+      return undefined;
     }
     const groupsKey = this.groupsKey(groups);
     const exactKey = groupsKey + sql;
@@ -76,31 +146,42 @@ export class PolicyEngine {
       }
     }
     this.stats.misses++;
-    const { decision, shapeSafe } = this.uncached(sql, groups);
+    return { exactKey, shapeKey: shape === null ? null : groupsKey + shape };
+  }
+
+  private store(slot: CacheSlot | undefined, { decision, shapeSafe }: Uncached): PolicyDecision {
+    if (slot === undefined) return decision;
     const frozen = freezeDecision(decision);
-    this.exact.set(exactKey, frozen);
-    if (shape !== null && shapeSafe) this.shapes.set(groupsKey + shape, frozen);
+    this.exact.set(slot.exactKey, frozen);
+    if (slot.shapeKey !== null && shapeSafe) this.shapes.set(slot.shapeKey, frozen);
     return decision;
   }
 
-  /** The decision without any cache (tests and benchmarks compare against it). */
-  decideUncached(sql: string, groups: readonly string[]): PolicyDecision {
-    return this.uncached(sql, groups).decision;
-  }
-
   private uncached(sql: string, groups: readonly string[]): Uncached {
+    const tooLarge = this.tooLarge(sql);
+    if (tooLarge) return { decision: tooLarge, shapeSafe: false };
     if (!policyParserLoaded()) {
       throw new HoopError('internal', 'policy_parser_not_loaded', 'the SQL parser is not loaded', {
         hint: 'await loadPolicyParser() before creating decisions',
       });
     }
-    const facts = extractFacts(sql, { searchPath: this.policy.searchPath });
+    return this.fromFacts(extractFacts(sql, { searchPath: this.policy.searchPath }), groups);
+  }
+
+  private tooLarge(sql: string): PolicyDecision | undefined {
+    const bytes = oversizeBytes(sql, this.maxStatementBytes);
+    if (bytes === undefined) return undefined;
+    return this.unparsed(
+      `the statement is ${bytes} bytes, above this connection’s limit of ${formatByteSize(this.maxStatementBytes)} (policy.maxStatementSize); it was not parsed`,
+    ).decision;
+  }
+
+  private fromFacts(facts: ExtractedFacts | FactsFailure, groups: readonly string[]): Uncached {
     if ('error' in facts) {
-      const reason = facts.stage === 'parse'
+      const syntaxError = facts.stage === 'parse' ? { message: facts.error, ...(facts.byteOffset !== undefined ? { byteOffset: facts.byteOffset } : {}) } : undefined;
+      return this.unparsed(facts.stage === 'parse'
         ? `the parser could not read it: ${facts.error}`
-        : `the policy could not understand it: ${facts.error}`;
-      const syntaxError = facts.stage === 'parse' ? { syntaxError: { message: facts.error, ...(facts.byteOffset !== undefined ? { byteOffset: facts.byteOffset } : {}) } } : {};
-      return { decision: { decision: this.policy.unparsed, rule: null, reason, statements: [], unparsed: true, ...syntaxError, cached: false }, shapeSafe: false };
+        : `the policy could not understand it: ${facts.error}`, syntaxError);
     }
     if (facts.statements.length === 0) {
       return { decision: { decision: 'allow', rule: null, reason: 'no statement to run', statements: [], unparsed: false, cached: false }, shapeSafe: false };
@@ -114,6 +195,13 @@ export class PolicyEngine {
     return {
       decision: { decision: strictest.decision, rule: strictest.rule, reason: strictest.reason, statements, unparsed: false, cached: false },
       shapeSafe,
+    };
+  }
+
+  private unparsed(reason: string, syntaxError?: PolicyDecision['syntaxError']): Uncached {
+    return {
+      decision: { decision: this.policy.unparsed, rule: null, reason, statements: [], unparsed: true, ...(syntaxError ? { syntaxError } : {}), cached: false },
+      shapeSafe: false,
     };
   }
 
@@ -132,6 +220,14 @@ export class PolicyEngine {
     for (const g of groups) if (this.ruleGroups.has(g) && !relevant.includes(g)) relevant.push(g);
     return relevant.length === 0 ? NO_GROUPS_KEY : JSON.stringify(relevant.sort());
   }
+}
+
+function isSlot(value: PolicyDecision | CacheSlot | undefined): value is CacheSlot | undefined {
+  return value === undefined || 'exactKey' in value;
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }
 
 /** A deep-frozen copy marked cached: what every later hit returns. */

@@ -116,9 +116,21 @@ export function hoopTunnelPath(options: HoopPathOptions = {}): BenchPath {
           await gateway.stop();
         },
         problem: () => gateway.problem() ?? cli.problem(),
+        rssBytes: () => residentBytes(gateway.child.pid),
       };
     },
   };
+}
+
+/** VmRSS of a process from /proc (Linux); undefined elsewhere or once it is gone. */
+function residentBytes(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Reads JSON lines from the CLI's stdout until the ready event; keeps draining afterwards. */

@@ -23,6 +23,7 @@ import { errorMessage } from '../../errors.js';
 import { Masker } from '../../masking/masker.js';
 import type { ColumnPlan, ColumnSource, MaskingConfig } from '../../masking/types.js';
 import { sourceKey, DescribeRefusedError, type ColumnCatalog } from './catalog-client.js';
+import type { ParserPool } from '../../policy/parser-pool.js';
 import { copyOutTargets, type CopyOutTarget } from './copy-statement.js';
 import { maskCopyRow } from './copy-rows.js';
 import { HookRefusal, type BackendHook, type FrameHook, type HookResult, type RelayHooks } from './hooks.js';
@@ -38,6 +39,8 @@ export interface ResultMaskingOptions {
   catalog: ColumnCatalog;
   /** The connection's name, for messages. */
   connection: string;
+  /** Parses long texts for their COPY targets off the event loop; without it, inline. */
+  parser?: ParserPool;
 }
 
 /** A result's columns, resolved once per description. */
@@ -116,10 +119,10 @@ export class ResultMasking {
         const wants = inner.frontend.codes === undefined || inner.frontend.codes.has(frame.code);
         const result = wants ? inner.frontend.inspect(frame, context) : undefined;
         // Track what the server is sent: the frame, or what the policy put in its place.
-        const sent = (decision: HookResult): HookResult => {
-          if (decision === undefined) this.track(frame);
-          else for (const raw of decision.forward) this.track({ code: raw[0]!, raw, body: raw.subarray(5) });
-          return decision;
+        const sent = (decision: HookResult): HookResult | Promise<HookResult> => {
+          if (decision === undefined) return this.track(frame);
+          const tracking = decision.forward.map((raw) => this.track({ code: raw[0]!, raw, body: raw.subarray(5) })).filter(isPromise);
+          return tracking.length === 0 ? decision : Promise.all(tracking).then(() => decision);
         };
         return isPromise(result) ? result.then(sent) : sent(result);
       },
@@ -151,12 +154,15 @@ export class ResultMasking {
 
   // ------------------------------------------------------------------ client → database
 
-  private track(frame: Frame): void {
+  /** Notes what the frame asks of the server; a promise while a long text's COPY targets are parsed (the frame waits). */
+  private track(frame: Frame): undefined | Promise<undefined> {
     switch (frame.code) {
       case FrontendCode.Query: {
         const message = parseFrontendMessage(frame);
-        if (message.type === 'Query') this.pending.push({ kind: 'query', copies: copyOutTargets(message.sql) });
-        return;
+        if (message.type !== 'Query') return;
+        const entry: Pending = { kind: 'query', copies: [] };
+        this.pending.push(entry);
+        return this.findCopies(entry, message.sql);
       }
       case FrontendCode.FunctionCall:
         this.pending.push({ kind: 'function' });
@@ -187,8 +193,9 @@ export class ResultMasking {
       case FrontendCode.Execute: {
         const message = parseFrontendMessage(frame);
         if (message.type !== 'Execute') return;
-        this.pending.push({ kind: 'execute', portal: message.portal, copies: copyOutTargets(this.portalSql.get(message.portal) ?? '') });
-        return;
+        const entry: Pending = { kind: 'execute', portal: message.portal, copies: [] };
+        this.pending.push(entry);
+        return this.findCopies(entry, this.portalSql.get(message.portal) ?? '');
       }
       case FrontendCode.Close: {
         const message = parseFrontendMessage(frame);
@@ -205,6 +212,18 @@ export class ResultMasking {
       default:
         return;
     }
+  }
+
+  private findCopies(entry: { copies: CopyOutTarget[] }, sql: string): undefined | Promise<undefined> {
+    const copies = copyOutTargets(sql, this.options.parser);
+    if (Array.isArray(copies)) {
+      entry.copies = copies;
+      return undefined;
+    }
+    return copies.then((found) => {
+      entry.copies = found;
+      return undefined;
+    });
   }
 
   /** The first pending entry of `kind` before the first boundary (the batch being answered). */

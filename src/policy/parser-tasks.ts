@@ -1,0 +1,20 @@
+import { findCopyOutTargets } from './copy-targets.js';
+import { extractFacts } from './facts.js';
+
+/**
+ * The pure parser tasks a parser worker runs, by name. Inputs and results cross the thread
+ * boundary by structured clone, so both are plain data. A new task is one line here.
+ */
+export const PARSER_TASKS = {
+  facts: (input: { sql: string; searchPath: string[] }) => extractFacts(input.sql, { searchPath: input.searchPath }),
+  copyOutTargets: (sql: string) => findCopyOutTargets(sql),
+} satisfies Record<string, (input: never) => unknown>;
+
+export type ParserTaskName = keyof typeof PARSER_TASKS;
+export type ParserTaskInput<K extends ParserTaskName> = Parameters<(typeof PARSER_TASKS)[K]>[0];
+export type ParserTaskOutput<K extends ParserTaskName> = ReturnType<(typeof PARSER_TASKS)[K]>;
+
+/** Runs a task on this thread. */
+export function runParserTask<K extends ParserTaskName>(task: K, input: ParserTaskInput<K>): ParserTaskOutput<K> {
+  return (PARSER_TASKS[task] as (input: ParserTaskInput<K>) => ParserTaskOutput<K>)(input);
+}
