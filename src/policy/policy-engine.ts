@@ -1,7 +1,7 @@
 import { HoopError } from '../errors.js';
 import { LruCache } from './decision-cache.js';
 import { extractFacts } from './facts.js';
-import { literalShapeKey, singleStatementText } from './literal-shape.js';
+import { literalShapeKey, singleStatementRange, singleStatementText } from './literal-shape.js';
 import { policyParserLoaded } from './pg-parser.js';
 import { ACTION_RANK, compilePolicy, decideStatement, type CompiledRule } from './rule-matcher.js';
 import type { ConnectionPolicy, PolicyDecision, StatementDecision } from './types.js';
@@ -72,7 +72,7 @@ export class PolicyEngine {
       const template = this.shapes.get(groupsKey + shape);
       if (template !== undefined) {
         this.stats.hits++;
-        return withText(template, singleStatementText(sql));
+        return withText(template, singleStatementText(sql), singleStatementRange(sql));
       }
     }
     this.stats.misses++;
@@ -153,9 +153,9 @@ function freezeStatement(s: StatementDecision): StatementDecision {
   });
 }
 
-function withText(template: PolicyDecision, text: string): PolicyDecision {
+function withText(template: PolicyDecision, text: string, location: { start: number; end: number }): PolicyDecision {
   return Object.freeze({
     ...template,
-    statements: Object.freeze(template.statements.map((s) => Object.freeze({ ...s, text }))) as StatementDecision[],
+    statements: Object.freeze(template.statements.map((s) => Object.freeze(s.location ? { ...s, text, location } : { ...s, text }))) as StatementDecision[],
   });
 }
