@@ -79,6 +79,8 @@ interface RangeEntry {
   refname: string;
   relname?: string;
   schema?: string;
+  /** The FROM entry named its schema; an unqualified one may be in any schema of the search path (or pg_temp). */
+  qualified?: boolean;
   tables: string[];
   colnames?: ReadonlySet<string>;
 }
@@ -685,7 +687,7 @@ class FactsWalker {
     // A CTE shadows an unqualified table name, except as the target of a write.
     if (!write && schema === undefined && this.cteNames.some((names) => names.has(relname))) return { refname, tables: [] };
     const table = this.addTable(c, schema, relname, write);
-    const entry: RangeEntry = { refname, relname, schema: schema ?? this.defaultSchema, tables: [table] };
+    const entry: RangeEntry = { refname, relname, schema: schema ?? this.defaultSchema, tables: [table], qualified: schema !== undefined };
     if (colnames) entry.colnames = colnames;
     return entry;
   }
@@ -737,7 +739,7 @@ class FactsWalker {
       return;
     }
     const [schema, rel, column] = qualified as [string, string, string];
-    const matched = all.filter((e) => e.relname === rel && e.schema === schema);
+    const matched = all.filter((e) => sameRelation(e, schema, rel));
     if (matched.length > 0) {
       for (const e of matched) this.entryColumn(e, column, c);
       return;
@@ -762,7 +764,7 @@ class FactsWalker {
     }
     const [first, second] = names as [string, string];
     for (let i = scopes.length - 1; i >= 0; i--) {
-      const hit = scopes[i]!.find((e) => e.refname === first || (names.length >= 3 && e.relname === second && e.schema === first));
+      const hit = scopes[i]!.find((e) => e.refname === first || (names.length >= 3 && sameRelation(e, first, second)));
       if (hit) return hit === target;
     }
     return false;
@@ -1143,6 +1145,16 @@ class SourceText {
     const length = this.ascii ? this.text.length : (this.bytes ??= Buffer.from(this.text, 'utf8')).length;
     return { start, end: length };
   }
+}
+
+/**
+ * Whether `schema.rel` (the first parts of a three-part column reference) can name FROM entry
+ * `e`: its own schema, or any schema when the entry was not qualified (`FROM customers` is
+ * `public.customers` to the facts but may be `pg_temp.customers` or another search-path schema's
+ * to the server, and `pg_temp.customers.ssn` then reads it).
+ */
+function sameRelation(e: RangeEntry, schema: string, rel: string): boolean {
+  return e.relname === rel && (e.schema === schema || !e.qualified);
 }
 
 function toFacts(c: Collector): StatementFacts {

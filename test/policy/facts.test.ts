@@ -111,6 +111,13 @@ describe('tables, writes and columns', () => {
     if (want.columns) expect(f.columns).toEqual(want.columns);
   });
 
+  it('three-part column references to an unqualified FROM entry name its columns (oracle miss: pg_temp.scratch.id FROM scratch)', () => {
+    expect(anywhere('SELECT pg_temp.scratch.val FROM scratch ORDER BY pg_temp.scratch.id').columns).toEqual(['public.scratch.id', 'public.scratch.val']);
+    expect(facts('SELECT public.customers.ssn FROM customers', ['app', 'public']).statements[0]!.columns).toEqual(['app.customers.ssn']);
+    // a qualified FROM entry is only that schema's table
+    expect(anywhere('SELECT other.customers.ssn FROM public.customers').columns).not.toContain('public.customers.ssn');
+  });
+
   it('qualifies unqualified names with the first schema of the search path', () => {
     expect(facts('SELECT a FROM t', ['app', 'public']).statements[0]!.tables).toEqual(['app.t']);
   });

@@ -15,7 +15,7 @@ import { SCHEMA_SQL, SESSION_SQL } from './facts-oracle/schema.js';
  */
 
 const GENERATED_SEED = 20_251_203;
-const GENERATED_COUNT = 3000;
+const GENERATED_COUNT = 4000;
 
 let db: LocalPostgres;
 let client: pg.Client;

@@ -114,5 +114,8 @@ export const HAND_WRITTEN: readonly { why: string; sql: string }[] = [
   { why: 'IN with a row', sql: 'SELECT id FROM orders WHERE (cid, note) IN (SELECT id, ssn FROM customers)' },
   { why: 'EXISTS correlated', sql: 'SELECT id FROM orders o WHERE EXISTS (SELECT 1 FROM customers c WHERE c.id = o.cid AND c.ssn LIKE $1)' },
   { why: 'ANY over an array column', sql: "SELECT id FROM customers WHERE 'x' = ANY (tags)" },
+  // found by the oracle
+  { why: 'three-part reference to an unqualified FROM entry (a temporary table)', sql: 'SELECT pg_temp.scratch.val FROM scratch ORDER BY pg_temp.scratch.id' },
+  { why: 'three-part reference to an unqualified FROM entry', sql: 'SELECT public.customers.ssn FROM customers' },
   { why: 'jsonb operators', sql: "SELECT doc ->> 'v' FROM customers WHERE doc @> '{\"k\": 1}'" },
 ];

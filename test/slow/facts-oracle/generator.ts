@@ -11,7 +11,8 @@ import { TABLES, type ColumnType, type TableSpec } from './schema.js';
 type Type = ColumnType | 'bool';
 
 interface Col { name: string; type: Type }
-interface Item { alias: string; cols: Col[]; table?: TableSpec }
+/** A FROM item; `qualifier`: how its columns may also be qualified (`public.customers` when not aliased). */
+interface Item { alias: string; cols: Col[]; table?: TableSpec; qualifier?: string }
 /** Visible FROM items: innermost level last. */
 type Scope = Item[][];
 
@@ -27,6 +28,9 @@ class StatementGenerator {
   private aliasCounter = 0;
   /** Bare column names are ambiguous in ON CONFLICT (the target and `excluded`). */
   private qualifyAll = false;
+  /** Table names used without an alias, and names a CTE shadows, in the current statement. */
+  private bareNames = new Set<string>();
+  private shadowed = new Set<string>();
 
   constructor(seed: number) {
     this.state = seed >>> 0;
@@ -34,6 +38,8 @@ class StatementGenerator {
 
   statement(): string {
     this.aliasCounter = 0;
+    this.bareNames = new Set();
+    this.shadowed = new Set();
     const r = this.rand();
     if (r < 0.5) return this.select([], 2).sql;
     if (r < 0.6) return this.insert();
@@ -75,11 +81,15 @@ class StatementGenerator {
   // ── FROM ────────────────────────────────────────────────────────────────────────────
 
   private tableRef(table: TableSpec, options: { aliasColumns?: boolean; sample?: boolean } = {}): { sql: string; item: Item } {
-    const alias = this.alias(table.name[0]!);
     let cols: Col[] = table.columns.map((c) => ({ ...c }));
+    const schema = table.name === 'scratch' ? 'pg_temp' : 'public';
     let name = table.name;
-    if (table.name === 'scratch' && this.chance(0.5)) name = 'pg_temp.scratch';
-    else if (table.name !== 'scratch' && this.chance(0.15)) name = `public.${table.name}`;
+    if (this.shadowed.has(table.name) || (table.name === 'scratch' ? this.chance(0.5) : this.chance(0.15))) name = `${schema}.${table.name}`;
+    if (options.aliasColumns && !this.bareNames.has(table.name) && this.chance(0.1)) {
+      this.bareNames.add(table.name);
+      return { sql: name, item: { alias: table.name, cols, table, qualifier: `${schema}.${table.name}` } };
+    }
+    const alias = this.alias(table.name[0]!);
     let aliasSql = ` AS ${alias}`;
     if (options.aliasColumns && this.chance(0.12)) {
       const n = this.int(1, cols.length);
@@ -145,9 +155,25 @@ class StatementGenerator {
           continue;
         }
       }
-      if (r < 0.62) {
+      if (r < 0.6) {
         const alias = this.alias('g');
         parts.push({ sql: `generate_series(1, ${this.int(1, 5)}) AS ${alias}(n)`, items: [{ alias, cols: [{ name: 'n', type: 'int' }] }] });
+        continue;
+      }
+      if (r < 0.62) {
+        const alias = this.alias('vals');
+        parts.push({ sql: `(VALUES (1, 'a'), (${this.expr(scope, 'int', 0)}, ${this.expr(scope, 'text', 0)})) AS ${alias}(vn, vt)`, items: [{ alias, cols: [{ name: 'vn', type: 'int' }, { name: 'vt', type: 'text' }] }] });
+        continue;
+      }
+      if (parts.length > 0 && r < 0.64) {
+        const alias = this.alias('rf');
+        const arr = this.column([items()], 'textarr', true);
+        parts.push({ sql: `ROWS FROM (generate_series(1, 2), unnest(${arr ?? "ARRAY['z']"})) AS ${alias}(rn, rt)`, items: [{ alias, cols: [{ name: 'rn', type: 'int' }, { name: 'rt', type: 'text' }] }] });
+        continue;
+      }
+      if (parts.length > 0 && r < 0.66) {
+        const alias = this.alias('x');
+        parts.push({ sql: `XMLTABLE('/r' PASSING xmlelement(name r, ${this.expr([items()], 'text', 0)}) COLUMNS xv text PATH '.') AS ${alias}`, items: [{ alias, cols: [{ name: 'xv', type: 'text' }] }] });
         continue;
       }
       const ref = this.tableRef(this.pick(TABLES), { aliasColumns: true, sample: true });
@@ -168,6 +194,8 @@ class StatementGenerator {
     const { item, col } = this.pick(candidates);
     const everywhere = scope.flat().filter((it) => it.cols.some((c) => c.name === col.name));
     if (!qualified && everywhere.length === 1 && scope[scope.length - 1]!.includes(item) && this.chance(0.3)) return col.name;
+    if (item.qualifier && this.chance(0.3)) return `${item.qualifier}.${col.name}`;
+    if (item.table && this.chance(0.05)) return `(${item.alias}).${col.name}`;
     return `${item.alias}.${col.name}`;
   }
 
@@ -195,13 +223,21 @@ class StatementGenerator {
       switch (type) {
         case 'int': return this.pick([`length(${this.expr(scope, 'text', d)})`, `abs(${this.expr(scope, 'int', d)})`, `coalesce(${this.expr(scope, 'int', d)}, 0)`, `${this.expr(scope, 'int', d)} + 1`]);
         case 'num': return `round(${this.expr(scope, 'num', d)}, 1)`;
-        case 'text': return this.pick([`upper(${this.expr(scope, 'text', d)})`, `concat(${this.expr(scope, 'text', d)}, '-')`, `(${this.expr(scope, 'int', d)})::text`, `coalesce(${this.expr(scope, 'text', d)}, 'none')`, `${this.jsonText(scope)}`]);
+        case 'text': return this.pick([`upper(${this.expr(scope, 'text', d)})`, `concat(${this.expr(scope, 'text', d)}, '-')`, `(${this.expr(scope, 'int', d)})::text`, `coalesce(${this.expr(scope, 'text', d)}, 'none')`, `${this.jsonText(scope)}`, this.arrayElement(scope)]);
         case 'date': return `${this.expr(scope, 'date', d)} + 1`;
         case 'textarr': return `ARRAY[${this.expr(scope, 'text', d)}, ${this.expr(scope, 'text', d)}]`;
-        case 'jsonb': return this.pick([`jsonb_build_object('a', ${this.expr(scope, 'text', d)})`, `to_jsonb(${this.expr(scope, 'int', d)})`]);
+        case 'jsonb': {
+          const doc = this.column(scope, 'jsonb');
+          return this.pick([`jsonb_build_object('a', ${this.expr(scope, 'text', d)})`, `to_jsonb(${this.expr(scope, 'int', d)})`, doc ? `${doc}['k']` : "'{}'::jsonb"]);
+        }
       }
     }
     return `CASE WHEN ${this.bool(scope, d)} THEN ${this.expr(scope, type, d)} ELSE ${this.expr(scope, type, d)} END`;
+  }
+
+  private arrayElement(scope: Scope): string {
+    const arr = this.column(scope, 'textarr');
+    return arr ? `${arr}[1]` : "'a'";
   }
 
   private jsonText(scope: Scope): string {
@@ -232,7 +268,9 @@ class StatementGenerator {
       const b = this.column(scope, 'text');
       if (a && b) return `(${a}, ${b}) = (${this.int(0, 9)}, 'x')`;
     }
-    if (r < 0.78 && depth > 0) return `(${this.bool(scope, depth - 1)} ${this.pick(['AND', 'OR'])} ${this.bool(scope, depth - 1)})`;
+    if (r < 0.74 && depth > 0) return `(${this.bool(scope, depth - 1)} ${this.pick(['AND', 'OR'])} ${this.bool(scope, depth - 1)})`;
+    if (r < 0.76 && depth > 0) return `${this.expr(scope, 'int', d)} = ANY (${this.select(scope, depth - 1, { types: ['int'] }).sql})`;
+    if (r < 0.78 && depth > 0) return `(${this.expr(scope, 'int', d)}, ${this.expr(scope, 'text', d)}) IN (${this.select(scope, depth - 1, { types: ['int', 'text'] }).sql})`;
     if (r < 0.8) return `NOT (${this.bool(scope, d)})`;
     if (r < 0.83) return this.pick(['true', '1 = 1', "now() > '2000-01-01'"]);
     const arr = this.column(scope, 'textarr');
@@ -267,8 +305,10 @@ class StatementGenerator {
     let withSql = '';
     let cteItems: Item[] = [];
     if (depth > 0 && this.chance(0.12)) {
-      const name = this.alias('cte');
+      const shadow = this.chance(0.25) ? this.pick(TABLES.filter((t) => t.name !== 'scratch')).name : undefined;
       const body = this.select(scope, depth - 1, { named: true });
+      const name = shadow ?? this.alias('cte');
+      if (shadow) this.shadowed.add(shadow);
       withSql = `WITH ${name} AS ${this.pick(['', 'MATERIALIZED ', 'NOT MATERIALIZED '])}(${body.sql}) `;
       cteItems = [{ alias: name, cols: body.cols }];
     }
@@ -305,6 +345,7 @@ class StatementGenerator {
         const type = this.pick<Type>(['int', 'text', 'num']);
         add(this.aggregate(inner, type), type);
       }
+      if (groups.length > 0 && this.chance(0.2)) add(`GROUPING(${groups.join(', ')})`, 'int');
     } else {
       const n = this.int(1, 4);
       for (let i = 0; i < n; i++) {
@@ -322,7 +363,8 @@ class StatementGenerator {
         } else if (r < 0.25) {
           add(`JSON_OBJECT('k': ${this.expr(inner, 'text', 0)})::text`, 'text');
         } else if (r < 0.33) {
-          const over = `OVER (PARTITION BY ${this.key(inner, 'text')} ORDER BY ${this.key(inner, 'int')})`;
+          const frame = this.pick(['', ' ROWS BETWEEN 1 PRECEDING AND CURRENT ROW', ' RANGE UNBOUNDED PRECEDING', ' GROUPS BETWEEN CURRENT ROW AND 1 FOLLOWING']);
+          const over = `OVER (PARTITION BY ${this.key(inner, 'text')} ORDER BY ${this.key(inner, 'int')}${frame})`;
           add(this.pick([`(row_number() ${over})::int`, `(rank() ${over})::int`, `(sum(${this.expr(inner, 'int', 0)}) ${over})::int`, `length(lag(${this.polymorphic(inner)}) ${over})`]), 'int');
         } else if (r < 0.37) {
           add(`ARRAY[${this.expr(inner, 'int', 0)}, ${this.expr(inner, 'int', 0)}]::text`, 'text');
@@ -409,8 +451,9 @@ class StatementGenerator {
   insert(): string {
     const table = this.writable();
     const target = this.tableRef(table);
-    const cols = target.item.table!.columns.slice(0, this.int(1, table.columns.length)).filter((c, i) => i === 0 || c.name !== 'id');
-    const colList = `(${cols.map((c) => c.name).join(', ')})`;
+    const all = this.chance(0.2);
+    const cols = all ? table.columns : table.columns.slice(0, this.int(1, table.columns.length)).filter((c, i) => i === 0 || c.name !== 'id');
+    const colList = all ? '' : `(${cols.map((c) => c.name).join(', ')})`;
     let source: string;
     if (this.chance(0.6)) {
       source = `VALUES (${this.values([], table, cols)})${this.chance(0.3) ? `, (${this.values([], table, cols)})` : ''}`;

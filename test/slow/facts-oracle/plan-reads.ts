@@ -4,18 +4,21 @@
  *
  *   relations  every plan node with "Relation Name" (scans; ModifyTable's target is a write)
  *   columns    `alias.column` references in every expression field (Output, Filter, Index Cond,
- *              Hash Cond, Sort Key, Group Key, …), resolved through the aliases of scan nodes;
- *              in ModifyTable's Output (RETURNING) an alias that is no scan's (`old`, `new`,
- *              `WITH (OLD AS o)`) is the target
+ *              Hash Cond, Sort Key, Group Key, Grouping Sets, …), resolved through the aliases of
+ *              scan nodes; in ModifyTable's Output (RETURNING) an alias of no node (`old`, `new`,
+ *              `WITH (OLD AS o)`) naming a target column is the target; an alias of no node
+ *              otherwise is a partitioned parent whose children are scanned (x for x_1, x_2)
  *
- * MERGE joins its source with a whole-row reference (`s.*`, transformMergeStmt's marker for a
- * source row that matched nothing) that only the executor sees: under a Merge, `x.*` in the
- * Output of a node that is not a plan root is not counted.
- *
- * A scan whose Output is its relation's full physical row (create_scan_plan's physical tlist,
- * chosen when the parent does not need an exact projection) says nothing about which columns
- * the statement uses, so such an Output only counts at the root of a plan tree (the statement's
- * result, an InitPlan, a SubPlan, a subquery or set-operation member) or under ModifyTable.
+ * Planner artifacts that say nothing about what the statement uses are left out:
+ *   - an Output that starts with a scanned relation's full row in order: a physical tlist
+ *     (create_scan_plan uses one when the parent needs no exact projection) or a node passing
+ *     one through (Materialize, Hash, Sort, …); it counts, whole, only at the root of a plan
+ *     tree (the statement's result, an InitPlan, a SubPlan, a subquery or set-operation member)
+ *     or under ModifyTable;
+ *   - an index-only scan's Output (its index's columns) below a root;
+ *   - under MERGE, `x.*` in the Output of a non-root node: transformMergeStmt's whole-row marker
+ *     for a source row that matched nothing, seen only by the executor;
+ *   - a bare column name: a Var whose relation was planned away (the deparser cannot place it).
  */
 
 export interface PlanRelation {
@@ -45,7 +48,7 @@ const NOT_EXPRESSIONS = new Set([
   'Node Type', 'Parent Relationship', 'Relation Name', 'Schema', 'Alias', 'Subplan Name', 'CTE Name', 'Function Name',
   'Index Name', 'Strategy', 'Partial Mode', 'Join Type', 'Operation', 'Scan Direction', 'Conflict Resolution',
   'Conflict Arbiter Indexes', 'Command', 'Sampling Method', 'Table Function Name', 'Sort Method', 'Sort Space Type',
-  'Setop Strategy', 'Setop Command',
+  'Setop Strategy', 'Setop Command', 'Target Tables',
 ]);
 const ROOT_RELATIONSHIPS = new Set(['InitPlan', 'SubPlan', 'Subquery', 'Member']);
 const SYSTEM_COLUMNS = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoid']);
@@ -64,13 +67,17 @@ export function planReads(explain: unknown, relationColumns: RelationColumns, pa
     const aliases = new Map<string, PlanRelation>();
     const derived = new Set<string>();
     collectAliases(entry.Plan, aliases, derived);
-    // A partitioned (or inherited) table's scans are aliased x_1, x_2…; the nodes above them use x.
-    for (const [alias, rel] of [...aliases]) {
+    // A partitioned (or inherited) table's scans name its children; the nodes above them name
+    // the parent by an alias no node carries.
+    const appendParents: PlanRelation[] = [];
+    const parentAliases = new Set<string>();
+    for (const [alias, rel] of aliases) {
       const parent = parentOf(rel);
-      const base = /^(.+)_\d+$/.exec(alias)?.[1];
-      if (parent && base && !aliases.has(base)) aliases.set(base, parent);
+      if (!parent) continue;
+      if (!appendParents.some((p) => p.schema === parent.schema && p.name === parent.name)) appendParents.push(parent);
+      parentAliases.add(alias.replace(/_\d+$/, ''));
     }
-    walk(entry.Plan, null, { aliases, derived, columnsOf: relationColumns, parentOf }, out);
+    walk(entry.Plan, null, { aliases, derived, appendParents, parentAliases, columnsOf: relationColumns, parentOf }, out);
   }
   return out;
 }
@@ -79,6 +86,9 @@ interface PlanContext {
   aliases: Map<string, PlanRelation>;
   /** Aliases of subquery, CTE, function and values scans: no relation of their own. */
   derived: ReadonlySet<string>;
+  appendParents: readonly PlanRelation[];
+  /** x, for scanned children aliased x_1, x_2… */
+  parentAliases: ReadonlySet<string>;
   columnsOf: RelationColumns;
   parentOf: ParentOf;
 }
@@ -93,7 +103,7 @@ function collectAliases(node: PlanNode, aliases: Map<string, PlanRelation>, deri
 }
 
 function walk(node: PlanNode, parent: PlanNode | null, ctx: PlanContext, out: PlanReads, underMerge = false): void {
-  const { aliases, columnsOf } = ctx;
+  const { columnsOf } = ctx;
   const relation = typeof node['Relation Name'] === 'string' ? { schema: String(node['Schema']), name: node['Relation Name'] } : undefined;
   const modify = node['Node Type'] === 'ModifyTable';
   if (relation) {
@@ -112,27 +122,60 @@ function walk(node: PlanNode, parent: PlanNode | null, ctx: PlanContext, out: Pl
   const root = treeRoot || parent['Node Type'] === 'ModifyTable';
   for (const [key, value] of Object.entries(node)) {
     if (key === 'Plans' || NOT_EXPRESSIONS.has(key)) continue;
-    const texts = typeof value === 'string' ? [value] : Array.isArray(value) && value.every((v) => typeof v === 'string') ? value as string[] : [];
+    const texts = strings(value);
     if (texts.length === 0) continue;
-    if (key === 'Output' && relation && !modify && !root && isPhysicalRow(texts, node, relation, columnsOf)) continue;
-    const scanColumns = relation && !modify ? columnsOf(relation.schema, relation.name) ?? [] : [];
-    for (const text of texts) {
+    // an index-only scan emits its index's columns, whatever the statement uses
+    if (key === 'Output' && node['Node Type'] === 'Index Only Scan' && !root) continue;
+    let rest = texts;
+    const physical = key === 'Output' && !modify ? physicalRow(texts, node, relation, ctx) : undefined;
+    if (physical) {
+      // says nothing about which columns are used, except as what the statement (or a subplan) returns
+      const columns = columnsOf(physical.schema, physical.name) ?? [];
+      if (root) add(out, physical, columns);
+      rest = texts.slice(columns.length);
+    }
+    for (const text of rest) {
       for (const [alias, column] of references(text)) {
-        // a bare name is a column of the scanned relation (physical tlists print bare names)
-        const target = alias === null
-          ? (scanColumns.includes(column) ? relation : undefined)
-          : aliases.get(alias) ?? (modify && key === 'Output' && relation && returningAlias(alias, column, relation, ctx) ? relation : undefined);
-        if (!target || SYSTEM_COLUMNS.has(column)) continue;
-        if (underMerge && (!treeRoot || relationship === 'Member') && key === 'Output' && column === '*') continue;
-        const name = `${target.schema}.${target.name}`;
-        const set = out.columns.get(name) ?? new Set<string>();
-        set.add(column);
-        out.columns.set(name, set);
+        for (const target of resolve(alias, column, { relation, returning: modify && key === 'Output' }, ctx)) {
+          if (SYSTEM_COLUMNS.has(column)) continue;
+          if (underMerge && (!treeRoot || relationship === 'Member') && key === 'Output' && column === '*') continue;
+          add(out, target, [column]);
+        }
       }
     }
   }
   const merge = underMerge || (modify && node['Operation'] === 'Merge');
   for (const child of node.Plans ?? []) walk(child, node, ctx, out, merge);
+}
+
+function add(out: PlanReads, relation: PlanRelation, columns: readonly string[]): void {
+  const name = `${relation.schema}.${relation.name}`;
+  const set = out.columns.get(name) ?? new Set<string>();
+  for (const c of columns) set.add(c);
+  out.columns.set(name, set);
+}
+
+/** Every string in a field: expressions may sit in lists of lists (Grouping Sets' Hash Keys). */
+function strings(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value)) return value.flatMap(strings);
+  if (value && typeof value === 'object') return Object.values(value).flatMap(strings);
+  return [];
+}
+
+/**
+ * The relations a reference is to: a scan's alias; in RETURNING, `old`/`new`/`WITH (OLD AS o)` names; an alias no node
+ * carries, for a partitioned or inherited parent whose children are scanned.
+ */
+function resolve(alias: string | null, column: string, here: { relation?: PlanRelation; returning: boolean }, ctx: PlanContext): PlanRelation[] {
+  // A bare name is a Var the deparser could not place (its relation was planned away): not
+  // attributable. (Physical tlists, which print bare names, are handled whole.)
+  if (alias === null) return [];
+  const scanned = ctx.aliases.get(alias);
+  if (scanned) return [scanned];
+  if (ctx.derived.has(alias)) return [];
+  if (here.returning && here.relation && !ctx.parentAliases.has(alias) && returningAlias(alias, column, here.relation, ctx)) return [here.relation];
+  return ctx.appendParents.filter((p) => column === '*' || (ctx.columnsOf(p.schema, p.name) ?? []).includes(column));
 }
 
 /** In RETURNING, `old.x`, `new.x` or a `WITH (OLD AS o)` name: an alias of no scan, naming a column of the target. */
@@ -141,14 +184,28 @@ function returningAlias(alias: string, column: string, target: PlanRelation, ctx
   return column === '*' || (ctx.columnsOf(target.schema, target.name) ?? []).includes(column);
 }
 
-/** The Output is every column of the scanned relation in order (qualified by its alias or bare). */
-function isPhysicalRow(output: readonly string[], node: PlanNode, relation: PlanRelation, columnsOf: RelationColumns): boolean {
-  const columns = columnsOf(relation.schema, relation.name);
-  if (!columns || columns.length !== output.length) return false;
-  const alias = quoteIdent(String(node['Alias']));
-  const renamed = (text: string) => /^[\w$"]+(\.[\w$"]+)?$/.test(text) && !columns.some((c) => text === quoteIdent(c) || text === `${alias}.${quoteIdent(c)}`);
-  // an alias's column list renames the first columns: the plan prints those names
-  return columns.every((c, i) => output[i] === quoteIdent(c) || output[i] === `${alias}.${quoteIdent(c)}` || renamed(output[i]!));
+/**
+ * The Output starts with every column of one scanned relation in order: a scan's physical tlist
+ * (sometimes followed by expressions a parameterized join needs), or a node that passes one
+ * through (Materialize, Hash, Sort, Memoize, …). Names are qualified by the relation's alias, or
+ * bare on the scan itself; an alias's column list renames the first ones.
+ */
+function physicalRow(output: readonly string[], node: PlanNode, relation: PlanRelation | undefined, ctx: PlanContext): PlanRelation | undefined {
+  const first = /^([\w$]+|"(?:[^"]|"")+")\./.exec(output[0] ?? '')?.[1];
+  const alias = first ?? (relation ? quoteIdent(String(node['Alias'])) : undefined);
+  const rel = first ? ctx.aliases.get(first.startsWith('"') ? first.slice(1, -1).replace(/""/g, '"') : first) : relation;
+  if (!alias || !rel) return undefined;
+  const columns = ctx.columnsOf(rel.schema, rel.name);
+  if (!columns || columns.length > output.length) return undefined;
+  const named = (text: string, c: string) => text === `${alias}.${quoteIdent(c)}` || (!first && text === quoteIdent(c));
+  const renamed = (text: string) => {
+    const m = /^(?:[\w$]+\.)?([\w$]+)$/.exec(text);
+    return m !== null && text.startsWith(first ? `${alias}.` : '') && !SYSTEM_COLUMNS.has(m[1]!) && !columns.some((c) => named(text, c));
+  };
+  // the names an alias's column list gives replace a prefix of the columns
+  let k = 0;
+  while (k < columns.length && !named(output[k]!, columns[k]!) && renamed(output[k]!)) k++;
+  return columns.every((c, i) => i < k || named(output[i]!, c)) ? rel : undefined;
 }
 
 /** `alias.column` pairs in a deparsed expression (alias null for a bare name); literals, casts and calls are skipped. */
@@ -186,8 +243,7 @@ function referencesTarget(modify: PlanNode, target: PlanRelation, ctx: PlanConte
   const visit = (node: PlanNode, top: boolean): boolean => {
     for (const [key, value] of Object.entries(node)) {
       if (key === 'Plans' || key === 'Output' || key === 'One-Time Filter' || NOT_EXPRESSIONS.has(key)) continue;
-      const texts = typeof value === 'string' ? [value] : Array.isArray(value) && value.every((v) => typeof v === 'string') ? value as string[] : [];
-      for (const text of texts) {
+      for (const text of strings(value)) {
         if (/CURRENT OF/.test(text)) return true;
         if (!top && references(text).some(([alias]) => alias !== null && targetAliases.has(alias))) return true;
       }
