@@ -114,6 +114,22 @@ const COLUMN_SUBCOMMANDS = new Set([
   'AT_SetStatistics', 'AT_SetOptions', 'AT_ResetOptions', 'AT_SetStorage', 'AT_SetCompression', 'AT_DropColumn',
   'AT_AlterColumnType', 'AT_AlterColumnGenericOptions', 'AT_AddIdentity', 'AT_SetIdentity', 'AT_DropIdentity',
 ]);
+/** Statements that name functions the server will call later (operators, casts, types, handlers…). */
+const FUNCTION_DEFINING_NODES = new Set([
+  'DefineStmt', 'AlterOperatorStmt', 'AlterTypeStmt', 'CreateCastStmt', 'CreateTransformStmt', 'CreateEventTrigStmt',
+  'CreatePLangStmt', 'CreateAmStmt', 'CreateConversionStmt', 'CreateFdwStmt', 'AlterFdwStmt', 'CreateOpClassStmt',
+  'AlterOpFamilyStmt', 'CreateFunctionStmt', 'AlterFunctionStmt',
+]);
+/** DefElem names whose value is a function (CREATE OPERATOR/AGGREGATE/TYPE/TEXT SEARCH …, FDW handlers, SUPPORT). */
+const FUNCTION_OPTIONS = new Set([
+  'function', 'procedure', 'restrict', 'join', 'sfunc', 'finalfunc', 'combinefunc', 'serialfunc', 'deserialfunc', 'msfunc',
+  'minvfunc', 'mfinalfunc', 'input', 'output', 'receive', 'send', 'typmod_in', 'typmod_out', 'analyze', 'subscript',
+  'canonical', 'subtype_diff', 'handler', 'validator', 'init', 'lexize', 'start', 'gettoken', 'end', 'lextypes', 'headline',
+  'support',
+]);
+/** Fields that hold a function's name (a String list) or an ObjectWithArgs naming one. */
+const FUNCTION_NAME_FIELDS = new Set(['funcname', 'plhandler', 'plinline', 'plvalidator', 'handler_name', 'func_name']);
+const FUNCTION_OBJECT_FIELDS = new Set(['func', 'fromsql', 'tosql']);
 const LEAF_NODES = new Set(['A_Const', 'String', 'Integer', 'Float', 'Boolean', 'BitString', 'ParamRef', 'A_Star', 'SQLValueFunction']);
 
 class FactsWalker {
@@ -197,6 +213,10 @@ class FactsWalker {
   }
 
   private walkStatement(type: string, body: Obj, c: Collector, scopes: Scopes): void {
+    if (FUNCTION_DEFINING_NODES.has(type)) {
+      // a function's own name (CREATE/ALTER FUNCTION) is not a call: only its SUPPORT function is
+      this.definedFunctions(type === 'CreateFunctionStmt' || type === 'AlterFunctionStmt' ? { ...body, funcname: undefined, func: undefined } : body, c);
+    }
     switch (type) {
       case 'SelectStmt':
         if (body['intoClause']) {
@@ -593,6 +613,34 @@ class FactsWalker {
         if (partition) this.addColumns(this.rangeVar(partition, c, true).tables, '*', c);
       }
       this.expr(cmd, c, inner);
+    }
+  }
+
+  /**
+   * Functions a definition makes the server call later, whenever the operator, aggregate, cast,
+   * type or handler is used: recorded now, so a function rule sees them (`CREATE OPERATOR !!!
+   * (RIGHTARG = text, FUNCTION = pg_read_file)` then `SELECT !!! '/etc/passwd'`).
+   */
+  private definedFunctions(node: unknown, c: Collector): void {
+    if (node === null || typeof node !== 'object') return;
+    if (Array.isArray(node)) {
+      for (const item of node) this.definedFunctions(item, c);
+      return;
+    }
+    const obj = node as Obj;
+    const def = obj['DefElem'] as Obj | undefined;
+    if (def && FUNCTION_OPTIONS.has(String(def['defname']))) {
+      const arg = (def['arg'] ?? {}) as Obj;
+      const names = ((arg['TypeName'] as Obj | undefined)?.['names']) ?? ((arg['List'] as Obj | undefined)?.['items']) ?? (arg['String'] ? [arg] : undefined);
+      if (names) this.addFunction(names, c);
+      return;
+    }
+    const item = obj['CreateOpClassItem'] as Obj | undefined;
+    if (item && item['itemtype'] === 2) this.addFunction((item['name'] as Obj | undefined)?.['objname'], c);
+    for (const [key, value] of Object.entries(obj)) {
+      if (FUNCTION_NAME_FIELDS.has(key) && Array.isArray(value)) this.addFunction(value, c);
+      else if (FUNCTION_OBJECT_FIELDS.has(key) && value && typeof value === 'object') this.addFunction((value as Obj)['objname'], c);
+      else if (typeof value === 'object') this.definedFunctions(value, c);
     }
   }
 

@@ -69,6 +69,7 @@ describe('DESIGN.md example policy', () => {
     ["SELECT id FROM orders WHERE note = pg_read_file('/etc/passwd')", 'deny', 'no-files'],
     ["SELECT (SELECT lo_export(1, '/tmp/x'))", 'deny', 'no-files'],
     ["SELECT * FROM dblink('host=x', 'SELECT 1') AS t(a int)", 'deny', 'no-escape'],
+    ['CREATE OPERATOR !!! (RIGHTARG = text, FUNCTION = pg_read_file)', 'review', 'no-ddl'],
     ['SELEC 1', 'deny', null],
     ['SET standard_conforming_strings = off', 'deny', 'built-in:parser-settings'],
     ['', 'allow', null],
@@ -155,6 +156,8 @@ describe('rule semantics', () => {
   });
 
   it.each<[string, string, PolicyAction]>([
+    ['pg_read_file', 'CREATE OPERATOR !!! (RIGHTARG = text, FUNCTION = pg_read_file)', 'deny'],
+    ['pg_read_file', 'CREATE CAST (text AS int) WITH FUNCTION pg_read_file(text)', 'deny'],
     ['pg_read_file', "SELECT pg_catalog.pg_read_file('x')", 'deny'],
     ['pg_catalog.pg_read_file', "SELECT pg_read_file('x')", 'deny'],
     ['pg_catalog.pg_read_file', "SELECT evil.pg_read_file('x')", 'allow'],

@@ -141,6 +141,17 @@ describe('functions', () => {
     ["SELECT count(*) OVER (PARTITION BY pg_read_file('x')) FROM t", ['count', 'pg_read_file']],
     ['CALL p(1)', ['p']],
     ['CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION audit()', ['audit']],
+    // definitions name functions the server calls whenever the new object is used
+    ['CREATE OPERATOR !!! (RIGHTARG = text, FUNCTION = pg_catalog.pg_read_file)', ['pg_catalog.pg_read_file']],
+    ['CREATE AGGREGATE a(text) (SFUNC = textcat, STYPE = text, FINALFUNC = pg_read_file)', ['pg_read_file', 'textcat']],
+    ['CREATE CAST (text AS int) WITH FUNCTION pg_read_file(text)', ['pg_read_file']],
+    ['CREATE TYPE t (INPUT = lo_export, OUTPUT = textout)', ['lo_export', 'textout']],
+    ['CREATE OPERATOR CLASS c FOR TYPE int USING btree AS OPERATOR 1 <, FUNCTION 1 lo_export(int, text)', ['lo_export']],
+    ['ALTER OPERATOR !!! (NONE, text) SET (RESTRICT = pg_read_file)', ['pg_read_file']],
+    ['CREATE EVENT TRIGGER e ON ddl_command_start EXECUTE FUNCTION on_ddl()', ['on_ddl']],
+    ["CREATE FUNCTION f() RETURNS int LANGUAGE sql SUPPORT pg_read_file AS 'SELECT 1'", ['pg_read_file']],
+    ['ALTER FUNCTION pg_read_file(text) IMMUTABLE', []], // the function altered is not called
+    ['CREATE FOREIGN DATA WRAPPER w HANDLER fdw_handler VALIDATOR fdw_validator', ['fdw_handler', 'fdw_validator']],
   ])('%s calls %j', (sql, fns) => {
     expect(anywhere(sql).functions).toEqual(fns);
   });
