@@ -185,11 +185,12 @@ const KIND_LABELS: Partial<Record<StatementKind, string>> = {
   transaction: 'transaction control', cursor: 'cursor statement', do: 'DO block', other: 'statement',
 };
 
-/** `UPDATE without WHERE on public.orders`, `nested DELETE on public.t`. */
+/** `UPDATE without WHERE on public.orders`, `nested DELETE on public.t`, `MERGE without a bounding condition on …`. */
 export function describeStatement(facts: StatementFacts): string {
   const label = KIND_LABELS[facts.kind] ?? facts.kind.toUpperCase();
   const targets = facts.writes.length > 0 ? facts.writes : facts.tables;
-  return `${facts.nested ? 'nested ' : ''}${label}${facts.whereAbsent ? ' without WHERE' : ''}${targets.length > 0 ? ` on ${list(targets)}` : ''}`;
+  const unbounded = !facts.whereAbsent ? '' : facts.kind === 'merge' ? ' without a bounding condition' : ' without WHERE';
+  return `${facts.nested ? 'nested ' : ''}${label}${unbounded}${targets.length > 0 ? ` on ${list(targets)}` : ''}`;
 }
 
 function list(items: readonly string[]): string {

@@ -86,6 +86,9 @@ describe('DESIGN.md example policy', () => {
 
   it('explains a decision in words', () => {
     expect(engine.decide('UPDATE orders SET total = 0', AGENT).reason).toBe('UPDATE without WHERE on public.orders');
+    expect(engine.decide('UPDATE orders SET total = 0 WHERE 1 = 1', AGENT).reason).toBe('UPDATE without WHERE on public.orders');
+    expect(engine.decide('MERGE INTO orders o USING staging s ON true WHEN MATCHED THEN DELETE', AGENT).reason)
+      .toBe('MERGE without a bounding condition on public.orders');
     expect(engine.decide('SELEC 1', AGENT)).toMatchObject({
       unparsed: true, rule: null, reason: 'the parser could not read it: syntax error at or near "SELEC"',
     });
