@@ -136,16 +136,14 @@ class FactsWalker {
   readonly collectors: Collector[] = [];
   literalSensitive = false;
   private readonly cteNames: Set<string>[] = [];
-  private readonly statisticsColumns: ReadonlySet<string>;
+  private statisticsColumns: ReadonlySet<string> | undefined;
   /** While a WHERE (or MERGE condition) is walked: its target, and how many references resolved to it. */
   private whereTarget: RangeEntry | null = null;
   private targetReferences = 0;
   /** While a stored setting is walked (ALTER ROLE/DATABASE/SYSTEM … SET, a function's SET clause). */
   private storedSetting = false;
 
-  constructor(private readonly defaultSchema: string) {
-    this.statisticsColumns = statisticsColumnFacts(defaultSchema);
-  }
+  constructor(private readonly defaultSchema: string) {}
 
   rawStatements(raw: readonly RawStatement[], source: SourceText, parent: Collector | null, scopes: Scopes): void {
     for (const r of raw) {
@@ -180,7 +178,11 @@ class FactsWalker {
       for (const t of c.ownTables) c.writes.add(t);
     }
     if (this.writesSettings(c, type)) c.parserSettings.add(ANY_SETTING);
-    for (const col of c.columns) if (this.statisticsColumns.has(col)) c.readsAnyColumn.add(col);
+    for (const col of c.columns) {
+      if (!col.includes('pg_stat')) continue;
+      this.statisticsColumns ??= statisticsColumnFacts(this.defaultSchema);
+      if (this.statisticsColumns.has(col)) c.readsAnyColumn.add(col);
+    }
     if (parent) {
       for (const t of c.tables) parent.tables.add(t);
       for (const t of c.writes) parent.writes.add(t);
