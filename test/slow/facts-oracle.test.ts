@@ -4,6 +4,8 @@ import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-p
 import { loadPolicyParser } from '../../src/policy/policy-engine.js';
 import { HAND_WRITTEN } from './facts-oracle/corpus.js';
 import { generateStatements } from './facts-oracle/generator.js';
+import { extractFacts } from '../../src/policy/facts.js';
+import type { StatementFacts } from '../../src/policy/types.js';
 import { FactsOracle } from './facts-oracle/oracle.js';
 import { SCHEMA_SQL, SESSION_SQL } from './facts-oracle/schema.js';
 
@@ -50,6 +52,26 @@ async function run(statements: readonly string[], where: boolean): Promise<{ mis
 }
 
 describe('facts hold against the server\'s plans', () => {
+  it('the oracle sees what the facts leave out', async () => {
+    const forgetful = (change: (f: StatementFacts) => StatementFacts) => new FactsOracle(client, (sql, options) => {
+      const result = extractFacts(sql, options);
+      return 'error' in result ? result : { ...result, statements: result.statements.map(change) };
+    });
+    await forgetful((f) => f).load();
+    const cases: [FactsOracle, string, string][] = [
+      [forgetful((f) => ({ ...f, columns: f.columns.filter((c) => !c.endsWith('.ssn')) })), 'SELECT ssn FROM customers', 'reads column public.customers.ssn'],
+      [forgetful((f) => ({ ...f, columns: [] })), "UPDATE customers SET name = 'x' WHERE id = 1 RETURNING old.email", 'reads column public.customers.email'],
+      [forgetful((f) => ({ ...f, tables: f.tables.filter((t) => t !== 'public.orders') })), 'SELECT 1 FROM customers c WHERE EXISTS (SELECT 1 FROM orders)', 'reads relation public.orders'],
+      [forgetful((f) => ({ ...f, writes: [] })), 'DELETE FROM audit WHERE id = 1', 'writes public.audit'],
+      [forgetful(({ actions: _, ...f }) => f), 'INSERT INTO audit VALUES (1) ON CONFLICT (id) DO UPDATE SET who = excluded.who', 'performs update (ON CONFLICT) on public.audit'],
+      [forgetful((f) => ({ ...f, whereAbsent: false })), 'DELETE FROM audit WHERE 1 = 1', 'deletes every row of public.audit, but no statement is where: absent'],
+    ];
+    for (const [o, sql, miss] of cases) {
+      await o.load();
+      expect((await o.check(sql, { where: true })).misses, sql).toContain(miss);
+    }
+  });
+
   it(`hand-written corpus (${HAND_WRITTEN.length} statements: every bypass class, every miss found)`, async () => {
     const { misses, unplanned } = await run(HAND_WRITTEN.map((e) => e.sql), true);
     expect(unplanned, 'every hand-written statement must plan').toEqual([]);

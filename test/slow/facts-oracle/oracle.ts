@@ -2,6 +2,9 @@ import type pg from 'pg';
 import { extractFacts } from '../../../src/policy/facts.js';
 import { canonicalName, canonicalPart } from '../../../src/policy/names.js';
 import type { StatementFacts } from '../../../src/policy/types.js';
+
+/** What the oracle holds against the plan: the policy's own extractor, or a stand-in. */
+export type FactsExtractor = typeof extractFacts;
 import { planReads, type PlanRelation } from './plan-reads.js';
 
 /**
@@ -44,7 +47,7 @@ export class FactsOracle {
   private catalog!: Catalog;
   private readonly viewFacts = new Map<string, StatementFacts[]>();
 
-  constructor(private readonly client: pg.Client) {}
+  constructor(private readonly client: pg.Client, private readonly extract: FactsExtractor = extractFacts) {}
 
   /** Reads the catalog; call again after DDL. */
   async load(): Promise<void> {
@@ -74,7 +77,7 @@ export class FactsOracle {
    * where the planner later proves the reference irrelevant, as in `CASE WHEN false THEN t.id`).
    */
   async check(sql: string, options: { where?: boolean } = {}): Promise<OracleVerdict> {
-    const extracted = extractFacts(sql, { searchPath: SEARCH_PATH });
+    const extracted = this.extract(sql, { searchPath: SEARCH_PATH });
     if ('error' in extracted) return { planned: false, error: `facts: ${extracted.error}`, misses: [] };
     const statements = extracted.statements;
     let explain: unknown;

@@ -18,7 +18,9 @@
  *   - an index-only scan's Output (its index's columns) below a root;
  *   - under MERGE, `x.*` in the Output of a non-root node: transformMergeStmt's whole-row marker
  *     for a source row that matched nothing, seen only by the executor;
- *   - a bare column name: a Var whose relation was planned away (the deparser cannot place it).
+ *   - a bare column name on a scan node is that scan's column (EXPLAIN prints bare names for a
+ *     statement with one relation), elsewhere unattributable; below a Result whose One-Time Filter
+ *     is false (nothing runs there) bare names are outer Vars of relations planned away.
  */
 
 export interface PlanRelation {
@@ -102,7 +104,7 @@ function collectAliases(node: PlanNode, aliases: Map<string, PlanRelation>, deri
   for (const child of node.Plans ?? []) collectAliases(child, aliases, derived);
 }
 
-function walk(node: PlanNode, parent: PlanNode | null, ctx: PlanContext, out: PlanReads, underMerge = false): void {
+function walk(node: PlanNode, parent: PlanNode | null, ctx: PlanContext, out: PlanReads, underMerge = false, dead = false): void {
   const { columnsOf } = ctx;
   const relation = typeof node['Relation Name'] === 'string' ? { schema: String(node['Schema']), name: node['Relation Name'] } : undefined;
   const modify = node['Node Type'] === 'ModifyTable';
@@ -136,7 +138,8 @@ function walk(node: PlanNode, parent: PlanNode | null, ctx: PlanContext, out: Pl
     }
     for (const text of rest) {
       for (const [alias, column] of references(text)) {
-        for (const target of resolve(alias, column, { relation, returning: modify && key === 'Output' }, ctx)) {
+        const here = { ...(modify ? {} : { scan: relation }), ...(modify && key === 'Output' ? { returningTarget: relation } : {}), dead };
+        for (const target of resolve(alias, column, here, ctx)) {
           if (SYSTEM_COLUMNS.has(column)) continue;
           if (underMerge && (!treeRoot || relationship === 'Member') && key === 'Output' && column === '*') continue;
           add(out, target, [column]);
@@ -145,7 +148,9 @@ function walk(node: PlanNode, parent: PlanNode | null, ctx: PlanContext, out: Pl
     }
   }
   const merge = underMerge || (modify && node['Operation'] === 'Merge');
-  for (const child of node.Plans ?? []) walk(child, node, ctx, out, merge);
+  // below a Result whose One-Time Filter is false nothing runs, and Vars of relations planned away print bare
+  const deadBelow = dead || node['One-Time Filter'] === 'false';
+  for (const child of node.Plans ?? []) walk(child, node, ctx, out, merge, deadBelow);
 }
 
 function add(out: PlanReads, relation: PlanRelation, columns: readonly string[]): void {
@@ -167,14 +172,19 @@ function strings(value: unknown): string[] {
  * The relations a reference is to: a scan's alias; in RETURNING, `old`/`new`/`WITH (OLD AS o)` names; an alias no node
  * carries, for a partitioned or inherited parent whose children are scanned.
  */
-function resolve(alias: string | null, column: string, here: { relation?: PlanRelation; returning: boolean }, ctx: PlanContext): PlanRelation[] {
-  // A bare name is a Var the deparser could not place (its relation was planned away): not
-  // attributable. (Physical tlists, which print bare names, are handled whole.)
-  if (alias === null) return [];
+function resolve(
+  alias: string | null, column: string, here: { scan?: PlanRelation; returningTarget?: PlanRelation; dead: boolean }, ctx: PlanContext,
+): PlanRelation[] {
+  // EXPLAIN prints bare names when the statement has one relation: on a scan node, its own
+  if (alias === null) {
+    if (!here.scan || here.dead) return [];
+    return (ctx.columnsOf(here.scan.schema, here.scan.name) ?? []).includes(column) ? [here.scan] : [];
+  }
   const scanned = ctx.aliases.get(alias);
   if (scanned) return [scanned];
   if (ctx.derived.has(alias)) return [];
-  if (here.returning && here.relation && !ctx.parentAliases.has(alias) && returningAlias(alias, column, here.relation, ctx)) return [here.relation];
+  const target = here.returningTarget;
+  if (target && !ctx.parentAliases.has(alias) && returningAlias(alias, column, target, ctx)) return [target];
   return ctx.appendParents.filter((p) => column === '*' || (ctx.columnsOf(p.schema, p.name) ?? []).includes(column));
 }
 
