@@ -414,6 +414,13 @@ describe('prepared statements: the names the engine tracks', () => {
     expect({ executes: f.executes, deallocates: f.deallocates }).toEqual({ executes: want.executes, deallocates: want.deallocates });
   });
 
+  it('a PREPARE inside a DO block is reported on its nested statement (the server keeps it for the session)', () => {
+    const all = facts('DO $$ BEGIN PREPARE q AS DELETE FROM orders; DEALLOCATE old; END $$').statements;
+    expect(all.find((s) => s.kind === 'prepare')).toMatchObject({ nested: true, prepare: { name: 'q', text: 'DELETE FROM orders' } });
+    expect(all[0]).toMatchObject({ kind: 'do', deallocates: ['old'] });
+    expect(all[0]!.prepare).toBeUndefined();
+  });
+
   it('a PREPARE depends on literal values, so its decision is never shared by shape', () => {
     expect(facts('PREPARE p AS SELECT 1').literalSensitive).toBe(true);
   });
