@@ -70,6 +70,7 @@ function parseRule(node: ConfigNode, resolver: NameResolver): PolicyRule {
   node.object();
   const nameNode = node.child('name');
   const name = nameNode.string();
+  if (name.startsWith('built-in:')) nameNode.fail(`"${name}": names starting with built-in: are reserved for the gateway's own rules`);
   const inRule = ` (rule "${name}")`;
   for (const key of Object.keys(node.object())) {
     if (!(RULE_KEYS as readonly string[]).includes(key)) {
@@ -122,7 +123,8 @@ function parseMatch(node: ConfigNode, resolver: NameResolver, inRule: string): P
     const child = node.child(key);
     if (!child.present) continue;
     match[key] = nonEmpty(child, inRule).map((text) => {
-      if (resolver.tables(text) === null) child.fail(`"${text}" is not a table name${inRule}`, 'write table, schema.table or "Quoted"."Name"');
+      const error = resolver.tableError(text);
+      if (error !== null) child.fail(`${error}${inRule}`, 'write table, schema.table, "Quoted"."Name" or schema.* (pg_temp.* for temporary tables)');
       return text;
     });
   }

@@ -1,8 +1,10 @@
 import { errorMessage } from '../errors.js';
 import { canonicalName, canonicalPart, parseDottedName } from './names.js';
+import { ANY_SETTING, changesParserSetting, isParserSetting } from './parser-settings.js';
 import { parsePlPgSql, parseStatements, scanTokens, type RawStatement } from './pg-parser.js';
 import { DATA_MODIFYING_NODES, REWRITING_NODES, STATEMENT_NODE_KINDS, statementKind } from './statement-kinds.js';
-import type { PolicyFeature, StatementFacts, StatementKind } from './types.js';
+import type { DataAction, PolicyFeature, StatementFacts, StatementKind } from './types.js';
+import { revealsStoredValues, statisticsColumnFacts } from './value-sources.js';
 
 /**
  * Fact extraction over PostgreSQL's raw parse tree (libpg-query JSON, parsenodes.h names).
@@ -16,8 +18,9 @@ import type { PolicyFeature, StatementFacts, StatementKind } from './types.js';
  *
  * What cannot be understood throws `FactsError`, which becomes an unparsed decision: the
  * extractor never guesses permissively. `literalSensitive` records whether any fact was read
- * from a literal's value (set_config's name, a DO or function body, …), which the decision
- * cache needs to know.
+ * from a literal's value (set_config's name, a DO or function body, a PREPARE's text, …), which
+ * the decision cache needs to know. Pure: no I/O and no state beyond one call, so it can run in
+ * a worker thread.
  */
 
 export type ExtractedFacts = { statements: StatementFacts[]; literalSensitive: boolean };
@@ -59,14 +62,28 @@ interface Collector {
   functions: Set<string>;
   features: Set<PolicyFeature>;
   whereAbsent: boolean;
+  actions: Set<DataAction>;
+  parserSettings: Set<string>;
+  readsAnyColumn: Set<string>;
+  executes: Set<string>;
+  deallocates: Set<string>;
+  prepare?: { name: string; text: string };
+  location?: { start: number; end: number };
 }
 
-/** One FROM entry: the name it is referred by and the real tables behind it (none for subqueries, CTEs, functions). */
+/**
+ * One FROM entry: the name it is referred by and the real tables behind it (none for subqueries,
+ * CTEs, functions). `colnames`: column names given by the alias (`AS t(a, b)`), which hide the
+ * table's own names for the first columns.
+ */
 interface RangeEntry {
   refname: string;
   relname?: string;
   schema?: string;
+  /** The FROM entry named its schema; an unqualified one may be in any schema of the search path (or pg_temp). */
+  qualified?: boolean;
   tables: string[];
+  colnames?: ReadonlySet<string>;
 }
 
 type Scopes = readonly (readonly RangeEntry[])[];
@@ -80,38 +97,92 @@ const DYNAMIC_SQL_FUNCTIONS = new Set([
   'crosstab', 'crosstab2', 'crosstab3', 'crosstab4', 'connectby',
   'dblink', 'dblink_exec', 'dblink_open', 'dblink_send_query',
 ]);
-const SQL_TEXT_FUNCTIONS = new Set(['query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'ts_stat']);
+/** Functions whose first argument is SQL run in this session (crosstab's second, if text, too). */
+const SQL_TEXT_FUNCTIONS = new Set([
+  'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'ts_stat', 'crosstab', 'crosstab2', 'crosstab3', 'crosstab4',
+]);
 const TABLE_TEXT_FUNCTIONS = new Set(['table_to_xml', 'table_to_xmlschema', 'table_to_xml_and_xmlschema']);
+/** Functions that read every table of the database or of a schema named at run time. */
+const ALL_TABLES_FUNCTIONS = new Set([
+  'database_to_xml', 'database_to_xml_and_xmlschema', 'schema_to_xml', 'schema_to_xml_and_xmlschema', 'connectby',
+]);
 const DROPPED_RELATIONS = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE', 'OBJECT_SEQUENCE']);
+/** Relations whose rows are moved or renamed by RENAME / SET SCHEMA: column rules follow the old name. */
+const RELATION_OBJECTS = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE']);
+/** ALTER TABLE subcommands whose `name` is a column of the table (parsenodes.h AlterTableType). */
+const COLUMN_SUBCOMMANDS = new Set([
+  'AT_ColumnDefault', 'AT_CookedColumnDefault', 'AT_DropNotNull', 'AT_SetNotNull', 'AT_SetExpression', 'AT_DropExpression',
+  'AT_SetStatistics', 'AT_SetOptions', 'AT_ResetOptions', 'AT_SetStorage', 'AT_SetCompression', 'AT_DropColumn',
+  'AT_AlterColumnType', 'AT_AlterColumnGenericOptions', 'AT_AddIdentity', 'AT_SetIdentity', 'AT_DropIdentity',
+]);
+/** Statements that name functions the server will call later (operators, casts, types, handlers…). */
+const FUNCTION_DEFINING_NODES = new Set([
+  'DefineStmt', 'AlterOperatorStmt', 'AlterTypeStmt', 'CreateCastStmt', 'CreateTransformStmt', 'CreateEventTrigStmt',
+  'CreatePLangStmt', 'CreateAmStmt', 'CreateConversionStmt', 'CreateFdwStmt', 'AlterFdwStmt', 'CreateOpClassStmt',
+  'AlterOpFamilyStmt', 'CreateFunctionStmt', 'AlterFunctionStmt',
+]);
+/** DefElem names whose value is a function (CREATE OPERATOR/AGGREGATE/TYPE/TEXT SEARCH …, FDW handlers, SUPPORT). */
+const FUNCTION_OPTIONS = new Set([
+  'function', 'procedure', 'restrict', 'join', 'sfunc', 'finalfunc', 'combinefunc', 'serialfunc', 'deserialfunc', 'msfunc',
+  'minvfunc', 'mfinalfunc', 'input', 'output', 'receive', 'send', 'typmod_in', 'typmod_out', 'analyze', 'subscript',
+  'canonical', 'subtype_diff', 'handler', 'validator', 'init', 'lexize', 'start', 'gettoken', 'end', 'lextypes', 'headline',
+  'support',
+]);
+/** Fields that hold a function's name (a String list) or an ObjectWithArgs naming one. */
+const FUNCTION_NAME_FIELDS = new Set(['funcname', 'plhandler', 'plinline', 'plvalidator', 'handler_name', 'func_name']);
+const FUNCTION_OBJECT_FIELDS = new Set(['func', 'fromsql', 'tosql']);
 const LEAF_NODES = new Set(['A_Const', 'String', 'Integer', 'Float', 'Boolean', 'BitString', 'ParamRef', 'A_Star', 'SQLValueFunction']);
-const UTF8_NAMES = new Set(['utf8', 'utf-8', 'unicode']);
 
 class FactsWalker {
   readonly collectors: Collector[] = [];
   literalSensitive = false;
   private readonly cteNames: Set<string>[] = [];
+  private statisticsColumns: ReadonlySet<string> | undefined;
+  /** While a WHERE (or MERGE condition) is walked: its target, and how many references resolved to it. */
+  private whereTarget: RangeEntry | null = null;
+  private targetReferences = 0;
+  /** While a stored setting is walked (ALTER ROLE/DATABASE/SYSTEM … SET, a function's SET clause). */
+  private storedSetting = false;
 
   constructor(private readonly defaultSchema: string) {}
 
   rawStatements(raw: readonly RawStatement[], source: SourceText, parent: Collector | null, scopes: Scopes): void {
     for (const r of raw) {
       const [type, body] = unwrap(r.stmt);
-      this.statement(type, body, source.statementText(r), parent, scopes);
+      this.statement(type, body, source.statementText(r), parent, scopes, parent === null ? source.byteRange(r) : undefined);
     }
   }
 
-  private statement(type: string, body: Obj, text: string, parent: Collector | null, scopes: Scopes): Collector {
+  private statement(
+    type: string, body: Obj, text: string, parent: Collector | null, scopes: Scopes, location?: { start: number; end: number },
+  ): Collector {
     const kind = statementKind(type, body);
     if (kind === undefined) throw new FactsError(`unsupported statement type ${type}`);
     const c: Collector = {
       kind, text, nested: parent !== null,
       tables: new Set(), ownTables: new Set(), writes: new Set(), columns: new Set(), functions: new Set(), features: new Set(),
-      whereAbsent: false,
+      whereAbsent: false, actions: new Set(), parserSettings: new Set(), readsAnyColumn: new Set(),
+      executes: new Set(), deallocates: new Set(),
     };
+    if (location) c.location = location;
     this.collectors.push(c);
-    this.walkStatement(type, body, c, scopes);
+    // A statement nested in a WHERE (none can be, but bodies and rules are walked generically)
+    // resolves its own names: it must not count references for an enclosing target.
+    const outerTarget = this.whereTarget;
+    this.whereTarget = null;
+    try {
+      this.walkStatement(type, body, c, scopes);
+    } finally {
+      this.whereTarget = outerTarget;
+    }
     if (kind === 'create' || kind === 'alter' || kind === 'drop' || kind === 'truncate' || REWRITING_NODES.has(type)) {
       for (const t of c.ownTables) c.writes.add(t);
+    }
+    if (this.writesSettings(c, type)) c.parserSettings.add(ANY_SETTING);
+    for (const col of c.columns) {
+      if (!col.includes('pg_stat')) continue;
+      this.statisticsColumns ??= statisticsColumnFacts(this.defaultSchema);
+      if (this.statisticsColumns.has(col)) c.readsAnyColumn.add(col);
     }
     if (parent) {
       for (const t of c.tables) parent.tables.add(t);
@@ -119,8 +190,22 @@ class FactsWalker {
       for (const col of c.columns) parent.columns.add(col);
       for (const f of c.functions) parent.functions.add(f);
       for (const f of c.features) parent.features.add(f);
+      for (const s of c.parserSettings) parent.parserSettings.add(s);
+      for (const s of c.readsAnyColumn) parent.readsAnyColumn.add(s);
+      for (const n of c.executes) parent.executes.add(n);
+      for (const n of c.deallocates) parent.deallocates.add(n);
     }
     return c;
+  }
+
+  /**
+   * pg_settings is a view whose UPDATE rule calls set_config: any write to it (or a view created
+   * over it, which is auto-updatable through it) may change any setting.
+   */
+  private writesSettings(c: Collector, type: string): boolean {
+    const names = [canonicalName(['pg_catalog', 'pg_settings']), canonicalName([this.defaultSchema, 'pg_settings'])];
+    if (DATA_MODIFYING_NODES.has(type) || type === 'CopyStmt') return names.some((n) => c.writes.has(n));
+    return type === 'ViewStmt' && names.some((n) => c.tables.has(n));
   }
 
   /** A statement inside another one (CTE body, EXPLAIN, PREPARE, COPY (query), CREATE … AS, rule action). */
@@ -131,6 +216,10 @@ class FactsWalker {
   }
 
   private walkStatement(type: string, body: Obj, c: Collector, scopes: Scopes): void {
+    if (FUNCTION_DEFINING_NODES.has(type)) {
+      // a function's own name (CREATE/ALTER FUNCTION) is not a call: only its SUPPORT function is
+      this.definedFunctions(type === 'CreateFunctionStmt' || type === 'AlterFunctionStmt' ? { ...body, funcname: undefined, func: undefined } : body, c);
+    }
     switch (type) {
       case 'SelectStmt':
         if (body['intoClause']) {
@@ -146,9 +235,29 @@ class FactsWalker {
       case 'MergeStmt': return this.merge(body, c, scopes);
       case 'CopyStmt': return this.copy(body, c, scopes);
       case 'ExplainStmt':
-      case 'PrepareStmt':
       case 'DeclareCursorStmt':
         this.nested(body['query'], c, scopes);
+        return;
+      case 'PrepareStmt': {
+        const text = preparedText(c.text);
+        this.literalSensitive = true; // the prepared text carries the literals
+        c.prepare = { name: String(body['name']), text };
+        this.expr(body['argtypes'], c, scopes);
+        this.nested(body['query'], c, scopes, text);
+        return;
+      }
+      case 'ExecuteStmt':
+        c.executes.add(String(body['name']));
+        this.expr(body['params'], c, scopes);
+        return;
+      case 'DeallocateStmt': {
+        const name = body['name'];
+        c.deallocates.add(body['isall'] === true || typeof name !== 'string' ? '*' : name);
+        return;
+      }
+      case 'DiscardStmt':
+        // DISCARD ALL also resets the session authorization to the login role: not a role change.
+        if (body['target'] === 'DISCARD_ALL') c.deallocates.add('*');
         return;
       case 'CreateTableAsStmt':
         this.rangeVar((body['into'] as Obj)['rel'] as Obj, c, true);
@@ -165,21 +274,89 @@ class FactsWalker {
         for (const action of (body['actions'] as unknown[] | undefined) ?? []) this.nested(action, c, inner);
         return;
       }
-      case 'IndexStmt':
-      case 'CreateTrigStmt':
-      case 'CreatePolicyStmt': {
+      case 'IndexStmt': {
         const target = this.rangeVar(body['relation'] as Obj, c, true);
-        if (type === 'CreateTrigStmt') this.addFunction(body['funcname'], c);
-        const rest: Obj = { ...body, relation: undefined, funcname: undefined };
-        this.expr(rest, c, [...scopes, [target]]);
+        for (const key of ['indexParams', 'indexIncludingParams']) {
+          for (const elem of (body[key] as unknown[] | undefined) ?? []) {
+            const name = ((elem as Obj)['IndexElem'] as Obj | undefined)?.['name'];
+            if (typeof name === 'string') this.addColumns(target.tables, name, c);
+          }
+        }
+        this.expr({ ...body, relation: undefined }, c, [...scopes, [target]]);
         return;
       }
+      case 'CreateTrigStmt': {
+        // A trigger function sees whole OLD and NEW rows, whatever its body names.
+        const target = this.rangeVar(body['relation'] as Obj, c, true);
+        this.addFunction(body['funcname'], c);
+        this.addColumns(target.tables, '*', c);
+        this.expr({ ...body, relation: undefined, funcname: undefined }, c, [...scopes, [target]]);
+        return;
+      }
+      case 'CreatePolicyStmt': {
+        const target = this.rangeVar(body['table'] as Obj, c, true);
+        this.expr({ ...body, table: undefined }, c, [...scopes, [target]]);
+        return;
+      }
+      case 'CreateStatsStmt': {
+        const relations = (body['relations'] as unknown[] | undefined) ?? [];
+        const entries = this.fromScope(relations, c);
+        for (const elem of (body['exprs'] as unknown[] | undefined) ?? []) {
+          const stats = ((elem as Obj)['StatsElem'] ?? {}) as Obj;
+          if (typeof stats['name'] === 'string') for (const e of entries) this.entryColumn(e, stats['name'], c);
+          this.expr(stats['expr'], c, [...scopes, entries]);
+        }
+        return;
+      }
+      case 'CreateStmt': return this.createTable(body, c, scopes);
+      case 'CreateForeignTableStmt':
+        this.createTable(body['base'] as Obj, c, scopes);
+        this.expr({ ...body, base: undefined }, c, scopes);
+        c.readsAnyColumn.add('a foreign table (its server may be this database)');
+        return;
+      case 'ImportForeignSchemaStmt':
+        this.expr(body, c, scopes);
+        c.readsAnyColumn.add('foreign tables (their server may be this database)');
+        return;
+      case 'AlterTableStmt': return this.alterTable(body, c, scopes);
+      case 'RenameStmt': {
+        const relation = body['relation'] as Obj | undefined;
+        if (relation) {
+          const target = this.rangeVar(relation, c, true);
+          if (body['renameType'] === 'OBJECT_COLUMN' && typeof body['subname'] === 'string') this.addColumns(target.tables, body['subname'], c);
+          if (RELATION_OBJECTS.has(String(body['renameType']))) this.addColumns(target.tables, '*', c);
+        }
+        if (body['renameType'] === 'OBJECT_SCHEMA') c.readsAnyColumn.add('a renamed schema (its tables change names)');
+        this.expr({ ...body, relation: undefined }, c, scopes);
+        return;
+      }
+      case 'AlterObjectSchemaStmt': {
+        const relation = body['relation'] as Obj | undefined;
+        if (relation) {
+          const target = this.rangeVar(relation, c, true);
+          if (RELATION_OBJECTS.has(String(body['objectType']))) this.addColumns(target.tables, '*', c);
+        }
+        this.expr({ ...body, relation: undefined }, c, scopes);
+        return;
+      }
+      case 'VacuumStmt':
+        for (const rel of (body['rels'] as unknown[] | undefined) ?? []) {
+          const vr = ((rel as Obj)['VacuumRelation'] ?? {}) as Obj;
+          if (!vr['relation']) continue;
+          const target = this.rangeVar(vr['relation'] as Obj, c, false);
+          for (const col of stringList(vr['va_cols'])) this.addColumns(target.tables, col, c);
+        }
+        this.expr({ ...body, rels: undefined }, c, scopes);
+        return;
+      case 'CreatePublicationStmt':
+      case 'AlterPublicationStmt': return this.publication(body, c, scopes);
       case 'CreateFunctionStmt': return this.createFunction(body, c);
+      case 'AlterFunctionStmt':
+        this.expr({ ...body, actions: undefined }, c, scopes);
+        this.functionOptions(body['actions'], c);
+        return;
       case 'DoStmt': return this.doBlock(body, c);
       case 'VariableSetStmt': return this.variableSet(body, c);
-      case 'DiscardStmt':
-        if (body['target'] === 'DISCARD_ALL') c.features.add('role_change'); // DISCARD ALL runs SET SESSION AUTHORIZATION DEFAULT
-        return;
       case 'DropStmt':
         if (DROPPED_RELATIONS.has(String(body['removeType']))) {
           for (const object of (body['objects'] as unknown[] | undefined) ?? []) {
@@ -204,14 +381,14 @@ class FactsWalker {
       if (body['op'] !== undefined && body['op'] !== 'SETOP_NONE') {
         this.select(asSelect(body['larg']), c, scopes);
         this.select(asSelect(body['rarg']), c, scopes);
-        for (const key of ['sortClause', 'limitOffset', 'limitCount']) this.expr(body[key], c, scopes);
+        for (const key of ['sortClause', 'limitOffset', 'limitCount', 'lockingClause']) this.expr(body[key], c, scopes);
         return;
       }
       const from = (body['fromClause'] as unknown[] | undefined) ?? [];
       const inner = [...scopes, this.fromScope(from, c)];
       for (const item of from) this.fromItemExpressions(item, c, inner);
       for (const key of ['targetList', 'whereClause', 'groupClause', 'havingClause', 'windowClause', 'sortClause',
-        'limitOffset', 'limitCount', 'distinctClause', 'valuesLists']) {
+        'limitOffset', 'limitCount', 'distinctClause', 'valuesLists', 'lockingClause']) {
         this.expr(body[key], c, inner);
       }
     } finally {
@@ -222,6 +399,7 @@ class FactsWalker {
   private insert(body: Obj, c: Collector, scopes: Scopes): void {
     const pushed = this.withClause(body['withClause'], c, scopes);
     try {
+      c.actions.add('insert');
       const target = this.rangeVar(body['relation'] as Obj, c, true);
       const cols = resTargets(body['cols']);
       if (cols.length === 0) this.addColumns(target.tables, '*', c);
@@ -233,16 +411,17 @@ class FactsWalker {
       const withTarget = [...scopes, [target, { refname: 'excluded', tables: target.tables }]];
       const conflict = body['onConflictClause'] as Obj | undefined;
       if (conflict) {
+        if (conflict['action'] === 'ONCONFLICT_UPDATE') c.actions.add('update');
         const infer = conflict['infer'] as Obj | undefined;
         for (const elem of (infer?.['indexElems'] as unknown[] | undefined) ?? []) {
           const name = ((elem as Obj)['IndexElem'] as Obj | undefined)?.['name'];
           if (typeof name === 'string') this.addColumns(target.tables, name, c);
         }
-        this.expr({ ...infer, indexElems: undefined }, c, withTarget);
+        this.expr(infer, c, withTarget);
         this.assignments(conflict['targetList'], target, c, withTarget);
         this.expr(conflict['whereClause'], c, withTarget);
       }
-      this.expr(body['returningClause'], c, withTarget);
+      this.returning(body['returningClause'], target, c, withTarget);
     } finally {
       if (pushed) this.cteNames.pop();
     }
@@ -251,14 +430,14 @@ class FactsWalker {
   private update(body: Obj, c: Collector, scopes: Scopes): void {
     const pushed = this.withClause(body['withClause'], c, scopes);
     try {
+      c.actions.add('update');
       const target = this.rangeVar(body['relation'] as Obj, c, true);
       const from = (body['fromClause'] as unknown[] | undefined) ?? [];
       const inner = [...scopes, [target, ...this.fromScope(from, c)]];
       for (const item of from) this.fromItemExpressions(item, c, inner);
       this.assignments(body['targetList'], target, c, inner);
-      if (body['whereClause'] === undefined || body['whereClause'] === null) c.whereAbsent = true;
-      this.expr(body['whereClause'], c, inner);
-      this.expr(body['returningClause'], c, inner);
+      if (!this.whereFilters(body['whereClause'], target, c, inner)) c.whereAbsent = true;
+      this.returning(body['returningClause'], target, c, inner);
     } finally {
       if (pushed) this.cteNames.pop();
     }
@@ -267,18 +446,23 @@ class FactsWalker {
   private delete(body: Obj, c: Collector, scopes: Scopes): void {
     const pushed = this.withClause(body['withClause'], c, scopes);
     try {
+      c.actions.add('delete');
       const target = this.rangeVar(body['relation'] as Obj, c, true);
       const using = (body['usingClause'] as unknown[] | undefined) ?? [];
       const inner = [...scopes, [target, ...this.fromScope(using, c)]];
       for (const item of using) this.fromItemExpressions(item, c, inner);
-      if (body['whereClause'] === undefined || body['whereClause'] === null) c.whereAbsent = true;
-      this.expr(body['whereClause'], c, inner);
-      this.expr(body['returningClause'], c, inner);
+      if (!this.whereFilters(body['whereClause'], target, c, inner)) c.whereAbsent = true;
+      this.returning(body['returningClause'], target, c, inner);
     } finally {
       if (pushed) this.cteNames.pop();
     }
   }
 
+  /**
+   * MERGE performs what its WHEN clauses do. A WHEN MATCHED clause that updates or deletes is
+   * bounded by the ON condition or its own AND condition; WHEN NOT MATCHED BY SOURCE acts on
+   * the target rows the ON condition did not match, so only its own condition bounds it.
+   */
   private merge(body: Obj, c: Collector, scopes: Scopes): void {
     const pushed = this.withClause(body['withClause'], c, scopes);
     try {
@@ -286,30 +470,56 @@ class FactsWalker {
       const source = body['sourceRelation'];
       const inner = [...scopes, [target, ...this.fromScope([source], c)]];
       this.fromItemExpressions(source, c, inner);
-      this.expr(body['joinCondition'], c, inner);
+      const onFilters = this.whereFilters(body['joinCondition'], target, c, inner);
       for (const when of (body['mergeWhenClauses'] as unknown[] | undefined) ?? []) {
         const clause = ((when as Obj)['MergeWhenClause'] ?? when) as Obj;
+        const command = clause['commandType'];
         const targets = resTargets(clause['targetList']);
-        if (clause['commandType'] === 'CMD_INSERT' && targets.length === 0) this.addColumns(target.tables, '*', c);
+        if (command === 'CMD_INSERT') c.actions.add('insert');
+        if (command === 'CMD_INSERT' && targets.length === 0) this.addColumns(target.tables, '*', c);
         this.assignments(clause['targetList'], target, c, inner);
         this.expr(clause['values'], c, inner);
-        this.expr(clause['condition'], c, inner);
+        const conditionFilters = this.whereFilters(clause['condition'], target, c, inner);
+        if (command === 'CMD_UPDATE' || command === 'CMD_DELETE') {
+          c.actions.add(command === 'CMD_UPDATE' ? 'update' : 'delete');
+          const bounded = conditionFilters || (clause['matchKind'] === 'MERGE_WHEN_MATCHED' && onFilters);
+          if (!bounded) c.whereAbsent = true;
+        }
       }
-      this.expr(body['returningClause'], c, inner);
+      this.returning(body['returningClause'], target, c, inner);
     } finally {
       if (pushed) this.cteNames.pop();
     }
+  }
+
+  /**
+   * RETURNING: besides the statement's own scope, `old` and `new` (PostgreSQL 18), or the names
+   * `RETURNING WITH (OLD AS o, NEW AS n)` gives them, are the target's rows.
+   */
+  private returning(node: unknown, target: RangeEntry, c: Collector, scopes: Scopes): void {
+    if (!node) return;
+    const clause = node as Obj;
+    const level = [...(scopes[scopes.length - 1] ?? [])];
+    for (const name of ['old', 'new']) level.push({ refname: name, tables: target.tables });
+    for (const option of (clause['options'] as unknown[] | undefined) ?? []) {
+      const value = ((option as Obj)['ReturningOption'] as Obj | undefined)?.['value'];
+      if (typeof value === 'string') level.push({ refname: value, tables: target.tables });
+    }
+    this.expr(clause['exprs'], c, [...scopes.slice(0, -1), level]);
   }
 
   private copy(body: Obj, c: Collector, scopes: Scopes): void {
     if (body['is_program'] === true) c.features.add('copy_program');
     const relation = body['relation'] as Obj | undefined;
     if (relation) {
-      const target = this.rangeVar(relation, c, body['is_from'] === true);
+      const from = body['is_from'] === true;
+      if (from) c.actions.add('insert');
+      const target = this.rangeVar(relation, c, from);
       const cols = stringList(body['attlist']);
       for (const col of cols.length > 0 ? cols : ['*']) this.addColumns(target.tables, col, c);
       this.expr(body['whereClause'], c, [...scopes, [target]]);
     }
+    this.expr(body['options'], c, scopes);
     this.nested(body['query'], c, scopes);
   }
 
@@ -320,6 +530,34 @@ class FactsWalker {
       this.expr(rt.indirection, c, scopes);
       this.expr(rt.val, c, scopes);
     }
+  }
+
+  /**
+   * Walks a WHERE clause (or MERGE condition) and answers whether it can filter `target`'s
+   * rows: an AND filters when any part does, an OR when every branch does, anything else when
+   * it references the target (a column or the whole row; `WHERE CURRENT OF` counts). So
+   * `WHERE true`, `WHERE 1 = 1`, `WHERE now() > …`, `WHERE id = 1 OR true` and a WHERE on
+   * another table only do not filter.
+   */
+  private whereFilters(node: unknown, target: RangeEntry, c: Collector, scopes: Scopes): boolean {
+    if (node === undefined || node === null) return false;
+    const bool = (node as Obj)['BoolExpr'] as Obj | undefined;
+    if (bool && (bool['boolop'] === 'AND_EXPR' || bool['boolop'] === 'OR_EXPR')) {
+      const parts = ((bool['args'] as unknown[] | undefined) ?? []).map((arg) => this.whereFilters(arg, target, c, scopes));
+      return bool['boolop'] === 'AND_EXPR' ? parts.some(Boolean) : parts.length > 0 && parts.every(Boolean);
+    }
+    if ((node as Obj)['CurrentOfExpr']) return true;
+    const outer = this.whereTarget;
+    const before = this.targetReferences;
+    this.whereTarget = target;
+    try {
+      this.expr(node, c, scopes);
+    } finally {
+      this.whereTarget = outer;
+    }
+    const referenced = this.targetReferences > before;
+    this.targetReferences = before;
+    return referenced;
   }
 
   private withClause(node: unknown, c: Collector, scopes: Scopes): boolean {
@@ -340,6 +578,95 @@ class FactsWalker {
       visible.add(String(cte['ctename']));
     }
     return true;
+  }
+
+  // ── DDL that moves data or exposes it under other names ───────────────────────────────
+
+  /** CREATE TABLE: `PARTITION OF p` routes p's future rows here and `INHERITS (p)` shows these in p: both read p. */
+  private createTable(body: Obj, c: Collector, scopes: Scopes): void {
+    const target = this.rangeVar(body['relation'] as Obj, c, true);
+    for (const parent of (body['inhRelations'] as unknown[] | undefined) ?? []) {
+      const rv = ((parent as Obj)['RangeVar'] ?? parent) as Obj;
+      this.addColumns(this.rangeVar(rv, c, false).tables, '*', c);
+    }
+    this.expr({ ...body, relation: undefined, inhRelations: undefined }, c, [...scopes, [target]]);
+  }
+
+  /**
+   * ALTER TABLE: expressions (USING, DEFAULT, GENERATED, CHECK) read the table's columns; a
+   * column named by a subcommand is touched; INHERIT and ATTACH PARTITION make one table's
+   * rows readable through another.
+   */
+  private alterTable(body: Obj, c: Collector, scopes: Scopes): void {
+    const relation = body['relation'] as Obj | undefined;
+    if (!relation) {
+      this.expr(body, c, scopes);
+      return;
+    }
+    const target = this.rangeVar(relation, c, true);
+    const inner = [...scopes, [target]];
+    for (const item of (body['cmds'] as unknown[] | undefined) ?? []) {
+      const cmd = ((item as Obj)['AlterTableCmd'] ?? {}) as Obj;
+      const subtype = String(cmd['subtype']);
+      if (COLUMN_SUBCOMMANDS.has(subtype) && typeof cmd['name'] === 'string') this.addColumns(target.tables, cmd['name'], c);
+      if (subtype === 'AT_AddInherit') this.addColumns(target.tables, '*', c);
+      if (subtype === 'AT_AttachPartition') {
+        this.addColumns(target.tables, '*', c);
+        const partition = ((cmd['def'] as Obj | undefined)?.['PartitionCmd'] as Obj | undefined)?.['name'] as Obj | undefined;
+        if (partition) this.addColumns(this.rangeVar(partition, c, true).tables, '*', c);
+      }
+      this.expr(cmd, c, inner);
+    }
+  }
+
+  /**
+   * Functions a definition makes the server call later, whenever the operator, aggregate, cast,
+   * type or handler is used: recorded now, so a function rule sees them (`CREATE OPERATOR !!!
+   * (RIGHTARG = text, FUNCTION = pg_read_file)` then `SELECT !!! '/etc/passwd'`).
+   */
+  private definedFunctions(node: unknown, c: Collector): void {
+    if (node === null || typeof node !== 'object') return;
+    if (Array.isArray(node)) {
+      for (const item of node) this.definedFunctions(item, c);
+      return;
+    }
+    const obj = node as Obj;
+    const def = obj['DefElem'] as Obj | undefined;
+    if (def && FUNCTION_OPTIONS.has(String(def['defname']))) {
+      const arg = (def['arg'] ?? {}) as Obj;
+      const names = ((arg['TypeName'] as Obj | undefined)?.['names']) ?? ((arg['List'] as Obj | undefined)?.['items']) ?? (arg['String'] ? [arg] : undefined);
+      if (names) this.addFunction(names, c);
+      return;
+    }
+    const item = obj['CreateOpClassItem'] as Obj | undefined;
+    if (item && item['itemtype'] === 2) this.addFunction((item['name'] as Obj | undefined)?.['objname'], c);
+    for (const [key, value] of Object.entries(obj)) {
+      if (FUNCTION_NAME_FIELDS.has(key) && Array.isArray(value)) this.addFunction(value, c);
+      else if (FUNCTION_OBJECT_FIELDS.has(key) && value && typeof value === 'object') this.addFunction((value as Obj)['objname'], c);
+      else if (typeof value === 'object') this.definedFunctions(value, c);
+    }
+  }
+
+  /** A publication offers its tables' rows to subscribers: its tables (or column lists) are read. */
+  private publication(body: Obj, c: Collector, scopes: Scopes): void {
+    if (body['for_all_tables'] === true) c.readsAnyColumn.add('a publication FOR ALL TABLES');
+    if (body['action'] === 'AP_DropObjects') {
+      this.expr(body, c, scopes);
+      return;
+    }
+    for (const item of (body['pubobjects'] as unknown[] | undefined) ?? []) {
+      const spec = ((item as Obj)['PublicationObjSpec'] ?? {}) as Obj;
+      const pubtable = spec['pubtable'] as Obj | undefined;
+      if (pubtable?.['relation']) {
+        const target = this.rangeVar(pubtable['relation'] as Obj, c, false);
+        const cols = stringList(pubtable['columns']);
+        for (const col of cols.length > 0 ? cols : ['*']) this.addColumns(target.tables, col, c);
+        this.expr(pubtable['whereClause'], c, [...scopes, [target]]);
+      } else if (String(spec['pubobjtype']).startsWith('PUBLICATIONOBJ_TABLES_IN')) {
+        c.readsAnyColumn.add('a publication of every table in a schema');
+      }
+    }
+    this.expr({ ...body, pubobjects: undefined }, c, scopes);
   }
 
   // ── FROM and names ─────────────────────────────────────────────────────────────────────
@@ -363,7 +690,12 @@ class FactsWalker {
         this.fromEntry(body['larg'], c, entries);
         this.fromEntry(body['rarg'], c, entries);
         const tables = entries.slice(start).flatMap((e) => e.tables);
-        for (const name of [alias, aliasName(body['join_using_alias'])]) if (name) entries.push({ refname: name, tables });
+        // NATURAL joins on every column the two sides share: which ones is known only at run time.
+        if (body['isNatural'] === true) this.addColumns(tables, '*', c);
+        const colnames = aliasColumns(body['alias']);
+        if (alias) entries.push(colnames ? { refname: alias, tables, colnames } : { refname: alias, tables });
+        const usingAlias = aliasName(body['join_using_alias']);
+        if (usingAlias) entries.push({ refname: usingAlias, tables });
         return;
       }
       case 'RangeTableSample':
@@ -398,12 +730,17 @@ class FactsWalker {
 
   private rangeVar(rv: Obj, c: Collector, write: boolean): RangeEntry {
     const relname = String(rv['relname']);
-    const schema = typeof rv['schemaname'] === 'string' ? rv['schemaname'] : undefined;
+    let schema = typeof rv['schemaname'] === 'string' ? rv['schemaname'] : undefined;
+    // CREATE TEMP TABLE x (and TEMP VIEW, SEQUENCE, SELECT INTO TEMP) creates pg_temp.x.
+    if (schema === undefined && rv['relpersistence'] === 't') schema = 'pg_temp';
     const refname = aliasName(rv['alias']) ?? relname;
+    const colnames = aliasColumns(rv['alias']);
     // A CTE shadows an unqualified table name, except as the target of a write.
     if (!write && schema === undefined && this.cteNames.some((names) => names.has(relname))) return { refname, tables: [] };
     const table = this.addTable(c, schema, relname, write);
-    return { refname, relname, schema: schema ?? this.defaultSchema, tables: [table] };
+    const entry: RangeEntry = { refname, relname, schema: schema ?? this.defaultSchema, tables: [table], qualified: schema !== undefined };
+    if (colnames) entry.colnames = colnames;
+    return entry;
   }
 
   private addTable(c: Collector, schema: string | undefined, relname: string, write: boolean): string {
@@ -419,15 +756,21 @@ class FactsWalker {
     for (const t of tables) c.columns.add(`${t}.${part}`);
   }
 
+  /** A column read through a FROM entry: a name the entry's alias gave stands for an unknown column. */
+  private entryColumn(e: RangeEntry, column: string, c: Collector): void {
+    this.addColumns(e.tables, column !== '*' && e.colnames?.has(column) ? '*' : column, c);
+  }
+
   /**
    * Resolves a column reference the way PostgreSQL's transformColumnRef would, erring wide:
    * an unqualified name counts for every table in scope; a name that is also a FROM entry is a
    * whole-row reference (`t.*`).
    */
   private columnRef(names: readonly string[], c: Collector, scopes: Scopes): void {
+    if (this.whereTarget && this.refersToTarget(names, scopes, this.whereTarget)) this.targetReferences++;
     const all: RangeEntry[] = [];
     for (let i = scopes.length - 1; i >= 0; i--) all.push(...scopes[i]!);
-    const everyTable = (column: string) => { for (const e of all) this.addColumns(e.tables, column, c); };
+    const everyTable = (column: string) => { for (const e of all) this.entryColumn(e, column, c); };
     if (names.length === 1) {
       const name = names[0]!;
       if (name === '*') {
@@ -442,19 +785,40 @@ class FactsWalker {
     if (qualified.length === 2) {
       const [rel, column] = qualified as [string, string];
       const matched = all.filter((e) => e.refname === rel || e.relname === rel);
-      if (matched.length > 0) for (const e of matched) this.addColumns(e.tables, column, c);
+      if (matched.length > 0) for (const e of matched) this.entryColumn(e, column, c);
       else everyTable(rel); // `a.b` with no FROM entry "a": column a (composite), field b
       return;
     }
     const [schema, rel, column] = qualified as [string, string, string];
-    const matched = all.filter((e) => e.relname === rel && e.schema === schema);
+    const matched = all.filter((e) => sameRelation(e, schema, rel));
     if (matched.length > 0) {
-      for (const e of matched) this.addColumns(e.tables, column, c);
+      for (const e of matched) this.entryColumn(e, column, c);
       return;
     }
     const byRef = all.filter((e) => e.refname === schema || e.relname === schema);
-    if (byRef.length > 0) for (const e of byRef) this.addColumns(e.tables, rel, c); // t.composite.field
+    if (byRef.length > 0) for (const e of byRef) this.entryColumn(e, rel, c); // t.composite.field
     else everyTable(schema);
+  }
+
+  /**
+   * Whether a reference in a WHERE can be to `target`, resolved as PostgreSQL does, innermost
+   * scope first. An unqualified name counts when the innermost scope with FROM entries holds
+   * the target (with a FROM/USING list beside the target it may be the other table's: counted).
+   */
+  private refersToTarget(names: readonly string[], scopes: Scopes, target: RangeEntry): boolean {
+    if (names.length === 1) {
+      if (names[0] === '*') return false;
+      for (let i = scopes.length - 1; i >= 0; i--) {
+        if (scopes[i]!.length > 0) return scopes[i]!.includes(target);
+      }
+      return false;
+    }
+    const [first, second] = names as [string, string];
+    for (let i = scopes.length - 1; i >= 0; i--) {
+      const hit = scopes[i]!.find((e) => e.refname === first || (names.length >= 3 && sameRelation(e, first, second)));
+      if (hit) return hit === target;
+    }
+    return false;
   }
 
   // ── expressions ────────────────────────────────────────────────────────────────────────
@@ -479,7 +843,7 @@ class FactsWalker {
     for (const key of keys) {
       // Fields typed as one node struct are not wrapped in {Type: …} (parsenodes.h: CallStmt.funccall, …SetStmt.setstmt).
       if (key === 'funccall' && obj[key]) this.funcCall(obj[key] as Obj, c, scopes);
-      else if (key === 'setstmt' && obj[key]) this.statement('VariableSetStmt', obj[key] as Obj, c.text, c, scopes);
+      else if (key === 'setstmt' && obj[key]) this.storedSettingStatement(obj[key] as Obj, c, scopes);
       else this.expr(obj[key], c, scopes);
     }
   }
@@ -519,9 +883,14 @@ class FactsWalker {
     const args = (body['args'] as unknown[] | undefined) ?? [];
     if (name === 'set_config') this.setConfig(args, c);
     if (DYNAMIC_SQL_FUNCTIONS.has(name)) c.features.add('dynamic_sql');
+    if (revealsStoredValues(name)) c.readsAnyColumn.add(`${name}()`);
+    if (ALL_TABLES_FUNCTIONS.has(name)) c.readsAnyColumn.add(`${name}() (reads tables named at run time)`);
     if (SQL_TEXT_FUNCTIONS.has(name)) {
-      const text = this.stringLiteral(args[0]);
-      if (text !== undefined) this.embeddedSql(text, c);
+      const sqlArgs = name.startsWith('crosstab') ? args.slice(0, 2) : args.slice(0, 1);
+      sqlArgs.forEach((arg, i) => {
+        const text = this.stringLiteral(arg);
+        if (text !== undefined ? !this.embeddedSql(text, c) : i === 0 || !isNumericLiteral(arg)) this.computedSql(c);
+      });
     }
     if (TABLE_TEXT_FUNCTIONS.has(name)) {
       const text = this.stringLiteral(args[0]);
@@ -531,6 +900,7 @@ class FactsWalker {
         this.addColumns([table], '*', c);
       } else {
         c.features.add('dynamic_sql');
+        c.readsAnyColumn.add(`${name}() of a table named at run time`);
       }
     }
     this.expr({ ...body, funcname: undefined }, c, scopes);
@@ -548,12 +918,22 @@ class FactsWalker {
     const setting = this.stringLiteral(args[0]);
     if (setting === undefined) {
       c.features.add('role_change'); // the setting's name is computed: it could be role
+      c.parserSettings.add(ANY_SETTING);
       return;
     }
     const name = setting.toLowerCase();
     if (ROLE_SETTINGS.has(name)) c.features.add('role_change');
-    if (name === 'standard_conforming_strings' || name === 'client_encoding') {
-      throw new FactsError(`set_config('${name}', …) changes how the server reads later statements`);
+    if (isParserSetting(name) && changesParserSetting(name, this.stringLiteral(args[1]))) c.parserSettings.add(name);
+  }
+
+  /** ALTER ROLE / DATABASE / SYSTEM … SET|RESET: a setting stored for later sessions. */
+  private storedSettingStatement(body: Obj, c: Collector, scopes: Scopes): void {
+    const outer = this.storedSetting;
+    this.storedSetting = true;
+    try {
+      this.statement('VariableSetStmt', body, c.text, c, scopes);
+    } finally {
+      this.storedSetting = outer;
     }
   }
 
@@ -561,28 +941,24 @@ class FactsWalker {
     const name = String(body['name'] ?? '').toLowerCase();
     const kind = body['kind'];
     if (ROLE_SETTINGS.has(name)) c.features.add('role_change');
-    if (name === 'standard_conforming_strings') {
-      const value = kind === 'VAR_SET_VALUE' ? this.settingValue(body['args']) : undefined;
-      if (value === undefined || !['on', 'true', 'yes', '1'].includes(value)) {
-        throw new FactsError('changing standard_conforming_strings changes how the server reads later statements');
-      }
+    // RESET ALL as a session statement returns to the values checked at login; stored, it may change them.
+    if (kind === 'VAR_RESET_ALL') {
+      if (this.storedSetting) c.parserSettings.add(ANY_SETTING);
+      return;
     }
-    if (name === 'client_encoding' && kind === 'VAR_SET_VALUE') {
-      const value = this.settingValue(body['args']);
-      if (value === undefined || !UTF8_NAMES.has(value)) {
-        throw new FactsError('a client_encoding other than UTF8 changes how the server reads later statements');
-      }
-    }
+    if (kind === 'VAR_SET_CURRENT' || !isParserSetting(name)) return; // FROM CURRENT keeps the session's value
+    const value = kind === 'VAR_SET_VALUE' ? this.settingValue(body['args']) : undefined;
+    if (changesParserSetting(name, value)) c.parserSettings.add(name);
   }
 
   private settingValue(args: unknown): string | undefined {
     const list = (args as unknown[] | undefined) ?? [];
-    if (list.length !== 1) return undefined;
     this.literalSensitive = true;
+    if (list.length !== 1) return undefined;
     const konst = ((list[0] as Obj)['A_Const'] ?? undefined) as Obj | undefined;
     if (!konst) return undefined;
     const s = (konst['sval'] as Obj | undefined)?.['sval'];
-    if (typeof s === 'string') return s.toLowerCase();
+    if (typeof s === 'string') return s;
     const b = (konst['boolval'] as Obj | undefined);
     if (b) return b['boolval'] === true ? 'true' : 'false';
     const i = (konst['ival'] as Obj | undefined);
@@ -598,15 +974,25 @@ class FactsWalker {
     return typeof s === 'string' ? s : undefined;
   }
 
-  /** SQL carried in a string (query_to_xml, EXECUTE 'literal'): its statements count as nested. */
-  private embeddedSql(text: string, c: Collector): void {
+  /**
+   * SQL carried in a string (query_to_xml, EXECUTE 'literal'): its statements count as nested.
+   * False when it does not parse (the server could not run it either, but nothing is assumed).
+   */
+  private embeddedSql(text: string, c: Collector): boolean {
     let raw: RawStatement[];
     try {
       raw = text.trim() === '' ? [] : parseStatements(text);
     } catch {
-      return; // dynamic_sql is already set; the server cannot run it either
+      return false;
     }
     this.rawStatements(raw, new SourceText(text), c, []);
+    return true;
+  }
+
+  /** SQL computed at run time and run in this session: it may do anything, settings included. */
+  private computedSql(c: Collector): void {
+    c.features.add('dynamic_sql');
+    c.parserSettings.add(ANY_SETTING);
   }
 
   // ── bodies: functions and DO ───────────────────────────────────────────────────────────
@@ -614,7 +1000,7 @@ class FactsWalker {
   private createFunction(body: Obj, c: Collector): void {
     const options = defElems(body['options']);
     this.expr({ ...body, options: undefined, funcname: undefined, returnType: undefined, sql_body: undefined }, c, []);
-    for (const [name, arg] of options) if (name !== 'as' && name !== 'language') this.expr(arg, c, []);
+    this.functionOptions(body['options'], c);
     if (body['sql_body']) {
       this.expr(body['sql_body'], c, []);
       return;
@@ -642,8 +1028,19 @@ class FactsWalker {
     throw new FactsError(`a function body in language ${language} cannot be checked`);
   }
 
+  /** A function's options other than its body and language; `SET x = …` is a stored setting. */
+  private functionOptions(list: unknown, c: Collector): void {
+    for (const item of Array.isArray(list) ? list : []) {
+      const def = ((item as Obj)['DefElem'] ?? {}) as Obj;
+      if (def['defname'] === 'as' || def['defname'] === 'language') continue;
+      const set = (def['arg'] as Obj | undefined)?.['VariableSetStmt'] as Obj | undefined;
+      if (def['defname'] === 'set' && set) this.storedSettingStatement(set, c, []);
+      else this.expr(def['arg'], c, []);
+    }
+  }
+
+  /** DO: the PL/pgSQL body's statements count as if sent alone; only EXECUTE of a computed string is dynamic. */
   private doBlock(body: Obj, c: Collector): void {
-    c.features.add('dynamic_sql');
     this.literalSensitive = true;
     const options = defElems(body['args']);
     const language = (stringValue(options.get('language')) ?? 'plpgsql').toLowerCase();
@@ -661,58 +1058,80 @@ class FactsWalker {
     }
     const funcs = (tree as Obj)['plpgsql_funcs'] as unknown[] | undefined;
     if (!funcs || funcs.length === 0) throw new FactsError('cannot read the PL/pgSQL body');
-    const visit = (node: unknown, dynamic: boolean): void => {
+    const visit = (node: unknown): void => {
       if (node === null || typeof node !== 'object') return;
       if (Array.isArray(node)) {
-        for (const item of node) visit(item, dynamic);
+        for (const item of node) visit(item);
         return;
       }
       for (const [key, value] of Object.entries(node as Obj)) {
         if (key === 'PLpgSQL_expr') {
-          this.plpgsqlExpression(value as Obj, c, dynamic);
+          this.plpgsqlExpression(value as Obj, c);
           continue;
         }
         if (key === 'PLpgSQL_stmt_dynexecute' || key === 'PLpgSQL_stmt_dynfors') {
-          c.features.add('dynamic_sql');
           const { query, ...rest } = value as Obj;
-          visit(query, true);
-          visit(rest, false);
+          this.dynamicQuery(query, c);
+          visit(rest);
           continue;
         }
         if (key === 'dynquery') {
-          c.features.add('dynamic_sql');
-          visit(value, true);
+          this.dynamicQuery(value, c);
           continue;
         }
-        visit(value, dynamic);
+        visit(value);
       }
     };
-    visit(funcs, false);
+    visit(funcs);
   }
 
-  private plpgsqlExpression(expr: Obj, c: Collector, dynamic: boolean): void {
-    const query = String(expr['query'] ?? '');
-    const mode = expr['parseMode'];
-    let sql: string;
-    if (mode === 0 || mode === undefined) sql = query;
-    else if (mode === 2) sql = `SELECT ${query}`;
-    else if (mode === 3 || mode === 4 || mode === 5) sql = `SELECT ${assignedExpression(query)}`;
-    else throw new FactsError(`unsupported PL/pgSQL expression mode ${String(mode)}`);
+  /** `EXECUTE <expr>` in PL/pgSQL: a string literal is SQL like any other; anything computed is dynamic. */
+  private dynamicQuery(node: unknown, c: Collector): void {
+    const expr = (node as Obj | undefined)?.['PLpgSQL_expr'] as Obj | undefined;
+    const literal = expr ? plpgsqlStringLiteral(expr) : undefined;
+    if (literal !== undefined && this.embeddedSql(literal, c)) return;
+    this.computedSql(c);
+    if (expr) this.plpgsqlExpression(expr, c);
+  }
+
+  private plpgsqlExpression(expr: Obj, c: Collector): void {
+    const sql = plpgsqlSql(expr);
     let raw: RawStatement[];
     try {
       raw = parseStatements(sql);
     } catch (err) {
-      throw new FactsError(`cannot read PL/pgSQL expression "${query}": ${errorMessage(err)}`);
+      throw new FactsError(`cannot read PL/pgSQL expression "${String(expr['query'] ?? '')}": ${errorMessage(err)}`);
     }
     this.rawStatements(raw, new SourceText(sql), c, []);
-    if (dynamic && mode === 2 && raw.length === 1) {
-      const target = resTargets((raw[0]!.stmt['SelectStmt'] as Obj | undefined)?.['targetList']);
-      if (target.length === 1) {
-        const konst = ((target[0]!.val as Obj | undefined)?.['A_Const'] as Obj | undefined)?.['sval'] as Obj | undefined;
-        if (typeof konst?.['sval'] === 'string') this.embeddedSql(konst['sval'], c);
-      }
-    }
   }
+}
+
+/** The SQL statement PL/pgSQL runs for an expression (pl_gram.y's RawParseMode). */
+function plpgsqlSql(expr: Obj): string {
+  const query = String(expr['query'] ?? '');
+  const mode = expr['parseMode'];
+  if (mode === 0 || mode === undefined) return query;
+  if (mode === 2) return `SELECT ${query}`;
+  if (mode === 3 || mode === 4 || mode === 5) return `SELECT ${assignedExpression(query)}`;
+  throw new FactsError(`unsupported PL/pgSQL expression mode ${String(mode)}`);
+}
+
+/** The value of a PL/pgSQL expression that is one string literal (`'…'`, `E'…'`, `$q$…$q$`), else undefined. */
+function plpgsqlStringLiteral(expr: Obj): string | undefined {
+  if (expr['parseMode'] !== 2) return undefined;
+  let raw: RawStatement[];
+  try {
+    raw = parseStatements(plpgsqlSql(expr));
+  } catch {
+    return undefined;
+  }
+  if (raw.length !== 1) return undefined;
+  const select = raw[0]!.stmt['SelectStmt'] as Obj | undefined;
+  if (!select || select['fromClause'] || select['whereClause']) return undefined;
+  const target = resTargets(select['targetList']);
+  if (target.length !== 1) return undefined;
+  const konst = ((target[0]!.val as Obj | undefined)?.['A_Const'] as Obj | undefined)?.['sval'] as Obj | undefined;
+  return typeof konst?.['sval'] === 'string' ? konst['sval'] : undefined;
 }
 
 /** `target := expr` (pl_gram.y's assignment forms): the expression after the operator. */
@@ -734,6 +1153,25 @@ function assignedExpression(query: string): string {
   throw new FactsError(`cannot read PL/pgSQL assignment "${query}"`);
 }
 
+/** `PREPARE name [(types)] AS stmt`: the text after the first AS keyword outside parentheses. */
+function preparedText(text: string): string {
+  let tokens;
+  try {
+    tokens = scanTokens(text);
+  } catch (err) {
+    throw new FactsError(`cannot read PREPARE: ${errorMessage(err)}`);
+  }
+  let depth = 0;
+  for (const token of tokens) {
+    if (token.text === '(') depth++;
+    else if (token.text === ')') depth--;
+    else if (depth === 0 && token.text.toLowerCase() === 'as') { // a quoted "as" keeps its quotes
+      return Buffer.from(text, 'utf8').subarray(token.end).toString('utf8').trim();
+    }
+  }
+  throw new FactsError('cannot find the statement of PREPARE');
+}
+
 /** Source text with PostgreSQL's byte offsets (stmt_location/stmt_len count UTF-8 bytes). */
 class SourceText {
   private bytes: Buffer | undefined;
@@ -745,16 +1183,33 @@ class SourceText {
   }
 
   statementText(raw: RawStatement): string {
-    const start = raw.stmt_location ?? 0;
-    const end = raw.stmt_len ? start + raw.stmt_len : undefined;
+    const { start, end } = this.byteRange(raw);
     if (this.ascii) return this.text.slice(start, end).trim();
     this.bytes ??= Buffer.from(this.text, 'utf8');
     return this.bytes.subarray(start, end).toString('utf8').trim();
   }
+
+  /** [start, end) in UTF-8 bytes; a last statement without `;` runs to the end of the text. */
+  byteRange(raw: RawStatement): { start: number; end: number } {
+    const start = raw.stmt_location ?? 0;
+    if (raw.stmt_len) return { start, end: start + raw.stmt_len };
+    const length = this.ascii ? this.text.length : (this.bytes ??= Buffer.from(this.text, 'utf8')).length;
+    return { start, end: length };
+  }
+}
+
+/**
+ * Whether `schema.rel` (the first parts of a three-part column reference) can name FROM entry
+ * `e`: its own schema, or any schema when the entry was not qualified (`FROM customers` is
+ * `public.customers` to the facts but may be `pg_temp.customers` or another search-path schema's
+ * to the server, and `pg_temp.customers.ssn` then reads it).
+ */
+function sameRelation(e: RangeEntry, schema: string, rel: string): boolean {
+  return e.relname === rel && (e.schema === schema || !e.qualified);
 }
 
 function toFacts(c: Collector): StatementFacts {
-  return {
+  const facts: StatementFacts = {
     kind: c.kind,
     tables: [...c.tables].sort(),
     writes: [...c.writes].sort(),
@@ -765,6 +1220,14 @@ function toFacts(c: Collector): StatementFacts {
     text: c.text,
     nested: c.nested,
   };
+  if (c.actions.size > 0) facts.actions = [...c.actions].sort();
+  if (c.parserSettings.size > 0) facts.parserSettings = [...c.parserSettings].sort();
+  if (c.readsAnyColumn.size > 0) facts.readsAnyColumn = [...c.readsAnyColumn].sort();
+  if (c.prepare) facts.prepare = c.prepare;
+  if (c.executes.size > 0) facts.executes = [...c.executes].sort();
+  if (c.deallocates.size > 0) facts.deallocates = [...c.deallocates].sort();
+  if (c.location) facts.location = c.location;
+  return facts;
 }
 
 function isNodeType(key: string): boolean {
@@ -806,6 +1269,11 @@ function stringValue(node: unknown): string | undefined {
   return typeof s === 'string' ? s : undefined;
 }
 
+function isNumericLiteral(node: unknown): boolean {
+  const konst = (node as Obj | undefined)?.['A_Const'] as Obj | undefined;
+  return konst !== undefined && (konst['ival'] !== undefined || konst['fval'] !== undefined);
+}
+
 interface ResTargetBody { name?: string; val?: unknown; indirection?: unknown }
 
 function resTargets(list: unknown): ResTargetBody[] {
@@ -826,6 +1294,11 @@ function defElems(list: unknown): Map<string, unknown> {
 function aliasName(alias: unknown): string | undefined {
   const name = (alias as Obj | undefined)?.['aliasname'];
   return typeof name === 'string' ? name : undefined;
+}
+
+function aliasColumns(alias: unknown): ReadonlySet<string> | undefined {
+  const names = stringList((alias as Obj | undefined)?.['colnames']);
+  return names.length > 0 ? new Set(names) : undefined;
 }
 
 function functionRefname(body: Obj): string | undefined {

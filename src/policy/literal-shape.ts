@@ -129,6 +129,16 @@ export function singleStatementText(sql: string): string {
 }
 
 /**
+ * The byte range extractFacts reports as `location` for the single statement in `sql` (a text
+ * with a shape key: no comments, one statement, only whitespace after a final `;`).
+ */
+export function singleStatementRange(sql: string): { start: number; end: number } {
+  const trimmed = sql.trimEnd();
+  const body = trimmed.endsWith(';') ? trimmed.slice(0, -1) : sql;
+  return { start: Buffer.byteLength(sql) - Buffer.byteLength(sql.trimStart()), end: Buffer.byteLength(body) };
+}
+
+/**
  * `FLOAT(p)`: the one place gram.y checks an integer literal's value while parsing (opt_float:
  * p must be 1..53), so `float(0)` is a syntax error where `float(1)` is not.
  */

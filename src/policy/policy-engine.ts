@@ -1,7 +1,7 @@
 import { errorMessage, HoopError } from '../errors.js';
 import { LruCache } from './decision-cache.js';
 import { extractFacts, type ExtractedFacts, type FactsFailure } from './facts.js';
-import { literalShapeKey, singleStatementText } from './literal-shape.js';
+import { literalShapeKey, singleStatementRange, singleStatementText } from './literal-shape.js';
 import type { ParserPool } from './parser-pool.js';
 import { policyParserLoaded } from './pg-parser.js';
 import { ACTION_RANK, compilePolicy, decideStatement, type CompiledRule } from './rule-matcher.js';
@@ -142,7 +142,7 @@ export class PolicyEngine {
       const template = this.shapes.get(groupsKey + shape);
       if (template !== undefined) {
         this.stats.hits++;
-        return withText(template, singleStatementText(sql));
+        return withText(template, singleStatementText(sql), singleStatementRange(sql));
       }
     }
     this.stats.misses++;
@@ -250,9 +250,9 @@ function freezeStatement(s: StatementDecision): StatementDecision {
   });
 }
 
-function withText(template: PolicyDecision, text: string): PolicyDecision {
+function withText(template: PolicyDecision, text: string, location: { start: number; end: number }): PolicyDecision {
   return Object.freeze({
     ...template,
-    statements: Object.freeze(template.statements.map((s) => Object.freeze({ ...s, text }))) as StatementDecision[],
+    statements: Object.freeze(template.statements.map((s) => Object.freeze(s.location ? { ...s, text, location } : { ...s, text }))) as StatementDecision[],
   });
 }

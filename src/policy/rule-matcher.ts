@@ -1,5 +1,6 @@
 import { HoopError } from '../errors.js';
-import { canonicalName, parseDottedName, splitCanonical } from './names.js';
+import { canonicalName, canonicalPart, parseDottedName, splitCanonical } from './names.js';
+import { ANY_SETTING, PARSER_SETTING_NAMES, PARSER_SETTINGS_RULE } from './parser-settings.js';
 import type {
   ConnectionPolicy, PolicyAction, PolicyFeature, PolicyRule, StatementDecision, StatementFacts, StatementKind,
 } from './types.js';
@@ -12,6 +13,7 @@ export interface CompiledRule {
   readonly rule: PolicyRule;
   readonly groups: ReadonlySet<string> | null;
   readonly statements?: ReadonlySet<StatementKind>;
+  /** Canonical tables, and `schema.*` for every table of a schema. */
   readonly tables?: ReadonlySet<string>;
   readonly writes?: ReadonlySet<string>;
   /** Canonical table → column names (`*` = any column). */
@@ -63,6 +65,10 @@ function compileRule(rule: PolicyRule, names: NameResolver): CompiledRule {
  * name qualified with any schema an unqualified reference could resolve to (pg_catalog or one
  * on the search path) also matches the first-schema spelling, since facts qualify unqualified
  * references with the first schema.
+ *
+ * `schema.*` names every table of a schema (`pg_temp.*`: temporary tables). It is refused for a
+ * schema other than the first that unqualified names may resolve to: facts spell those names
+ * with the first schema, so the wildcard would miss them.
  */
 export class NameResolver {
   private readonly first: string;
@@ -75,8 +81,24 @@ export class NameResolver {
 
   tables(text: string): string[] | null {
     const parts = parseDottedName(text);
-    if (!parts || parts.length < 1 || parts.length > 3 || parts.includes('*')) return null;
+    if (!parts || parts.length < 1 || parts.length > 3) return null;
+    const [schema, table] = parts.slice(-2) as [string, string];
+    if (parts.length >= 2 && table === '*') {
+      if (schema === '*' || (schema !== this.first && this.searched.has(schema))) return null;
+      return [`${canonicalPart(schema)}.*`];
+    }
+    if (parts.includes('*')) return null;
     return this.qualify(parts.slice(-2));
+  }
+
+  /** Why `text` is not a table name (for the config error), or null when it is one. */
+  tableError(text: string): string | null {
+    if (this.tables(text) !== null) return null;
+    const parts = parseDottedName(text);
+    if (parts && parts.length === 2 && parts[1] === '*' && parts[0] !== '*') {
+      return `"${text}" cannot be matched: unqualified names may resolve to ${parts[0]}, and facts spell them ${this.first}.name`;
+    }
+    return `"${text}" is not a table name`;
   }
 
   columns(text: string): { table: string; column: string }[] | null {
@@ -103,23 +125,26 @@ export function functionName(text: string): { schema?: string; name: string } | 
 
 /** Why `rule` matches `facts`, or null when it does not. Groups are checked by the caller. */
 export function matchRule(rule: CompiledRule, facts: StatementFacts): string | null {
-  if (rule.statements && !rule.statements.has(facts.kind)) return null;
+  if (rule.statements && !rule.statements.has(facts.kind) && !facts.actions?.some((a) => rule.statements!.has(a))) return null;
   if (rule.whereAbsent && !facts.whereAbsent) return null;
   const details: string[] = [];
   if (rule.tables) {
-    const hit = facts.tables.filter((t) => rule.tables!.has(t));
+    const hit = facts.tables.filter((t) => tableMatches(rule.tables!, t));
     if (hit.length === 0) return null;
     details.push(`touches ${list(hit)}`);
   }
   if (rule.writes) {
-    const hit = facts.writes.filter((t) => rule.writes!.has(t));
+    const hit = facts.writes.filter((t) => tableMatches(rule.writes!, t));
     if (hit.length === 0) return null;
     details.push(`writes ${list(hit)}`);
   }
   if (rule.columns) {
     const hit = facts.columns.filter((col) => columnMatches(rule.columns!, col));
-    if (hit.length === 0) return null;
-    details.push(`reads or writes ${list(hit)}`);
+    // What may reveal any column only ever makes a decision stricter: it never matches an allow rule.
+    const any = rule.rule.action === 'allow' ? [] : facts.readsAnyColumn ?? [];
+    if (hit.length === 0 && any.length === 0) return null;
+    if (hit.length > 0) details.push(`reads or writes ${list(hit)}`);
+    if (any.length > 0) details.push(`may reveal any column through ${list(any)}`);
   }
   if (rule.functions) {
     const hit = facts.functions.filter((f) => functionMatches(rule.functions!, f));
@@ -133,6 +158,12 @@ export function matchRule(rule: CompiledRule, facts: StatementFacts): string | n
   }
   const base = describeStatement(facts);
   return details.length === 0 ? base : `${base}: ${details.join('; ')}`;
+}
+
+function tableMatches(tables: ReadonlySet<string>, fact: string): boolean {
+  if (tables.has(fact)) return true;
+  const parts = splitCanonical(fact);
+  return parts.length === 2 && tables.has(`${canonicalPart(parts[0]!)}.*`);
 }
 
 function columnMatches(columns: ReadonlyMap<string, ReadonlySet<string>>, fact: string): boolean {
@@ -154,28 +185,43 @@ const KIND_LABELS: Partial<Record<StatementKind, string>> = {
   transaction: 'transaction control', cursor: 'cursor statement', do: 'DO block', other: 'statement',
 };
 
-/** `UPDATE without WHERE on public.orders`, `nested DELETE on public.t`. */
+/** `UPDATE without WHERE on public.orders`, `nested DELETE on public.t`, `MERGE without a bounding condition on …`. */
 export function describeStatement(facts: StatementFacts): string {
   const label = KIND_LABELS[facts.kind] ?? facts.kind.toUpperCase();
   const targets = facts.writes.length > 0 ? facts.writes : facts.tables;
-  return `${facts.nested ? 'nested ' : ''}${label}${facts.whereAbsent ? ' without WHERE' : ''}${targets.length > 0 ? ` on ${list(targets)}` : ''}`;
+  const unbounded = !facts.whereAbsent ? '' : facts.kind === 'merge' ? ' without a bounding condition' : ' without WHERE';
+  return `${facts.nested ? 'nested ' : ''}${label}${unbounded}${targets.length > 0 ? ` on ${list(targets)}` : ''}`;
 }
 
 function list(items: readonly string[]): string {
   return items.length <= 3 ? items.join(', ') : `${items.slice(0, 3).join(', ')} and ${items.length - 3} more`;
 }
 
-/** Decides one statement: first rule (that applies to the caller's groups) that matches, else the default. */
+/**
+ * Decides one statement: first the built-in refusal of parser settings, then the first rule
+ * (that applies to the caller's groups) that matches, else the default.
+ */
 export function decideStatement(
   rules: readonly CompiledRule[],
   defaultAction: PolicyAction,
   facts: StatementFacts,
   groups: ReadonlySet<string>,
 ): StatementDecision {
+  if (facts.parserSettings && facts.parserSettings.length > 0) {
+    return { ...facts, decision: 'deny', rule: PARSER_SETTINGS_RULE, reason: parserSettingsReason(facts, facts.parserSettings) };
+  }
   for (const rule of rules) {
     if (rule.groups && ![...rule.groups].some((g) => groups.has(g))) continue;
     const why = matchRule(rule, facts);
     if (why !== null) return { ...facts, decision: rule.rule.action, rule: rule.rule.name, reason: why };
   }
   return { ...facts, decision: defaultAction, rule: null, reason: `${describeStatement(facts)}: no rule matched, default is ${defaultAction}` };
+}
+
+function parserSettingsReason(facts: StatementFacts, settings: readonly string[]): string {
+  const named = settings.filter((s) => s !== ANY_SETTING);
+  const what = named.length > 0
+    ? `changes ${named.join(', ')}, which decide${named.length === 1 ? 's' : ''} how the server reads statement text or resolves names`
+    : `may change a setting that decides how the server reads statement text or resolves names (${PARSER_SETTING_NAMES.join(', ')})`;
+  return `${describeStatement(facts)}: ${what}; refused by a built-in rule, whatever the policy says`;
 }

@@ -60,6 +60,12 @@ describe('parsePolicyConfig', () => {
       'gateway.yaml: connections.orders-db.policy.rules[1].match.columns: "ssn" is not a column name (rule "r")'],
     ['malformed table', rule({ name: 'r', match: { tables: ['"unterminated'] }, action: 'deny' }),
       'gateway.yaml: connections.orders-db.policy.rules[1].match.tables: ""unterminated" is not a table name (rule "r")'],
+    ['wildcard over pg_catalog', rule({ name: 'r', match: { tables: ['pg_catalog.*'] }, action: 'deny' }),
+      'gateway.yaml: connections.orders-db.policy.rules[1].match.tables: "pg_catalog.*" cannot be matched: unqualified names may resolve to pg_catalog, and facts spell them public.name (rule "r")'],
+    ['bare wildcard', rule({ name: 'r', match: { writes: ['*'] }, action: 'deny' }),
+      'gateway.yaml: connections.orders-db.policy.rules[1].match.writes: "*" is not a table name (rule "r")'],
+    ['reserved rule name', rule({ name: 'built-in:parser-settings', match: {}, action: 'allow' }),
+      'gateway.yaml: connections.orders-db.policy.rules[1].name: "built-in:parser-settings": names starting with built-in: are reserved for the gateway\'s own rules'],
     ['empty list', rule({ name: 'r', match: { tables: [] }, action: 'deny' }),
       'gateway.yaml: connections.orders-db.policy.rules[1].match.tables: is empty (rule "r")'],
     ['bad default', { default: 'maybe' },
@@ -75,6 +81,13 @@ describe('parsePolicyConfig', () => {
     expect(err.message).toBe(message);
     expect(err.code).toBe('bad_config');
     expect(err.kind).toBe('usage');
+  });
+
+  it('accepts schema.* for a schema unqualified names do not resolve to, and the first one', () => {
+    expect(policyFrom({ rules: [{ name: 'temp', match: { tables: ['pg_temp.*', 'archive.*', 'public.*'] }, action: 'allow' }] }).rules[0]!.match.tables)
+      .toEqual(['pg_temp.*', 'archive.*', 'public.*']);
+    expect(errorOf({ searchPath: ['app', 'public'], rules: [{ name: 'r', match: { tables: ['public.*'] }, action: 'deny' }] }).message)
+      .toContain('"public.*" cannot be matched');
   });
 
   it('hints at the allowed values', () => {
