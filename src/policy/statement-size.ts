@@ -14,12 +14,14 @@ const UNITS: Record<string, number> = {
   kb: 1000,
   mb: 1000 ** 2,
   gb: 1000 ** 3,
+  tb: 1000 ** 4,
   kib: 1024,
   mib: 1024 ** 2,
   gib: 1024 ** 3,
+  tib: 1024 ** 4,
 };
 
-/** Parses `512KiB`, `1MiB`, `4MB`, `65536` or `100B` into bytes (KB/MB are powers of 1000, KiB/MiB of 1024). */
+/** Parses `512KiB`, `1MiB`, `4MB`, `2TiB`, `65536` or `100B` into bytes (KB/MB/GB/TB are powers of 1000, KiB/MiB/GiB/TiB of 1024). */
 export function parseByteSize(text: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
   const unit = match ? (match[2] === '' ? 1 : UNITS[match[2]!.toLowerCase()]) : undefined;

@@ -24,12 +24,27 @@
  */
 import { BackendCode, type Frame } from '../../protocol/postgres/index.js';
 
+/** Bytes of a prepared statement's or portal's name that PostgreSQL keys it by (NAMEDATALEN − 1). */
+const NAME_KEY_BYTES = 63;
+
+/**
+ * The name as the server keys it: names equal in their first 63 bytes are one statement or
+ * portal to the server (its hash tables compare no further), so they are one to the gateway.
+ */
+export function serverName(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (name.length <= NAME_KEY_BYTES && !/[^\x00-\x7f]/.test(name)) return name;
+  return Buffer.from(name, 'utf8').subarray(0, NAME_KEY_BYTES).toString('latin1');
+}
+
 /** A prepared statement as the gateway knows it; `S` is what the guard keeps per statement. */
 export type Named<S> = { readonly name: string; readonly statement: S };
 
 /** A portal bound by the extended protocol. */
 export interface PortalEntry<S> {
+  /** The portal's name as the server keys it (see serverName). */
   readonly name: string;
+  /** The statement's name as the server keys it. */
   readonly statementName: string;
   /** The statement it runs; undefined when the gateway does not know that statement. */
   statement: S | undefined;
@@ -56,7 +71,7 @@ export type Op<S, R> =
   | { kind: 'execute'; portal: string; refusal?: R }
   | { kind: 'close'; target: 'S' | 'P'; name: string }
   | { kind: 'sync' }
-  | { kind: 'query'; effects: readonly StatementEffect<S>[]; completed: number; errored: boolean; refusal?: R }
+  | { kind: 'query'; effects: StatementEffect<S>[]; completed: number; errored: boolean; refusal?: R }
   | { kind: 'function'; refusal?: R };
 
 export type OpKind = Op<unknown, unknown>['kind'];
@@ -93,8 +108,26 @@ export class ReplyTracker<S, R = unknown> {
     return this.ops[0];
   }
 
-  /** Records a message as sent to the server (after every message before it). */
+  /** Records a message as sent to the server (after every message before it). Names are keyed as the server keys them. */
   sent(op: Op<S, R>): void {
+    switch (op.kind) {
+      case 'parse':
+      case 'describe':
+      case 'close':
+        op.name = serverName(op.name);
+        break;
+      case 'execute':
+        op.portal = serverName(op.portal);
+        break;
+      case 'query':
+        op.effects = op.effects.map((e) => ({
+          ...(e.prepare ? { prepare: { name: serverName(e.prepare.name), statement: e.prepare.statement } } : {}),
+          ...(e.deallocate ? { deallocate: e.deallocate.map((n) => (n === '*' ? n : serverName(n))) } : {}),
+        }));
+        break;
+      default:
+        break;
+    }
     this.ops.push(op);
   }
 
@@ -142,7 +175,8 @@ export class ReplyTracker<S, R = unknown> {
   }
 
   /** What statement `name` is when the server reaches the message being sent now (or the op at `before`). */
-  statementAt(name: string, before = this.ops.length): Lookup<S> {
+  statementAt(rawName: string, before = this.ops.length): Lookup<S> {
+    const name = serverName(rawName);
     const boundary = this.lastBoundary(before);
     for (let i = before - 1; i > boundary; i--) {
       const op = this.ops[i]!;
@@ -154,7 +188,8 @@ export class ReplyTracker<S, R = unknown> {
   }
 
   /** What portal `name` is when the server reaches the message being sent now. */
-  portalAt(name: string): Lookup<PortalEntry<S>> {
+  portalAt(rawName: string): Lookup<PortalEntry<S>> {
+    const name = serverName(rawName);
     const boundary = this.lastBoundary();
     for (let i = this.ops.length - 1; i > boundary; i--) {
       const op = this.ops[i]!;

@@ -52,7 +52,7 @@ import type { Logger } from '../../logger.js';
 import type { EngineSession } from '../engine.js';
 import { HookRefusal, type BackendHook, type FrameDecision, type FrontendHook, type HookResult, type RelayContext, type RelayHooks } from './hooks.js';
 import { dependsOnParserSettings, parserSettingProblem } from './parser-settings.js';
-import { ReplyTracker, TrackerDesync, type Op, type PortalEntry, type StatementEffect } from './reply-tracker.js';
+import { ReplyTracker, serverName, TrackerDesync, type Op, type PortalEntry, type StatementEffect } from './reply-tracker.js';
 import { REFUSED_STATEMENT, refusalAnswer, refusalFields, refusingParse, refusingQuery, type Refusal } from './server-refusal.js';
 
 export type StatementAction = 'allow' | 'deny' | 'review';
@@ -449,8 +449,8 @@ export class StatementGuard {
     const message = parseFrontendMessage(frame);
     if (message.type !== 'Bind') return undefined;
     const portal: PortalEntry<PreparedStatement> = {
-      name: message.portal,
-      statementName: message.statement,
+      name: serverName(message.portal),
+      statementName: serverName(message.statement),
       statement: undefined,
       resolved: false,
       params: this.options.recorder || this.options.reviews
