@@ -122,6 +122,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
     recorder,
     connections: config.connections,
     policies,
+    parser,
     adminGroups: config.adminGroups,
     notifier,
     logger,

@@ -20,9 +20,11 @@ import type { AuditEventDataByType, AuditEventType } from '../audit/events.js';
 import { formatDuration } from '../duration.js';
 import { HoopError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { approvalKeyOf, describeApprovalOf, type ApprovalParser } from '../policy/approval-key.js';
+import { APPROVAL_KEY_VERSION, describeApprovalOf, type ApprovalParser } from '../policy/approval-key.js';
 import { LruCache } from '../policy/decision-cache.js';
 import { parseStatements, scanTokens } from '../policy/pg-parser.js';
+import type { ParserPool } from '../policy/parser-pool.js';
+import { runParserTask, type ParserTaskOutput } from '../policy/parser-tasks.js';
 import type { PolicyEngine } from '../policy/policy-engine.js';
 import { samePrincipal } from '../store/principal.js';
 import type { HeldStatementRecord, ReviewRecord, ReviewStatus, ReviewStore, ReviewVote, SessionRecord, Store } from '../store/store.js';
@@ -50,6 +52,8 @@ export interface ReviewManagerOptions {
   connections: Map<string, ConnectionConfig>;
   /** Each connection's policy, for the facts a statement review shows. */
   policies?: Map<string, PolicyEngine>;
+  /** Reads reviewed statements off the event loop (approval keys, facts); without it, on this thread. */
+  parser?: ParserPool;
   adminGroups: string[];
   notifier?: ReviewNotifier;
   logger: Logger;
@@ -118,7 +122,7 @@ export class ReviewManager {
       else this.armTimeout(review);
     }
     for (const review of await this.options.store.listReviews({ status: 'approved', scope: 'session', limit: 100_000 })) {
-      if (review.statement) this.rememberSessionApproval(review);
+      if (review.statement) await this.rememberSessionApproval(review);
     }
   }
 
@@ -129,25 +133,50 @@ export class ReviewManager {
   }
 
   /** What approving `text` for the session covers (`policy/approval-key.ts`): its key, and the text with its varying values marked. */
-  approval(text: string): StatementApproval {
-    return describeApprovalOf(text, PARSER);
+  approval(text: string): StatementApproval | Promise<StatementApproval> {
+    return this.parse('describeApproval', text, (reason) => ({ key: null, template: text, varying: [], covers: `nothing: the gateway could not read the statement (${reason})` }));
   }
 
-  /** The review whose session-scoped approval covers `text` in this session, if any (same approval key). */
-  preapproved(sessionId: string, text: string): string | undefined {
+  /**
+   * The review whose session-scoped approval covers `text` in this session, if any (same
+   * approval key). Synchronous when the session has no such approval or the key is cached.
+   */
+  preapproved(sessionId: string, text: string): string | undefined | Promise<string | undefined> {
     const approvals = this.sessionApprovals.get(sessionId);
     if (approvals === undefined) return undefined;
     const key = this.approvalKey(text);
-    return key === null ? undefined : approvals.get(key);
+    const found = (k: string | null): string | undefined => (k === null ? undefined : approvals.get(k));
+    return isPromise(key) ? key.then(found) : found(key);
   }
 
-  /** `text`'s approval key, remembered for recent texts. */
-  private approvalKey(text: string): string | null {
+  /** `text`'s approval key, remembered for recent texts; null (covers nothing) when it cannot be read. */
+  private approvalKey(text: string): string | null | Promise<string | null> {
     const cached = this.approvalKeys.get(text);
     if (cached) return cached.key;
-    const key = approvalKeyOf(text, PARSER);
-    if (text.length <= APPROVAL_CACHE_MAX_TEXT) this.approvalKeys.set(text, { key });
-    return key;
+    const remember = (key: string | null): string | null => {
+      if (text.length <= APPROVAL_CACHE_MAX_TEXT) this.approvalKeys.set(text, { key });
+      return key;
+    };
+    const key = this.parse('approvalKey', text, () => null);
+    return isPromise(key) ? key.then(remember) : remember(key);
+  }
+
+  /**
+   * Runs a parser task on the gateway's parser pool (short text here, the rest on its worker
+   * threads: see policy/parser-pool.ts), or on this thread without one. A parser failure is
+   * `failed(reason)`.
+   */
+  private parse<K extends 'approvalKey' | 'describeApproval'>(task: K, text: string, failed: (reason: string) => ParserTaskOutput<K>): ParserTaskOutput<K> | Promise<ParserTaskOutput<K>> {
+    const onError = (err: unknown): ParserTaskOutput<K> => {
+      this.options.logger.warn('could not read a reviewed statement', { task, error: errorMessage(err) });
+      return failed(errorMessage(err));
+    };
+    try {
+      const result = this.options.parser ? this.options.parser.run(task, text, text) : runParserTask(task, text);
+      return isPromise(result) ? result.catch(onError) : result;
+    } catch (err) {
+      return onError(err);
+    }
   }
 
   /** Forgets a session's scoped approvals (it is over). */
@@ -174,8 +203,8 @@ export class ReviewManager {
         protocol: request.protocol,
         rule: request.rule,
         reason: request.reason,
-        approval: this.approval(request.text),
-        facts: this.facts(connection.name, request.text, request.session.groups),
+        approval: await this.approval(request.text),
+        facts: await this.facts(connection.name, request.text, request.session.groups),
       },
       durationMs: null,
     };
@@ -289,8 +318,8 @@ export class ReviewManager {
       if (scope === 'session' && review.kind !== 'statement') {
         throw new HoopError('usage', 'bad_scope', 'scope "session" applies to statement reviews; a session review approves the session', { hint: 'leave out --scope' });
       }
-      if (scope === 'session' && this.approvalKey(review.statement!.text) === null) {
-        const { covers } = this.approval(review.statement!.text);
+      if (scope === 'session' && (await this.storedApprovalKey(review)) === null) {
+        const { covers } = await this.approval(review.statement!.text);
         throw new HoopError('usage', 'scope_covers_nothing', `review ${id} cannot be approved for the session: ${covers}`, { hint: 'approve it once: leave out --scope' });
       }
       if (review.approvals.some((v) => castBy(v, identity))) {
@@ -321,7 +350,7 @@ export class ReviewManager {
       const approved: ReviewRecord = { ...review, approvals, status: 'approved', decidedAt: vote.at, scope };
       if (review.kind === 'session') await this.sessionHandler?.approved(approved);
       await this.update(approved);
-      if (scope === 'session') this.rememberSessionApproval(approved);
+      if (scope === 'session') await this.rememberSessionApproval(approved);
       this.settle(approved);
       this.announce('review.decided', approved);
       this.options.logger.info('review approved', { review: id, by: approved.approvals.map((v) => v.user) });
@@ -409,11 +438,12 @@ export class ReviewManager {
     return connection;
   }
 
-  private facts(connection: string, text: string, groups: string[]): unknown[] {
+  private async facts(connection: string, text: string, groups: string[]): Promise<unknown[]> {
     const policy = this.options.policies?.get(connection);
     if (!policy) return [];
     try {
-      return toPolicyTestResponse(policy.decideUncached(text, groups), groups, this.options.connections.get(connection)?.masking).statements;
+      const decision = await policy.decideInPath(text, groups, { cache: false });
+      return toPolicyTestResponse(decision, groups, this.options.connections.get(connection)?.masking).statements;
     } catch (err) {
       this.options.logger.warn('could not describe a held statement', { error: errorMessage(err) });
       return [];
@@ -488,13 +518,20 @@ export class ReviewManager {
     this.wake(review.id);
   }
 
+  /** The key the review stored when it was opened under today's rule, else its key computed now (reviews stored before keys were kept). */
+  private storedApprovalKey(review: ReviewRecord): string | null | Promise<string | null> {
+    const stored = review.statement?.approval?.key;
+    if (stored !== undefined && (stored === null || stored.startsWith(`${APPROVAL_KEY_VERSION}:`))) return stored;
+    return this.approvalKey(review.statement!.text);
+  }
+
   private wake(id: string): void {
     for (const done of [...(this.watchers.get(id) ?? [])]) done();
   }
 
   /** Keys the approved statement under today's rule, whatever the review stored when it was opened. */
-  private rememberSessionApproval(review: ReviewRecord): void {
-    const key = this.approvalKey(review.statement!.text);
+  private async rememberSessionApproval(review: ReviewRecord): Promise<void> {
+    const key = await this.storedApprovalKey(review);
     if (key === null) return;
     let approvals = this.sessionApprovals.get(review.sessionId);
     if (!approvals) {
@@ -619,4 +656,8 @@ function toStatementInfo(s: HeldStatementRecord): NonNullable<ReviewInfo['statem
     approval: s.approval ?? describeApprovalOf(s.text, PARSER),
     facts: s.facts as PolicyTestResponse['statements'],
   };
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }

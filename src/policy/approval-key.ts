@@ -33,7 +33,8 @@ export interface ApprovalParser {
 }
 
 /** Bumped whenever the rule changes, so that keys of different rules never meet. */
-const KEY_VERSION = 'ak1';
+export const APPROVAL_KEY_VERSION = 'ak1';
+const KEY_VERSION = APPROVAL_KEY_VERSION;
 
 /** The approval key of `text`, read with `parser`; text the parser refuses keys on its bytes. */
 export function approvalKeyOf(text: string, parser: ApprovalParser): string | null {

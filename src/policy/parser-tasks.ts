@@ -1,5 +1,9 @@
+import { approvalKeyOf, describeApprovalOf, type ApprovalParser } from './approval-key.js';
 import { findCopyOutTargets } from './copy-targets.js';
 import { extractFacts } from './facts.js';
+import { parseStatements, scanTokens } from './pg-parser.js';
+
+const APPROVAL_PARSER: ApprovalParser = { parse: parseStatements, scan: scanTokens };
 
 /**
  * The pure parser tasks a parser worker runs, by name. Inputs and results cross the thread
@@ -8,6 +12,8 @@ import { extractFacts } from './facts.js';
 export const PARSER_TASKS = {
   facts: (input: { sql: string; searchPath: string[] }) => extractFacts(input.sql, { searchPath: input.searchPath }),
   copyOutTargets: (sql: string) => findCopyOutTargets(sql),
+  approvalKey: (sql: string) => approvalKeyOf(sql, APPROVAL_PARSER),
+  describeApproval: (sql: string) => describeApprovalOf(sql, APPROVAL_PARSER),
 } satisfies Record<string, (input: never) => unknown>;
 
 export type ParserTaskName = keyof typeof PARSER_TASKS;

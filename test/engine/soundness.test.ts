@@ -134,7 +134,8 @@ describe('prepared statements are what the server confirmed', () => {
     const asked = reviewer.asked.length;
     client.send(query('EXECUTE s2'));
     expect(errorOf(await client.collectUntilReady())?.fields).toMatchObject({ C: '42501', M: expect.stringContaining('rejected by test') });
-    expect(reviewer.asked[asked]).toMatchObject({ text: 'EXECUTE s2', verdict: { rule: 'no-ddl', reason: expect.stringContaining('EXECUTE s2 runs') } });
+    // The reviewer reads (and a session approval keys on) what EXECUTE runs, not only its name.
+    expect(reviewer.asked[asked]).toMatchObject({ text: 'EXECUTE s2;\n-- EXECUTE s2 runs:\nDROP TABLE victim_d;', verdict: { rule: 'no-ddl', reason: expect.stringContaining('EXECUTE s2 runs') } });
     client.send(query('EXPLAIN ANALYZE EXECUTE s2'));
     expect(errorOf(await client.collectUntilReady())?.fields['C']).toBe('42501');
     expect(await tableExists('victim_d')).toBe(true);

@@ -110,8 +110,8 @@ export interface StatementRecord {
 
 /** Holds statements whose decision is `review` until a person decides; the gateway adapts its review manager to this. */
 export interface StatementReviewer {
-  /** The review whose approval for the rest of the session covers `text`, if any. */
-  preapproved(session: EngineSession, text: string): string | undefined;
+  /** The review whose approval for the rest of the session covers `text`, if any (a promise when reading `text` takes a parser worker). */
+  preapproved(session: EngineSession, text: string): string | undefined | Promise<string | undefined>;
   /** Opens a review (recorded before this resolves; a rejection refuses the statement). */
   hold(request: HoldRequest): Promise<HeldStatement>;
 }
@@ -372,7 +372,7 @@ export class StatementGuard {
         holding: () => context.sendToServer([FLUSH]),
         approved: forward,
         refused: (fields) => refuse(fields, true),
-      });
+      }, plan.reviewText);
     }
     if (plan.verdict.decision !== 'allow') {
       const fields = analysis.syntaxError ? syntaxErrorFields(sql, analysis.syntaxError) : denialFields(plan.verdict);
@@ -388,8 +388,8 @@ export class StatementGuard {
    */
   private queryPlan(sql: string, analysis: StatementAnalysis): QueryPlan {
     const statements = analysis.statements;
-    if (statements === undefined) return { verdict: analysis.verdict, effects: [], prefix: NO_PREFIX };
-    if (statements.length === 0) return { verdict: NOTHING_TO_RUN, effects: [], prefix: NO_PREFIX };
+    if (statements === undefined) return { verdict: analysis.verdict, reviewText: sql, effects: [], prefix: NO_PREFIX };
+    if (statements.length === 0) return { verdict: NOTHING_TO_RUN, reviewText: sql, effects: [], prefix: NO_PREFIX };
     const verdicts = statements.map((s) => this.withExecuted(s));
     let strictest = verdicts[0]!;
     for (const v of verdicts) if (RANK[v.decision] > RANK[strictest.decision]) strictest = v;
@@ -403,7 +403,20 @@ export class StatementGuard {
     const verdict = prefix.count > 0 && strictest.decision === 'deny'
       ? { ...strictest, reason: `${strictest.reason} (the ${prefix.count === 1 ? 'statement' : `${prefix.count} statements`} before it ran, as the server runs a string up to its first error)` }
       : strictest;
-    return { verdict, effects, prefix };
+    return { verdict, reviewText: this.withExecutedText(sql, statements), effects, prefix };
+  }
+
+  /** `sql`, followed by the text of each prepared statement its EXECUTEs run. */
+  private withExecutedText(sql: string, statements: readonly AnalyzedStatement[]): string {
+    const names = [...new Set(statements.flatMap((s) => s.executes ?? []))];
+    if (names.length === 0) return sql;
+    const parts = [sql.trimEnd().replace(/;$/, '') + ';'];
+    for (const name of names) {
+      const lookup = this.tracker.statementAt(name);
+      const prepared = lookup.known ? lookup.value : undefined;
+      parts.push(`-- EXECUTE ${name} runs:\n${prepared ? prepared.text.trimEnd().replace(/;$/, '') + ';' : '-- (unknown)'}`);
+    }
+    return parts.join('\n');
   }
 
   /** A statement's verdict with the prepared statements its `EXECUTE`s run (known by now: see whenExecutesKnown). */
@@ -608,50 +621,66 @@ export class StatementGuard {
     record: StatementRecord,
     context: RelayContext,
     then: { approved: () => HookResult; refused: (fields: ErrorFields) => HookResult; holding?: () => void },
+    reviewText = record.text,
   ): HookResult | Promise<HookResult> {
     const reviews = this.options.reviews!;
-    const approvedBy = reviews.preapproved(this.session, record.text);
-    if (approvedBy !== undefined) {
-      return this.after(this.write({ ...record, approvedBy }), then.approved, (err) => then.refused(auditFailure(err)));
-    }
     const opening: { withdrawReason?: string } = {};
     this.opening = opening;
-    const held = (async (): Promise<HookResult> => {
-      try {
-        await this.write(record);
-      } catch (err) {
-        this.options.logger.error('audit log unavailable; statement refused', { session: this.session.id, error: errorMessage(err) });
-        return then.refused(auditFailure(err));
-      }
-      let hold: HeldStatement;
-      try {
-        hold = await reviews.hold({
-          session: this.session,
-          connectionId: this.connectionId,
-          statementId: record.statementId,
-          protocol: record.protocol,
-          text: record.text,
-          ...(record.params ? { params: record.params } : {}),
-          verdict: record,
-        });
-      } catch (err) {
-        this.options.logger.error('could not open a review; statement refused', { session: this.session.id, error: errorMessage(err) });
-        return then.refused(reviewUnavailable(err));
-      }
-      this.held = hold;
-      if (opening.withdrawReason !== undefined) hold.withdraw(opening.withdrawReason);
-      else if (!this.isClosed) {
-        context.sendToClient([heldNotice(record, hold)]);
-        then.holding?.();
-      }
-      const outcome = await hold.outcome;
-      this.held = undefined;
-      if (outcome.status === 'approved') return then.approved();
-      return then.refused(refusalOf(hold.reviewId, outcome));
-    })();
-    return held.finally(() => {
+    const done = (): void => {
       if (this.opening === opening) this.opening = undefined;
-    });
+    };
+    const covered = reviews.preapproved(this.session, reviewText);
+    const go = (approvedBy: string | undefined): HookResult | Promise<HookResult> => {
+      if (approvedBy !== undefined) {
+        done();
+        if (opening.withdrawReason !== undefined) return then.refused(refusalOf('(none opened)', { status: 'withdrawn', reason: opening.withdrawReason }));
+        return this.after(this.write({ ...record, approvedBy }), then.approved, (err) => then.refused(auditFailure(err)));
+      }
+      return this.hold(record, reviewText, context, then, opening).finally(done);
+    };
+    return isPromise(covered) ? covered.then(go, () => go(undefined)) : go(covered);
+  }
+
+  /** Records the statement, opens its review, tells the client, and waits for the decision. */
+  private async hold(
+    record: StatementRecord,
+    reviewText: string,
+    context: RelayContext,
+    then: { approved: () => HookResult; refused: (fields: ErrorFields) => HookResult; holding?: () => void },
+    opening: { withdrawReason?: string },
+  ): Promise<HookResult> {
+    const reviews = this.options.reviews!;
+    try {
+      await this.write(record);
+    } catch (err) {
+      this.options.logger.error('audit log unavailable; statement refused', { session: this.session.id, error: errorMessage(err) });
+      return then.refused(auditFailure(err));
+    }
+    let hold: HeldStatement;
+    try {
+      hold = await reviews.hold({
+        session: this.session,
+        connectionId: this.connectionId,
+        statementId: record.statementId,
+        protocol: record.protocol,
+        text: reviewText,
+        ...(record.params ? { params: record.params } : {}),
+        verdict: record,
+      });
+    } catch (err) {
+      this.options.logger.error('could not open a review; statement refused', { session: this.session.id, error: errorMessage(err) });
+      return then.refused(reviewUnavailable(err));
+    }
+    this.held = hold;
+    if (opening.withdrawReason !== undefined) hold.withdraw(opening.withdrawReason);
+    else if (!this.isClosed) {
+      context.sendToClient([heldNotice(record, hold)]);
+      then.holding?.();
+    }
+    const outcome = await hold.outcome;
+    this.held = undefined;
+    if (outcome.status === 'approved') return then.approved();
+    return then.refused(refusalOf(hold.reviewId, outcome));
   }
 
   // ───────────────────────────────────────────────────────────── database → client
@@ -843,6 +872,11 @@ export class StatementGuard {
 
 interface QueryPlan {
   verdict: StatementVerdict;
+  /**
+   * What a reviewer reads and a session approval is keyed on: the text, and after it the prepared
+   * statements its EXECUTEs run (an approval of `EXECUTE s` must not cover whatever `s` becomes).
+   */
+  reviewText: string;
   /** Per top-level statement: what its completion does to prepared statements. */
   effects: StatementEffect<PreparedStatement>[];
   /** The allowed statements before the first refused one: run before the refusal, as the server would. */
