@@ -32,6 +32,8 @@ export interface MachineCredentials {
   clientId?: string;
   clientSecret?: string;
   federatedTokenFile?: string;
+  /** A GitHub Actions job's OIDC token endpoint (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN). */
+  githubActions?: { requestUrl: string; requestToken: string };
 }
 
 export interface GatewayAuthOptions {

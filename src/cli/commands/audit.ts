@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { examples } from '../help-examples.js';
 import type { AuditEventInfo, AuditPageResponse, AuditVerifyResponse } from '../../api/types.js';
 import type { AuditQuery } from '../../client/gateway-client.js';
 import { parseDuration } from '../../duration.js';
@@ -125,7 +126,7 @@ function parseDecision(value: string): 'allow' | 'deny' | 'review' {
 
 export function buildAuditCommand(deps: CliDeps): Command {
   const since = parseTimeFlag(deps.now);
-  const audit = new Command('audit')
+  const audit = new Command('audit').addHelpText('after', examples(['hoopctl audit --since 1h --decision deny', 'hoopctl audit --session ses_4kX9… --json', 'hoopctl audit verify']))
     .description('read the audit log (yours; everyone’s for auditors)')
     .option('--user <user>', 'events of this user')
     .option('--connection <name>', 'events on this connection')

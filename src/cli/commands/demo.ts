@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { examples } from '../help-examples.js';
 import pg from 'pg';
 import { replayFrames } from '../../audit/replay.js';
 import { Tunnel, type TunnelReady } from '../../client/tunnel.js';
@@ -242,7 +243,7 @@ async function tourAudit(deps: CliDeps, gateway: GatewayClient, sessionId: strin
 }
 
 export function buildDemoCommand(deps: CliDeps): Command {
-  return new Command('demo')
+  return new Command('demo').addHelpText('after', examples(['hoopctl demo', 'hoopctl demo --no-wait']))
     .description('run PostgreSQL, a gateway and a tunnel in this process and show a short tour')
     .option('--port <n>', 'local tunnel port (0 picks a free one)', parsePort, 0)
     .option('--no-wait', 'exit after the tour instead of waiting for Ctrl-C')

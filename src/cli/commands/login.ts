@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { examples } from '../help-examples.js';
 import type { DeviceCodePrompt, GatewayAuth, LoginResult, MachineCredentials } from '../../auth/gateway-auth.js';
 import type { SignalSource } from '../../client/launcher.js';
 import { GatewayClient, type WhoamiResponse } from '../../client/gateway-client.js';
@@ -94,7 +95,7 @@ async function deviceCodeLogin(deps: LoginDeps, options: LoginOptions): Promise<
 }
 
 export function buildLoginCommand(deps: CliDeps): Command {
-  return new Command('login')
+  return new Command('login').addHelpText('after', examples(['hoopctl login --gateway https://gateway.example.com', 'hoopctl login --client-credentials            # AZURE_CLIENT_ID, AZURE_CLIENT_SECRET', 'hoopctl login --federated-token --audience api://AzureADTokenExchange   # in GitHub Actions, no secret']))
     .description('log in to a gateway (device code in a browser; --client-credentials or --federated-token for CI)')
     .option('--client-credentials', 'log in as a service principal: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET')
     .option('--federated-token [file]', 'log in with a workload identity token file as client assertion (default: $AZURE_FEDERATED_TOKEN_FILE)')

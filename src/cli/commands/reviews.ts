@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { examples } from '../help-examples.js';
 import type { DecideReviewRequest, ReviewInfo, ReviewScope, ReviewStatus } from '../../api/types.js';
 import { formatDuration } from '../../duration.js';
 import { HoopError } from '../../errors.js';
@@ -179,7 +180,7 @@ export function buildReviewsCommand(deps: CliDeps): Command {
       .option('--json', 'print JSON');
   const list = (opts: { status?: ReviewStatus; pending?: boolean; limit: number }, command: Command) =>
     run(command, { action: 'list', status: opts.pending ? 'pending' : opts.status, limit: opts.limit });
-  const reviews = listOptions(new Command('reviews').description('held statements and session requests: list, show, approve, reject (alone: list, pending first)')).action(list);
+  const reviews = listOptions(new Command('reviews').addHelpText('after', examples(['hoopctl reviews --pending', 'hoopctl reviews show rev_Xk2…', 'hoopctl reviews approve rev_Xk2… --scope session --reason "ok for this ticket"', 'hoopctl reviews reject rev_Xk2… --reason "use the replica"'])).description('held statements and session requests: list, show, approve, reject (alone: list, pending first)')).action(list);
   listOptions(reviews.command('list').description('reviews you asked for or may decide, pending first')).action(list);
   reviews
     .command('show')

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { examples } from '../help-examples.js';
 import type { AuditEventInfo, SessionInfo } from '../../api/types.js';
 import { replayFrames } from '../../audit/replay.js';
 import { formatDuration } from '../../duration.js';
@@ -110,7 +111,7 @@ export function buildSessionsCommand(deps: CliDeps): Command {
     const flags = globalFlags(command);
     return runSessions({ io: deps.io, gateway: gatewayClientFor(deps, flags), now: deps.now }, { ...options, json: flags.json });
   };
-  const sessions = new Command('sessions')
+  const sessions = new Command('sessions').addHelpText('after', examples(['hoopctl sessions', 'hoopctl sessions show ses_4kX9…', 'hoopctl sessions extend ses_4kX9… --duration 30m --reason "backfill still running"', 'hoopctl sessions end ses_4kX9…', 'hoopctl sessions replay ses_4kX9… --speed 4']))
     .description('list, show and end your sessions (alone: list)')
     .option('--json', 'print JSON')
     .action(async (_opts: unknown, command: Command) => run(command, { action: 'list' }));

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { examples } from '../help-examples.js';
 import type { GatewayLogin } from '../../auth/login-state.js';
 import type { WhoamiResponse } from '../../client/gateway-client.js';
 import { formatDuration } from '../../duration.js';
@@ -55,7 +56,7 @@ export async function runWhoami(deps: WhoamiDeps, options: WhoamiOptions): Promi
 }
 
 export function buildWhoamiCommand(deps: CliDeps): Command {
-  return new Command('whoami')
+  return new Command('whoami').addHelpText('after', examples(['hoopctl whoami', 'hoopctl whoami --json']))
     .description('show who you are logged in as: user, groups, issuer, token expiry')
     .option('--json', 'print JSON')
     .action(async (_opts: unknown, command: Command) => {
