@@ -1,15 +1,17 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { examples } from '../help-examples.js';
-import type { AuditEventInfo, SessionInfo } from '../../api/types.js';
+import type { AuditEventInfo, ExtendSessionRequest, ExtendSessionResponse, SessionExtensionInfo, SessionInfo } from '../../api/types.js';
 import { replayFrames } from '../../audit/replay.js';
 import { formatDuration } from '../../duration.js';
+import { spanText, whenText } from '../time-text.js';
 import { gatewayClientFor, globalFlags, type CliDeps } from '../context.js';
 import type { IO } from '../io.js';
 import { printTable } from '../table.js';
 
 export interface SessionsGateway {
   listSessions(): Promise<SessionInfo[]>;
-  getSession(id: string): Promise<SessionInfo>;
+  showSession(id: string): Promise<{ session: SessionInfo; extensions: SessionExtensionInfo[] }>;
+  extendSession(id: string, request: ExtendSessionRequest): Promise<ExtendSessionResponse>;
   endSession(id: string): Promise<SessionInfo>;
   sessionEvents(id: string): Promise<AuditEventInfo[]>;
 }
@@ -25,6 +27,7 @@ export type SessionsOptions =
   | { action: 'list'; json: boolean }
   | { action: 'show'; id: string; json: boolean }
   | { action: 'end'; id: string; json: boolean }
+  | { action: 'extend'; id: string; json: boolean; duration?: string; reason?: string }
   | { action: 'replay'; id: string; json: boolean; speed: number; noDelay: boolean };
 
 /** `sessions list | show ID | end ID`. */
@@ -46,9 +49,19 @@ export async function runSessions(deps: SessionsDeps, options: SessionsOptions):
       return;
     }
     case 'show': {
-      const session = await deps.gateway.getSession(options.id);
-      if (options.json) return io.outJson({ session });
+      const { session, extensions } = await deps.gateway.showSession(options.id);
+      if (options.json) return io.outJson({ session, extensions });
       printSession(io, session, deps.now());
+      for (const e of extensions) {
+        io.out(`${'extended:'.padEnd(12)}${e.at} by ${e.by}, ${e.previousExpiresAt} → ${e.expiresAt}${e.reason ? ` (${e.reason})` : ''}\n`);
+      }
+      return;
+    }
+    case 'extend': {
+      const answer = await deps.gateway.extendSession(options.id, { ...(options.duration !== undefined ? { duration: options.duration } : {}), ...(options.reason !== undefined ? { reason: options.reason } : {}) });
+      if (options.json) return io.outJson(answer);
+      const more = Date.parse(answer.extension.expiresAt) - Date.parse(answer.extension.previousExpiresAt);
+      io.err(`${io.color.green('✓')} session ${answer.session.id} extended by ${spanText(more)}: now expires ${whenText(answer.session.expiresAt, deps.now())}\n`);
       return;
     }
     case 'end': {
@@ -81,7 +94,7 @@ function statusText(io: IO, s: SessionInfo): string {
 
 function expiresText(s: SessionInfo, now: number): string {
   const left = Date.parse(s.expiresAt) - now;
-  return s.status === 'active' && left > 0 ? `${s.expiresAt} (in ${formatDuration(Math.ceil(left / 1000) * 1000)})` : s.expiresAt;
+  return s.status === 'active' && left > 0 ? `${s.expiresAt} (in ${spanText(left)})` : s.expiresAt;
 }
 
 function printSession(io: IO, s: SessionInfo, now: number): void {
@@ -106,7 +119,11 @@ function printSession(io: IO, s: SessionInfo, now: number): void {
 export function buildSessionsCommand(deps: CliDeps): Command {
   const run = (
     command: Command,
-    options: { action: 'list' } | { action: 'show' | 'end'; id: string } | { action: 'replay'; id: string; speed: number; noDelay: boolean },
+    options:
+      | { action: 'list' }
+      | { action: 'show' | 'end'; id: string }
+      | { action: 'extend'; id: string; duration?: string; reason?: string }
+      | { action: 'replay'; id: string; speed: number; noDelay: boolean },
   ) => {
     const flags = globalFlags(command);
     return runSessions({ io: deps.io, gateway: gatewayClientFor(deps, flags), now: deps.now }, { ...options, json: flags.json });
@@ -132,6 +149,14 @@ export function buildSessionsCommand(deps: CliDeps): Command {
     .argument('<id>', 'session id')
     .option('--json', 'print JSON')
     .action(async (id: string, _opts: unknown, command: Command) => run(command, { action: 'end', id }));
+  sessions
+    .command('extend')
+    .description("move an active session's end later (within the connection's maxDuration); the gateway records who and why, and its tunnel follows")
+    .argument('<id>', 'session id')
+    .option('--duration <d>', "how much longer, e.g. 30m (default: the connection's default duration)")
+    .option('--reason <text>', 'why; recorded with the session and in its audit log')
+    .option('--json', 'print JSON: {"session", "extension"}')
+    .action(async (id: string, opts: { duration?: string; reason?: string }, command: Command) => run(command, { action: 'extend', id, duration: opts.duration, reason: opts.reason }));
   sessions
     .command('replay')
     .description('play a session back from the audit log: statements, decisions, rows, errors')
