@@ -650,6 +650,12 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.emit('extended', { session, previousExpiresAt: current.expiresAt });
   }
 
+  /** Asks the gateway now whether the session was extended (another process extended it); re-arms if so. */
+  async checkSession(): Promise<boolean> {
+    if (this.state !== 'up' && this.state !== 'down') return false;
+    return this.extendedMeanwhile();
+  }
+
   /** Asks the gateway (briefly) whether the session runs longer than we think; true when it does. */
   private async extendedMeanwhile(): Promise<boolean> {
     const current = this.created!.session;

@@ -429,7 +429,7 @@ describe('hoopctl sessions', () => {
 
     const show = await hoopctl(['sessions', 'show', id]);
     expect(show.io.stdout).toContain(`id:         ${id}\nconnection: orders-db\nuser:       alice\ngroups:     agents\nstatus:     active\nreason:     audit\n`);
-    expect((await hoopctl(['sessions', 'show', id, '--json'])).io.jsonLines()).toEqual([{ session: expect.objectContaining({ id }) }]);
+    expect((await hoopctl(['sessions', 'show', id, '--json'])).io.jsonLines()).toEqual([{ session: expect.objectContaining({ id }), extensions: [] }]);
 
     const end = await hoopctl(['sessions', 'end', id]);
     expect(end.code).toBe(0);

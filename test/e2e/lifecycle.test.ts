@@ -181,6 +181,9 @@ describe('background tunnels, env, extend', () => {
 
     const event = await waitForEvent(cli, 'extended');
     expect(event).toMatchObject({ sessionId: session.id, expiresAt: answer.session.expiresAt, previousExpiresAt: ready.expiresAt });
+    // Nudged by `sessions extend` (SIGUSR2), not found out at its warning time (a fifth of 4 s before the end).
+    expect(Date.now()).toBeLessThan(Date.parse(ready.expiresAt) - 800);
+    expect((await status())[0]).toMatchObject({ sessionId: session.id, expiresAt: answer.session.expiresAt });
     await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(ready.expiresAt) + 1500 - Date.now())));
     // Past its first end, the session still runs.
     expect((await gw.api(`/api/v1/sessions/${session.id}`)).body).toMatchObject({

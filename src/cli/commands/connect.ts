@@ -173,6 +173,11 @@ async function connectHere(deps: ConnectDeps, options: ConnectOptions, mode: Loc
     printer.extended(session, previousExpiresAt);
   });
 
+  // `hoopctl sessions extend` in another process nudges us (SIGUSR2) to ask the gateway now.
+  const nudged = () => void tunnel.checkSession();
+  deps.signals.on('SIGUSR2', nudged);
+  void tunnel.ended.then(() => deps.signals.removeListener('SIGUSR2', nudged));
+
   // Ctrl-C (or a lifeline gone) while the session is being created ends it too.
   const stops = new StopRequests(deps.signals);
   if (mode === 'background') {

@@ -4,7 +4,8 @@ import type { AuditEventInfo, ExtendSessionRequest, ExtendSessionResponse, Sessi
 import { replayFrames } from '../../audit/replay.js';
 import { formatDuration } from '../../duration.js';
 import { spanText, whenText } from '../time-text.js';
-import { gatewayClientFor, globalFlags, type CliDeps } from '../context.js';
+import { processAlive } from '../../client/local-tunnels.js';
+import { gatewayClientFor, globalFlags, localTunnelsFor, type CliDeps } from '../context.js';
 import type { IO } from '../io.js';
 import { printTable } from '../table.js';
 
@@ -21,6 +22,8 @@ export interface SessionsDeps {
   gateway: SessionsGateway;
   now: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /** Tells this session's local tunnel, if one runs here, to ask the gateway for its new end now. */
+  nudgeTunnel?: (sessionId: string) => void;
 }
 
 export type SessionsOptions =
@@ -59,6 +62,7 @@ export async function runSessions(deps: SessionsDeps, options: SessionsOptions):
     }
     case 'extend': {
       const answer = await deps.gateway.extendSession(options.id, { ...(options.duration !== undefined ? { duration: options.duration } : {}), ...(options.reason !== undefined ? { reason: options.reason } : {}) });
+      deps.nudgeTunnel?.(options.id);
       if (options.json) return io.outJson(answer);
       const more = Date.parse(answer.extension.expiresAt) - Date.parse(answer.extension.previousExpiresAt);
       io.err(`${io.color.green('✓')} session ${answer.session.id} extended by ${spanText(more)}: now expires ${whenText(answer.session.expiresAt, deps.now())}\n`);
@@ -126,7 +130,7 @@ export function buildSessionsCommand(deps: CliDeps): Command {
       | { action: 'replay'; id: string; speed: number; noDelay: boolean },
   ) => {
     const flags = globalFlags(command);
-    return runSessions({ io: deps.io, gateway: gatewayClientFor(deps, flags), now: deps.now }, { ...options, json: flags.json });
+    return runSessions({ io: deps.io, gateway: gatewayClientFor(deps, flags), now: deps.now, nudgeTunnel: (id) => nudgeLocalTunnel(deps, id) }, { ...options, json: flags.json });
   };
   const sessions = new Command('sessions').addHelpText('after', examples(['hoopctl sessions', 'hoopctl sessions show ses_4kX9…', 'hoopctl sessions extend ses_4kX9… --duration 30m --reason "backfill still running"', 'hoopctl sessions end ses_4kX9…', 'hoopctl sessions replay ses_4kX9… --speed 4']))
     .description('list, show and end your sessions (alone: list)')
@@ -174,4 +178,16 @@ function parseSpeed(value: string): number {
   const speed = Number(value);
   if (!Number.isFinite(speed) || speed <= 0) throw new InvalidArgumentError('expected a positive number, e.g. 2');
   return speed;
+}
+
+/** SIGUSR2 to the process serving the session's tunnel here, so it learns the new end at once. */
+function nudgeLocalTunnel(deps: CliDeps, sessionId: string): void {
+  if (deps.env.runtimeDir === undefined) return;
+  try {
+    const record = localTunnelsFor(deps).read(sessionId);
+    if (record === undefined || !(deps.isAlive ?? processAlive)(record.pid, record.processStart)) return;
+    (deps.kill ?? ((pid, signal) => process.kill(pid, signal)))(record.pid, 'SIGUSR2');
+  } catch {
+    // the tunnel still learns of it before it warns or expires
+  }
 }
