@@ -5,6 +5,7 @@ import { formatDuration } from '../../duration.js';
 import { HoopError } from '../../errors.js';
 import { gatewayClientFor, globalFlags, type CliDeps } from '../context.js';
 import type { IO } from '../io.js';
+import { spanText } from '../time-text.js';
 import { printTable } from '../table.js';
 import { printStatementFacts } from './policy.js';
 
@@ -103,7 +104,7 @@ function statusText(io: IO, r: ReviewInfo): string {
 function whenText(r: ReviewInfo, now: number): string {
   if (r.status !== 'pending') return r.decidedAt ?? r.createdAt;
   const left = Date.parse(r.expiresAt) - now;
-  return left > 0 ? `times out in ${formatDuration(Math.ceil(left / 1000) * 1000)}` : 'timing out';
+  return left > 0 ? `times out in ${spanText(left)}` : 'timing out';
 }
 
 function printReview(io: IO, r: ReviewInfo, now: number): void {

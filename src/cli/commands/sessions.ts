@@ -47,7 +47,7 @@ export async function runSessions(deps: SessionsDeps, options: SessionsOptions):
       printTable(
         io,
         ['ID', 'CONNECTION', 'USER', 'STATUS', 'EXPIRES', 'REASON'],
-        sessions.map((s) => [s.id, s.connection, s.user, statusText(io, s), expiresText(s, deps.now()), s.reason ?? '']),
+        sessions.map((s) => [s.id, s.connection, s.user, statusText(io, s), io.stdoutIsTTY && s.status === 'active' ? whenText(s.expiresAt, deps.now()) : expiresText(s, deps.now()), s.reason ?? '']),
       );
       return;
     }

@@ -5,6 +5,7 @@ import type { WhoamiResponse } from '../../client/gateway-client.js';
 import { formatDuration } from '../../duration.js';
 import { gatewayClientFor, globalFlags, loginStateFor, type CliDeps } from '../context.js';
 import type { IO } from '../io.js';
+import { whenText } from '../time-text.js';
 
 export interface WhoamiOptions {
   json: boolean;
@@ -43,7 +44,7 @@ export async function runWhoami(deps: WhoamiDeps, options: WhoamiOptions): Promi
     });
     return;
   }
-  const expires = who.expiresAt === null ? 'never' : `${who.expiresAt} (in ${formatDuration(Math.max(0, Date.parse(who.expiresAt) - deps.now()))})`;
+  const expires = who.expiresAt === null ? 'never' : whenText(who.expiresAt, deps.now());
   const lines: [string, string][] = [
     ['gateway', deps.gateway.baseUrl],
     ['user', who.user],
