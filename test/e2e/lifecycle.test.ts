@@ -134,6 +134,10 @@ describe('background tunnels, env, extend', () => {
     expect(viaService.stdout.trim()).toBe('orders');
 
     for (const out of [shell, passfile, service]) expect(out.stdout + out.stderr).not.toContain(token);
+    // In GitHub Actions the password is masked before it is printed; with --passfile there is none to mask.
+    const masked = await hoopctl(['env', 'orders-db'], { GITHUB_ACTIONS: 'true' });
+    expect(masked.stderr).toBe(`::add-mask::${json.PGPASSWORD}\n`);
+    expect((await hoopctl(['env', 'orders-db', '--passfile'], { GITHUB_ACTIONS: 'true' })).stderr).toBe('');
     const daemon = (await status())[0]!;
     const environ = fs.readFileSync(`/proc/${daemon.pid}/environ`, 'utf8');
     expect(environ).toContain('HOOPCTL_TOKEN='); // the tunnel's own process needs it to end its session
