@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launch } from '../../src/client/launcher.js';
 import { LocalTunnels } from '../../src/client/local-tunnels.js';
 import type { CliDeps } from '../../src/cli/context.js';
+import { cliLogger } from '../../src/cli/cli-logger.js';
 import { createCapturingIO, type CapturingIO } from '../../src/cli/io.js';
 import { COMMAND_BUILDERS } from '../../src/cli/program.js';
 import { runCli } from '../../src/cli/run-cli.js';
@@ -309,6 +310,14 @@ describe('--json errors', () => {
     const run = await hoopctl(['status', '--help', '--json']);
     expect(run.code).toBe(0);
     expect(run.io.stdout).toContain('Usage: hoopctl status');
+  });
+});
+
+describe('log lines on a terminal', () => {
+  it('carry their fields as key=value, never a JSON object (regression: raw log JSON on stderr)', () => {
+    const io = createCapturingIO();
+    cliLogger(io, false).warn('could not end the session at the gateway', { session: 'ses_1', error: 'no route to host', attempt: 2 });
+    expect(io.stderr).toBe('warning: could not end the session at the gateway (session=ses_1 error="no route to host" attempt=2)\n');
   });
 });
 
