@@ -23,11 +23,16 @@ export interface ReusableTunnel {
 export async function findReusableTunnel(
   tunnels: LocalTunnels,
   gateway: ReuseGateway,
-  target: { gatewayUrl: string; connection: string; now: number },
+  target: { gatewayUrl: string; connection: string; now: number; port?: number; socket?: string },
 ): Promise<ReusableTunnel | undefined> {
+  // An address asked for explicitly must be the running tunnel's.
+  const fits = (r: LocalTunnelRecord) =>
+    target.socket !== undefined
+      ? r.address.kind === 'unix' && r.address.path === target.socket
+      : target.port === undefined || target.port === 0 || (r.address.kind === 'tcp' && r.address.port === target.port);
   const candidates = tunnels
     .list()
-    .filter((r) => r.mode === 'background' && r.connection === target.connection && r.password !== undefined && sameGateway(r.gateway, target.gatewayUrl))
+    .filter((r) => r.mode === 'background' && r.connection === target.connection && r.password !== undefined && sameGateway(r.gateway, target.gatewayUrl) && fits(r))
     .reverse();
   if (candidates.length === 0) return undefined;
   const me = await gateway.whoami();

@@ -101,7 +101,13 @@ export async function runConnect(deps: ConnectDeps, options: ConnectOptions): Pr
     return ExitCode.ok;
   }
   if (options.command.length === 0 && !options.background && !options.new && options.session === undefined && options.envFile === undefined && deps.tunnels) {
-    const reusable = await findReusableTunnel(deps.tunnels, deps.gateway, { gatewayUrl: deps.gateway.baseUrl, connection: options.connection, now: deps.now() });
+    const reusable = await findReusableTunnel(deps.tunnels, deps.gateway, {
+      gatewayUrl: deps.gateway.baseUrl,
+      connection: options.connection,
+      now: deps.now(),
+      port: options.port,
+      socket: options.socket !== undefined ? path.resolve(options.socket) : undefined,
+    });
     if (reusable) {
       printer.ready(reusable.endpoint, reusable.session, { kind: 'background', pid: reusable.record.pid, reused: true }, { githubActions: deps.githubActions === true });
       return ExitCode.ok;
@@ -260,7 +266,13 @@ export async function openBackgroundTunnel(
     throw new HoopError('internal', 'background_unavailable', 'background tunnels are not available here');
   }
   if (!options.new) {
-    const reusable = await findReusableTunnel(deps.tunnels, deps.gateway, { gatewayUrl: deps.gateway.baseUrl, connection: options.connection, now: deps.now() });
+    const reusable = await findReusableTunnel(deps.tunnels, deps.gateway, {
+      gatewayUrl: deps.gateway.baseUrl,
+      connection: options.connection,
+      now: deps.now(),
+      port: options.port,
+      socket: options.socket !== undefined ? path.resolve(options.socket) : undefined,
+    });
     if (reusable) return { endpoint: reusable.endpoint, session: reusable.session, pid: reusable.record.pid, reused: true };
   }
   const started = await startBackgroundTunnel(
