@@ -37,8 +37,8 @@ export interface CliDeps {
   parentChannel?: ParentChannel;
   /** Our parent's pid, read again at each call (it changes when the parent dies); absent: not watched. */
   ppid?: () => number;
-  /** Our stdin, for `--exit-with-stdin`. */
-  stdin?: NodeJS.ReadableStream;
+  /** Our stdin, opened only for `--exit-with-stdin` (opening a pipe makes it non-blocking for a wrapped command too). */
+  stdin?: () => NodeJS.ReadableStream;
   /** Whether a process runs (tests replace it); default: signal 0 and its start time. */
   isAlive?: (pid: number, start?: string) => boolean;
   /** Sends a signal to a process (`disconnect`); default `process.kill`. */

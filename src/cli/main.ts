@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     spawnBackground,
     parentChannel: parentChannel(),
     ppid: () => process.ppid,
-    stdin: process.stdin,
+    stdin: () => process.stdin,
   });
   // Exit once stdout is flushed; lingering keep-alive sockets must not hold the process.
   process.stdout.write('', () => process.exit(code));

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import os from 'node:os';
 import type { SignalSource } from '../client/launcher.js';
 
@@ -125,14 +124,4 @@ export function processLifeline(pid: number, isAlive: (pid: number) => boolean, 
     check();
   });
   return { gone, stop: () => clearInterval(timer) };
-}
-
-/** Whether stdin is something that can close (a pipe or socket), not a terminal or /dev/null. */
-export function stdinCanClose(fd = 0): boolean {
-  try {
-    const stat = fs.fstatSync(fd);
-    return stat.isFIFO() || stat.isSocket();
-  } catch {
-    return false;
-  }
 }

@@ -224,7 +224,7 @@ describe('no orphans', () => {
   it('--exit-with-stdin: closing stdin ends the session (a supervisor holding a pipe went away)', async () => {
     newRuntime();
     const stdin = new PassThrough();
-    const connect = start(['connect', 'orders-db', '--port', '0', '--json', '--exit-with-stdin'], { stdin });
+    const connect = start(['connect', 'orders-db', '--port', '0', '--json', '--exit-with-stdin'], { stdin: () => stdin });
     await until(() => connect.io.stdout.includes('"event":"ready"'), 'ready');
     stdin.write('anything\n'); // data is read and ignored
     await new Promise((r) => setTimeout(r, 50));
@@ -237,7 +237,7 @@ describe('no orphans', () => {
   it('without --exit-with-stdin, a closed stdin changes nothing', async () => {
     newRuntime();
     const stdin = new PassThrough();
-    const connect = start(['connect', 'orders-db', '--port', '0', '--json'], { stdin });
+    const connect = start(['connect', 'orders-db', '--port', '0', '--json'], { stdin: () => stdin });
     await until(() => connect.io.stdout.includes('"event":"ready"'), 'ready');
     stdin.end();
     await new Promise((r) => setTimeout(r, 200));

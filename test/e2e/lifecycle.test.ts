@@ -202,6 +202,16 @@ describe('background tunnels, env, extend', () => {
     expect((await done).code).toBe(0);
   });
 
+  it('wrap mode: the command reads its own stdin through hoopctl (piped SQL reaches psql)', async () => {
+    runtime = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-run-'));
+    const child = spawn(process.execPath, [HOOPCTL_BIN, 'connect', 'orders-db', '--', 'psql', '-X', '-At'], { env: { ...(await cliEnv()), PATH: process.env.PATH!, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const done = finished(child);
+    child.stdin!.end('select 40 + 2;\n');
+    const run = await done;
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim()).toBe('42');
+  });
+
   it('wrap mode against a real gateway: the session expires under the command → exit 8, and the command’s connections got 57P01', async () => {
     runtime = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-run-'));
     const run = await hoopctl(['connect', 'orders-db', '--duration', '2s', '--', 'psql', '-X', '-At', '-c', 'select pg_sleep(4)']);

@@ -78,7 +78,7 @@ export interface ConnectDeps {
   spawnBackground?: BackgroundSpawner;
   parentChannel?: ParentChannel;
   ppid?: () => number;
-  stdin?: NodeJS.ReadableStream;
+  stdin?: () => NodeJS.ReadableStream;
   isAlive?: (pid: number) => boolean;
   /** Global flags a background process must be started with (`--gateway URL`, `--ca FILE`…). */
   backgroundArgs?: readonly string[];
@@ -133,6 +133,10 @@ function checkOptions(options: ConnectOptions): void {
     if (conflict !== undefined) {
       throw new HoopError('usage', 'background_conflict', `--background cannot be combined with ${conflict}`, { hint: 'a background tunnel runs on its own; read its variables with: hoopctl env NAME' });
     }
+  } else if (options.exitWithStdin && options.command.length > 0) {
+    throw new HoopError('usage', 'exit_with_stdin_and_command', '--exit-with-stdin cannot be combined with -- CMD: stdin is the command’s', {
+      hint: 'a wrapped command already ends the session when it exits',
+    });
   } else if (options.owner !== undefined) {
     throw new HoopError('usage', 'owner_without_background', '--owner applies to a background tunnel', { hint: 'hoopctl connect NAME --background --owner PID' });
   }
@@ -191,7 +195,7 @@ async function connectHere(deps: ConnectDeps, options: ConnectOptions, mode: Loc
   } else {
     const parent = deps.ppid ? parentLifeline(deps.ppid) : undefined;
     if (parent) stops.watch(parent);
-    if (options.exitWithStdin && deps.stdin) stops.watch(stdinLifeline(deps.stdin));
+    if (options.exitWithStdin && deps.stdin) stops.watch(stdinLifeline(deps.stdin()));
   }
   const opening = tunnel.open(
     {

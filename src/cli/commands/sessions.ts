@@ -2,7 +2,6 @@ import { Command, InvalidArgumentError } from 'commander';
 import { examples } from '../help-examples.js';
 import type { AuditEventInfo, ExtendSessionRequest, ExtendSessionResponse, SessionExtensionInfo, SessionInfo } from '../../api/types.js';
 import { replayFrames } from '../../audit/replay.js';
-import { formatDuration } from '../../duration.js';
 import { spanText, whenText } from '../time-text.js';
 import { processAlive } from '../../client/local-tunnels.js';
 import { gatewayClientFor, globalFlags, localTunnelsFor, type CliDeps } from '../context.js';

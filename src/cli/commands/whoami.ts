@@ -2,7 +2,6 @@ import { Command } from 'commander';
 import { examples } from '../help-examples.js';
 import type { GatewayLogin } from '../../auth/login-state.js';
 import type { WhoamiResponse } from '../../client/gateway-client.js';
-import { formatDuration } from '../../duration.js';
 import { gatewayClientFor, globalFlags, loginStateFor, type CliDeps } from '../context.js';
 import type { IO } from '../io.js';
 import { whenText } from '../time-text.js';
