@@ -26,6 +26,30 @@ export interface SessionInfo {
   status: SessionStatus;
 }
 
+/** One extension of a session (`GET /api/v1/sessions/:id` lists them as `extensions`). */
+export interface SessionExtensionInfo {
+  at: string;
+  /** Who extended it (a label), and their principal. */
+  by: string;
+  issuer: string | null;
+  subject: string | null;
+  reason: string | null;
+  previousExpiresAt: string;
+  expiresAt: string;
+}
+
+/** `POST /api/v1/sessions/:id/extend` with `{duration?, reason?}`. */
+export interface ExtendSessionRequest {
+  /** How much later the session ends, e.g. `30m`; default: the connection's default duration. */
+  duration?: string;
+  reason?: string;
+}
+
+export interface ExtendSessionResponse {
+  session: SessionInfo;
+  extension: SessionExtensionInfo;
+}
+
 export interface ConnectionInfo {
   name: string;
   type: 'postgres';

@@ -136,6 +136,16 @@ export interface ReviewEndedData extends ReviewEventData {
   reason: string;
 }
 
+/** An active session's end moved later (`hoopctl sessions extend`): who, why, from and to when. */
+export interface SessionExtendedData {
+  by: string;
+  byIssuer: string;
+  bySubject: string;
+  reason: string | null;
+  previousExpiresAt: string;
+  expiresAt: string;
+}
+
 export interface AuditEventDataByType {
   /** A session that waits for approval before it starts (`session_started` follows at approval). */
   session_requested: SessionStartedData;
@@ -145,6 +155,7 @@ export interface AuditEventDataByType {
   statement: StatementData;
   statement_completed: StatementCompletedData;
   session_ended: SessionEndedData;
+  session_extended: SessionExtendedData;
   review_requested: ReviewRequestedData;
   review_approved: ReviewApprovedData;
   review_rejected: ReviewRejectedData;
@@ -164,6 +175,7 @@ export const AUDIT_EVENT_TYPES: readonly AuditEventType[] = [
   'statement_completed',
   'session_ended',
   'session_requested',
+  'session_extended',
   'review_requested',
   'review_approved',
   'review_rejected',

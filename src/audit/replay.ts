@@ -132,6 +132,10 @@ function formatEvent(e: ReplayEvent, offsetMs: number, paint: Paint): string[] {
     }
     case 'session_ended':
       return block(paint('bold', `session ended (${str(d.status)})`) + (typeof d.reason === 'string' && d.reason ? `: ${d.reason}` : ''));
+    case 'session_extended':
+      return block(
+        paint('bold', 'session extended') + ` by ${str(d.by)} until ${str(d.expiresAt)}` + (typeof d.reason === 'string' && d.reason ? ` · reason: ${d.reason}` : ''),
+      );
     case 'session_requested': {
       const parts = [paint('bold', 'session requested'), str(d.user), str(d.connection)];
       if (typeof d.durationMs === 'number') parts.push(formatDuration(d.durationMs));

@@ -12,6 +12,7 @@ import {
   type ICachePlugin,
 } from '@azure/msal-node';
 import { HoopError, errorMessage } from '../errors.js';
+import { fetchGithubActionsToken, githubOidcUnavailable } from './github-actions-oidc.js';
 import { describeFailure, fetchLoginSettings, tlsHint, type LoginSettings } from './login-config.js';
 import { normalizeGatewayUrl, type GatewayLogin, type LoginKind, type LoginState } from './login-state.js';
 import { Rfc8628NetworkClient } from './rfc8628-network-client.js';
@@ -32,6 +33,10 @@ export interface MachineCredentials {
   clientId?: string;
   clientSecret?: string;
   federatedTokenFile?: string;
+  /** A GitHub Actions job's OIDC token endpoint (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN). */
+  githubActions?: { requestUrl: string; requestToken: string };
+  /** Log in with the GitHub Actions job's token, asked for with this audience (`--federated-token --audience`). */
+  githubAudience?: string;
 }
 
 export interface GatewayAuthOptions {
@@ -40,6 +45,8 @@ export interface GatewayAuthOptions {
   /** A fetch that trusts `ca` (PEM) on top of the system roots. */
   fetchFor: (ca: string | undefined) => typeof globalThis.fetch;
   keyring?: KeyringFactory;
+  /** How the GitHub Actions token endpoint is asked (tests point it at a stand-in); default `fetch`. */
+  githubFetch?: typeof globalThis.fetch;
   /** Device-code polling: the interval used when the issuer sends none (seconds, RFC default 5). */
   defaultPollIntervalSec?: number;
 }
@@ -105,7 +112,7 @@ export class GatewayAuth {
   /** A service principal's secret (AZURE_CLIENT_SECRET), or a workload's federated token file as client assertion. */
   async loginAsMachine(gatewayUrl: string, credentials: MachineCredentials, options: LoginOptions = {}): Promise<LoginResult> {
     const gateway = normalizeGatewayUrl(gatewayUrl);
-    const kind: LoginKind = credentials.federatedTokenFile !== undefined ? 'federated_token' : 'client_credentials';
+    const kind: LoginKind = credentials.federatedTokenFile !== undefined || credentials.githubAudience !== undefined ? 'federated_token' : 'client_credentials';
     const clientId = credentials.clientId;
     if (clientId === undefined) {
       throw new HoopError('usage', 'no_client_id', 'no client id for a machine login', { hint: 'set AZURE_CLIENT_ID to the application (client) id' });
@@ -114,7 +121,9 @@ export class GatewayAuth {
     const settings = await fetchLoginSettings(gateway, fetchImpl);
     const authority = machineAuthority(settings, credentials.tenantId);
     const { store, keychainProblem } = await this.freshStore(gateway);
-    const login = loginRecord(gateway, kind, settings, clientId, authority, store, options, { federatedTokenFile: credentials.federatedTokenFile });
+    const extra: Partial<GatewayLogin> =
+      credentials.githubAudience !== undefined ? { githubActions: { audience: credentials.githubAudience } } : { federatedTokenFile: credentials.federatedTokenFile };
+    const login = loginRecord(gateway, kind, settings, clientId, authority, store, options, extra);
     const result = await this.machineToken(login, store, fetchImpl, credentials);
     this.options.state.save(login);
     return { login, accessToken: result.accessToken, expiresOn: result.expiresOn, store, keychainProblem };
@@ -159,7 +168,13 @@ export class GatewayAuth {
     const network = new Rfc8628NetworkClient(fetchImpl);
     const tokenFile = login.federatedTokenFile;
     let auth: Configuration['auth'];
-    if (login.kind === 'federated_token') {
+    if (login.kind === 'federated_token' && login.githubActions !== undefined) {
+      const { audience } = login.githubActions;
+      const endpoint = credentials.githubActions;
+      if (endpoint === undefined) throw githubOidcUnavailable();
+      // The runner's endpoint is GitHub's, on the public internet: the system's trust store, never the gateway's CA.
+      auth = { clientId: login.clientId, authority: login.authority, clientAssertion: async () => fetchGithubActionsToken(endpoint, audience, this.options.githubFetch) };
+    } else if (login.kind === 'federated_token') {
       if (tokenFile === undefined) throw loginExpired(login.gatewayUrl, 'the login has no federated token file');
       auth = { clientId: login.clientId, authority: login.authority, clientAssertion: async () => readFederatedToken(tokenFile) };
     } else {

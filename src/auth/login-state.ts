@@ -21,6 +21,8 @@ export interface GatewayLogin {
   store: 'keyring' | 'file';
   /** The federated token file re-read at each refresh. */
   federatedTokenFile?: string;
+  /** Or: the GitHub Actions job's own OIDC token, asked for again (with this audience) at each refresh. */
+  githubActions?: { audience: string };
   /** A PEM file to trust for the gateway and the issuer (`--ca` at login). */
   caFile?: string;
   loggedInAt: string;

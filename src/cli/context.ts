@@ -7,7 +7,9 @@ import type { KeyringFactory } from '../auth/secret-store.js';
 import { GatewayClient, isPlainHttpOffLoopback, refusePlainHttp } from '../client/gateway-client.js';
 import { HoopError, errorMessage } from '../errors.js';
 import type { LaunchOptions, SignalSource } from '../client/launcher.js';
+import { LocalTunnels } from '../client/local-tunnels.js';
 import type { TunnelOptions } from '../client/tunnel.js';
+import type { BackgroundSpawner, ParentChannel } from './background.js';
 import type { IO } from './io.js';
 import { noTokenError, resolveGatewaySettings, tokenStoreMode, type CliEnvironment } from './settings.js';
 
@@ -29,6 +31,28 @@ export interface CliDeps {
   keyring?: KeyringFactory;
   /** A command's result when it is not 0; thrown errors are mapped elsewhere. */
   setExitCode(code: number): void;
+  /** Starts `hoopctl ARGS…` detached, for `connect --background`; absent: background tunnels are not available. */
+  spawnBackground?: BackgroundSpawner;
+  /** In a background tunnel's own process: the channel to the `connect --background` that started it. */
+  parentChannel?: ParentChannel;
+  /** Our parent's pid, read again at each call (it changes when the parent dies); absent: not watched. */
+  ppid?: () => number;
+  /** Our stdin, opened only for `--exit-with-stdin` (opening a pipe makes it non-blocking for a wrapped command too). */
+  stdin?: () => NodeJS.ReadableStream;
+  /** Whether a process runs (tests replace it); default: signal 0 and its start time. */
+  isAlive?: (pid: number, start?: string) => boolean;
+  /** Sends a signal to a process (`disconnect`); default `process.kill`. */
+  kill?: (pid: number, signal: NodeJS.Signals) => void;
+  /** How long `disconnect` waits for a tunnel to stop after SIGTERM (default 15 s). */
+  disconnectGraceMs?: number;
+}
+
+/** The local tunnels' runtime directory; a usage error when there is none to use. */
+export function localTunnelsFor(deps: CliDeps): LocalTunnels {
+  if (deps.env.runtimeDir === undefined) {
+    throw new HoopError('usage', 'no_runtime_dir', 'no place to keep local tunnel state', { hint: 'set XDG_RUNTIME_DIR (or TMPDIR) to a directory of yours' });
+  }
+  return new LocalTunnels(deps.env.runtimeDir, deps.isAlive ? { isAlive: deps.isAlive } : {});
 }
 
 /** Flags every command accepts (defined on the program). */

@@ -92,3 +92,21 @@ export function createCapturingIO(options: { tty?: boolean; noColorEnv?: boolean
     },
   }) as CapturingIO;
 }
+
+/** An IO whose data output goes to stderr as human text: for progress of a command whose stdout is reserved (`hoopctl env`). */
+export function progressOnly(io: IO): IO {
+  const view: IO = {
+    out: (text) => io.err(text),
+    err: (text) => io.err(text),
+    outJson: () => undefined,
+    stdoutIsTTY: io.stderrIsTTY,
+    stderrIsTTY: io.stderrIsTTY,
+    stdinIsTTY: io.stdinIsTTY,
+    json: false,
+    get color() {
+      return io.color;
+    },
+    configure: () => undefined,
+  };
+  return view;
+}

@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { launch } from '../client/launcher.js';
+import type { BackgroundSpawner, ParentChannel } from './background.js';
 import { createIO } from './io.js';
 import { runCli } from './run-cli.js';
 import { readCliEnvironment } from './settings.js';
@@ -25,9 +27,37 @@ async function main(): Promise<void> {
     now: Date.now,
     signals: process,
     launch,
+    spawnBackground,
+    parentChannel: parentChannel(),
+    ppid: () => process.ppid,
+    stdin: () => process.stdin,
   });
   // Exit once stdout is flushed; lingering keep-alive sockets must not hold the process.
   process.stdout.write('', () => process.exit(code));
+}
+
+/**
+ * This same CLI, detached: its own session and process group (no terminal's Ctrl-C or hangup
+ * reaches it), stdin closed, stdout and stderr into its log, an IPC channel for the ready event.
+ */
+const spawnBackground: BackgroundSpawner = (args, logFd) =>
+  spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...args], {
+    detached: true,
+    stdio: ['ignore', logFd, logFd, 'ipc'],
+    env: process.env,
+    cwd: '/',
+  });
+
+function parentChannel(): ParentChannel | undefined {
+  if (typeof process.send !== 'function') return undefined;
+  return {
+    send: (message) => {
+      if (process.connected) process.send!(message);
+    },
+    disconnect: () => {
+      if (process.connected) process.disconnect();
+    },
+  };
 }
 
 void main();

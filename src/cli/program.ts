@@ -3,12 +3,15 @@ import { buildAuditCommand } from './commands/audit.js';
 import { buildConnectCommand } from './commands/connect.js';
 import { buildConnectionsCommand } from './commands/connections.js';
 import { buildDemoCommand } from './commands/demo.js';
+import { buildDisconnectCommand } from './commands/disconnect.js';
+import { buildEnvCommand } from './commands/env.js';
 import { buildGatewayCommand } from './commands/gateway.js';
 import { buildLoginCommand } from './commands/login.js';
 import { buildLogoutCommand } from './commands/logout.js';
 import { buildPolicyCommand } from './commands/policy.js';
 import { buildReviewsCommand } from './commands/reviews.js';
 import { buildSessionsCommand } from './commands/sessions.js';
+import { buildStatusCommand } from './commands/status.js';
 import { buildWhoamiCommand } from './commands/whoami.js';
 import type { CliDeps } from './context.js';
 
@@ -21,6 +24,9 @@ export const COMMAND_BUILDERS: readonly CommandBuilder[] = [
   buildLogoutCommand,
   buildWhoamiCommand,
   buildConnectCommand,
+  buildStatusCommand,
+  buildEnvCommand,
+  buildDisconnectCommand,
   buildConnectionsCommand,
   buildSessionsCommand,
   buildReviewsCommand,

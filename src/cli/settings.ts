@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import type { MachineCredentials } from '../auth/gateway-auth.js';
 import type { TokenStoreMode } from '../auth/secret-store.js';
@@ -23,8 +24,10 @@ export interface CliEnvironment {
   tokenStore?: string;
   /** HOOPCTL_CA: a PEM file to trust for the gateway and the issuer. */
   caFile?: string;
-  /** AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_FEDERATED_TOKEN_FILE. */
+  /** AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_FEDERATED_TOKEN_FILE; the GitHub Actions runner's ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN. */
   machine?: MachineCredentials;
+  /** Where local tunnels keep their state: `$XDG_RUNTIME_DIR/hoopctl`, else `$TMPDIR/hoopctl-<uid>`. */
+  runtimeDir?: string;
 }
 
 export function readCliEnvironment(env: NodeJS.ProcessEnv = process.env): CliEnvironment {
@@ -43,8 +46,25 @@ export function readCliEnvironment(env: NodeJS.ProcessEnv = process.env): CliEnv
       clientId: nonEmpty(env.AZURE_CLIENT_ID),
       clientSecret: nonEmpty(env.AZURE_CLIENT_SECRET),
       federatedTokenFile: nonEmpty(env.AZURE_FEDERATED_TOKEN_FILE),
+      githubActions: githubActionsOidc(env),
     },
+    runtimeDir: runtimeDirFrom(env),
   };
+}
+
+/** The runner's OIDC token endpoint, present in a GitHub Actions job with `permissions: id-token: write`. */
+function githubActionsOidc(env: NodeJS.ProcessEnv): MachineCredentials['githubActions'] {
+  const requestUrl = nonEmpty(env.ACTIONS_ID_TOKEN_REQUEST_URL);
+  const requestToken = nonEmpty(env.ACTIONS_ID_TOKEN_REQUEST_TOKEN);
+  return requestUrl !== undefined && requestToken !== undefined ? { requestUrl, requestToken } : undefined;
+}
+
+function runtimeDirFrom(env: NodeJS.ProcessEnv): string {
+  const xdg = nonEmpty(env.XDG_RUNTIME_DIR);
+  if (xdg !== undefined && path.isAbsolute(xdg)) return path.join(xdg, 'hoopctl');
+  const tmp = nonEmpty(env.TMPDIR);
+  const base = tmp !== undefined && path.isAbsolute(tmp) ? tmp : os.tmpdir();
+  return path.join(base, `hoopctl-${process.getuid?.() ?? os.userInfo().username}`);
 }
 
 function configDirFrom(env: NodeJS.ProcessEnv): string | undefined {

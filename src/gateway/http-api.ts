@@ -9,8 +9,10 @@ import type {
   ConnectionInfo,
   CreateSessionRequest,
   CreateSessionResponse,
+  ExtendSessionResponse,
   ReviewListResponse,
   ReviewResponse,
+  SessionExtensionInfo,
 } from '../api/types.js';
 import { verifyAll, verifySession, type ChainVerification } from '../audit/verify.js';
 import type { PolicyEngine } from '../policy/policy-engine.js';
@@ -19,7 +21,7 @@ import { formatDuration } from '../duration.js';
 import { HoopError, type ErrorKind } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ApiListen, HostPort, LoginConfig } from './config.js';
-import type { ReviewRecord, ReviewStatus, SessionRecord } from '../store/store.js';
+import type { ReviewRecord, ReviewStatus, SessionExtensionRecord, SessionRecord } from '../store/store.js';
 import { toPolicyTestResponse } from './policy-report.js';
 import { toReviewInfo, type ReviewManager } from './review-manager.js';
 import { toSessionInfo, type SessionManager } from './session-manager.js';
@@ -137,10 +139,15 @@ export class HttpApi {
       200,
       { sessions: (await options.sessions.list(identity)).map(toSessionInfo) },
     ]);
-    this.route('GET', '/api/v1/sessions/:id', async ({ identity, params }) => [
-      200,
-      { session: toSessionInfo(await options.sessions.get(identity, params.id!)) },
-    ]);
+    this.route('GET', '/api/v1/sessions/:id', async ({ identity, params }) => {
+      const session = await options.sessions.get(identity, params.id!);
+      return [200, { session: toSessionInfo(session), extensions: (await options.sessions.extensions(session.id)).map(toExtensionInfo) }];
+    });
+    this.route('POST', '/api/v1/sessions/:id/extend', async ({ identity, params, body }) => {
+      const request = requireObject(body);
+      const { session, extension } = await options.sessions.extend(identity, params.id!, request);
+      return [200, { session: toSessionInfo(session), extension: toExtensionInfo(extension) } satisfies ExtendSessionResponse];
+    });
     this.route('DELETE', '/api/v1/sessions/:id', async ({ identity, params }) => [
       200,
       { session: toSessionInfo(await options.sessions.end(identity, params.id!)) },
@@ -417,6 +424,10 @@ function toEventInfo(
     connection: session.connection,
     ...('cursor' in e ? { cursor: e.cursor } : {}),
   };
+}
+
+function toExtensionInfo(e: SessionExtensionRecord): SessionExtensionInfo {
+  return { at: e.at.toISOString(), by: e.user, issuer: e.issuer, subject: e.subject, reason: e.reason, previousExpiresAt: e.previousExpiresAt.toISOString(), expiresAt: e.expiresAt.toISOString() };
 }
 
 function toFailure(v: ChainVerification): AuditVerifyResponse['failures'][number] {

@@ -6,7 +6,7 @@ import { HoopError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AuditRecorder } from '../audit/recorder.js';
 import { samePrincipal } from '../store/principal.js';
-import type { ReviewRecord, SessionRecord, Store } from '../store/store.js';
+import type { ReviewRecord, SessionExtensionRecord, SessionRecord, Store } from '../store/store.js';
 import type { ConnectionConfig } from './config.js';
 import { databaseRoleFor } from './database-roles.js';
 import type { ReviewManager } from './review-manager.js';
@@ -177,6 +177,65 @@ export class SessionManager {
     if (session.status !== 'active') return session;
     const ended = await this.finish(session, 'ended', `hoop session ended by ${identity.user}`);
     return ended ?? (await this.get(identity, id));
+  }
+
+  /**
+   * Moves an active session's end later by `duration` (default: the connection's default
+   * duration). The whole session, from its start, stays within the connection's `maxDuration`.
+   * The owner or an admin may; who did it and why is kept with the session and in its audit chain.
+   */
+  async extend(identity: Identity, id: string, request: { duration?: unknown; reason?: unknown }): Promise<{ session: SessionRecord; extension: SessionExtensionRecord }> {
+    const session = await this.get(identity, id);
+    if (session.status !== 'active') {
+      throw new HoopError('conflict', 'session_over', `session ${id} is ${session.status}${session.endReason ? `: ${session.endReason}` : ''}`, {
+        hint: `start a new one with: hoopctl connect ${session.connection}`,
+      });
+    }
+    const connection = this.options.connections.get(session.connection);
+    if (!connection) throw new HoopError('not_found', 'unknown_connection', `the connection "${session.connection}" of session ${id} is no longer configured`);
+    const byMs = request.duration === undefined || request.duration === null || request.duration === '' ? connection.access.defaultDurationMs : typeof request.duration === 'string' ? parseDuration(request.duration) : NaN;
+    if (!(byMs > 0)) throw new HoopError('usage', 'bad_duration', 'duration must be a string such as "15m", longer than zero');
+    if (request.reason !== undefined && request.reason !== null && typeof request.reason !== 'string') throw new HoopError('usage', 'bad_request', 'reason must be a string');
+    const start = session.expiresAt.getTime() - session.durationMs;
+    const limit = start + connection.access.maxDurationMs;
+    const expiresAt = new Date(session.expiresAt.getTime() + byMs);
+    if (expiresAt.getTime() > limit) {
+      const room = Math.floor((limit - session.expiresAt.getTime()) / 1000) * 1000;
+      const max = formatDuration(connection.access.maxDurationMs);
+      throw new HoopError('usage', 'duration_too_long', `a session on "${connection.name}" may last ${max} from its start; extending session ${id} by ${formatDuration(byMs)} would pass that`, {
+        hint: room >= 1000 ? `extend it by at most ${formatDuration(room)}` : `it already runs the ${max} allowed; open a new session when it ends`,
+      });
+    }
+    const reason = typeof request.reason === 'string' && request.reason.length > 0 ? request.reason.slice(0, 1000) : null;
+    const extension: SessionExtensionRecord = {
+      sessionId: id,
+      at: this.now(),
+      user: identity.user,
+      issuer: identity.issuer,
+      subject: identity.subject,
+      reason,
+      previousExpiresAt: session.expiresAt,
+      expiresAt,
+    };
+    // Write-ahead, as at creation: an extension the audit log cannot record is not granted.
+    await this.options.recorder?.record(id, 'session_extended', {
+      by: identity.user,
+      byIssuer: identity.issuer,
+      bySubject: identity.subject,
+      reason,
+      previousExpiresAt: session.expiresAt.toISOString(),
+      expiresAt: expiresAt.toISOString(),
+    });
+    const extended = await this.options.store.extendSession(extension);
+    if (!extended) throw new HoopError('conflict', 'session_changed', `session ${id} ended or was extended meanwhile`, { hint: `look again: hoopctl sessions show ${id}` });
+    this.armExpiry(extended);
+    this.options.logger.info('session extended', { session: id, by: identity.user, expiresAt: expiresAt.toISOString(), reason });
+    return { session: extended, extension };
+  }
+
+  /** A session's extensions, oldest first. */
+  extensions(id: string): Promise<SessionExtensionRecord[]> {
+    return this.options.store.listSessionExtensions(id);
   }
 
   /** The live session with this id, or undefined once it has ended or expired. */

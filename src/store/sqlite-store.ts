@@ -12,7 +12,7 @@ import {
   type AuditStore,
   type StoredAuditEvent,
 } from './audit-store.js';
-import type { OutboxEntry, ReviewFilter, ReviewRecord, ReviewVote, SessionFilter, SessionRecord, Store } from './store.js';
+import type { OutboxEntry, ReviewFilter, ReviewRecord, ReviewVote, SessionExtensionRecord, SessionFilter, SessionRecord, Store } from './store.js';
 
 /** Version 1: sessions. Kept verbatim (IF NOT EXISTS) so that a fresh file and an old one take the same path. */
 const SCHEMA_V1 = [
@@ -155,10 +155,26 @@ const MIGRATIONS: Record<number, string[]> = {
     `ALTER TABLE audit_heads ADD COLUMN issuer TEXT`,
     `ALTER TABLE audit_heads ADD COLUMN subject TEXT`,
   ],
+  // Version 5: session extensions. Who moved a session's end later, when, why, from and to what;
+  // the session row keeps the current end and its whole duration (start = expires_at - duration_ms).
+  5: [
+    `CREATE TABLE session_extensions (
+       id INTEGER PRIMARY KEY AUTOINCREMENT,
+       session_id TEXT NOT NULL,
+       at INTEGER NOT NULL,
+       user TEXT NOT NULL,
+       issuer TEXT,
+       subject TEXT,
+       reason TEXT,
+       previous_expires_at INTEGER NOT NULL,
+       expires_at INTEGER NOT NULL
+     )`,
+    `CREATE INDEX session_extensions_session ON session_extensions (session_id, id)`,
+  ],
 };
 
 /** The schema version this code writes. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 export interface SqliteStoreOptions {
   /**
@@ -323,6 +339,58 @@ export class SqliteStore implements Store, AuditStore {
     const result = this.db.prepare(`UPDATE sessions SET expires_at = ?, status = 'active' WHERE id = ? AND status = 'pending'`).run(expiresAt.getTime(), id);
     if (result.changes === 0) return undefined;
     return this.getSession(id);
+  }
+
+  async extendSession(extension: SessionExtensionRecord): Promise<SessionRecord | undefined> {
+    const extended = this.db.transaction(() => {
+      const result = this.db
+        .prepare(
+          `UPDATE sessions SET duration_ms = duration_ms + (@expires_at - expires_at), expires_at = @expires_at
+             WHERE id = @id AND status = 'active' AND expires_at = @previous_expires_at`,
+        )
+        .run({ id: extension.sessionId, expires_at: extension.expiresAt.getTime(), previous_expires_at: extension.previousExpiresAt.getTime() });
+      if (result.changes === 0) return false;
+      this.db
+        .prepare(
+          `INSERT INTO session_extensions (session_id, at, user, issuer, subject, reason, previous_expires_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          extension.sessionId,
+          extension.at.getTime(),
+          extension.user,
+          extension.issuer,
+          extension.subject,
+          extension.reason,
+          extension.previousExpiresAt.getTime(),
+          extension.expiresAt.getTime(),
+        );
+      return true;
+    }).immediate();
+    return extended ? this.getSession(extension.sessionId) : undefined;
+  }
+
+  async listSessionExtensions(sessionId: string): Promise<SessionExtensionRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM session_extensions WHERE session_id = ? ORDER BY id').all(sessionId) as {
+      session_id: string;
+      at: number;
+      user: string;
+      issuer: string | null;
+      subject: string | null;
+      reason: string | null;
+      previous_expires_at: number;
+      expires_at: number;
+    }[];
+    return rows.map((r) => ({
+      sessionId: r.session_id,
+      at: new Date(r.at),
+      user: r.user,
+      issuer: r.issuer,
+      subject: r.subject,
+      reason: r.reason,
+      previousExpiresAt: new Date(r.previous_expires_at),
+      expiresAt: new Date(r.expires_at),
+    }));
   }
 
   async assignLegacyPrincipals(issuer: string): Promise<number> {

@@ -29,6 +29,19 @@ export interface SessionRecord {
 
 export type SessionStatus = 'pending' | 'active' | 'ended' | 'expired' | 'rejected';
 
+/** One extension of an active session: who moved its end, when, why, from and to what. */
+export interface SessionExtensionRecord {
+  sessionId: string;
+  at: Date;
+  /** Who extended it: the owner or an admin (name as a label, issuer and subject as the principal). */
+  user: string;
+  issuer: string | null;
+  subject: string | null;
+  reason: string | null;
+  previousExpiresAt: Date;
+  expiresAt: Date;
+}
+
 export interface SessionFilter {
   /** Sessions of this principal only. */
   owner?: Principal;
@@ -139,6 +152,13 @@ export interface Store extends ReviewStore, WebhookOutbox {
   endSession(id: string, end: { at: Date; reason: string; status: 'ended' | 'expired' | 'rejected' }): Promise<SessionRecord | undefined>;
   /** Binds a pending or active session to another public key; undefined if it is neither. */
   setSessionKey(id: string, publicKey: string): Promise<SessionRecord | undefined>;
+  /**
+   * Moves an active session's end from `previousExpiresAt` to `expiresAt` (its duration grows by
+   * as much) and keeps the extension; undefined when the session is not active or its end moved meanwhile.
+   */
+  extendSession(extension: SessionExtensionRecord): Promise<SessionRecord | undefined>;
+  /** A session's extensions, oldest first. */
+  listSessionExtensions(sessionId: string): Promise<SessionExtensionRecord[]>;
   /** Starts a pending session: active until `expiresAt`; undefined if it was not pending. */
   activateSession(id: string, expiresAt: Date): Promise<SessionRecord | undefined>;
   /**

@@ -196,7 +196,7 @@ describe('hoopctl connect', () => {
     expect(session).toMatchObject({ event: 'session', session: { connection: 'orders-db', reason: 'debug ticket 42', status: 'active' } });
     expect(session.session.context).toEqual({ client: 'hoopctl', source: 'script', version: '0.1.0-test', interactive: false, hostname: 'test-host', pid: 4242 });
     expect(ready).toMatchObject({ event: 'ready', host: '127.0.0.1', user: 'postgres', password: 'local-secret', database: 'postgres' });
-    expect(ready.url).toBe(`postgres://postgres:local-secret@127.0.0.1:${ready.port}/postgres?sslmode=disable`);
+    expect(ready.url).toBe(`postgresql://postgres:local-secret@127.0.0.1:${ready.port}/postgres?sslmode=disable`);
     expect(ready.expiresAt).toBe(session.session.expiresAt);
 
     // The tunnel works while connect runs.
@@ -223,8 +223,8 @@ describe('hoopctl connect', () => {
     await until(() => io.stderr.includes('tunnel ready'), 'ready');
     const port = /127\.0\.0\.1:(\d+)/.exec(io.stdout)![1];
     expect(io.stdout).toBe(
-      `PGPASSWORD=local-secret psql "postgres://postgres@127.0.0.1:${port}/postgres?sslmode=disable"\n` +
-        `DATABASE_URL=postgres://postgres:local-secret@127.0.0.1:${port}/postgres?sslmode=disable\n`,
+      `PGPASSWORD=local-secret psql "postgresql://postgres@127.0.0.1:${port}/postgres?sslmode=disable"\n` +
+        `DATABASE_URL=postgresql://postgres:local-secret@127.0.0.1:${port}/postgres?sslmode=disable\n`,
     );
     expect(io.stderr).toMatch(/^session s_test\d+ on orders-db for alice, expires \S+ \(in 15m\)\n/);
     expect(io.stderr).toMatch(/✓ tunnel ready on 127\.0\.0\.1:\d+, expires .*; Ctrl-C ends the session\n/);
@@ -254,7 +254,7 @@ describe('hoopctl connect', () => {
       await until(() => io.stderr.includes('tunnel ready'), 'ready');
       expect(fs.statSync(file).mode & 0o777).toBe(0o600);
       const text = fs.readFileSync(file, 'utf8');
-      expect(text).toMatch(/^DATABASE_URL='postgres:\/\/postgres:local-secret@127\.0\.0\.1:\d+\/postgres\?sslmode=disable'\nPGHOST='127\.0\.0\.1'\n/);
+      expect(text).toMatch(/^DATABASE_URL='postgresql:\/\/postgres:local-secret@127\.0\.0\.1:\d+\/postgres\?sslmode=disable'\nPGHOST='127\.0\.0\.1'\n/);
       expect(text).toContain("PGPASSWORD='local-secret'\n");
       expect(io.stdout + io.stderr).not.toContain('local-secret');
       expect(io.stdout).toBe(`set -a; . '${file}'; set +a; psql\n`);
@@ -321,7 +321,7 @@ describe('hoopctl connect', () => {
       "const e = process.env;",
       "const ok = e.PGHOST === '127.0.0.1' && e.PGUSER === 'postgres' && e.PGPASSWORD === 'local-secret' && e.PGDATABASE === 'postgres'",
       "  && e.PGSSLMODE === 'disable' && /^s_test/.test(e.HOOP_SESSION_ID) && !isNaN(Date.parse(e.HOOP_SESSION_EXPIRES_AT))",
-      "  && e.DATABASE_URL === `postgres://postgres:local-secret@127.0.0.1:${e.PGPORT}/postgres?sslmode=disable`;",
+      "  && e.DATABASE_URL === `postgresql://postgres:local-secret@127.0.0.1:${e.PGPORT}/postgres?sslmode=disable`;",
       'if (!ok) process.exit(1);',
       "const s = net.connect({ host: e.PGHOST, port: Number(e.PGPORT), allowHalfOpen: true });",
       "let got = ''; s.on('data', (d) => (got += d)); s.on('end', () => process.exit(got === 'through' ? 17 : 2));",
@@ -332,7 +332,7 @@ describe('hoopctl connect', () => {
     expect(io.stderr).not.toContain('error');
     expect(code).toBe(17);
     expect(io.stdout).toBe(''); // connection details go to stderr when a command owns stdout
-    expect(io.stderr).toMatch(/DATABASE_URL=postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres\?sslmode=disable \(the password is in PGPASSWORD\)\n/);
+    expect(io.stderr).toMatch(/DATABASE_URL=postgresql:\/\/postgres@127\.0\.0\.1:\d+\/postgres\?sslmode=disable \(the password is in PGPASSWORD\)\n/);
     expect(gateway.sessions.session?.status).toBe('ended');
   });
 
@@ -348,14 +348,14 @@ describe('hoopctl connect', () => {
       if (json) {
         const ready = io.jsonLines().find((e) => (e as { event: string }).event === 'ready') as Record<string, unknown>;
         expect(ready).not.toHaveProperty('password');
-        expect(ready.url).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres\?sslmode=disable$/);
+        expect(ready.url).toMatch(/^postgresql:\/\/postgres@127\.0\.0\.1:\d+\/postgres\?sslmode=disable$/);
       }
     }
   });
 
-  it('-- CMD that does not exist → exit 2, session ended', async () => {
+  it('-- CMD that does not exist → exit 127 as a shell says it (regression: it exited 2), session ended', async () => {
     const run = await hoopctl(['connect', 'orders-db', '--port', '0', '--', 'hoopctl-no-such-command']);
-    expect(run.code).toBe(2);
+    expect(run.code).toBe(127);
     expect(run.io.stderr).toContain('error: command not found: hoopctl-no-such-command');
     expect(gateway.sessions.session?.status).toBe('ended');
   });
@@ -429,7 +429,7 @@ describe('hoopctl sessions', () => {
 
     const show = await hoopctl(['sessions', 'show', id]);
     expect(show.io.stdout).toContain(`id:         ${id}\nconnection: orders-db\nuser:       alice\ngroups:     agents\nstatus:     active\nreason:     audit\n`);
-    expect((await hoopctl(['sessions', 'show', id, '--json'])).io.jsonLines()).toEqual([{ session: expect.objectContaining({ id }) }]);
+    expect((await hoopctl(['sessions', 'show', id, '--json'])).io.jsonLines()).toEqual([{ session: expect.objectContaining({ id }), extensions: [] }]);
 
     const end = await hoopctl(['sessions', 'end', id]);
     expect(end.code).toBe(0);

@@ -45,6 +45,7 @@ export async function startStubGateway(target: { host: string; port: number }): 
     if (auth !== `Bearer ${GOOD_TOKEN}`) return fail(401, 'invalid_token', 'the access token is not valid: signature verification failed');
     const sessionMatch = /^\/api\/v1\/sessions\/([^/]+)$/.exec(url);
     if (method === 'GET' && url === '/api/v1/connections') return [200, { connections: CONNECTIONS }];
+    if (method === 'GET' && url === '/api/v1/auth/whoami') return [200, { user: 'alice', groups: ['agents'], issuer: 'https://idp.test', subject: 'alice', expiresAt: null }];
     if (method === 'POST' && url === '/api/v1/sessions') {
       const body = JSON.parse(raw) as { connection: string; publicKey: string };
       if (body.connection === 'forbidden') return fail(403, 'access_denied', 'you may not use connection "forbidden"', 'ask an admin to add you to group dba');

@@ -82,9 +82,9 @@ describe('hoopctl connect, end to end', () => {
     });
     // The wrapped command has the local password; the CLI's own output does not.
     expect(ready).not.toHaveProperty('password');
-    expect(ready.url).toBe(`postgres://app@127.0.0.1:${ready.port}/orders?sslmode=disable`);
+    expect(ready.url).toBe(`postgresql://app@127.0.0.1:${ready.port}/orders?sslmode=disable`);
     expect(childEnv.PGPASSWORD).toMatch(/^[A-Za-z0-9_-]{24}$/);
-    expect(childEnv.DATABASE_URL).toBe(`postgres://app:${childEnv.PGPASSWORD}@127.0.0.1:${ready.port}/orders?sslmode=disable`);
+    expect(childEnv.DATABASE_URL).toBe(`postgresql://app:${childEnv.PGPASSWORD}@127.0.0.1:${ready.port}/orders?sslmode=disable`);
     expect(run.stderr + lines.filter((l) => l.includes('"event"')).join('\n')).not.toContain(childEnv.PGPASSWORD);
     expect(childEnv.HOOP_SESSION_ID).toMatch(/^ses_/);
     expect(childEnv.PGPASSWORD).not.toBe(realPassword);

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { runHoopctl } from '../helpers/cli-process.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { finished, runHoopctl, spawnHoopctl } from '../helpers/cli-process.js';
 
 describe('hoopctl demo', () => {
   it('runs the tour on the embedded default and exits cleanly with --no-wait', async () => {
@@ -27,7 +30,27 @@ describe('hoopctl demo', () => {
     // 7. the audit log replays the session and its chain verifies
     expect(run.stdout).toMatch(/masked: column:\*\.phone 3, column:customers\.email 3, column:customers\.ssn 2/);
     expect(run.stdout).toMatch(/audit verify --session ses_\S+: ok, \d+ events chained/);
-    expect(run.stdout).toMatch(/PGPASSWORD=[A-Za-z0-9_-]+ psql "postgres:\/\/app@127\.0\.0\.1:\d+\/orders\?sslmode=disable"/);
+    expect(run.stdout).toMatch(/PGPASSWORD=[A-Za-z0-9_-]+ psql "postgresql:\/\/app@127\.0\.0\.1:\d+\/orders\?sslmode=disable"/);
     expect(run.stderr).toMatch(/session ended/);
+    // How to approve as the reviewer it seeds, by hand.
+    expect(run.stdout).toMatch(/approve it yourself as the seeded reviewer dba@hoop\.local, already logged in:\n {2}XDG_CONFIG_HOME=\S+\/reviewer hoopctl reviews --pending\n/);
+  });
+
+  it('Ctrl-C during the tour leaves no temp folders (regression: hoop-demo-* with token files stayed behind)', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-demo-tmp-'));
+    fs.chmodSync(tmp, 0o755); // the embedded server runs as another user when we are root
+    try {
+      const demo = spawnHoopctl(['demo'], { HOME: process.env.HOME ?? '/tmp', TMPDIR: tmp });
+      const done = finished(demo, 120_000);
+      const seen: string[] = (demo as unknown as { collected: { stderr: string[] } }).collected.stderr;
+      const deadline = Date.now() + 90_000;
+      while (!seen.join('').includes('1. A query through the tunnel') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(fs.readdirSync(tmp).some((name) => name.startsWith('hoop-demo-'))).toBe(true);
+      demo.kill('SIGINT');
+      await done;
+      expect(fs.readdirSync(tmp).filter((name) => name.startsWith('hoop-'))).toEqual([]);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

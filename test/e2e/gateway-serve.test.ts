@@ -114,4 +114,19 @@ describe('hoopctl gateway serve', () => {
     expect(stopped.code).toBe(0);
     expect(gateway.stderr()).not.toContain(appPassword);
   });
+
+  it('--log-format text: readable lines, no JSON (what a terminal gets by default); piped, JSON lines', async () => {
+    const child = spawnHoopctl(['gateway', 'serve', '--config', path.join(dir, 'gateway.yaml'), '--log-format', 'text'], { ORDERS_DB_PASSWORD: appPassword });
+    let stderr = '';
+    child.stderr!.on('data', (t: string) => (stderr += t));
+    const deadline = Date.now() + 30_000;
+    while (!/ INFO  ready /.test(stderr) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGTERM');
+    await finished(child);
+    expect(stderr).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} INFO  ready api=http://127\\.0\\.0\\.1:${apiPort} ssh=127\\.0\\.0\\.1:${sshPort} connections=orders-db$`, 'm'));
+    expect(stderr).not.toMatch(/^\{/m);
+    const bad = await runHoopctl(['gateway', 'serve', '--config', path.join(dir, 'gateway.yaml'), '--log-format', 'xml'], { ORDERS_DB_PASSWORD: appPassword });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/argument 'xml' is invalid\. Allowed choices are auto, text, json/);
+  });
 });

@@ -1,5 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -220,6 +222,51 @@ describe('hoopctl login, end to end', () => {
     expect(fed.code).toBe(0);
     expect(JSON.parse(fed.stdout)).toMatchObject({ event: 'logged_in', method: 'federated_token', user: 'ci-federated', groups: ['ci'] });
     expect(JSON.parse((await runHoopctl(['whoami', '--json'], env())).stdout)).toMatchObject({ user: 'ci-federated', login: { method: 'federated_token' } });
+  });
+
+  it('GitHub Actions: --federated-token with no file trades the job’s own OIDC token (asked with --audience) for a login, no secret stored', async () => {
+    const { SignJWT } = await import('jose');
+    const discovery = (await (await fetchWithCa(`${issuerA.issuer}/.well-known/openid-configuration`, issuerA.caCert!)).json()) as { token_endpoint: string };
+    const asked: { audience: string | null; authorization: string | undefined }[] = [];
+    // A stand-in for the runner's ACTIONS_ID_TOKEN_REQUEST_URL: it signs what GitHub would, with the audience asked for.
+    const runner = http.createServer((req, res) => {
+      const url = new URL(req.url!, 'http://runner');
+      asked.push({ audience: url.searchParams.get('audience'), authorization: req.headers.authorization });
+      if (req.headers.authorization !== 'Bearer runner-request-token') return void res.writeHead(403).end();
+      void new SignJWT({ repository: 'acme/app' })
+        .setProtectedHeader({ alg: 'ES256', kid: 'fed-1' })
+        .setIssuer('ci-federated')
+        .setSubject('ci-federated')
+        .setAudience(url.searchParams.get('audience')!)
+        .setJti(crypto.randomUUID())
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(federatedKey.privateKey)
+        .then((value) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ count: 1, value })));
+    });
+    await new Promise<void>((resolve) => runner.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const requestUrl = `http://127.0.0.1:${(runner.address() as AddressInfo).port}/_apis/token?api-version=2.0`;
+      const runnerEnv = { AZURE_CLIENT_ID: 'ci-federated', GITHUB_ACTIONS: 'true', ACTIONS_ID_TOKEN_REQUEST_URL: requestUrl, ACTIONS_ID_TOKEN_REQUEST_TOKEN: 'runner-request-token' };
+      const login = await runHoopctl(['login', '--gateway', gatewayA.apiUrl, '--federated-token', '--audience', discovery.token_endpoint, '--json'], env(runnerEnv));
+      expect(login.stderr).not.toContain('error');
+      expect(login.code).toBe(0);
+      expect(JSON.parse(login.stdout)).toMatchObject({ event: 'logged_in', method: 'federated_token', user: 'ci-federated', groups: ['ci'] });
+      expect(asked).toEqual([{ audience: discovery.token_endpoint, authorization: 'Bearer runner-request-token' }]);
+      const config = fs.readFileSync(path.join(home, '.config', 'hoopctl', 'config.json'), 'utf8');
+      expect(JSON.parse(config).logins[gatewayA.apiUrl.replace(/\/+$/, '')]).toMatchObject({ kind: 'federated_token', githubActions: { audience: discovery.token_endpoint } });
+      expect(config).not.toContain('runner-request-token');
+      // A wrapped command does not get the runner's token endpoint, so it cannot log in by itself.
+      const child = await runHoopctl(['connect', 'orders-db', '--', process.execPath, '-e', 'process.stdout.write(String(process.env.ACTIONS_ID_TOKEN_REQUEST_URL))'], env(runnerEnv));
+      expect(child.code).toBe(0);
+      expect(child.stdout).toBe('undefined');
+
+      const noEndpoint = await runHoopctl(['login', '--gateway', gatewayA.apiUrl, '--federated-token'], env({ AZURE_CLIENT_ID: 'ci-federated' }));
+      expect(noEndpoint.code).toBe(2);
+      expect(noEndpoint.stderr).toMatch(/^error: --federated-token needs a token\nhint: .*permissions: id-token: write/);
+    } finally {
+      runner.close();
+    }
   });
 
   it('no terminal and no way to log in: login fails at once naming the flags and variables', async () => {

@@ -28,7 +28,7 @@ describe('SqliteStore schema', () => {
   it('creates a fresh file at the current schema version, mode 0600', () => {
     const { store, file } = fresh();
     expect(store.schemaVersion()).toBe(SCHEMA_VERSION);
-    expect(SCHEMA_VERSION).toBe(4);
+    expect(SCHEMA_VERSION).toBe(5);
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     expect(store.durability()).toEqual({ journalMode: 'wal', synchronous: 'NORMAL' });
   });
@@ -54,7 +54,7 @@ describe('SqliteStore schema', () => {
 
     const store = SqliteStore.open(file);
     cleanups.unshift(() => store.close());
-    expect(store.schemaVersion()).toBe(4);
+    expect(store.schemaVersion()).toBe(SCHEMA_VERSION);
     // Version 3 rebuilt the sessions table: the row is intact and its duration derived.
     expect(await store.getSession('s-old')).toMatchObject({ user: 'bob', groups: ['dba'], status: 'active', durationMs: 1, expiresAt: new Date(2) });
     expect(await store.listReviews()).toEqual([]);
@@ -76,6 +76,7 @@ describe('SqliteStore schema', () => {
       ALTER TABLE reviews DROP COLUMN requester_issuer; ALTER TABLE reviews DROP COLUMN requester_subject;
       DROP INDEX audit_events_owner; ALTER TABLE audit_events DROP COLUMN issuer; ALTER TABLE audit_events DROP COLUMN subject;
       ALTER TABLE audit_heads DROP COLUMN issuer; ALTER TABLE audit_heads DROP COLUMN subject;
+      DROP TABLE session_extensions;
       UPDATE schema_version SET version = 3;
       INSERT INTO sessions VALUES ('s-old', 'alice', '["agents"]', 'orders-db', NULL, '{}', 'ssh-ed25519 AAAA', 'pw', 1, 2, 1, NULL, NULL, 'active');
       INSERT INTO reviews (id, kind, status, session_id, connection, requester, requester_groups, context, created_at, expires_at, approvals, min_approvals, reviewer_groups)
@@ -84,7 +85,7 @@ describe('SqliteStore schema', () => {
 
     const store = SqliteStore.open(file);
     cleanups.unshift(() => store.close());
-    expect(store.schemaVersion()).toBe(4);
+    expect(store.schemaVersion()).toBe(SCHEMA_VERSION);
     expect(await store.getSession('s-old')).toMatchObject({ user: 'alice', issuer: null, subject: null });
     expect(await store.getReview('rev_old')).toMatchObject({ requester: 'alice', requesterIssuer: null, requesterSubject: null, approvals: [{ user: 'bob', at: new Date(1), reason: null }] });
     await store.append(buildChain('s-old', [stmt('SELECT 1')]));

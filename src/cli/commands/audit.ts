@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { examples } from '../help-examples.js';
 import type { AuditEventInfo, AuditPageResponse, AuditVerifyResponse } from '../../api/types.js';
 import type { AuditQuery } from '../../client/gateway-client.js';
 import { parseDuration } from '../../duration.js';
@@ -46,12 +47,19 @@ export async function runAudit(deps: { io: IO; gateway: AuditGateway }, options:
   );
 }
 
-/** `hoopctl audit verify`: recomputes the hash chains; a broken chain is an error naming the first bad event. */
-export async function runAuditVerify(deps: { io: IO; gateway: AuditGateway }, options: { session?: string; json: boolean }): Promise<void> {
+/**
+ * `hoopctl audit verify`: recomputes the hash chains; a broken chain is an error naming the first
+ * bad event. Under `--json` the result is the one object printed (`ok: false`, exit 1), the error text on stderr.
+ */
+export async function runAuditVerify(deps: { io: IO; gateway: AuditGateway }, options: { session?: string; json: boolean }): Promise<number> {
   const result = await deps.gateway.verifyAudit(options.session);
   if (options.json) deps.io.outJson(result);
   if (!result.ok) {
     const first = result.failures[0]!;
+    if (options.json) {
+      deps.io.err(`error: audit log tampered or damaged: ${first.message}\n`);
+      return 1;
+    }
     throw new HoopError('internal', 'audit_chain_broken', `audit log tampered or damaged: ${first.message}`, {
       hint: `${result.failures.length} session(s) fail; do not trust events from #${first.seq} on in session ${first.sessionId}`,
       details: { failures: result.failures },
@@ -60,6 +68,7 @@ export async function runAuditVerify(deps: { io: IO; gateway: AuditGateway }, op
   if (!options.json) {
     deps.io.out(`ok: ${result.eventsChecked} events in ${result.sessionsChecked} session(s) verify\n`);
   }
+  return 0;
 }
 
 function decisionOf(e: AuditEventInfo): string {
@@ -125,7 +134,7 @@ function parseDecision(value: string): 'allow' | 'deny' | 'review' {
 
 export function buildAuditCommand(deps: CliDeps): Command {
   const since = parseTimeFlag(deps.now);
-  const audit = new Command('audit')
+  const audit = new Command('audit').addHelpText('after', examples(['hoopctl audit --since 1h --decision deny', 'hoopctl audit --session ses_4kX9… --json', 'hoopctl audit verify']))
     .description('read the audit log (yours; everyone’s for auditors)')
     .option('--user <user>', 'events of this user')
     .option('--connection <name>', 'events on this connection')
@@ -158,7 +167,7 @@ export function buildAuditCommand(deps: CliDeps): Command {
       const flags = globalFlags(command);
       // `audit` has its own --session, and commander gives it the flag wherever it stands.
       const session = opts.session ?? (command.parent?.opts() as { session?: string } | undefined)?.session;
-      await runAuditVerify({ io: deps.io, gateway: gatewayClientFor(deps, flags) }, { session, json: flags.json });
+      deps.setExitCode(await runAuditVerify({ io: deps.io, gateway: gatewayClientFor(deps, flags) }, { session, json: flags.json }));
     });
   return audit;
 }

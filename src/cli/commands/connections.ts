@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { examples } from '../help-examples.js';
 import type { ConnectionInfo } from '../../api/types.js';
 import { gatewayClientFor, globalFlags, type CliDeps } from '../context.js';
 import type { IO } from '../io.js';
@@ -32,7 +33,7 @@ export async function runConnections(deps: ConnectionsDeps, options: Connections
 }
 
 export function buildConnectionsCommand(deps: CliDeps): Command {
-  return new Command('connections')
+  return new Command('connections').addHelpText('after', examples(['hoopctl connections', 'hoopctl connections --json']))
     .description('list the database connections you may use')
     .option('--json', 'print JSON')
     .action(async (_opts: unknown, command: Command) => {

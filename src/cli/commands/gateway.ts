@@ -1,20 +1,26 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { HoopError } from '../../errors.js';
 import { loadGatewayConfig } from '../../gateway/config.js';
 import { startGateway } from '../../gateway/gateway.js';
-import { jsonLineLogger } from '../../logger.js';
+import { jsonLineLogger, type Logger } from '../../logger.js';
+import { textLineLogger } from '../cli-logger.js';
 import type { CliDeps } from '../context.js';
+import { examples } from '../help-examples.js';
 import { waitForStopSignal } from '../stop-signal.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface GatewayServeOptions {
   config: string;
-  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  logLevel: LogLevel;
+  /** `text`: readable lines; `json`: one object per line (for log shippers); `auto`: text on a terminal, else JSON. */
+  logFormat: 'auto' | 'text' | 'json';
 }
 
-/** Runs the gateway until SIGINT/SIGTERM; logs are JSON lines on stderr. */
+/** Runs the gateway until SIGINT/SIGTERM; logs on stderr, as text on a terminal and JSON lines otherwise. */
 export async function runGatewayServe(deps: CliDeps, options: GatewayServeOptions): Promise<void> {
   const config = loadGatewayConfig(options.config, deps.env.inherited as NodeJS.ProcessEnv);
-  const logger = jsonLineLogger((line) => deps.io.err(line), options.logLevel);
+  const logger = gatewayLogger(deps, options);
   const gateway = await startGateway(config, { logger });
   const connections = [...config.connections.keys()].join(', ');
   logger.info('ready', { api: gateway.apiUrl, ssh: `${gateway.ssh.host}:${gateway.ssh.port}`, connections });
@@ -23,19 +29,26 @@ export async function runGatewayServe(deps: CliDeps, options: GatewayServeOption
   await gateway.close();
 }
 
+function gatewayLogger(deps: CliDeps, options: GatewayServeOptions): Logger {
+  const text = options.logFormat === 'text' || (options.logFormat === 'auto' && deps.io.stderrIsTTY);
+  return text ? textLineLogger(deps.io, options.logLevel) : jsonLineLogger((line) => deps.io.err(line), options.logLevel);
+}
+
 export function buildGatewayCommand(deps: CliDeps): Command {
-  const gateway = new Command('gateway').description('run the hoopctl gateway');
+  const gateway = new Command('gateway').addHelpText('after', examples(['hoopctl gateway serve --config gateway.yaml'])).description('run the hoopctl gateway');
   gateway
     .command('serve')
     .description('serve the API and SSH endpoint described by a gateway.yaml')
     .requiredOption('-c, --config <file>', 'gateway config file (YAML)')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
-    .action(async (opts: { config: string; logLevel: string }) => {
+    .addOption(new Option('--log-format <format>', 'text or json (default: text on a terminal, JSON lines otherwise)').choices(['auto', 'text', 'json']).default('auto'))
+    .addHelpText('after', examples(['ORDERS_DB_PASSWORD=… hoopctl gateway serve --config gateway.yaml', 'hoopctl gateway serve -c gateway.yaml --log-format json 2>>gateway.log']))
+    .action(async (opts: { config: string; logLevel: string; logFormat: 'auto' | 'text' | 'json' }) => {
       const level = opts.logLevel;
       if (level !== 'debug' && level !== 'info' && level !== 'warn' && level !== 'error') {
         throw new HoopError('usage', 'bad_log_level', `unknown log level "${level}"`, { hint: 'use debug, info, warn or error' });
       }
-      await runGatewayServe(deps, { config: opts.config, logLevel: level });
+      await runGatewayServe(deps, { config: opts.config, logLevel: level, logFormat: opts.logFormat });
     });
   return gateway;
 }

@@ -1,9 +1,11 @@
 import { Command } from 'commander';
+import { examples } from '../help-examples.js';
 import type { DeviceCodePrompt, GatewayAuth, LoginResult, MachineCredentials } from '../../auth/gateway-auth.js';
 import type { SignalSource } from '../../client/launcher.js';
 import { GatewayClient, type WhoamiResponse } from '../../client/gateway-client.js';
 import { formatDuration } from '../../duration.js';
 import { HoopError } from '../../errors.js';
+import { DEFAULT_GITHUB_AUDIENCE } from '../../auth/github-actions-oidc.js';
 import { createCaFetch } from '../../auth/ca-fetch.js';
 import { caFor, checkGatewayTransport, gatewayAuthFor, globalFlags, loginStateFor, type CliDeps } from '../context.js';
 import type { IO } from '../io.js';
@@ -94,13 +96,14 @@ async function deviceCodeLogin(deps: LoginDeps, options: LoginOptions): Promise<
 }
 
 export function buildLoginCommand(deps: CliDeps): Command {
-  return new Command('login')
+  return new Command('login').addHelpText('after', examples(['hoopctl login --gateway https://gateway.example.com', 'hoopctl login --client-credentials            # AZURE_CLIENT_ID, AZURE_CLIENT_SECRET', 'hoopctl login --federated-token --audience api://AzureADTokenExchange   # in GitHub Actions, no secret']))
     .description('log in to a gateway (device code in a browser; --client-credentials or --federated-token for CI)')
     .option('--client-credentials', 'log in as a service principal: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET')
-    .option('--federated-token [file]', 'log in with a workload identity token file as client assertion (default: $AZURE_FEDERATED_TOKEN_FILE)')
+    .option('--federated-token [file]', 'log in with a workload identity token as client assertion: FILE, else $AZURE_FEDERATED_TOKEN_FILE, else (in GitHub Actions) the job’s own OIDC token')
+    .option('--audience <aud>', `with --federated-token in GitHub Actions: the audience of the job's token (default ${DEFAULT_GITHUB_AUDIENCE})`)
     .option('--device-code', 'run the device code flow even without a terminal')
     .option('--json', 'print JSON events (device_code, logged_in)')
-    .action(async (opts: { clientCredentials?: boolean; federatedToken?: string | boolean; deviceCode?: boolean }, command: Command) => {
+    .action(async (opts: { clientCredentials?: boolean; federatedToken?: string | boolean; deviceCode?: boolean; audience?: string }, command: Command) => {
       const flags = globalFlags(command);
       const state = loginStateFor(deps);
       if (!state) throw new HoopError('usage', 'no_config_dir', 'no place to keep logins: neither XDG_CONFIG_HOME nor HOME is set', { hint: 'set HOME, or use HOOPCTL_TOKEN' });
@@ -109,12 +112,23 @@ export function buildLoginCommand(deps: CliDeps): Command {
       const machine = deps.env.machine ?? {};
       let method: LoginOptions['method'] = 'device_code';
       let federatedTokenFile = machine.federatedTokenFile;
+      let githubAudience: string | undefined;
       if (opts.federatedToken !== undefined && opts.federatedToken !== false) {
         method = 'federated_token';
         if (typeof opts.federatedToken === 'string') federatedTokenFile = opts.federatedToken;
-        if (federatedTokenFile === undefined) {
-          throw new HoopError('usage', 'no_federated_token', '--federated-token needs a file', { hint: 'pass --federated-token FILE or set AZURE_FEDERATED_TOKEN_FILE' });
+        if (opts.audience !== undefined && typeof opts.federatedToken === 'string') {
+          throw new HoopError('usage', 'conflicting_flags', '--audience applies to the GitHub Actions job token, not a token file');
         }
+        if ((federatedTokenFile === undefined || opts.audience !== undefined) && machine.githubActions !== undefined) {
+          federatedTokenFile = undefined;
+          githubAudience = opts.audience ?? DEFAULT_GITHUB_AUDIENCE;
+        } else if (federatedTokenFile === undefined) {
+          throw new HoopError('usage', 'no_federated_token', '--federated-token needs a token', {
+            hint: 'pass --federated-token FILE or set AZURE_FEDERATED_TOKEN_FILE; in GitHub Actions give the job `permissions: id-token: write` to use its own token',
+          });
+        }
+      } else if (opts.audience !== undefined) {
+        throw new HoopError('usage', 'audience_without_federated_token', '--audience applies to --federated-token', { hint: 'hoopctl login --federated-token --audience AUD' });
       } else if (opts.clientCredentials) {
         method = 'client_credentials';
       }
@@ -138,7 +152,7 @@ export function buildLoginCommand(deps: CliDeps): Command {
               allowPlainHttp,
             }).whoami(),
         },
-        { gateway, json: flags.json, method, forceDeviceCode: opts.deviceCode === true, machine: { ...machine, federatedTokenFile }, ca },
+        { gateway, json: flags.json, method, forceDeviceCode: opts.deviceCode === true, machine: { ...machine, federatedTokenFile, githubAudience }, ca },
       );
     });
 }

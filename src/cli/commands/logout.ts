@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { examples } from '../help-examples.js';
 import type { GatewayAuth } from '../../auth/gateway-auth.js';
 import type { LoginState } from '../../auth/login-state.js';
 import { HoopError } from '../../errors.js';
@@ -33,7 +34,7 @@ export async function runLogout(deps: LogoutDeps, options: LogoutOptions): Promi
 }
 
 export function buildLogoutCommand(deps: CliDeps): Command {
-  return new Command('logout')
+  return new Command('logout').addHelpText('after', examples(['hoopctl logout', 'hoopctl logout --all']))
     .description('forget the login (and cached tokens) of a gateway, or of all with --all')
     .option('--all', 'log out of every gateway')
     .option('--json', 'print JSON')

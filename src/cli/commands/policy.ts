@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { examples } from '../help-examples.js';
 import type { PolicyTestResponse } from '../../api/types.js';
 import { gatewayClientFor, globalFlags, type CliDeps } from '../context.js';
 import type { IO } from '../io.js';
@@ -52,7 +53,7 @@ export function printStatementFacts(io: IO, s: PolicyTestResponse['statements'][
 }
 
 export function buildPolicyCommand(deps: CliDeps): Command {
-  const policy = new Command('policy').description("see how a connection's SQL policy decides statements");
+  const policy = new Command('policy').addHelpText('after', examples(['hoopctl policy test orders-db "DELETE FROM orders"', 'hoopctl policy test orders-db "SELECT ssn FROM customers" --group agents --json'])).description("see how a connection's SQL policy decides statements");
   policy
     .command('test')
     .description('decide a statement without running it: facts, matching rule, decision')

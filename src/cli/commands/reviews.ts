@@ -1,9 +1,11 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { examples } from '../help-examples.js';
 import type { DecideReviewRequest, ReviewInfo, ReviewScope, ReviewStatus } from '../../api/types.js';
 import { formatDuration } from '../../duration.js';
 import { HoopError } from '../../errors.js';
 import { gatewayClientFor, globalFlags, type CliDeps } from '../context.js';
 import type { IO } from '../io.js';
+import { spanText } from '../time-text.js';
 import { printTable } from '../table.js';
 import { printStatementFacts } from './policy.js';
 
@@ -102,7 +104,7 @@ function statusText(io: IO, r: ReviewInfo): string {
 function whenText(r: ReviewInfo, now: number): string {
   if (r.status !== 'pending') return r.decidedAt ?? r.createdAt;
   const left = Date.parse(r.expiresAt) - now;
-  return left > 0 ? `times out in ${formatDuration(Math.ceil(left / 1000) * 1000)}` : 'timing out';
+  return left > 0 ? `times out in ${spanText(left)}` : 'timing out';
 }
 
 function printReview(io: IO, r: ReviewInfo, now: number): void {
@@ -179,7 +181,7 @@ export function buildReviewsCommand(deps: CliDeps): Command {
       .option('--json', 'print JSON');
   const list = (opts: { status?: ReviewStatus; pending?: boolean; limit: number }, command: Command) =>
     run(command, { action: 'list', status: opts.pending ? 'pending' : opts.status, limit: opts.limit });
-  const reviews = listOptions(new Command('reviews').description('held statements and session requests: list, show, approve, reject (alone: list, pending first)')).action(list);
+  const reviews = listOptions(new Command('reviews').addHelpText('after', examples(['hoopctl reviews --pending', 'hoopctl reviews show rev_Xk2…', 'hoopctl reviews approve rev_Xk2… --scope session --reason "ok for this ticket"', 'hoopctl reviews reject rev_Xk2… --reason "use the replica"'])).description('held statements and session requests: list, show, approve, reject (alone: list, pending first)')).action(list);
   listOptions(reviews.command('list').description('reviews you asked for or may decide, pending first')).action(list);
   reviews
     .command('show')

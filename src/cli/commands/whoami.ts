@@ -1,9 +1,10 @@
 import { Command } from 'commander';
+import { examples } from '../help-examples.js';
 import type { GatewayLogin } from '../../auth/login-state.js';
 import type { WhoamiResponse } from '../../client/gateway-client.js';
-import { formatDuration } from '../../duration.js';
 import { gatewayClientFor, globalFlags, loginStateFor, type CliDeps } from '../context.js';
 import type { IO } from '../io.js';
+import { whenText } from '../time-text.js';
 
 export interface WhoamiOptions {
   json: boolean;
@@ -42,7 +43,7 @@ export async function runWhoami(deps: WhoamiDeps, options: WhoamiOptions): Promi
     });
     return;
   }
-  const expires = who.expiresAt === null ? 'never' : `${who.expiresAt} (in ${formatDuration(Math.max(0, Date.parse(who.expiresAt) - deps.now()))})`;
+  const expires = who.expiresAt === null ? 'never' : whenText(who.expiresAt, deps.now());
   const lines: [string, string][] = [
     ['gateway', deps.gateway.baseUrl],
     ['user', who.user],
@@ -55,7 +56,7 @@ export async function runWhoami(deps: WhoamiDeps, options: WhoamiOptions): Promi
 }
 
 export function buildWhoamiCommand(deps: CliDeps): Command {
-  return new Command('whoami')
+  return new Command('whoami').addHelpText('after', examples(['hoopctl whoami', 'hoopctl whoami --json']))
     .description('show who you are logged in as: user, groups, issuer, token expiry')
     .option('--json', 'print JSON')
     .action(async (_opts: unknown, command: Command) => {
