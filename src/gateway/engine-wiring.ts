@@ -2,7 +2,12 @@ import type { AuditRecorder } from '../audit/recorder.js';
 import type { Engine } from '../engine/engine.js';
 import { CatalogClient } from '../engine/postgres/catalog-client.js';
 import { PostgresEngine, type PostgresTarget } from '../engine/postgres/postgres-engine.js';
+import { NotificationTaint } from '../engine/postgres/notification-taint.js';
+import { ReplyTracker } from '../engine/postgres/reply-tracker.js';
 import { maskingFor, ResultMasking } from '../engine/postgres/result-masker.js';
+import type { Refusal } from '../engine/postgres/server-refusal.js';
+import { cachingParser } from '../masking/lineage.js';
+import { parseStatements } from '../policy/pg-parser.js';
 import { defaultDialer } from '../engine/postgres/upstream-connect.js';
 import type { MaskingConfig } from '../masking/types.js';
 import {
@@ -14,6 +19,7 @@ import {
   type StatementPolicy,
   type StatementRecorder,
   type StatementReviewer,
+  type PreparedStatement,
 } from '../engine/postgres/statement-guard.js';
 import { errorMessage } from '../errors.js';
 import { PolicyEngine } from '../policy/policy-engine.js';
@@ -51,18 +57,26 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
   };
   const masking = connection.masking && wiring.maskingHashKey ? withHashKey(connection.masking, wiring.maskingHashKey) : connection.masking;
   const catalog = masking ? new CatalogClient({ target, dial: defaultDialer, logger: wiring.logger }) : undefined;
+  const lineageParser = cachingParser(parseStatements);
+  const notifications = new NotificationTaint();
   return new PostgresEngine({
     target,
     logger: wiring.logger,
     hooks: (session, server) => {
+      // One model of what the server confirms per connection, shared by policy and masking.
+      const tracker = new ReplyTracker<PreparedStatement, Refusal>();
       const forCaller = catalog ? maskingFor(masking, session.groups) : undefined;
-      const results = forCaller && catalog ? new ResultMasking({ ...forCaller, catalog, connection: connection.name }) : undefined;
+      const results = forCaller && catalog
+        ? new ResultMasking({ ...forCaller, catalog, connection: connection.name, tracker, parser: lineageParser, notifications, ...(server.backendPid !== undefined ? { backendPid: server.backendPid } : {}) })
+        : undefined;
       const guard = new StatementGuard({
         session,
         policy,
         recorder,
         logger: wiring.logger,
+        tracker,
         takeMaskedCounts: results && (() => results.takeCounts()),
+        takeMaskingNotes: results && (() => results.takeNotes()),
         resultSample: connection.audit.results,
         reviews,
         serverParameters: server.parameters,
@@ -215,6 +229,7 @@ export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger):
           command: r.command,
           ...(r.error ? { error: r.error } : {}),
           ...(r.masked ? { masked: r.masked } : {}),
+          ...(r.maskingNotes ? { maskingNotes: r.maskingNotes } : {}),
           ...(r.sample ? { sample: r.sample } : {}),
         }),
       );
