@@ -573,8 +573,8 @@ class LineageWalker {
         scope.set(name, rename(this.queryOf(cte['ctequery'], scopes)));
         continue;
       }
-      // A recursive CTE reads itself: grow its flows until they stop changing.
-      scope.set(name, { items: [] });
+      // A recursive CTE reads itself: grow its flows until they stop changing (from nothing).
+      scope.set(name, undefined);
       let previous = '';
       for (let round = 0; ; round++) {
         const query = rename(this.queryOf(cte['ctequery'], scopes));
@@ -709,7 +709,8 @@ class LineageWalker {
       for (let i = this.ctes.length - 1; i >= 0; i--) {
         if (!this.ctes[i]!.has(name)) continue;
         const cte = this.ctes[i]!.get(name);
-        return entryOfQuery(refname, cte ?? { items: [] }, renamed);
+        if (cte === undefined) return { refname, open: () => EMPTY, expansion: [{ rest: EMPTY, name }] };
+        return entryOfQuery(refname, cte, renamed);
       }
     }
     if (schema === undefined && SETTINGS_READERS.has(name)) {
@@ -1065,6 +1066,10 @@ function figureName(val: unknown): string {
     }
     case 'CaseExpr':
       return 'case';
+    case 'A_ArrayExpr':
+      return 'array';
+    case 'RowExpr':
+      return 'row';
     default:
       return '?column?';
   }
