@@ -30,6 +30,8 @@ import { applyStrategy, redaction } from './strategies.js';
 import type { ColumnAction, ColumnPlan, ColumnSource, ColumnTaint, DetectorName, MaskCounts, MaskingConfig, MaskStrategy, Span } from './types.js';
 
 const NONE: ColumnAction = { kind: 'none' };
+/** What every value of a redacted column becomes (never written to: buffers handed on are not changed). */
+const REDACTED = Buffer.from(redaction(), 'utf8');
 const NO_TAINT: ColumnTaint = { sources: [], identity: false };
 /** Strategies that mean the same for a value computed from the column as for the column itself. */
 const DERIVED_STRATEGIES: ReadonlySet<MaskStrategy> = new Set(['hash', 'redact', 'null']);
@@ -183,6 +185,7 @@ export class Masker {
   private maskWhole(action: Extract<ColumnAction, { kind: 'rule' }>, value: Buffer): Buffer | null {
     this.count(action.countKey);
     if (!action.textLike || action.strategy === 'null') return null;
+    if (action.strategy === 'redact') return REDACTED;
     const masked = applyStrategy(action.strategy, value.toString('utf8'), { hashKey: this.hashKey });
     return masked === null ? null : Buffer.from(masked, 'utf8');
   }

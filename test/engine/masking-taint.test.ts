@@ -294,6 +294,47 @@ describe('masking follows the data', () => {
     });
   });
 
+  it('a lookup the server refuses (an aborted transaction) fails the batch as the statement itself would, and the session goes on', async () => {
+    const raw = await RawPgClient.connect(h.port);
+    try {
+      await raw.login({ user: h.session.localUser, database: h.session.database, password: h.session.localPassword });
+      raw.send(encodeFrontendMessage({ type: 'Query', sql: 'begin; select 1/0' }));
+      await raw.collectUntilReady();
+      // Extended: the gateway's own lookup goes first and meets the aborted transaction; the server skips the rest.
+      raw.send(
+        encodeFrontendMessage({ type: 'Parse', name: '', sql: 'select email from customers where id = 1', paramTypes: [] }),
+        encodeFrontendMessage({ type: 'Bind', portal: '', statement: '', paramFormats: [], params: [], resultFormats: [] }),
+        encodeFrontendMessage({ type: 'Execute', portal: '', maxRows: 0 }),
+        SYNC,
+      );
+      const failed = await raw.collectUntilReady();
+      expect(failed.map((m) => m.type)).toEqual(['ErrorResponse', 'ReadyForQuery']);
+      expect(failed[0]).toMatchObject({ type: 'ErrorResponse', fields: { C: '25P02' } });
+      // Simple: the lookup's own error is not the client's; the client's statement meets the same.
+      raw.send(encodeFrontendMessage({ type: 'Query', sql: 'select ssn from customers where id = 1' }));
+      const simple = await raw.collectUntilReady();
+      expect(simple.map((m) => m.type)).toEqual(['ErrorResponse', 'ReadyForQuery']);
+      raw.send(encodeFrontendMessage({ type: 'Query', sql: 'rollback' }));
+      await raw.untilReady();
+      raw.send(encodeFrontendMessage({ type: 'Query', sql: 'select ssn, reverse(email) from customers where id = 1' }));
+      const answer = await raw.untilReady();
+      expect(answer.flatMap((m) => (m.type === 'DataRow' ? [m.values.map((v) => v?.toString())] : []))).toEqual([['[redacted]', hash('moc.elpmaxe@ada')]]);
+      // A lookup the server skips (an earlier message of the batch failed) is asked again later.
+      const execute = (sql: string) => [
+        encodeFrontendMessage({ type: 'Parse', name: '', sql, paramTypes: [] }),
+        encodeFrontendMessage({ type: 'Bind', portal: '', statement: '', paramFormats: [], params: [], resultFormats: [] }),
+        encodeFrontendMessage({ type: 'Execute', portal: '', maxRows: 0 }),
+      ];
+      raw.send(...execute('select 1/0'), ...execute('select upper(name) from orders, customers where orders.customer_id = customers.id'), SYNC);
+      expect((await raw.collectUntilReady()).map((m) => m.type)).toEqual(['ParseComplete', 'ErrorResponse', 'ReadyForQuery']);
+      raw.send(...execute('select upper(name), lower(email) from orders, customers where orders.customer_id = customers.id and orders.id = 10'), SYNC);
+      const later = await raw.untilReady();
+      expect(later.flatMap((m) => (m.type === 'DataRow' ? [m.values.map((v) => v?.toString())] : []))).toEqual([['ADA', hash('ada@example.com')]]);
+    } finally {
+      raw.destroy();
+    }
+  });
+
   describe('session-local names', () => {
     it('COPY of a temporary table (psql \\copy) and of a table created in the open transaction: no connection ends', async () => {
       const script = [

@@ -93,9 +93,11 @@ interface Plan {
 
 interface CopyState {
   target: Extract<CopyOutTarget, { readable: true }>;
-  plan: ColumnPlan;
   columns: number;
   skipHeader: boolean;
+  /** Which fields the plan looks at. */
+  wanted: boolean[];
+  mask: (index: number, value: Buffer) => Buffer | null;
 }
 
 /** A simple Query as sent: its text and its lineage. */
@@ -109,7 +111,8 @@ interface QueryInfo {
 type Injected =
   | { kind: 'lookup'; request: LookupRequest; rows: string[]; error?: string }
   | { kind: 'describe' }
-  | { kind: 'plain' };
+  /** Another message of a lookup sent as extended messages (its request: settled if the batch fails there). */
+  | { kind: 'plain'; request?: LookupRequest };
 
 interface Cursor {
   output: OutputLineage | undefined;
@@ -153,6 +156,10 @@ export class ResultMasking {
   private readonly lineages = new LruCache<{ text: string; version: number; at: number; result: LineageResult | undefined }>(256);
   /** What flowed into settings this session wrote (set_config); `*` for a write the gateway could not name. */
   private readonly settingFlows = new Map<string, ColumnFlow[]>();
+  /** Lookups sent and not yet answered, with their messages. */
+  private readonly lookups = new Map<LookupRequest, TrackedOp[]>();
+  /** Messages masking sent itself that the server has not finished answering. */
+  private injectedPending = 0;
   /** Plan of the simple query's current result. */
   private queryPlan: Plan | undefined;
   private copy: CopyState | undefined;
@@ -196,18 +203,19 @@ export class ResultMasking {
       inspect: (frame, context) => {
         const innerWants = innerCodes === undefined || innerCodes.has(frame.code);
         const head = this.tracker.head;
-        if (head !== undefined && this.tracker.isInjected(head) && ANSWER_CODES.has(frame.code)) {
+        if (this.injectedPending > 0 && head === undefined) this.injectedPending = 0;
+        if (this.injectedPending > 0 && ANSWER_CODES.has(frame.code) && head !== undefined && this.tracker.isInjected(head)) {
           const own = this.onInjectedAnswer(head, frame);
           if (own !== undefined) return own;
           // An error the lookup met is the batch's now: the guard sees it and follows what the server skips.
           return innerWants ? inner.backend.inspect(frame, context) : undefined;
         }
         const mine = MASKING_CODES.has(frame.code) ? this.onServerFrame(frame) : undefined;
-        if (mine === undefined) return innerWants ? inner.backend.inspect(frame, context) : undefined;
+        if (!innerWants) return mine;
+        if (mine === undefined) return inner.backend.inspect(frame, context);
         // The guard still sees what the client gets: a masked row goes into its result sample,
         // a masked error ends its statement; it may put its own error in place of the server's.
         const observe = (decision: HookResult): HookResult | Promise<HookResult> => {
-          if (!innerWants) return decision;
           if (decision === undefined) return inner.backend.inspect(frame, context);
           if (decision.forward.length === 1 && decision.forward[0]![0] === frame.code) {
             const raw = decision.forward[0]!;
@@ -274,6 +282,7 @@ export class ResultMasking {
     }
     if (before === undefined) return decision;
     this.tracker.sentBefore(op, before.ops);
+    this.injectedPending += before.ops.length;
     return { ...(decision ?? {}), forward: [...before.frames, ...(decision?.forward ?? [frame.raw])] };
   }
 
@@ -290,6 +299,7 @@ export class ResultMasking {
     if (mode === 'query') {
       const op: TrackedOp = { kind: 'query', effects: [], completed: 0, errored: false };
       this.injected.set(op, meta);
+      this.lookups.set(request, [op]);
       return { frames: [encodeFrontendMessage({ type: 'Query', sql })], ops: [op] };
     }
     const portal: PortalEntry<PreparedStatement> = { name: LOOKUP_NAME, statementName: LOOKUP_NAME, statement: undefined, resolved: false, params: undefined, approved: false };
@@ -300,7 +310,8 @@ export class ResultMasking {
       { kind: 'close', target: 'P', name: LOOKUP_NAME },
       { kind: 'close', target: 'S', name: LOOKUP_NAME },
     ];
-    for (const op of ops) this.injected.set(op, op.kind === 'execute' ? meta : { kind: 'plain' });
+    for (const op of ops) this.injected.set(op, op.kind === 'execute' ? meta : { kind: 'plain', request });
+    this.lookups.set(request, ops);
     const frames = [
       encodeFrontendMessage({ type: 'Parse', name: LOOKUP_NAME, sql, paramTypes: [] }),
       encodeFrontendMessage({ type: 'Bind', portal: LOOKUP_NAME, statement: LOOKUP_NAME, paramFormats: [], params: [], resultFormats: [0] }),
@@ -361,7 +372,9 @@ export class ResultMasking {
   private onInjectedAnswer(head: TrackedOp, frame: Frame): HookResult | undefined {
     const meta = this.injected.get(head);
     if (frame.code === BackendCode.ErrorResponse && head.kind !== 'query') {
-      if (meta?.kind === 'lookup') this.session.settle(meta.request);
+      if (meta?.kind === 'lookup' || (meta?.kind === 'plain' && meta.request)) this.session.settle(meta.request!);
+      // The guard accounts for it; the server skips the rest of the batch, the lookup's other messages with it.
+      this.injectedPending = this.countInjected();
       return this.lookupError(frame);
     }
     if (frame.code === BackendCode.NoticeResponse) return DROP;
@@ -402,10 +415,17 @@ export class ResultMasking {
         break;
     }
     this.reply(frame, tag);
+    if (this.tracker.head !== head && this.injectedPending > 0) this.injectedPending--;
     return DROP;
   }
 
+  /** Messages of masking's own still unanswered (an upper bound: the server may skip some of them). */
+  private countInjected(): number {
+    return this.tracker.pending.filter((op) => this.tracker.isInjected(op)).length;
+  }
+
   private absorbLookup(meta: Extract<Injected, { kind: 'lookup' }>): void {
+    this.lookups.delete(meta.request);
     const text = meta.rows[0];
     if (text === undefined) return;
     try {
@@ -493,6 +513,13 @@ export class ResultMasking {
   private onReadyForQuery(frame: Frame): void {
     this.queryPlan = undefined;
     this.copy = undefined;
+    // Lookups the server skipped (an earlier message of their batch failed) may be asked again.
+    for (const [request, ops] of this.lookups) {
+      if (!ops.some((op) => this.tracker.pending.includes(op))) {
+        this.session.settle(request);
+        this.lookups.delete(request);
+      }
+    }
     if (frame.body[0] !== 0x49 /* I */) return;
     for (const [name, cursor] of this.cursors) {
       if (!cursor.hold) {
@@ -809,7 +836,15 @@ export class ResultMasking {
           'write the COPY as one plain statement: COPY table [(columns)] TO STDOUT or COPY (query) TO STDOUT',
         );
       }
-      this.copy = { target, plan: plan.columns, columns, skipHeader: target.header };
+      const { masker } = this.options;
+      const columnPlan = plan.columns;
+      this.copy = {
+        target,
+        columns,
+        skipHeader: target.header,
+        wanted: columnPlan.actions.map((a) => a.kind !== 'none'),
+        mask: (i, value) => masker.maskValue(columnPlan, i, value),
+      };
       return undefined;
     });
   }
@@ -822,11 +857,13 @@ export class ResultMasking {
       return undefined;
     }
     const row = frame.body;
-    const { masker } = this.options;
-    const masked = maskCopyRow(row, copy.target, copy.columns, (i, value) => masker.maskValue(copy.plan, i, value));
+    const masked = maskCopyRow(row, copy.target, copy.columns, copy.mask, copy.wanted, COPY_HEADER);
     if (masked === undefined) throw this.refusal(`a COPY row did not split into ${copy.columns} fields, so it cannot be masked`);
     if (masked === row) return undefined;
-    return { forward: [encodeBackendMessage({ type: 'CopyData', data: masked })] };
+    // maskCopyRow left room for the message header: CopyData 'd' | Int32 length.
+    masked[0] = BackendCode.CopyData;
+    masked.writeInt32BE(masked.length - 1, 1);
+    return { forward: [masked] };
   }
 
   // ── messages with server-chosen text ─────────────────────────────────────────────────
@@ -946,6 +983,7 @@ export class ResultMasking {
 }
 
 const DROP: HookResult = { forward: [] };
+const COPY_HEADER = 5;
 const NO_FLOW: ColumnFlow = { sources: [], settings: [], identity: false };
 const WITHHELD = 'hoop: withheld: the statement reads masked columns';
 
