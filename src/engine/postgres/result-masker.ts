@@ -1042,71 +1042,59 @@ function commandTag(frame: Frame): string | undefined {
 
 /**
  * DataRow: Int16 count | (Int32 length (-1 = NULL) | bytes)*. Only the columns the plan acts on
- * are looked at; the row is rebuilt (one allocation) only when a value changed.
+ * are looked at; the row is rebuilt (one allocation, unchanged runs copied whole) only when a
+ * value changed.
  */
 export function maskDataRow(body: Buffer, plan: Plan, masker: Masker): Buffer | undefined {
   if (body.length < 2) throw new ProtocolError('malformed_message', 'DataRow shorter than its column count');
   const count = body.readUInt16BE(0);
   const { actions } = plan.columns;
   let at = 2;
-  let replaced: (Buffer | null | undefined)[] | undefined;
-  let spans: number[] | undefined;
+  /** Per replaced value: where its length field starts, where its bytes end, and what replaces it. */
+  let cuts: { from: number; to: number; value: Buffer | null }[] | undefined;
+  let growth = 0;
   for (let i = 0; i < count; i++) {
     if (at + 4 > body.length) throw new ProtocolError('malformed_message', 'DataRow ends inside a value length');
     const length = body.readInt32BE(at);
     const start = at + 4;
     if (length !== -1 && (length < 0 || start + length > body.length)) throw new ProtocolError('malformed_message', 'DataRow value runs past the message');
-    at = length === -1 ? start : start + length;
+    const end = length === -1 ? start : start + length;
     const action = actions[i];
-    if (length === -1 || action === undefined || action.kind === 'none') continue;
-    const value = body.subarray(start, start + length);
-    let masked: Buffer | null;
-    if (plan.formats[i] === 1 && plan.jsonb[i] && value.length > 0 && value[0] === 1) {
-      const text = value.subarray(1);
-      const inner = masker.maskValue(plan.columns, i, text);
-      masked = inner === text ? value : inner === null ? null : Buffer.concat([value.subarray(0, 1), inner]);
-    } else {
-      masked = masker.maskValue(plan.columns, i, value);
+    if (length !== -1 && action !== undefined && action.kind !== 'none') {
+      const value = body.subarray(start, end);
+      let masked: Buffer | null;
+      if (plan.formats[i] === 1 && plan.jsonb[i] && value.length > 0 && value[0] === 1) {
+        const text = value.subarray(1);
+        const inner = masker.maskValue(plan.columns, i, text);
+        masked = inner === text ? value : inner === null ? null : Buffer.concat([value.subarray(0, 1), inner]);
+      } else {
+        masked = masker.maskValue(plan.columns, i, value);
+      }
+      if (masked !== value) {
+        (cuts ??= []).push({ from: at, to: end, value: masked });
+        growth += (masked === null ? 0 : masked.length) - length;
+      }
     }
-    if (masked === value) continue;
-    replaced ??= new Array(count);
-    spans ??= [];
-    replaced[i] = masked;
-    spans[i] = start - 4;
+    at = end;
   }
-  if (replaced === undefined) return undefined;
-  // Copy unchanged runs as they are; write each replaced value with its new length.
-  let size = 5 + 2;
-  at = 2;
-  for (let i = 0; i < count; i++) {
-    const length = body.readInt32BE(at);
-    const next = length === -1 ? at + 4 : at + 4 + length;
-    const r = replaced[i];
-    size += r === undefined ? next - at : 4 + (r === null ? 0 : r.length);
-    at = next;
-  }
+  if (cuts === undefined) return undefined;
+  const size = 5 + body.length + growth;
   const out = Buffer.allocUnsafe(size);
   out[0] = BackendCode.DataRow;
   out.writeInt32BE(size - 1, 1);
-  out.writeUInt16BE(count, 5);
-  let write = 7;
-  at = 2;
-  for (let i = 0; i < count; i++) {
-    const length = body.readInt32BE(at);
-    const next = length === -1 ? at + 4 : at + 4 + length;
-    const r = replaced[i];
-    if (r === undefined) {
-      body.copy(out, write, at, next);
-      write += next - at;
-    } else if (r === null) {
+  let write = 5;
+  let copied = 0;
+  for (const cut of cuts) {
+    write += body.copy(out, write, copied, cut.from);
+    if (cut.value === null) {
       out.writeInt32BE(-1, write);
       write += 4;
     } else {
-      out.writeInt32BE(r.length, write);
-      r.copy(out, write + 4);
-      write += 4 + r.length;
+      out.writeInt32BE(cut.value.length, write);
+      write += 4 + cut.value.copy(out, write + 4);
     }
-    at = next;
+    copied = cut.to;
   }
+  body.copy(out, write, copied);
   return out;
 }
