@@ -82,6 +82,17 @@ export interface StatementLineage {
   opaque?: string;
   /** It may change what names mean (DDL, search_path, DISCARD, code that could do either). */
   changesCatalog: boolean;
+  /** Tables it writes values into (INSERT, UPDATE, MERGE, CREATE TABLE AS, SELECT INTO), and what flows into each column. */
+  writes: TableWrite[];
+}
+
+/** Values written into a table: a stored copy that masking would not follow unless the target's own rules cover it. */
+export interface TableWrite {
+  schema?: string;
+  table: string;
+  /** CREATE TEMP TABLE / SELECT INTO TEMP. */
+  temporary: boolean;
+  columns: { name: string; value: ColumnFlow }[];
 }
 
 export interface RelationRef {
@@ -284,6 +295,7 @@ class LineageWalker {
   private reads: Flow[] = [];
   private notifies: StatementLineage['notifies'] = [];
   private settings: StatementLineage['settings'] = [];
+  private writes: TableWrite[] = [];
   private opaque: string | undefined;
   private readonly ctes: CteScope[] = [];
   private viewDepth = 0;
@@ -295,9 +307,10 @@ class LineageWalker {
     this.reads = [];
     this.notifies = [];
     this.settings = [];
+    this.writes = [];
     this.opaque = undefined;
     const [type, body] = unwrap(stmt);
-    let result: Omit<StatementLineage, 'reads' | 'notifies' | 'settings' | 'changesCatalog'>;
+    let result: Omit<StatementLineage, 'reads' | 'notifies' | 'settings' | 'changesCatalog' | 'writes'>;
     try {
       result = this.statement(type, body);
     } catch (err) {
@@ -311,16 +324,22 @@ class LineageWalker {
       reads: toColumnFlow(union(this.reads)),
       notifies: this.notifies,
       settings: this.settings,
+      writes: this.writes,
       ...(opaque !== undefined ? { opaque } : {}),
       changesCatalog: !CATALOG_NEUTRAL.has(type) || isCatalogSetting(type, body) || opaque !== undefined,
     };
   }
 
-  private statement(type: string, body: Obj): Omit<StatementLineage, 'reads' | 'notifies' | 'settings' | 'changesCatalog'> {
+  private statement(type: string, body: Obj): Omit<StatementLineage, 'reads' | 'notifies' | 'settings' | 'changesCatalog' | 'writes'> {
     switch (type) {
       case 'SelectStmt': {
-        const query = this.select(body, []);
-        return body['intoClause'] ? {} : { output: output(query) };
+        const into = body['intoClause'] as Obj | undefined;
+        const query = this.select(into ? { ...body, intoClause: undefined } : body, []);
+        if (into) {
+          this.createdTable(into, query);
+          return {};
+        }
+        return { output: output(query) };
       }
       case 'InsertStmt':
       case 'UpdateStmt':
@@ -362,9 +381,13 @@ class LineageWalker {
         const name = String(body['name'] ?? '').toLowerCase();
         return { output: { columns: [{ name, ...toColumnFlow(settingFlow(name === 'all' ? '*' : name)) }] } };
       }
-      case 'CreateTableAsStmt':
-        this.nestedStatement(body['query']);
+      case 'CreateTableAsStmt': {
+        const [queryType] = unwrap(body['query']);
+        // A materialized view is read through its definition; a table keeps plain copies.
+        if (body['objtype'] === 'OBJECT_TABLE' && queryType === 'SelectStmt') this.createdTable(body['into'] as Obj, this.queryOf(body['query'], []));
+        else this.nestedStatement(body['query']);
         return {};
+      }
       case 'DoStmt':
         return { opaque: 'a DO block runs code the gateway cannot follow' };
       case 'CallStmt':
@@ -498,6 +521,12 @@ class LineageWalker {
           }
         }
       }
+      this.writes.push({
+        ...(target.schema !== undefined ? { schema: target.schema } : {}),
+        table: target.relname ?? target.refname,
+        temporary: false,
+        columns: [...assigned].map(([name, flows]) => ({ name, value: toColumnFlow(union(flows, flows.every((f) => f.identity))) })),
+      });
       const returning = body['returningClause'] as Obj | undefined;
       const exprs = asList(returning?.['exprs'] ?? returning);
       if (exprs.length === 0) return undefined;
@@ -521,6 +550,20 @@ class LineageWalker {
     } finally {
       if (pushed) this.ctes.pop();
     }
+  }
+
+  /** CREATE TABLE … AS, SELECT … INTO: a new table holding the query's values. */
+  private createdTable(into: Obj, query: Query): void {
+    const rel = (into['rel'] ?? {}) as Obj;
+    const names = asList(into['colNames']).map((c) => String(((c as Obj)['String'] as Obj | undefined)?.['sval'] ?? ''));
+    const temporary = rel['relpersistence'] === 't';
+    const schema = typeof rel['schemaname'] === 'string' ? rel['schemaname'] : temporary ? 'pg_temp' : undefined;
+    this.writes.push({
+      ...(schema !== undefined ? { schema } : {}),
+      table: String(rel['relname']),
+      temporary,
+      columns: query.items.map((item, i) => ({ name: names[i] ?? item.name, value: toColumnFlow(itemFlow(item)) })),
+    });
   }
 
   /** `SET col = expr` and `SET (a, b) = (subquery)` lists. */
@@ -547,7 +590,7 @@ class LineageWalker {
     }
   }
 
-  private copy(body: Obj): Omit<StatementLineage, 'reads' | 'notifies' | 'settings' | 'changesCatalog'> {
+  private copy(body: Obj): Omit<StatementLineage, 'reads' | 'notifies' | 'settings' | 'changesCatalog' | 'writes'> {
     if (body['is_from'] === true) return {};
     if (body['query'] !== undefined) return { output: output(this.queryOf(body['query'], [])) };
     const entry = this.relationEntry(body['relation'] as Obj, false);

@@ -35,7 +35,8 @@ const REDACTED = Buffer.from(redaction(), 'utf8');
 const NO_TAINT: ColumnTaint = { sources: [], identity: false };
 /** Strategies that mean the same for a value computed from the column as for the column itself. */
 const DERIVED_STRATEGIES: ReadonlySet<MaskStrategy> = new Set(['hash', 'redact', 'null']);
-const STRICTNESS: Readonly<Record<MaskStrategy, number>> = { partial: 0, hash: 1, redact: 2, null: 3 };
+/** How much of a value a strategy hides, least first. */
+export const STRICTNESS: Readonly<Record<MaskStrategy, number>> = { partial: 0, hash: 1, redact: 2, null: 3 };
 /** Count key of values masked because their flow could not be known. */
 export const UNKNOWN_FLOW_COUNT = 'flow:unknown';
 const DETECT_TEXT: ColumnAction = { kind: 'detect', textLike: true };
@@ -115,6 +116,11 @@ export class Masker {
     if (rule === undefined) return undefined;
     this.count(rule.countKey);
     return applyStrategy(rule.strategy, text, { hashKey: this.hashKey });
+  }
+
+  /** The strategy the rules give a value `taint` describes (undefined: no rule covers it; a flow that cannot be known does not count here). */
+  ruleStrategy(taint: ColumnTaint): MaskStrategy | undefined {
+    return this.ruleForTaint({ sources: taint.sources, identity: taint.identity })?.strategy;
   }
 
   private ruleForTaint(taint: ColumnTaint): { strategy: MaskStrategy; pattern: string; countKey: string } | undefined {

@@ -149,8 +149,8 @@ describe('masking follows the data', () => {
     const client = await h.connect();
     try {
       await client.query('begin');
-      const returned = (await client.query("update customers set name = email || '' where id = 2 returning name, ssn")).rows;
-      expect(returned).toEqual([{ name: hash('grace@example.com'), ssn: '[redacted]' }]);
+      const returned = (await client.query('update customers set email = upper(email) where id = 2 returning email, name, ssn')).rows;
+      expect(returned).toEqual([{ email: hash('GRACE@EXAMPLE.COM'), name: 'Grace', ssn: '[redacted]' }]);
       await client.query('rollback');
       await client.query('prepare p(int) as select reverse(email) as r from customers where id = $1');
       expect((await client.query('execute p(1)')).rows).toEqual([{ r: hash('moc.elpmaxe@ada') }]);
@@ -225,9 +225,7 @@ describe('masking follows the data', () => {
       const cast = (await client.query("select (ssn || 'x')::int from customers").catch((e: unknown) => e)) as { code: string; message: string };
       expect(cast.code).toBe('22P02');
       expect(cast.message).toBe('invalid input syntax for type integer: "[redacted]"');
-      await client.query('create temp table u (e text unique)');
-      await client.query('insert into u select email from customers where id = 1');
-      const dup = (await client.query('insert into u select email from customers where id = 1').catch((e: unknown) => e)) as { code: string; detail: string };
+      const dup = (await client.query('insert into customers (id, email) select id, email from customers where id = 1').catch((e: unknown) => e)) as { code: string; detail: string };
       expect(dup.code).toBe('23505');
       expect(dup.detail).toBe('hoop: withheld: the statement reads masked columns');
       // A statement that reads nothing masked keeps its messages.
@@ -235,6 +233,47 @@ describe('masking follows the data', () => {
       expect(plain.message).toBe('invalid input syntax for type integer: "abc"');
     } finally {
       await client.end();
+    }
+  });
+
+  it('refuses to copy masked values into tables masking would not follow (CREATE TABLE AS, SELECT INTO, INSERT, UPDATE, MERGE)', async () => {
+    const client = await h.connect();
+    try {
+      await client.query('create temp table scratch (id int, body text, email text)');
+      const refused = async (sql: string, values?: unknown[]) => {
+        const err = (await client.query(sql, values).then(() => undefined, (e: unknown) => e)) as { code: string; message: string } | undefined;
+        expect(err, sql).toBeDefined();
+        expect(err!.code).toBe('42501');
+        expect(err!.message).toMatch(/^hoop: masking refuses to write values of public\.customers\.(email|ssn)/);
+      };
+      await refused('create temp table stolen as select id, reverse(email) as r from customers');
+      await refused('select email into temp stolen2 from customers');
+      await refused('insert into scratch (id, body) select id, ssn from customers');
+      await refused('insert into scratch (id, body) select id, ssn from customers where id = $1', [1]);
+      await refused('update customers set name = email');
+      await refused('merge into scratch s using customers c on s.id = c.id when not matched then insert (id, body) values (c.id, c.ssn)');
+      await refused('with x as (select email from customers) insert into scratch (body) select upper(email) from x');
+      // Into a column its rule covers as strictly (scratch.email is no customers.email: its own rule applies only by name), or with no masked value: allowed.
+      await client.query('update customers set email = lower(email) where id = 2');
+      await client.query('insert into scratch (id, body) select id, name from customers');
+      expect((await client.query('select count(*)::int as n from scratch')).rows).toEqual([{ n: 2 }]);
+      // The transaction state is what the server's own error leaves: aborted inside BEGIN.
+      await client.query('begin');
+      await refused('insert into scratch (body) select email from customers');
+      const aborted = (await client.query('select 1').catch((e: unknown) => e)) as { code: string };
+      expect(aborted.code).toBe('25P02');
+      await client.query('rollback');
+    } finally {
+      await client.end();
+    }
+    // First statement of a connection, extended protocol: held until its names are looked up on the session, then refused.
+    const fresh = await h.connect();
+    try {
+      const err = (await fresh.query('insert into orders (id, total) select id, length(ssn) from customers where id = $1', [1]).catch((e: unknown) => e)) as { code: string };
+      expect(err.code).toBe('42501');
+      expect((await fresh.query('select count(*)::int as n from orders')).rows).toEqual([{ n: 2 }]);
+    } finally {
+      await fresh.end();
     }
   });
 

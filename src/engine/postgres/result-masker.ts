@@ -25,6 +25,7 @@
  */
 import {
   BackendCode,
+  FLUSH,
   FrontendCode,
   ProtocolError,
   encodeBackendMessage,
@@ -35,7 +36,7 @@ import {
   type Frame,
 } from '../../protocol/postgres/index.js';
 import { errorMessage } from '../../errors.js';
-import { Masker } from '../../masking/masker.js';
+import { Masker, STRICTNESS } from '../../masking/masker.js';
 import { alignOutput, lineageOf, type ColumnFlow, type LineageParser, type LineageResult, type OutputLineage, type StatementLineage } from '../../masking/lineage.js';
 import type { ColumnPlan, ColumnSource, ColumnTaint, MaskingConfig } from '../../masking/types.js';
 import { literalShapeKey } from '../../policy/literal-shape.js';
@@ -44,10 +45,10 @@ import { sourceKey, type ColumnCatalog } from './catalog-client.js';
 import { catalogLookupSql, parseCatalogLookup, type LookupRequest } from './catalog-lookup.js';
 import { copyOutTargets, type CopyOutTarget } from './copy-statement.js';
 import { maskCopyRow } from './copy-rows.js';
-import { HookRefusal, type BackendHook, type FrameHook, type HookResult, type RelayHooks } from './hooks.js';
+import { HookRefusal, type BackendHook, type FrameHook, type HookResult, type RelayContext, type RelayHooks } from './hooks.js';
 import type { NotificationTaint } from './notification-taint.js';
 import type { Op, PortalEntry, ReplyTracker } from './reply-tracker.js';
-import type { Refusal } from './server-refusal.js';
+import { refusalFields, refusingParse, refusingQuery, type Refusal } from './server-refusal.js';
 import { SessionCatalog } from './session-catalog.js';
 import type { PreparedStatement } from './statement-guard.js';
 import { TrackerDesync } from './reply-tracker.js';
@@ -158,6 +159,8 @@ export class ResultMasking {
   private readonly settingFlows = new Map<string, ColumnFlow[]>();
   /** Lookups sent and not yet answered, with their messages. */
   private readonly lookups = new Map<LookupRequest, TrackedOp[]>();
+  /** A statement held until a lookup is answered. */
+  private readonly lookupWaiters = new Map<LookupRequest, () => void>();
   /** Messages masking sent itself that the server has not finished answering. */
   private injectedPending = 0;
   /** Plan of the simple query's current result. */
@@ -193,7 +196,7 @@ export class ResultMasking {
         const wants = inner.frontend.codes === undefined || inner.frontend.codes.has(frame.code);
         const mark = this.tracker.sentCount;
         const result = wants ? inner.frontend.inspect(frame, context) : undefined;
-        const sent = (decision: HookResult): HookResult => this.afterSent(frame, decision, mark);
+        const sent = (decision: HookResult): HookResult | Promise<HookResult> => this.afterSent(frame, decision, mark, context);
         return isPromise(result) ? result.then(sent) : sent(result);
       },
     };
@@ -232,13 +235,19 @@ export class ResultMasking {
 
   // ───────────────────────────────────────────────────────────── client → database
 
-  /** What the guard let through (the frame, or what it put in its place) is about to be written: add what masking must ask first. */
-  private afterSent(frame: Frame, decision: HookResult, mark: number): HookResult {
+  /**
+   * What the guard let through (the frame, or what it put in its place) is about to be written:
+   * add what masking must ask first. A statement that writes values of masked columns into a
+   * table is refused; when that depends on names not looked up yet, it waits for the answer.
+   */
+  private afterSent(frame: Frame, decision: HookResult, mark: number, context: RelayContext): HookResult | Promise<HookResult> {
     const count = this.tracker.sentCount - mark;
     if (count !== 1) return decision;
     const op = this.tracker.pending[this.tracker.pending.length - 1]!;
     if ('refusal' in op && op.refusal !== undefined) return decision;
-    let before: { frames: Buffer[]; ops: TrackedOp[] } | undefined;
+    let before: { frames: Buffer[]; ops: TrackedOp[]; request?: LookupRequest } | undefined;
+    /** Follows the text again once its names are looked up (a write is decided on that). */
+    let recheck: (() => LineageResult | undefined) | undefined;
     switch (op.kind) {
       case 'query': {
         if (decision !== undefined || frame.code !== FrontendCode.Query) return decision;
@@ -247,7 +256,10 @@ export class ResultMasking {
         const info: QueryInfo = { sql: message.sql, lineage: this.options.columnRules ? this.lineage(message.sql) : undefined };
         this.queries.set(op, info);
         this.registerNotifies(info.lineage?.statements ?? []);
+        const laundering = this.launders(info.lineage);
+        if (laundering !== undefined) return this.refuseSent(op, laundering);
         before = this.lookupFor(info.lineage, 'query');
+        recheck = () => (info.lineage = this.lineage(message.sql));
         break;
       }
       case 'parse': {
@@ -255,7 +267,14 @@ export class ResultMasking {
         if (statement === undefined || !this.options.columnRules) return decision;
         const lineage = this.lineage(statement.text);
         this.statements.set(statement, { lineage, version: this.session.version, at: this.now() });
+        const laundering = this.launders(lineage);
+        if (laundering !== undefined) return this.refuseSent(op, laundering);
         before = this.lookupFor(lineage, 'extended');
+        recheck = () => {
+          const again = this.lineage(statement.text);
+          this.statements.set(statement, { lineage: again, version: this.session.version, at: this.now() });
+          return again;
+        };
         break;
       }
       case 'bind': {
@@ -283,11 +302,86 @@ export class ResultMasking {
     if (before === undefined) return decision;
     this.tracker.sentBefore(op, before.ops);
     this.injectedPending += before.ops.length;
-    return { ...(decision ?? {}), forward: [...before.frames, ...(decision?.forward ?? [frame.raw])] };
+    const writes = recheck !== undefined && before.request !== undefined && this.writesSomething(op);
+    if (!writes) return { ...(decision ?? {}), forward: [...before.frames, ...(decision?.forward ?? [frame.raw])] };
+    // A write: decided once the names it uses are known. The lookup goes now (the relay has written
+    // what came before this frame once this returns its promise), the statement after the answer.
+    const answered = this.answerOf(before.request!);
+    const frames = op.kind === 'query' ? before.frames : [...before.frames, FLUSH];
+    return (async (): Promise<HookResult> => {
+      await Promise.resolve();
+      context.sendToServer(frames);
+      await answered;
+      const laundering = this.launders(recheck!());
+      return laundering !== undefined ? this.refuseSent(op, laundering) : decision;
+    })();
+  }
+
+  /** True when the statement sent as `op` (as far as its lineage tells before its names are known) writes into a table. */
+  private writesSomething(op: TrackedOp): boolean {
+    const lineage = op.kind === 'query' ? this.queries.get(op)?.lineage : op.kind === 'parse' && op.statement ? this.statements.get(op.statement)?.lineage : undefined;
+    return lineage?.statements.some((s) => s.writes.length > 0) ?? false;
+  }
+
+  /**
+   * Why the statements would copy masked values into a table column masking does not cover as
+   * strictly (there they would be read plainly), or undefined. Refused: the caller cannot see the
+   * values, so they may not put them where they could.
+   */
+  private launders(lineage: LineageResult | undefined): string | undefined {
+    if (lineage === undefined) return undefined;
+    const { masker } = this.options;
+    for (const statement of lineage.statements) {
+      for (const write of statement.writes) {
+        for (const column of write.columns) {
+          const from = masker.ruleStrategy(this.taintOf(column.value, null, undefined));
+          if (from === undefined) continue;
+          const target: ColumnSource = { ...(write.schema !== undefined && !write.temporary ? { schema: write.schema } : {}), table: write.table, column: column.name };
+          const to = masker.ruleStrategy({ sources: [target], identity: true });
+          if (to !== undefined && STRICTNESS[to] >= STRICTNESS[from]) continue;
+          const sources = column.value.sources.filter((s) => masker.masksSource(s)).map((s) => `${s.schema}.${s.table}.${s.column}`);
+          return `masking refuses to write values of ${[...new Set(sources)].join(', ') || 'masked columns'} into ${write.temporary ? 'temporary ' : ''}table ${write.table}, column ${column.name}, where masking would ${to === undefined ? 'not cover them' : `only apply ${to}`}`;
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /** Puts a statement the server refuses in the place of the client's (server-refusal.ts); the guard answers with these fields. */
+  private refuseSent(op: TrackedOp, why: string): HookResult {
+    const fields = refusalFields({
+      code: '42501',
+      message: `hoop: ${why}`,
+      hint: 'read masked columns without storing them, or ask for a rule on the target column as strict as the source’s',
+    });
+    this.note(why);
+    if (op.kind === 'query') {
+      op.effects = [];
+      op.refusal = { fields, before: 0 };
+      return { forward: [refusingQuery('', fields)] };
+    }
+    if (op.kind === 'parse') {
+      op.statement = undefined;
+      op.refusal = { fields, before: 0 };
+      return { forward: [refusingParse(op.name, fields)] };
+    }
+    return undefined;
+  }
+
+  /** Resolves once the lookup `request` has been answered, failed or skipped. */
+  private answerOf(request: LookupRequest): Promise<void> {
+    return new Promise((resolve) => this.lookupWaiters.set(request, resolve));
+  }
+
+  private lookupDone(request: LookupRequest): void {
+    this.lookups.delete(request);
+    const waiter = this.lookupWaiters.get(request);
+    this.lookupWaiters.delete(request);
+    waiter?.();
   }
 
   /** The lookup for names `lineage` misses, as a simple Query (before a Query) or named extended messages (inside a batch). */
-  private lookupFor(lineage: LineageResult | undefined, mode: 'query' | 'extended'): { frames: Buffer[]; ops: TrackedOp[] } | undefined {
+  private lookupFor(lineage: LineageResult | undefined, mode: 'query' | 'extended'): { frames: Buffer[]; ops: TrackedOp[]; request: LookupRequest } | undefined {
     if (lineage === undefined) return undefined;
     const { relations, routines } = lineage.missing;
     if (relations.length === 0 && routines.length === 0) return undefined;
@@ -300,7 +394,7 @@ export class ResultMasking {
       const op: TrackedOp = { kind: 'query', effects: [], completed: 0, errored: false };
       this.injected.set(op, meta);
       this.lookups.set(request, [op]);
-      return { frames: [encodeFrontendMessage({ type: 'Query', sql })], ops: [op] };
+      return { frames: [encodeFrontendMessage({ type: 'Query', sql })], ops: [op], request };
     }
     const portal: PortalEntry<PreparedStatement> = { name: LOOKUP_NAME, statementName: LOOKUP_NAME, statement: undefined, resolved: false, params: undefined, approved: false };
     const ops: TrackedOp[] = [
@@ -319,7 +413,7 @@ export class ResultMasking {
       encodeFrontendMessage({ type: 'Close', target: 'P', name: LOOKUP_NAME }),
       encodeFrontendMessage({ type: 'Close', target: 'S', name: LOOKUP_NAME }),
     ];
-    return { frames, ops };
+    return { frames, ops, request };
   }
 
   /** A Bind of a statement whose lineage is older than the session's names: follow it again, asking for what is missing. */
@@ -372,7 +466,10 @@ export class ResultMasking {
   private onInjectedAnswer(head: TrackedOp, frame: Frame): HookResult | undefined {
     const meta = this.injected.get(head);
     if (frame.code === BackendCode.ErrorResponse && head.kind !== 'query') {
-      if (meta?.kind === 'lookup' || (meta?.kind === 'plain' && meta.request)) this.session.settle(meta.request!);
+      if (meta?.kind === 'lookup' || (meta?.kind === 'plain' && meta.request)) {
+        this.session.settle(meta.request!);
+        this.lookupDone(meta.request!);
+      }
       // The guard accounts for it; the server skips the rest of the batch, the lookup's other messages with it.
       this.injectedPending = this.countInjected();
       return this.lookupError(frame);
@@ -403,6 +500,7 @@ export class ResultMasking {
       case BackendCode.ReadyForQuery:
         if (meta?.kind === 'lookup') {
           this.session.settle(meta.request);
+          this.lookupDone(meta.request);
           if (meta.error !== undefined && meta.error !== '25P02' && frame.body[0] === 0x45 /* E */) {
             throw new HookRefusal({
               code: '58000',
@@ -425,14 +523,13 @@ export class ResultMasking {
   }
 
   private absorbLookup(meta: Extract<Injected, { kind: 'lookup' }>): void {
-    this.lookups.delete(meta.request);
     const text = meta.rows[0];
-    if (text === undefined) return;
     try {
-      this.session.absorb(meta.request, parseCatalogLookup(meta.request, text));
+      if (text !== undefined) this.session.absorb(meta.request, parseCatalogLookup(meta.request, text));
     } catch {
       this.session.settle(meta.request);
     }
+    this.lookupDone(meta.request);
   }
 
   /** An error one of masking's extended lookups met: the client's batch is skipped by the server, the client is told why. */
@@ -517,7 +614,7 @@ export class ResultMasking {
     for (const [request, ops] of this.lookups) {
       if (!ops.some((op) => this.tracker.pending.includes(op))) {
         this.session.settle(request);
-        this.lookups.delete(request);
+        this.lookupDone(request);
       }
     }
     if (frame.body[0] !== 0x49 /* I */) return;
@@ -550,7 +647,7 @@ export class ResultMasking {
       const statement = entry?.statement;
       if (statement !== undefined) return this.statementLineage(statement)?.statements[0];
       const cursor = this.cursors.get(head.portal);
-      return cursor ? { output: cursor.output, reads: NO_FLOW, notifies: [], settings: [], changesCatalog: false } : undefined;
+      return cursor ? { output: cursor.output, reads: NO_FLOW, notifies: [], settings: [], changesCatalog: false, writes: [] } : undefined;
     }
     return undefined;
   }
