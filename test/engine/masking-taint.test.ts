@@ -374,6 +374,23 @@ describe('masking follows the data', () => {
     }
   });
 
+  it('a Query inside an unfinished extended batch gets no lookup of its own (it would end the batch early): masked fail closed', async () => {
+    const raw = await RawPgClient.connect(h.port);
+    try {
+      await raw.login({ user: h.session.localUser, database: h.session.database, password: h.session.localPassword });
+      raw.send(
+        encodeFrontendMessage({ type: 'Parse', name: '', sql: 'select 1', paramTypes: [] }),
+        encodeFrontendMessage({ type: 'Bind', portal: '', statement: '', paramFormats: [], params: [], resultFormats: [] }),
+        encodeFrontendMessage({ type: 'Execute', portal: '', maxRows: 0 }),
+        encodeFrontendMessage({ type: 'Query', sql: 'select lower(email), email from customers where id = 1' }),
+      );
+      const answer = await raw.untilReady();
+      expect(answer.flatMap((m) => (m.type === 'DataRow' ? [m.values.map((v) => v?.toString())] : []))).toEqual([['1'], ['[redacted]', hash('ada@example.com')]]);
+    } finally {
+      raw.destroy();
+    }
+  });
+
   describe('session-local names', () => {
     it('COPY of a temporary table (psql \\copy) and of a table created in the open transaction: no connection ends', async () => {
       const script = [

@@ -317,10 +317,11 @@ export class ResultMasking {
     })();
   }
 
-  /** True when the statement sent as `op` (as far as its lineage tells before its names are known) writes into a table. */
+  /** True when the statement sent as `op` writes into a table values read from somewhere (not only parameters and constants). */
   private writesSomething(op: TrackedOp): boolean {
     const lineage = op.kind === 'query' ? this.queries.get(op)?.lineage : op.kind === 'parse' && op.statement ? this.statements.get(op.statement)?.lineage : undefined;
-    return lineage?.statements.some((s) => s.writes.length > 0) ?? false;
+    const carries = (f: ColumnFlow) => f.sources.length > 0 || f.settings.length > 0 || f.unknown !== undefined;
+    return lineage?.statements.some((s) => s.writes.some((w) => w.columns.some((c) => carries(c.value)))) ?? false;
   }
 
   /**
@@ -386,6 +387,9 @@ export class ResultMasking {
     const { relations, routines } = lineage.missing;
     if (relations.length === 0 && routines.length === 0) return undefined;
     if (mode === 'extended' && (this.tracker.statements.has(LOOKUP_NAME) || this.tracker.portals.has(LOOKUP_NAME))) return undefined;
+    // A Query inside an unfinished extended batch (no Sync yet): a Query of the gateway's own would
+    // end the batch's implicit transaction early. The names stay unknown: masked, fail closed.
+    if (mode === 'query' && this.batchOpen()) return undefined;
     const request = this.session.request(lineage.missing);
     if (request === undefined) return undefined;
     const sql = catalogLookupSql(request);
@@ -414,6 +418,17 @@ export class ResultMasking {
       encodeFrontendMessage({ type: 'Close', target: 'S', name: LOOKUP_NAME }),
     ];
     return { frames, ops, request };
+  }
+
+  /** True when extended messages of the client were sent since the last Sync, Query or FunctionCall (before the newest message). */
+  private batchOpen(): boolean {
+    const pending = this.tracker.pending;
+    for (let i = pending.length - 2; i >= 0; i--) {
+      const op = pending[i]!;
+      if (op.kind === 'sync' || op.kind === 'query' || op.kind === 'function') return false;
+      if (!this.tracker.isInjected(op)) return true;
+    }
+    return false;
   }
 
   /** A Bind of a statement whose lineage is older than the session's names: follow it again, asking for what is missing. */
