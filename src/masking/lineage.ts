@@ -275,6 +275,8 @@ const DYNAMIC_BUILTINS = new Set([
   'dblink', 'dblink_exec', 'dblink_fetch', 'dblink_get_result', 'dblink_open', 'crosstab', 'crosstab2', 'crosstab3',
   'crosstab4', 'connectby',
 ]);
+/** Catalogs that keep samples of table values (pg_stats and pg_stats_ext read them). */
+const STATISTICS_RELATIONS = new Set(['pg_statistic', 'pg_statistic_ext_data']);
 /** Settings read by these system views and functions. */
 const SETTINGS_READERS = new Set(['pg_settings', 'pg_show_all_settings', 'pg_file_settings']);
 /** Statements that return no rows, cannot change what names mean and run no code the walker cannot see. */
@@ -764,6 +766,11 @@ class LineageWalker {
     if (info === undefined) {
       const key = `${schema ?? ''}.${name}`;
       if (!this.missingRelations.has(key)) this.missingRelations.set(key, { ...(schema !== undefined ? { schema } : {}), name });
+      if (this.viewDepth > 0 && !STATISTICS_RELATIONS.has(name) && name !== 'pg_largeobject') {
+        // A view's dependencies come with it, except on pinned system catalogs (never recorded in
+        // pg_depend): what a view reads and the lookup did not describe is a catalog, not user data.
+        return { refname, relname: name, ...(schema !== undefined ? { schema } : {}), open: () => EMPTY, expansion: [{ rest: EMPTY, name }] };
+      }
       const flow = unknownFlow(`the gateway does not know relation ${schema !== undefined ? `${schema}.` : ''}${name}`);
       return { refname, relname: name, ...(schema !== undefined ? { schema } : {}), open: () => flow, expansion: [{ rest: flow, name }] };
     }
@@ -771,6 +778,11 @@ class LineageWalker {
       // Not there when the gateway looked: the server refuses the statement, or something ran since that made it.
       const flow = unknownFlow(`relation ${schema !== undefined ? `${schema}.` : ''}${name} did not exist when the gateway looked it up`);
       return { refname, relname: name, ...(schema !== undefined ? { schema } : {}), open: () => flow, expansion: [{ rest: flow, name }] };
+    }
+    if (info.schema === 'pg_catalog' && STATISTICS_RELATIONS.has(info.name)) {
+      // Planner statistics hold samples of other tables' values (most common values, histograms).
+      const flow = unknownFlow(`${info.name} holds samples of the values of other tables' columns`);
+      return { refname, relname: info.name, schema: info.schema, open: () => flow, expansion: [{ rest: flow, name: info.name }] };
     }
     const base = this.relationColumns(info);
     const items = renamed.length === 0 ? base : base.map((item, i) => (renamed[i] !== undefined && !('rest' in item) ? { ...item, name: renamed[i]! } : item));
@@ -963,7 +975,8 @@ class LineageWalker {
     const args = asList(body['args']);
     // What orders, filters or partitions rows is read, not passed on.
     for (const key of ['agg_order', 'agg_filter', 'over']) if (body[key] !== undefined) this.read(this.generic(body[key], scopes));
-    const kind = schema === 'pg_catalog' ? 'builtin' : this.catalog.routine(schema, name);
+    // Functions a view calls come with it, except pinned ones (PostgreSQL's own, never recorded in pg_depend).
+    const kind = schema === 'pg_catalog' ? 'builtin' : this.catalog.routine(schema, name) ?? (this.viewDepth > 0 ? 'builtin' : undefined);
     const flows = args.map((a) => this.expr(a, scopes));
     let why: string | undefined;
     if (kind === undefined) {

@@ -277,6 +277,16 @@ describe('masking follows the data', () => {
     }
   });
 
+  it('planner statistics (pg_stats) do not hand out the values of masked columns; the rest of a system view reads plainly', async () => {
+    const admin = new pg.Client({ host: h.db.host, port: h.db.port, user: h.db.user, password: h.db.password, database: 'postgres' });
+    await admin.connect();
+    await admin.query('analyze customers');
+    await admin.end();
+    const stats = await rows("select attname, histogram_bounds::text as hb from pg_stats where tablename = 'customers' and attname in ('email', 'ssn') order by attname");
+    expect(stats).toEqual([{ attname: 'email', hb: '[redacted]' }, { attname: 'ssn', hb: '[redacted]' }]);
+    expect(await rows("select relname from pg_class where relname = 'customers'")).toEqual([{ relname: 'customers' }]);
+  });
+
   it('records in the audit log what was masked because its flow could not be known', async () => {
     completions.length = 0;
     await rows('select email_of(1) as e');
