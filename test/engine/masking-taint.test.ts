@@ -285,6 +285,11 @@ describe('masking follows the data', () => {
     const stats = await rows("select attname, histogram_bounds::text as hb from pg_stats where tablename = 'customers' and attname in ('email', 'ssn') order by attname");
     expect(stats).toEqual([{ attname: 'email', hb: '[redacted]' }, { attname: 'ssn', hb: '[redacted]' }]);
     expect(await rows("select relname from pg_class where relname = 'customers'")).toEqual([{ relname: 'customers' }]);
+    // What tools read to list columns is not masked: information_schema's own functions are PostgreSQL's.
+    const columns = await rows("select column_name::text as c, data_type::text as t, character_maximum_length as l from information_schema.columns where table_name = 'customers' order by ordinal_position limit 3");
+    expect(columns).toEqual([{ c: 'id', t: 'integer', l: null }, { c: 'name', t: 'text', l: null }, { c: 'email', t: 'text', l: null }]);
+    expect(await rows("select character_maximum_length as l from information_schema.columns where table_name = 'pg_namespace' and column_name = 'nspname'")).toEqual([{ l: null }]);
+    expect(await rows("select numeric_precision as p from information_schema.columns where table_name = 'customers' and column_name = 'id'")).toEqual([{ p: 32 }]);
   });
 
   it('records in the audit log what was masked because its flow could not be known', async () => {

@@ -7,7 +7,8 @@
  *                           has it (the temporary schema first); pg_temp → pg_my_temp_schema()
  *   rel ─ the relations found, and (recursively) every relation a view among them reads
  *   fn  ─ each function name asked, and every function such a view calls: builtin when every
- *         function of that name is PostgreSQL's own or an extension's
+ *         function of that name is PostgreSQL's own (made by initdb: OID below 16384, pg_catalog
+ *         and information_schema) or an extension's
  *
  *   → {"hits": [[i, oid|null]…], "relations": [[oid, schema, name, relkind, visible, [[col, attnum]…], definition]…],
  *      "routines": [[schema|null, name, builtin|null]…]}
@@ -71,7 +72,7 @@ export function catalogLookupSql(request: LookupRequest): string {
     "      CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END))",
     '    FROM rel JOIN pg_catalog.pg_class c ON c.oid = rel.oid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace),',
     "  'routines', (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(f.nsp, f.name, (",
-    "      SELECT pg_catalog.bool_and(p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace OR EXISTS (",
+    "      SELECT pg_catalog.bool_and(p.oid < 16384 OR EXISTS (",
     "        SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND e.objid = p.oid AND e.deptype = 'e'))",
     '      FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace',
     '      WHERE p.proname = f.name AND CASE WHEN f.nsp IS NULL THEN n.nspname = ANY (pg_catalog.current_schemas(true)) ELSE n.nspname = f.nsp END)))',
