@@ -214,6 +214,14 @@ describe('result masking through the engine', () => {
     expect(delimited.trim()).toBe(`${hash('ada@example.com')}|call ada at [redacted:email], card [redacted:credit_card]`);
   });
 
+  it('psql meta-commands (catalog queries) are not masked', async () => {
+    const described = await psql('\\d customers');
+    expect(described).toContain('email|text');
+    expect(described).not.toContain('[redacted]');
+    const listed = await psql('\\dt');
+    expect(listed).toContain('customers|table');
+  });
+
   it('refuses binary COPY with a clear error', async () => {
     const result = await run('psql', ['-X', '-q', '-c', 'copy customers to stdout with (format binary)'], { env: h.env() });
     expect(result.stderr).toContain('binary COPY cannot be masked');
