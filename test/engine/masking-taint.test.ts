@@ -389,6 +389,35 @@ describe('masking follows the data', () => {
     }
   });
 
+  it('a lookup that fails for a reason of its own fails the client’s batch with the gateway’s reason, and the connection goes on', async () => {
+    const raw = await RawPgClient.connect(h.port);
+    try {
+      await raw.login({ user: h.session.localUser, database: h.session.database, password: h.session.localPassword });
+      // The name of masking's own lookup statement, taken by the client (through SQL, which the reply tracker cannot see).
+      raw.send(encodeFrontendMessage({ type: 'Query', sql: 'prepare hoop_masking_lookup as select 1' }));
+      await raw.untilReady();
+      raw.send(
+        encodeFrontendMessage({ type: 'Parse', name: '', sql: 'select reverse(email) from customers where id = 1', paramTypes: [] }),
+        encodeFrontendMessage({ type: 'Bind', portal: '', statement: '', paramFormats: [], params: [], resultFormats: [] }),
+        encodeFrontendMessage({ type: 'Execute', portal: '', maxRows: 0 }),
+        SYNC,
+      );
+      const answer = await raw.collectUntilReady();
+      const error = answer.find((m) => m.type === 'ErrorResponse');
+      if (error !== undefined) {
+        expect(error).toMatchObject({ fields: { C: '42P05', M: expect.stringContaining("hoop: the gateway's catalog lookup for masking failed") } });
+        expect(answer.map((m) => m.type)).toEqual(['ErrorResponse', 'ReadyForQuery']);
+      } else {
+        expect(answer.flatMap((m) => (m.type === 'DataRow' ? [m.values.map((v) => v?.toString())] : []))).toEqual([['[redacted]']]);
+      }
+      raw.send(encodeFrontendMessage({ type: 'Query', sql: 'deallocate hoop_masking_lookup; select reverse(email) from customers where id = 1' }));
+      const later = await raw.untilReady();
+      expect(later.flatMap((m) => (m.type === 'DataRow' ? [m.values.map((v) => v?.toString())] : []))).toEqual([[hash('moc.elpmaxe@ada')]]);
+    } finally {
+      raw.destroy();
+    }
+  });
+
   it('a Query inside an unfinished extended batch gets no lookup of its own (it would end the batch early): masked fail closed', async () => {
     const raw = await RawPgClient.connect(h.port);
     try {

@@ -208,10 +208,13 @@ export class ResultMasking {
         const head = this.tracker.head;
         if (this.injectedPending > 0 && head === undefined) this.injectedPending = 0;
         if (this.injectedPending > 0 && ANSWER_CODES.has(frame.code) && head !== undefined && this.tracker.isInjected(head)) {
-          const own = this.onInjectedAnswer(head, frame);
-          if (own !== undefined) return own;
-          // An error the lookup met is the batch's now: the guard sees it and follows what the server skips.
-          return innerWants ? inner.backend.inspect(frame, context) : undefined;
+          if (frame.code !== BackendCode.ErrorResponse || head.kind === 'query') return this.onInjectedAnswer(head, frame);
+          // An error one of masking's extended messages met is the batch's now: the server skips the
+          // rest up to Sync, and the guard must see it to follow that.
+          const told = this.injectedFailed(head, frame);
+          if (!innerWants) return told;
+          const seen = told === undefined ? frame : { code: frame.code, raw: told.forward[0]!, body: told.forward[0]!.subarray(5) };
+          return inner.backend.inspect(seen, context) ?? told;
         }
         const mine = MASKING_CODES.has(frame.code) ? this.onServerFrame(frame) : undefined;
         if (!innerWants) return mine;
@@ -477,18 +480,20 @@ export class ResultMasking {
 
   // ───────────────────────────────────────────────────────────── database → client
 
-  /** An answer to a message masking sent itself: consumed (undefined only for an error of an extended lookup, which the client's batch now shares). */
-  private onInjectedAnswer(head: TrackedOp, frame: Frame): HookResult | undefined {
+  /** An error one of masking's extended messages met: its lookup settles, the client is told (the guard accounts for it). */
+  private injectedFailed(head: TrackedOp, frame: Frame): HookResult {
     const meta = this.injected.get(head);
-    if (frame.code === BackendCode.ErrorResponse && head.kind !== 'query') {
-      if (meta?.kind === 'lookup' || (meta?.kind === 'plain' && meta.request)) {
-        this.session.settle(meta.request!);
-        this.lookupDone(meta.request!);
-      }
-      // The guard accounts for it; the server skips the rest of the batch, the lookup's other messages with it.
-      this.injectedPending = this.countInjected();
-      return this.lookupError(frame);
+    if (meta?.kind === 'lookup' || (meta?.kind === 'plain' && meta.request)) {
+      this.session.settle(meta.request!);
+      this.lookupDone(meta.request!);
     }
+    this.injectedPending = this.countInjected();
+    return this.lookupError(frame);
+  }
+
+  /** An answer to a message masking sent itself (a lookup's Query, a Describe): consumed, never forwarded. */
+  private onInjectedAnswer(head: TrackedOp, frame: Frame): HookResult {
+    const meta = this.injected.get(head);
     if (frame.code === BackendCode.NoticeResponse) return DROP;
     let tag: string | undefined;
     switch (frame.code) {
