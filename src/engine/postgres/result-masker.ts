@@ -90,6 +90,8 @@ interface Plan {
   /** Format code per column (0 text, 1 binary). */
   formats: number[];
   jsonb: boolean[];
+  /** Why columns are masked without a known flow (for the audit log, again on each use). */
+  notes?: string[];
 }
 
 interface CopyState {
@@ -148,7 +150,12 @@ export class ResultMasking {
   private readonly injected = new WeakMap<TrackedOp, Injected>();
   private readonly statements = new WeakMap<PreparedStatement, StatementInfo>();
   private readonly shapes = new WeakMap<PreparedStatement, FieldDescription[]>();
-  private readonly portalFormats = new WeakMap<PortalEntry<PreparedStatement>, number[]>();
+  /** The Bind that made a portal (its result formats are read only when a plan needs them). */
+  private readonly portalBinds = new WeakMap<PortalEntry<PreparedStatement>, Frame>();
+  /** Plans by statement lineage and result columns: drivers that parse the same text again and again get one. */
+  private readonly planCache = new WeakMap<StatementLineage, Map<string, Plan>>();
+  /** Bumped when a setting is written from a masked column (plans that read settings change). */
+  private settingVersion = 0;
   private readonly portalPlans = new WeakMap<PortalEntry<PreparedStatement>, Plan>();
   private readonly cursors = new Map<string, Cursor>();
   private readonly cursorPlans = new Map<string, Plan>();
@@ -281,10 +288,7 @@ export class ResultMasking {
         break;
       }
       case 'bind': {
-        if (frame.code === FrontendCode.Bind) {
-          const message = parseFrontendMessage(frame);
-          if (message.type === 'Bind') this.portalFormats.set(op.portal, message.resultFormats);
-        }
+        if (frame.code === FrontendCode.Bind) this.portalBinds.set(op.portal, frame);
         before = this.refreshStatement(op.portal.statementName);
         break;
       }
@@ -709,8 +713,8 @@ export class ResultMasking {
   private statementEnded(frame: Frame): void {
     if (!this.options.columnRules) return;
     const statement = this.currentStatement();
+    if (statement === undefined || !hasEffects(statement)) return;
     const tag = frame.code === BackendCode.CommandComplete ? commandTag(frame) : undefined;
-    if (statement === undefined) return;
     for (const { name, value } of statement.settings) this.addSettingFlow(name ?? '*', value);
     if (statement.opaque !== undefined) this.addSettingFlow('*', { sources: [], settings: [], identity: false, unknown: statement.opaque });
     this.registerNotifies([statement]);
@@ -758,6 +762,7 @@ export class ResultMasking {
 
   private addSettingFlow(name: string, flow: ColumnFlow): void {
     if (flow.sources.length === 0 && flow.settings.length === 0 && flow.unknown === undefined) return;
+    this.settingVersion++;
     const list = this.settingFlows.get(name) ?? [];
     list.push(flow);
     this.settingFlows.set(name, list);
@@ -778,7 +783,7 @@ export class ResultMasking {
     }
     if (head?.kind === 'query') {
       const statement = this.currentStatement();
-      return this.then(this.plan(fields, fields.map((f) => f.format), this.outputOf(statement), statement !== undefined), (plan) => {
+      return this.then(this.plan(fields, fields.map((f) => f.format), this.outputOf(statement), statement !== undefined, statement), (plan) => {
         this.queryPlan = plan;
         return undefined;
       });
@@ -800,7 +805,7 @@ export class ResultMasking {
     const statement = entry.statement;
     if (statement !== undefined && !this.shapes.has(statement)) this.shapes.set(statement, fields);
     const lineage = statement && this.statementLineage(statement)?.statements[0];
-    return this.then(this.plan(fields, formats, this.outputOf(lineage), lineage !== undefined), (plan) => {
+    return this.then(this.plan(fields, formats, this.outputOf(lineage), lineage !== undefined, lineage), (plan) => {
       this.portalPlans.set(entry, plan);
       return plan;
     });
@@ -814,10 +819,12 @@ export class ResultMasking {
     const statement = this.tracker.statements.get(entry.statementName);
     const fields = statement && this.shapes.get(statement);
     if (statement === undefined || fields === undefined) return undefined;
-    const requested = this.portalFormats.get(entry) ?? [];
+    const bind = this.portalBinds.get(entry);
+    const message = bind && parseFrontendMessage(bind);
+    const requested = message?.type === 'Bind' ? message.resultFormats : [];
     const formats = fields.map((_, i) => requested[requested.length === 1 ? 0 : i] ?? 0);
     const lineage = this.statementLineage(statement)?.statements[0];
-    return this.then(this.plan(fields, formats, this.outputOf(lineage), lineage !== undefined), (plan) => {
+    return this.then(this.plan(fields, formats, this.outputOf(lineage), lineage !== undefined, lineage), (plan) => {
       this.portalPlans.set(entry, plan);
       return undefined;
     });
@@ -828,7 +835,29 @@ export class ResultMasking {
    * position) and the column the server reports for it. `followed` false: the statement is not
    * known at all, every column is a flow that cannot be known.
    */
-  private plan(fields: FieldDescription[], formats: number[], output: OutputLineage | undefined, followed: boolean): Plan | Promise<Plan> {
+  private plan(fields: FieldDescription[], formats: number[], output: OutputLineage | undefined, followed: boolean, statement?: StatementLineage): Plan | Promise<Plan> {
+    // A FETCH or EXECUTE returns what its cursor or prepared statement is now: not cached by its own text.
+    if (statement === undefined || statement.outputOf !== undefined || !this.options.columnRules) return this.buildPlan(fields, formats, output, followed);
+    // The same statement with the same result columns, names and settings as before: the same plan.
+    let byShape = this.planCache.get(statement);
+    const key = `${this.session.version}|${this.settingVersion}|${formats.join('')}|${fields.map((f) => `${f.tableOid}.${f.columnAttr}.${f.typeOid}`).join(',')}`;
+    const hit = byShape?.get(key);
+    if (hit !== undefined) {
+      for (const note of hit.notes ?? []) this.note(note);
+      return hit;
+    }
+    const before = this.notes.length;
+    const built = this.buildPlan(fields, formats, output, followed);
+    if (isPromise(built)) return built;
+    if (byShape === undefined) {
+      byShape = new Map();
+      this.planCache.set(statement, byShape);
+    }
+    if (byShape.size < 16) byShape.set(key, { ...built, notes: this.notes.slice(before) });
+    return built;
+  }
+
+  private buildPlan(fields: FieldDescription[], formats: number[], output: OutputLineage | undefined, followed: boolean): Plan | Promise<Plan> {
     const textLike = fields.map((f) => TEXT_TYPES.has(f.typeOid));
     const jsonb = fields.map((f) => f.typeOid === JSONB);
     const { masker } = this.options;
@@ -1150,6 +1179,12 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
 function parseFields(frame: Frame): FieldDescription[] {
   const message = parseBackendMessage(frame);
   return message.type === 'RowDescription' ? message.fields : [];
+}
+
+/** True when a statement's end changes what masking knows (settings, notifications, cursors, prepared statements, names). */
+function hasEffects(s: StatementLineage): boolean {
+  return s.settings.length > 0 || s.notifies.length > 0 || s.opaque !== undefined || s.changesCatalog
+    || s.declares !== undefined || s.closes !== undefined || s.prepares !== undefined || s.deallocates !== undefined;
 }
 
 function commandTag(frame: Frame): string | undefined {
