@@ -40,17 +40,21 @@ import {
   COPY_ROWS,
   COPY_WIDTH,
   defaultWorkloads,
+  MASKED_ROWS,
+  MASKED_TABLE,
   LATENCY_QUERIES,
   LATENCY_WARMUP,
   PGBENCH_CLIENTS,
   PGBENCH_THREADS,
 } from './bench/workloads.js';
 
-/** Column rules (no bench table has these columns, so results are content-scanned) and the common detectors. */
+/** Column rules (bench_people.email is one column in ten; pgbench's tables have none) and the common detectors. */
 const BENCH_MASKING_CONFIG = {
   columns: { '*.email': 'hash', '*.ssn': 'redact' },
   detect: ['email', 'credit_card', 'us_ssn', 'jwt', 'private_key', 'aws_access_key'],
 };
+/** Rules only, redacting: the cost of following lineage and rewriting rows, without HMAC or content detection. */
+const BENCH_MASKING_RULES_ONLY = { columns: { '*.email': 'redact', '*.ssn': 'redact' } };
 
 /** Table rows, in order. Add variants here (e.g. hoopTunnelPath({ id: 'hoop-policy', … })). */
 const PATHS: BenchPath[] = [
@@ -59,6 +63,7 @@ const PATHS: BenchPath[] = [
   hoopTunnelPath(),
   hoopTunnelPath({ id: 'hoop-policy', label: 'hoopctl + policy', connectionExtras: { policy: EXAMPLE_POLICY_CONFIG } }),
   hoopTunnelPath({ id: 'hoop-mask', label: 'hoopctl + masking', connectionExtras: { masking: BENCH_MASKING_CONFIG } }),
+  hoopTunnelPath({ id: 'hoop-mask-rules', label: 'hoopctl + redact rules', connectionExtras: { masking: BENCH_MASKING_RULES_ONLY } }),
 ];
 /** Parser isolation runs on the hoop-policy path and on this variant, whose limit lets 10 MB statements be parsed. */
 const RAISED_LIMIT_PATH = hoopTunnelPath({
@@ -68,9 +73,11 @@ const RAISED_LIMIT_PATH = hoopTunnelPath({
 });
 /** Seconds of short statements per phase of the isolation runs. */
 const ISOLATION_SECONDS = 5;
-/** Paths every other path gets a ratio row against. */
-const BASELINES = ['direct', 'ssh'];
-const WORKLOADS = defaultWorkloads;
+/** Paths every other path gets a ratio row against (hoopctl: masking on ÷ off). */
+const BASELINES = ['direct', 'ssh', 'hoop'];
+const ALL_WORKLOADS = defaultWorkloads;
+/** The workloads of this run (--workloads), in table order. */
+let WORKLOADS = ALL_WORKLOADS;
 /** Lets the previous run's backends and sessions wind down before the next one starts. */
 const PAUSE_BETWEEN_RUNS_MS = 500;
 
@@ -82,12 +89,13 @@ const progress = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 async function main(): Promise<number> {
   let options: BenchOptions;
   try {
-    const parsed = parseBenchOptions(process.argv.slice(2), PATHS.map((p) => p.id));
+    const parsed = parseBenchOptions(process.argv.slice(2), PATHS.map((p) => p.id), ALL_WORKLOADS.map((w) => w.id));
     if (parsed === 'help') {
       process.stdout.write(`${USAGE}\n`);
       return 0;
     }
     options = parsed;
+    WORKLOADS = ALL_WORKLOADS.filter((w) => parsed.workloads.includes(w.id));
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     process.stderr.write(`error: ${err.message}\n${USAGE}\n`);
@@ -141,6 +149,7 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<numbe
     `            latency: ${parameters.latency}`,
     `            connect: ${parameters.connect}`,
     `            COPY: ${parameters.copyOut}`,
+    `            masked: ${parameters.masked}`,
     '',
     renderTable(paths, metrics, summary),
     '',
@@ -258,6 +267,7 @@ function describeParameters(options: BenchOptions) {
     latency: `${LATENCY_QUERIES} sequential "select 1" on one pg connection, after ${LATENCY_WARMUP} unmeasured`,
     connect: `median of ${CONNECT_ITERATIONS} × (connect + SCRAM + select 1 + end) with pg, after ${CONNECT_WARMUP} unmeasured`,
     copyOut: `psql COPY of ${COPY_ROWS} × ${COPY_WIDTH}-byte rows (${((COPY_ROWS * (COPY_WIDTH + 1)) / 1e6).toFixed(0)} MB) to a pipe; bytes ÷ wall time; SELECT: the same rows as a result (FETCH_COUNT 10000)`,
+    masked: `psql SELECT (FETCH_COUNT 10000) and COPY of ${MASKED_TABLE}: ${MASKED_ROWS} rows × 10 text columns, one (email) under a masking rule; rows ÷ wall time`,
   };
 }
 

@@ -6,6 +6,8 @@ export interface BenchOptions {
   seconds: number;
   /** Path ids to run, in table order. */
   paths: string[];
+  /** Workload ids to run, in table order. */
+  workloads: string[];
   build: boolean;
   scale: number;
   /** Also run the in-process guard micro-benchmarks (policy, audit, masking). */
@@ -14,12 +16,13 @@ export interface BenchOptions {
   isolation: boolean;
 }
 
-export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds N] [--paths direct,ssh,hoop] [--no-build] [--scale N] [--no-micro] [--no-isolation]
+export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds N] [--paths direct,ssh,hoop] [--workloads copy_out,…] [--no-build] [--scale N] [--no-micro] [--no-isolation]
 
   --quick        1 round of 5 s (same as --rounds 1 --seconds 5)
   --rounds N     interleaved rounds; the table shows each path's median (default 3)
   --seconds N    duration of each pgbench run (default 10)
   --paths LIST   which paths to run, comma-separated (default: all)
+  --workloads LIST  which workloads to run, comma-separated (default: all; e.g. masked_select,masked_copy)
   --no-build     skip \`npm run build\` before starting the hoopctl path
   --scale N      pgbench -i scale factor (default 10)
   --no-micro     skip the in-process guard micro-benchmarks (policy, audit, masking, parser)
@@ -28,7 +31,7 @@ export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds 
 
 export class UsageError extends Error {}
 
-export function parseBenchOptions(argv: string[], knownPaths: string[]): BenchOptions | 'help' {
+export function parseBenchOptions(argv: string[], knownPaths: string[], knownWorkloads: string[] = []): BenchOptions | 'help' {
   let parsed;
   try {
     parsed = parseArgs({
@@ -38,6 +41,7 @@ export function parseBenchOptions(argv: string[], knownPaths: string[]): BenchOp
         rounds: { type: 'string' },
         seconds: { type: 'string' },
         paths: { type: 'string' },
+        workloads: { type: 'string' },
         'no-build': { type: 'boolean' },
         'no-micro': { type: 'boolean' },
         'no-isolation': { type: 'boolean' },
@@ -56,10 +60,15 @@ export function parseBenchOptions(argv: string[], knownPaths: string[]): BenchOp
   const unknown = paths.filter((p) => !knownPaths.includes(p));
   if (unknown.length > 0) throw new UsageError(`unknown path ${unknown.join(', ')}; known paths: ${knownPaths.join(', ')}`);
   if (paths.length === 0) throw new UsageError('--paths names no path');
+  const workloads = v.workloads === undefined ? knownWorkloads : v.workloads.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknownWorkloads = workloads.filter((w) => !knownWorkloads.includes(w));
+  if (unknownWorkloads.length > 0) throw new UsageError(`unknown workload ${unknownWorkloads.join(', ')}; known workloads: ${knownWorkloads.join(', ')}`);
+  if (workloads.length === 0) throw new UsageError('--workloads names no workload');
   return {
     rounds: positiveInt('--rounds', v.rounds, v.quick ? 1 : 3),
     seconds: positiveInt('--seconds', v.seconds, v.quick ? 5 : 10),
     paths,
+    workloads,
     build: !v['no-build'],
     micro: !v['no-micro'],
     isolation: !v['no-isolation'],

@@ -114,6 +114,45 @@ const selectOut: Workload = {
   },
 };
 
+/**
+ * A table of ten text columns, one of which (`email`) a masking rule covers: what masking costs
+ * when it has something to do, one column in ten. Created once, on the first run.
+ */
+export const MASKED_TABLE = 'bench_people';
+export const MASKED_ROWS = 100_000;
+
+async function ensureMaskedTable(upstream: Endpoint): Promise<void> {
+  const client = newClient(upstream);
+  await client.connect();
+  try {
+    const { rows } = await client.query('select to_regclass($1) as t', [MASKED_TABLE]);
+    if (rows[0].t !== null) return;
+    const columns = Array.from({ length: 9 }, (_, i) => `md5(g::text || '${i}') as c${i + 1}`).join(', ');
+    await client.query(`create table ${MASKED_TABLE} as select ${columns}, 'user' || g || '@example.com' as email from generate_series(1, ${MASKED_ROWS}) g`);
+    await client.query(`vacuum analyze ${MASKED_TABLE}`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** `psql` reading the table with one masked column in ten, as a SELECT result (FETCH_COUNT batches) or COPY out; rows per second. */
+function maskedRead(id: string, label: string, sql: string, extraArgs: string[]): Workload {
+  return {
+    id,
+    metrics: [{ id, label, unit: 'rows/s', better: 'higher', digits: 0 }],
+    prepare: ensureMaskedTable,
+    async run(endpoint, ctx) {
+      const args = ['-X', '-q', '-At', ...extraArgs, ...connectionArgs(endpoint), '-c', sql];
+      const { lines, seconds } = await countStdout(ctx, ctx.tools.psql, args, endpoint.password);
+      if (lines !== MASKED_ROWS) throw new Error(`${id}: got ${lines} rows, expected ${MASKED_ROWS}`);
+      return { [id]: lines / seconds };
+    },
+  };
+}
+
+const selectMasked = maskedRead('masked_select', 'masked SELECT rows/s', `select * from ${MASKED_TABLE}`, ['-v', 'FETCH_COUNT=10000']);
+const copyMasked = maskedRead('masked_copy', 'masked COPY rows/s', `copy ${MASKED_TABLE} to stdout`, []);
+
 /** The default workload list, in table column order. */
 export const defaultWorkloads: Workload[] = [
   pgbench('select_simple_tps', 'sel simple TPS', ['-S', '-M', 'simple']),
@@ -123,6 +162,8 @@ export const defaultWorkloads: Workload[] = [
   newConnection,
   copyOut,
   selectOut,
+  selectMasked,
+  copyMasked,
 ];
 
 /**
@@ -164,19 +205,23 @@ function countStdout(
   command: string,
   args: string[],
   password: string,
-): Promise<{ bytes: number; seconds: number }> {
+): Promise<{ bytes: number; lines: number; seconds: number }> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const child = spawn(command, args, { env: libpqEnv(password), stdio: ['ignore', 'pipe', 'pipe'] });
     ctx.cleanup.trackChild(child);
     let bytes = 0;
+    let lines = 0;
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    child.stdout.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) lines++;
+    });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.once('error', (err) => reject(new Error(`cannot run ${command}: ${err.message}`)));
     child.once('close', (code, signal) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      if (code === 0) resolve({ bytes, seconds });
+      if (code === 0) resolve({ bytes, lines, seconds });
       else reject(new Error(`psql COPY failed (${signal ?? `exit code ${code}`}): ${stderr.trim()}`));
     });
   });

@@ -237,6 +237,12 @@ export interface PolicyTestResponse {
     reason: string;
     /** Column rules that would mask what the statement reads. */
     wouldMask: { column: string; pattern: string; strategy: string }[];
+    /**
+     * The columns the statement returns, as written (views, `*` and functions resolve at run time):
+     * the stored columns that flow into each and how masking would treat it (`detect`: content
+     * detection only; null: nothing). Absent when the statement returns no rows.
+     */
+    output?: { column: string; sources: string[]; strategy: string | null; note?: string }[];
   }[];
 }
 

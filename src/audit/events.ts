@@ -69,6 +69,8 @@ export interface StatementCompletedData {
   error?: { code: string; message: string };
   /** Masked values by detector or rule type. */
   masked?: Record<string, number>;
+  /** Values masked because what flowed into them could not be known (fail closed): which and why. */
+  maskingNotes?: string[];
   /** The first rows as the client received them (after masking), when the connection samples results. */
   sample?: { columns: string[]; rows: (string | null)[][]; truncated: boolean };
 }

@@ -4,7 +4,12 @@ import { keepParams, keepStatementText } from '../audit/statement-text.js';
 import type { Engine } from '../engine/engine.js';
 import { CatalogClient } from '../engine/postgres/catalog-client.js';
 import { PostgresEngine, type PostgresTarget } from '../engine/postgres/postgres-engine.js';
+import { NotificationTaint } from '../engine/postgres/notification-taint.js';
+import { ReplyTracker } from '../engine/postgres/reply-tracker.js';
 import { maskingFor, ResultMasking } from '../engine/postgres/result-masker.js';
+import type { Refusal } from '../engine/postgres/server-refusal.js';
+import { cachingParser } from '../masking/lineage.js';
+import { parseStatements } from '../policy/pg-parser.js';
 import { defaultDialer } from '../engine/postgres/upstream-connect.js';
 import type { MaskingConfig } from '../masking/types.js';
 import {
@@ -16,6 +21,7 @@ import {
   type StatementPolicy,
   type StatementRecorder,
   type StatementReviewer,
+  type PreparedStatement,
 } from '../engine/postgres/statement-guard.js';
 import { errorMessage } from '../errors.js';
 import type { ParserPool } from '../policy/parser-pool.js';
@@ -63,6 +69,8 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
   };
   const masking = connection.masking && wiring.maskingHashKey ? withHashKey(connection.masking, wiring.maskingHashKey) : connection.masking;
   const catalog = masking ? new CatalogClient({ target, dial: defaultDialer, logger: wiring.logger }) : undefined;
+  const lineageParser = cachingParser(parseStatements);
+  const notifications = new NotificationTaint();
   return new PostgresEngine({
     target,
     name: connection.name,
@@ -76,8 +84,21 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
         wiring.recorder.recordInBackground(failure.session.id, 'local_auth_failed', { failures: failure.failures, locked: failure.locked, reason: failure.reason }),
       ),
     hooks: (session, server) => {
+      // One model of what the server confirms per connection, shared by policy and masking.
+      const tracker = new ReplyTracker<PreparedStatement, Refusal>();
       const forCaller = catalog ? maskingFor(masking, session.groups) : undefined;
-      const results = forCaller && catalog ? new ResultMasking({ ...forCaller, catalog, connection: connection.name, parser: wiring.parser }) : undefined;
+      const results = forCaller && catalog
+        ? new ResultMasking({
+            ...forCaller,
+            catalog,
+            connection: connection.name,
+            tracker,
+            parser: lineageParser,
+            ...(wiring.parser ? { pool: wiring.parser } : {}),
+            notifications,
+            ...(server.backendPid !== undefined ? { backendPid: server.backendPid } : {}),
+          })
+        : undefined;
       // With roles mapped, a session runs as its role and nothing may change it back (fail closed if it has none).
       const role = session.role ?? '(none)';
       const forSession = connection.roles
@@ -88,7 +109,9 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
         policy: budget ? budgetedPolicy(forSession, budget, session.id) : forSession,
         recorder,
         logger: wiring.logger,
+        tracker,
         takeMaskedCounts: results && (() => results.takeCounts()),
+        takeMaskingNotes: results && (() => results.takeNotes()),
         resultSample: connection.audit.results,
         reviews,
         serverParameters: server.parameters,
@@ -290,6 +313,7 @@ export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger, 
           command: r.command,
           ...(error ? { error } : {}),
           ...(r.masked ? { masked: r.masked } : {}),
+          ...(r.maskingNotes ? { maskingNotes: r.maskingNotes } : {}),
           ...(r.sample ? { sample: r.sample } : {}),
         }),
       );

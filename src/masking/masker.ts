@@ -27,9 +27,18 @@ import { findSpans, DETECTORS, type Detector } from './detectors/registry.js';
 import { scanTriggers } from './detectors/triggers.js';
 import { compileColumnPattern, splitSource, type ColumnPattern } from './column-pattern.js';
 import { applyStrategy, redaction } from './strategies.js';
-import type { ColumnAction, ColumnPlan, ColumnSource, DetectorName, MaskCounts, MaskingConfig, MaskStrategy, Span } from './types.js';
+import type { ColumnAction, ColumnPlan, ColumnSource, ColumnTaint, DetectorName, MaskCounts, MaskingConfig, MaskStrategy, Span } from './types.js';
 
 const NONE: ColumnAction = { kind: 'none' };
+/** What every value of a redacted column becomes (never written to: buffers handed on are not changed). */
+const REDACTED = Buffer.from(redaction(), 'utf8');
+const NO_TAINT: ColumnTaint = { sources: [], identity: false };
+/** Strategies that mean the same for a value computed from the column as for the column itself. */
+const DERIVED_STRATEGIES: ReadonlySet<MaskStrategy> = new Set(['hash', 'redact', 'null']);
+/** How much of a value a strategy hides, least first. */
+export const STRICTNESS: Readonly<Record<MaskStrategy, number>> = { partial: 0, hash: 1, redact: 2, null: 3 };
+/** Count key of values masked because their flow could not be known. */
+export const UNKNOWN_FLOW_COUNT = 'flow:unknown';
 const DETECT_TEXT: ColumnAction = { kind: 'detect', textLike: true };
 const DETECT_OTHER: ColumnAction = { kind: 'detect', textLike: false };
 
@@ -67,15 +76,64 @@ export class Masker {
    * would break (numbers, uuid, …) — such a value becomes NULL when masked. Default: text-like.
    */
   planColumns(columns: readonly (ColumnSource | null)[], textLike?: readonly boolean[]): ColumnPlan {
+    return this.planTaints(columns.map((source) => (source ? { sources: [source], identity: true } : NO_TAINT)), textLike);
+  }
+
+  /**
+   * The plan for a result's columns from what flows into each (see masking/lineage.ts): a
+   * column some rule's source flows into is masked whole — with that rule's strategy when the
+   * value is the source's own (or a text cast of it), else with the strategy if it means the same
+   * for a derived value (`hash`, `redact`, `null`) and `redact` otherwise (`partial` of
+   * `reverse(card)` would show the card's first digits). Several rules: the strictest
+   * (null > redact > hash > partial). A flow that cannot be known is redacted whenever this
+   * caller has column rules (fail closed). Everything else goes to content detection.
+   */
+  planTaints(columns: readonly ColumnTaint[], textLike?: readonly boolean[]): ColumnPlan {
     const detect = this.detectors.length > 0;
-    const actions = columns.map((source, i): ColumnAction => {
+    const actions = columns.map((taint, i): ColumnAction => {
       const isText = textLike?.[i] ?? true;
-      const rule = source ? this.ruleFor(source) : undefined;
-      if (rule) return { kind: 'rule', strategy: rule.strategy, pattern: rule.pattern.text, countKey: rule.countKey, textLike: isText };
+      const rule = this.ruleForTaint(taint);
+      if (rule) return { kind: 'rule', ...rule, textLike: isText };
       if (!detect) return NONE;
       return isText ? DETECT_TEXT : DETECT_OTHER;
     });
     return { actions, passThrough: actions.every((a) => a.kind === 'none') };
+  }
+
+  /** True when some column rule matches `source` for this caller. */
+  masksSource(source: ColumnSource): boolean {
+    return this.ruleFor(source) !== undefined;
+  }
+
+  /** True when this caller has column rules (a flow that cannot be known is then masked). */
+  get hasColumnRules(): boolean {
+    return this.rules.length > 0;
+  }
+
+  /** The text form of a value masked as a whole column would be: `taint`'s strategy applied (null: SQL NULL; undefined: nothing to do). */
+  maskWholeText(taint: ColumnTaint, text: string): string | null | undefined {
+    const rule = this.ruleForTaint(taint);
+    if (rule === undefined) return undefined;
+    this.count(rule.countKey);
+    return applyStrategy(rule.strategy, text, { hashKey: this.hashKey });
+  }
+
+  /** The strategy the rules give a value `taint` describes (undefined: no rule covers it; a flow that cannot be known does not count here). */
+  ruleStrategy(taint: ColumnTaint): MaskStrategy | undefined {
+    return this.ruleForTaint({ sources: taint.sources, identity: taint.identity })?.strategy;
+  }
+
+  private ruleForTaint(taint: ColumnTaint): { strategy: MaskStrategy; pattern: string; countKey: string } | undefined {
+    if (this.rules.length === 0) return undefined;
+    let best: { strategy: MaskStrategy; pattern: string; countKey: string } | undefined;
+    for (const source of taint.sources) {
+      const rule = this.ruleFor(source);
+      if (!rule) continue;
+      const strategy = taint.identity || DERIVED_STRATEGIES.has(rule.strategy) ? rule.strategy : 'redact';
+      if (best === undefined || STRICTNESS[strategy] > STRICTNESS[best.strategy]) best = { strategy, pattern: rule.pattern.text, countKey: rule.countKey };
+    }
+    if (best === undefined && taint.unknown !== undefined) return { strategy: 'redact', pattern: '(unknown flow)', countKey: UNKNOWN_FLOW_COUNT };
+    return best;
   }
 
   /**
@@ -133,6 +191,7 @@ export class Masker {
   private maskWhole(action: Extract<ColumnAction, { kind: 'rule' }>, value: Buffer): Buffer | null {
     this.count(action.countKey);
     if (!action.textLike || action.strategy === 'null') return null;
+    if (action.strategy === 'redact') return REDACTED;
     const masked = applyStrategy(action.strategy, value.toString('utf8'), { hashKey: this.hashKey });
     return masked === null ? null : Buffer.from(masked, 'utf8');
   }

@@ -69,6 +69,16 @@ export interface ColumnSource {
   schema?: string;
 }
 
+/** What flows into one result column (masking/lineage.ts), as the masker needs it. */
+export interface ColumnTaint {
+  /** Stored columns whose values flow in. */
+  sources: readonly ColumnSource[];
+  /** The value is one source's value unchanged: every strategy applies to it as to the column. */
+  identity: boolean;
+  /** Why the flow cannot be known: masked whenever the caller has column rules. */
+  unknown?: string;
+}
+
 export type ColumnAction =
   | { readonly kind: 'none' }
   | {

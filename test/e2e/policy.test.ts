@@ -66,6 +66,12 @@ describe('SQL policy, end to end', () => {
     expect(result.statements[0].wouldMask).toEqual([{ column: 'public.customers.email', pattern: 'customers.email', strategy: 'hash' }]);
     const human = await runHoopctl(['policy', 'test', 'orders-db', 'SELECT name, email FROM customers'], await env());
     expect(human.stdout).toContain('masks     public.customers.email (hash)');
+    expect(result.statements[0].output).toEqual([
+      { column: 'name', sources: ['public.customers.name'], strategy: 'detect' },
+      { column: 'email', sources: ['public.customers.email'], strategy: 'hash' },
+    ]);
+    expect(human.stdout).toContain('returns   name ← public.customers.name: content detection');
+    expect(human.stdout).toContain('          email ← public.customers.email: masked: hash');
     expect(human.stdout).toContain('would mask by content in every result: email');
   });
 

@@ -3,7 +3,7 @@ import { Duplex, PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { BackendFramer, BackendCode, readyForQuery } from '../../src/protocol/postgres/index.js';
 import type { Frame } from '../../src/protocol/postgres/index.js';
-import { Pump, coalesce } from '../../src/engine/postgres/relay.js';
+import { Pump, coalesce, pack } from '../../src/engine/postgres/relay.js';
 import { passThroughHook, type FrameHook, type RelayContext } from '../../src/engine/postgres/hooks.js';
 import type { EngineSession } from '../../src/engine/engine.js';
 
@@ -84,6 +84,16 @@ describe('Pump', () => {
     expect(Buffer.concat(sink.writes).equals(Buffer.concat([dataRow('a'), dataRow('******'), dataRow('b'), readyForQuery('I')]))).toBe(true);
   });
 
+  it('writes a chunk with many replaced frames as one buffer (an SSH channel sends each write as a packet)', async () => {
+    const hook: FrameHook = { codes: new Set([BackendCode.DataRow]), inspect: (frame: Frame) => ({ forward: [dataRow(`#${frame.body.length}`)] }) };
+    const { source, sink } = startPump(hook);
+    const rows = Array.from({ length: 200 }, (_, i) => dataRow('x'.repeat(i % 7)));
+    source.write(Buffer.concat([...rows, readyForQuery('I')]));
+    await tick();
+    expect(sink.writes).toHaveLength(1);
+    expect(sink.writes[0]!.equals(Buffer.concat([...rows.map((r) => dataRow(`#${r.length - 5}`)), readyForQuery('I')]))).toBe(true);
+  });
+
   it('holds the direction while an async hook decides, keeping order', async () => {
     let release: () => void = () => undefined;
     const hook: FrameHook = {
@@ -142,5 +152,18 @@ describe('coalesce', () => {
     const other = Buffer.from('ddd');
     const spans = coalesce([base.subarray(0, 3), base.subarray(3, 6), other, base.subarray(6, 9)]);
     expect(spans.map((s) => s.toString())).toEqual(['aaabbb', 'ddd', 'ccc']);
+  });
+});
+
+describe('pack', () => {
+  it('copies small spans together up to 64 KiB, leaves large ones as they are, keeps the order', () => {
+    const small = Array.from({ length: 5 }, (_, i) => Buffer.alloc(20_000, i));
+    const large = Buffer.alloc(70_000, 9);
+    const packed = pack([...small, large, Buffer.from('tail')]);
+    expect(packed.map((b) => b.length)).toEqual([60_000, 40_000, 70_000, 4]);
+    expect(packed[2]).toBe(large);
+    expect(Buffer.concat(packed).equals(Buffer.concat([...small, large, Buffer.from('tail')]))).toBe(true);
+    const one = Buffer.from('x');
+    expect(pack([one])[0]).toBe(one);
   });
 });

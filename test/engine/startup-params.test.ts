@@ -85,7 +85,7 @@ describe('settings the policy parser depends on', () => {
     }
   });
 
-  it.each<Record<string, string>>([{ client_encoding: 'UTF8' }, { client_encoding: 'utf-8' }, { options: '-c client_encoding=UNICODE' }, { standard_conforming_strings: 'on' }])(
+  it.each<Record<string, string>>([{ client_encoding: 'UTF8' }, { client_encoding: 'utf-8' }, { client_encoding: "'utf-8'" }, { options: '-c client_encoding=UNICODE' }, { standard_conforming_strings: 'on' }])(
     'accepts %j',
     (extra) => {
       expect(checkStartupParams({ user: 'app', database: 'orders', ...extra }, expected, target).ok).toBe(true);

@@ -5,10 +5,14 @@ import type { RelayHooks } from '../../src/engine/postgres/hooks.js';
 import { maskingFor, ResultMasking } from '../../src/engine/postgres/result-masker.js';
 import { StatementGuard } from '../../src/engine/postgres/statement-guard.js';
 import { defaultDialer } from '../../src/engine/postgres/upstream-connect.js';
+import { ReplyTracker } from '../../src/engine/postgres/reply-tracker.js';
+import type { Refusal } from '../../src/engine/postgres/server-refusal.js';
+import type { PreparedStatement } from '../../src/engine/postgres/statement-guard.js';
+import { cachingParser } from '../../src/masking/lineage.js';
 import { silentLogger } from '../../src/logger.js';
 import type { MaskingConfig } from '../../src/masking/types.js';
 import { ParserPool } from '../../src/policy/parser-pool.js';
-import { loadPolicyParser } from '../../src/policy/pg-parser.js';
+import { loadPolicyParser, parseStatements } from '../../src/policy/pg-parser.js';
 import { run, startEngineHarness, type EngineHarness } from '../engine/helpers.js';
 
 const MASKING: MaskingConfig = {
@@ -33,9 +37,10 @@ describe('COPY targets of long statements found on a parser worker', () => {
     h = await startEngineHarness({
       engine: {
         hooks: (session): RelayHooks => {
+          const tracker = new ReplyTracker<PreparedStatement, Refusal>();
           const forCaller = maskingFor(MASKING, session.groups)!;
-          const results = new ResultMasking({ ...forCaller, catalog, connection: 'orders-db', parser: pool });
-          return results.wrap(new StatementGuard({ session, logger: silentLogger }).relayHooks());
+          const results = new ResultMasking({ ...forCaller, catalog, connection: 'orders-db', tracker, parser: cachingParser(parseStatements), pool });
+          return results.wrap(new StatementGuard({ session, logger: silentLogger, tracker }).relayHooks());
         },
       },
     });

@@ -34,9 +34,20 @@ export async function runPolicyTest(deps: { io: IO; gateway: PolicyGateway }, op
     io.out(`\n${i + 1}. ${s.kind}${s.nested ? ' (nested)' : ''}: ${s.text.replace(/\s+/g, ' ').slice(0, 120)}\n`);
     printStatementFacts(io, s);
     if (s.wouldMask.length > 0) io.out(`   ${'masks'.padEnd(10)}${s.wouldMask.map((m) => `${m.column} (${m.strategy})`).join(', ')}\n`);
+    printOutput(io, s.output);
     io.out(`   ${'decision'.padEnd(10)}${paint(s.decision)}${s.rule ? ` (rule "${s.rule}")` : ''}: ${s.reason}\n`);
   });
   if (result.detect.length > 0) io.out(`\nwould mask by content in every result: ${result.detect.join(', ')}\n`);
+}
+
+/** Each column the statement returns: what flows into it and how masking treats it. */
+function printOutput(io: IO, output: PolicyTestResponse['statements'][number]['output']): void {
+  if (output === undefined || output.length === 0) return;
+  output.forEach((c, i) => {
+    const sources = c.sources.length > 0 ? ` ← ${c.sources.join(', ')}` : '';
+    const strategy = c.strategy === null ? 'not masked' : c.strategy === 'detect' ? 'content detection' : `masked: ${c.strategy}`;
+    io.out(`   ${(i === 0 ? 'returns' : '').padEnd(10)}${c.column}${sources}: ${strategy}${c.note ? ` (${c.note})` : ''}\n`);
+  });
 }
 
 /** What the policy read in one statement, one fact a line (empty facts left out). */

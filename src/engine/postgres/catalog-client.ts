@@ -1,26 +1,26 @@
 /**
- * The masking side connection: one upstream connection per engine, logged in with the
- * gateway's own credentials, that answers two questions the result stream cannot
- * (PostgreSQL docs, "Message Flow" → "Simple Query" and "Extended Query"):
+ * The masking catalog connection: one upstream connection per engine, logged in with the
+ * gateway's own credentials, that names the columns a RowDescription reports (table OID +
+ * attnum) when no lookup on the session's own connection described them (PostgreSQL docs,
+ * "Message Flow" → "Simple Query"):
  *
  *   resolve   Query "SELECT … FROM pg_attribute JOIN pg_class … JOIN (VALUES (oid, attnum), …)"
  *             ← RowDescription, DataRow*, CommandComplete, ReadyForQuery
- *   describe  Parse(unnamed, sql) + Describe(S) + Sync      (planned, never executed)
- *             ← ParseComplete, ParameterDescription, RowDescription | NoData, ReadyForQuery
- *             ← ErrorResponse, ReadyForQuery                 (does not parse / no such table)
  *
- * Connected lazily on the first request, requests run one at a time, a broken connection is
- * dropped and the next request dials again; an idle connection is closed after `idleMs`.
+ * Connected lazily on the first request; requests run one at a time; an idle connection is
+ * closed after `idleMs`. It heals: a request that finds the connection dead (a DBA's
+ * pg_terminate_backend, a restart) dials again at once, and failed dials back off
+ * (`retryDelaysMs` within a request, then `backoffMs` doubling up to `maxBackoffMs` between
+ * requests, which fail fast meanwhile). A failed request never ends a client's connection:
+ * masking treats the columns it could not name as a flow it cannot know, and masks them.
  * Names are cached per (table OID, attnum) for `cacheTtlMs`, so a renamed column is picked up.
  */
 import type { Duplex } from 'node:stream';
 import {
   BackendFramer,
-  SYNC,
   TERMINATE,
   encodeFrontendMessage,
   parseBackendMessage,
-  type FieldDescription,
   type Frame,
 } from '../../protocol/postgres/index.js';
 import { HoopError, errorMessage } from '../../errors.js';
@@ -38,7 +38,14 @@ export interface CatalogClientOptions {
   idleMs?: number;
   /** How long a resolved name is trusted. Default 30 s. */
   cacheTtlMs?: number;
+  /** Waits before dialling again within one request when a dial fails. Default [50, 250] ms. */
+  retryDelaysMs?: readonly number[];
+  /** After a request could not connect, later requests fail fast for this long (doubling per failure up to `maxBackoffMs`). Default 1 s. */
+  backoffMs?: number;
+  /** Default 30 s. */
+  maxBackoffMs?: number;
   now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /** What a masking hook needs from the catalog. */
@@ -47,8 +54,6 @@ export interface ColumnCatalog {
   cached(tableOid: number, columnAttr: number): ColumnSource | null | undefined;
   /** Sources of the given (table OID, attnum) pairs, one query for all the unknown ones. */
   resolve(pairs: readonly (readonly [number, number])[]): Promise<Map<string, ColumnSource | null>>;
-  /** The result columns `sql` would return, without running it; rejects when it does not plan. */
-  describe(sql: string): Promise<FieldDescription[]>;
 }
 
 /** The catalog could not be read: masking cannot decide, so the result is not passed on. */
@@ -56,14 +61,6 @@ export class CatalogUnavailableError extends HoopError {
   constructor(message: string, cause?: unknown) {
     super('network', 'masking_catalog_unavailable', message, { cause });
     this.name = 'CatalogUnavailableError';
-  }
-}
-
-/** The database refused a describe (syntax, unknown table…); the fields of its ErrorResponse. */
-export class DescribeRefusedError extends HoopError {
-  constructor(readonly fields: Record<string, string>) {
-    super('denied', 'masking_describe_refused', fields['M'] ?? 'describe refused');
-    this.name = 'DescribeRefusedError';
   }
 }
 
@@ -86,9 +83,14 @@ export class CatalogClient implements ColumnCatalog {
   private closed = false;
   private readonly abort = new AbortController();
   private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private backoff = 0;
+  private blockedUntil = 0;
+  private lastFailure: unknown;
 
   constructor(private readonly options: CatalogClientOptions) {
     this.now = options.now ?? Date.now;
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms).unref()));
   }
 
   cached(tableOid: number, columnAttr: number): ColumnSource | null | undefined {
@@ -136,27 +138,6 @@ export class CatalogClient implements ColumnCatalog {
     });
   }
 
-  describe(sql: string): Promise<FieldDescription[]> {
-    return this.request(async (link) => {
-      this.send(
-        link,
-        encodeFrontendMessage({ type: 'Parse', name: '', sql, paramTypes: [] }),
-        encodeFrontendMessage({ type: 'Describe', target: 'S', name: '' }),
-        SYNC,
-      );
-      let fields: FieldDescription[] = [];
-      let error: Record<string, string> | undefined;
-      for (;;) {
-        const message = parseBackendMessage(await this.next(link));
-        if (message.type === 'RowDescription') fields = message.fields;
-        else if (message.type === 'ErrorResponse') error = message.fields;
-        else if (message.type === 'ReadyForQuery') break;
-      }
-      if (error) throw new DescribeRefusedError(error);
-      return fields;
-    });
-  }
-
   /** Closes the side connection; later requests fail. */
   async close(): Promise<void> {
     this.closed = true;
@@ -169,13 +150,46 @@ export class CatalogClient implements ColumnCatalog {
   private request<T>(body: (link: Link) => Promise<T>): Promise<T> {
     const run = async (): Promise<T> => {
       if (this.closed) throw new CatalogUnavailableError('the gateway is shutting down');
-      clearTimeout(this.idleTimer);
-      let link = await this.connect();
-      if (link.failure) {
-        await this.dropLink();
-        link = await this.connect();
+      if (this.now() < this.blockedUntil) {
+        throw new CatalogUnavailableError(`the catalog connection is down; the next attempt is in ${this.blockedUntil - this.now()} ms`, this.lastFailure);
       }
-      const timeoutMs = this.options.timeoutMs ?? 10_000;
+      clearTimeout(this.idleTimer);
+      try {
+        return await this.attempt(body);
+      } finally {
+        this.armIdle();
+      }
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Runs `body` on a live connection: a dead one is replaced, a failed dial tried again after `retryDelaysMs`. */
+  private async attempt<T>(body: (link: Link) => Promise<T>): Promise<T> {
+    const delays = this.options.retryDelaysMs ?? [50, 250];
+    const timeoutMs = this.options.timeoutMs ?? 10_000;
+    for (let i = 0; ; i++) {
+      let link: Link;
+      try {
+        link = await this.connect();
+        if (link.failure) {
+          await this.dropLink();
+          link = await this.connect();
+        }
+      } catch (err) {
+        if (i < delays.length && !this.closed) {
+          await this.sleep(delays[i]!);
+          continue;
+        }
+        this.lastFailure = err;
+        this.backoff = Math.min(this.backoff === 0 ? this.options.backoffMs ?? 1000 : this.backoff * 2, this.options.maxBackoffMs ?? 30_000);
+        this.blockedUntil = this.now() + this.backoff;
+        this.options.logger.warn('masking catalog connection unavailable; retrying with backoff', { error: errorMessage(err), backoffMs: this.backoff });
+        throw err instanceof HoopError ? err : new CatalogUnavailableError(`the catalog connection failed: ${errorMessage(err)}`, err);
+      }
+      this.backoff = 0;
+      this.blockedUntil = 0;
       let timer: NodeJS.Timeout | undefined;
       try {
         return await Promise.race([
@@ -185,16 +199,14 @@ export class CatalogClient implements ColumnCatalog {
           }),
         ]);
       } catch (err) {
-        if (!(err instanceof DescribeRefusedError)) await this.dropLink();
+        await this.dropLink();
+        // The connection died under the request (it was terminated while idle): once more on a new one.
+        if (link.failure !== undefined && i === 0 && !this.closed) continue;
         throw err instanceof HoopError ? err : new CatalogUnavailableError(`reading the catalog failed: ${errorMessage(err)}`, err);
       } finally {
         clearTimeout(timer);
-        this.armIdle();
       }
-    };
-    const result = this.queue.then(run, run);
-    this.queue = result.catch(() => undefined);
-    return result;
+    }
   }
 
   private connect(): Promise<Link> {

@@ -24,7 +24,7 @@ import { authenticateClient } from './client-auth.js';
 import type { ConnectionSlots } from './connection-slots.js';
 import { readClientStartup, type ClientStartup } from './client-startup.js';
 import { FrameReader, StreamEndedError, type Framer } from './frame-reader.js';
-import { HookRefusal, type RelayHooks, type RelayHooksFactory, type TransactionStatus } from './hooks.js';
+import { HookRefusal, type RelayHooks, type RelayHooksFactory, type ServerGreeting, type TransactionStatus } from './hooks.js';
 import { Pump } from './relay.js';
 import { ConversationState } from './conversation-state.js';
 import { checkStartupParams } from './startup-params.js';
@@ -245,12 +245,12 @@ export class PostgresClientConnection implements ClientConnection {
     for (const message of greeting) this.writeClient(message);
     this.client.uncork();
     this.log.debug('postgres connection ready', { loginMs: Date.now() - started });
-    this.startRelay(upstream, login.framer, login.pending, parameters);
+    this.startRelay(upstream, login.framer, login.pending, { parameters, ...(login.backendKey ? { backendPid: login.backendKey.processId } : {}) });
   }
 
-  private startRelay(upstream: Duplex, upstreamFramer: Framer, upstreamPending: Frame[], parameters: ReadonlyMap<string, string>): void {
+  private startRelay(upstream: Duplex, upstreamFramer: Framer, upstreamPending: Frame[], server: ServerGreeting): void {
     this.phase = 'relay';
-    const hooks = this.deps.hooks(this.session, { parameters });
+    const hooks = this.deps.hooks(this.session, server);
     this.hooks = hooks;
     const conversation = this.conversation;
     const client = this.client;

@@ -17,8 +17,12 @@ const CR = 0x0d;
 /** A value's masked form: the same Buffer when unchanged, null for NULL. */
 export type FieldMasker = (index: number, value: Buffer) => Buffer | null;
 
-/** The masked row, the same Buffer when nothing changed; undefined when `expected` fields were not found. */
-export function maskCopyRow(row: Buffer, options: CopyOutOptions, expected: number, mask: FieldMasker): Buffer | undefined {
+/**
+ * The masked row, the same Buffer when nothing changed; undefined when `expected` fields were
+ * not found. `wanted[i]` false: field i is not looked at (not decoded, `mask` not called). A
+ * changed row starts with `headroom` bytes left for the caller (a message header).
+ */
+export function maskCopyRow(row: Buffer, options: CopyOutOptions, expected: number, mask: FieldMasker, wanted?: readonly boolean[], headroom = 0): Buffer | undefined {
   let end = row.length;
   if (end > 0 && row[end - 1] === LF) end--;
   if (options.format === 'csv' && end > 0 && row[end - 1] === CR) end--;
@@ -26,6 +30,7 @@ export function maskCopyRow(row: Buffer, options: CopyOutOptions, expected: numb
   if (spans.length !== expected * 2) return undefined;
   let pieces: Buffer[] | undefined;
   for (let i = 0; i < expected; i++) {
+    if (wanted !== undefined && !wanted[i]) continue;
     const raw = row.subarray(spans[2 * i]!, spans[2 * i + 1]!);
     const value = options.format === 'csv' ? decodeCsv(raw, options) : decodeText(raw, options);
     if (value === null) continue;
@@ -36,23 +41,30 @@ export function maskCopyRow(row: Buffer, options: CopyOutOptions, expected: numb
     pieces[i] = encoded;
   }
   if (pieces === undefined) return row;
-  const out: Buffer[] = [];
-  const delimiter = Buffer.of(options.delimiter);
+  // Unchanged fields are copied with the delimiters around them, in runs.
+  let size = headroom + row.length;
+  for (let i = 0; i < expected; i++) if (pieces[i] !== undefined) size += pieces[i]!.length - (spans[2 * i + 1]! - spans[2 * i]!);
+  const out = Buffer.allocUnsafe(size);
+  let write = headroom;
+  let copied = 0;
   for (let i = 0; i < expected; i++) {
-    if (i > 0) out.push(delimiter);
-    out.push(pieces[i] ?? row.subarray(spans[2 * i]!, spans[2 * i + 1]!));
+    const piece = pieces[i];
+    if (piece === undefined) continue;
+    write += row.copy(out, write, copied, spans[2 * i]!);
+    write += piece.copy(out, write);
+    copied = spans[2 * i + 1]!;
   }
-  out.push(row.subarray(end));
-  return Buffer.concat(out);
+  row.copy(out, write, copied);
+  return out;
 }
 
-/** [start0, end0, start1, end1, …] of the fields in row[0, end). */
+/** [start0, end0, start1, end1, …] of the fields in row[0, end); a delimiter after an odd run of backslashes is data. */
 function splitText(row: Buffer, end: number, delimiter: number): number[] {
   const spans: number[] = [0];
-  for (let i = 0; i < end; i++) {
-    const c = row[i]!;
-    if (c === BACKSLASH) i++;
-    else if (c === delimiter) spans.push(i, i + 1);
+  for (let at = row.indexOf(delimiter); at !== -1 && at < end; at = row.indexOf(delimiter, at + 1)) {
+    let backslashes = 0;
+    for (let j = at - 1; j >= 0 && row[j] === BACKSLASH; j--) backslashes++;
+    if (backslashes % 2 === 0) spans.push(at, at + 1);
   }
   spans.push(end);
   return spans;
@@ -118,6 +130,7 @@ function decodeText(raw: Buffer, options: CopyOutOptions): Buffer | null {
 }
 
 function encodeText(value: Buffer, delimiter: number): Buffer {
+  if (!value.includes(BACKSLASH) && !value.includes(LF) && !value.includes(CR) && !value.includes(delimiter)) return value;
   const out: number[] = [];
   for (const c of value) {
     if (c === BACKSLASH) out.push(BACKSLASH, BACKSLASH);

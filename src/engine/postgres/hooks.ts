@@ -89,6 +89,8 @@ export class HookRefusal extends HoopError {
 export interface ServerGreeting {
   /** ParameterStatus values (standard_conforming_strings, client_encoding, search_path, …). */
   parameters: ReadonlyMap<string, string>;
+  /** The server process of this connection (BackendKeyData), when the server sent one. */
+  backendPid?: number;
 }
 
 /** Builds the hooks for one client connection once it is ready to relay. */

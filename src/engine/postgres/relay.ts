@@ -62,6 +62,34 @@ export function coalesce(raws: Buffer[]): Buffer[] {
   return spans;
 }
 
+/** Small spans copied together (up to PACKED_BYTES each): a destination such as an SSH channel sends every write as its own packet. */
+export function pack(spans: Buffer[]): Buffer[] {
+  if (spans.length < 2) return spans;
+  const out: Buffer[] = [];
+  let group: Buffer[] = [];
+  let bytes = 0;
+  const flush = () => {
+    if (group.length === 1) out.push(group[0]!);
+    else if (group.length > 1) out.push(Buffer.concat(group, bytes));
+    group = [];
+    bytes = 0;
+  };
+  for (const span of spans) {
+    if (span.length >= PACKED_BYTES) {
+      flush();
+      out.push(span);
+      continue;
+    }
+    if (bytes + span.length > PACKED_BYTES) flush();
+    group.push(span);
+    bytes += span.length;
+  }
+  flush();
+  return out;
+}
+
+const PACKED_BYTES = 64 * 1024;
+
 /** One direction of the relay. */
 export class Pump {
   private stopped = false;
@@ -151,6 +179,9 @@ export class Pump {
         run = [];
         this.hold(result, frame, frames, i + 1, keepGoing);
         return;
+      } else if (result.reply === undefined || result.reply.length === 0) {
+        // A replaced frame (a masked row) goes out with its neighbours, in the same write.
+        for (const raw of result.forward) run.push(raw);
       } else {
         this.write(run);
         run = [];
@@ -208,7 +239,7 @@ export class Pump {
   /** Returns false when the stream's buffer is full. */
   private writeTo(stream: Duplex, raws: Buffer[], merge: boolean): boolean {
     if (stream.writableEnded || stream.destroyed) return true;
-    const spans = merge ? coalesce(raws) : raws;
+    const spans = merge ? pack(coalesce(raws)) : raws;
     if (spans.length === 1) return stream.write(spans[0]!);
     stream.cork();
     let ok = true;

@@ -98,6 +98,9 @@ export class ReplyTracker<S, R = unknown> {
   readonly portals = new Map<string, PortalEntry<S>>();
   private readonly ops: Op<S, R>[] = [];
   private waiters: { ready: () => boolean; wake: () => void }[] = [];
+  /** Messages the gateway sent on its own (see `sentBefore`). */
+  private readonly injected = new WeakSet<Op<S, R>>();
+  private sentTotal = 0;
 
   /** Messages sent and not fully answered, oldest first. */
   get pending(): readonly Op<S, R>[] {
@@ -129,6 +132,30 @@ export class ReplyTracker<S, R = unknown> {
         break;
     }
     this.ops.push(op);
+    this.sentTotal++;
+  }
+
+  /** How many messages were ever recorded as sent: the ones recorded since a mark are the last `sentCount - mark` of `pending`. */
+  get sentCount(): number {
+    return this.sentTotal;
+  }
+
+  /**
+   * Records messages the gateway itself sends right before `anchor`, a message recorded as sent
+   * but not yet written (masking asking the server on the session's own connection). They are
+   * answered like any other message; `batchRunsCode` does not count them.
+   */
+  sentBefore(anchor: Op<S, R>, ops: readonly Op<S, R>[]): void {
+    const at = this.ops.lastIndexOf(anchor);
+    if (at < 0) throw new TrackerDesync('the gateway injected a message before one it never sent');
+    for (const op of ops) this.injected.add(op);
+    this.ops.splice(at, 0, ...ops);
+    this.sentTotal += ops.length;
+  }
+
+  /** True for a message the gateway sent on its own. */
+  isInjected(op: Op<S, R>): boolean {
+    return this.injected.has(op);
   }
 
   /** True while a Sync, Query or FunctionCall sent earlier is not answered (an earlier batch is in flight). */
@@ -139,8 +166,8 @@ export class ReplyTracker<S, R = unknown> {
   /** True when the batch being sent already holds a Bind or Execute (which can run user code). */
   get batchRunsCode(): boolean {
     for (let i = this.lastBoundary() + 1; i < this.ops.length; i++) {
-      const kind = this.ops[i]!.kind;
-      if (kind === 'bind' || kind === 'execute') return true;
+      const op = this.ops[i]!;
+      if ((op.kind === 'bind' || op.kind === 'execute') && !this.injected.has(op)) return true;
     }
     return false;
   }

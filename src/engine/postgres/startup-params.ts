@@ -20,7 +20,9 @@ const IDENTITY_SETTINGS = new Set(['role', 'session_authorization']);
 
 const normalizeSettingName = (name: string): string => name.toLowerCase().replace(/-/g, '_');
 
-const UTF8_NAMES = new Set(['utf8', 'utf-8', 'unicode']);
+/** Encoding names as the server compares them (pg_char_to_encoding: only letters and digits count, case ignored; asyncpg sends 'utf-8' quoted). */
+const UTF8_NAMES = new Set(['utf8', 'unicode']);
+const encodingName = (value: string): string => value.replace(/[^a-z0-9]/gi, '').toLowerCase();
 
 /**
  * Settings whose values would make the policy read statements differently from the server:
@@ -30,7 +32,7 @@ const UTF8_NAMES = new Set(['utf8', 'utf-8', 'unicode']);
 function parserSettingRefusal(name: string, value: string): string | undefined {
   switch (name) {
     case 'client_encoding':
-      return UTF8_NAMES.has(value.trim().toLowerCase()) ? undefined : `client_encoding must be UTF8 through the gateway, not "${value.slice(0, 40)}"`;
+      return UTF8_NAMES.has(encodingName(value)) ? undefined : `client_encoding must be UTF8 through the gateway, not "${value.slice(0, 40)}"`;
     case 'standard_conforming_strings':
       return ['on', 'true', 'yes', '1'].includes(value.trim().toLowerCase()) ? undefined : 'standard_conforming_strings must stay on through the gateway';
     case 'search_path':

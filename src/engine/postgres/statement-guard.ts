@@ -153,6 +153,8 @@ export interface CompletionRecord {
   error?: { code: string; message: string };
   /** Values masked in the statement's results, by type (detector name or `column:<pattern>`). */
   masked?: Record<string, number>;
+  /** Values masked because what flowed into them could not be known: which and why. */
+  maskingNotes?: string[];
   /** The first rows of the result as the client received them (after masking), when sampling is on. */
   sample?: ResultSample;
 }
@@ -179,6 +181,10 @@ export interface StatementGuardOptions {
   maxParamBytes?: number;
   /** Masked values since the last call (result masking), taken when a statement completes. */
   takeMaskedCounts?: () => Record<string, number>;
+  /** Why values were masked without a known flow since the last call (result masking), taken when a statement completes. */
+  takeMaskingNotes?: () => string[];
+  /** What the server confirms on this connection; shared with result masking, which may send messages of its own. */
+  tracker?: ReplyTracker<PreparedStatement, Refusal>;
   /** Keep the first rows / bytes of each result in the audit log (off when absent). */
   resultSample?: { rows: number; bytes: number };
   /** Holds `review` statements for a reviewer; without it `review` is refused like `deny`. */
@@ -219,7 +225,7 @@ const MAX_PARAM_BYTES = 1024;
 export class StatementGuard {
   readonly connectionId = crypto.randomBytes(6).toString('hex');
   private readonly session: EngineSession;
-  private readonly tracker = new ReplyTracker<PreparedStatement, Refusal>();
+  private readonly tracker: ReplyTracker<PreparedStatement, Refusal>;
   private readonly runs = new Map<GuardOp, Run>();
   private readonly loginParameters: ReadonlyMap<string, string>;
   private statementCounter = 0;
@@ -234,6 +240,7 @@ export class StatementGuard {
 
   constructor(private readonly options: StatementGuardOptions) {
     this.session = options.session;
+    this.tracker = options.tracker ?? new ReplyTracker<PreparedStatement, Refusal>();
     this.loginParameters = options.serverParameters ?? new Map();
     this.sampling = options.resultSample !== undefined && options.recorder !== undefined;
     this.backend = {
@@ -779,6 +786,7 @@ export class StatementGuard {
     this.runs.delete(op);
     if (frame === undefined) run.error ??= { code: '', message: 'not run: an earlier message of the batch failed' };
     const masked = this.options.takeMaskedCounts?.();
+    const notes = this.options.takeMaskingNotes?.();
     this.options.recorder?.completed({
       sessionId: this.session.id,
       connectionId: this.connectionId,
@@ -788,6 +796,7 @@ export class StatementGuard {
       command: run.command,
       ...(run.error ? { error: run.error } : {}),
       ...(masked !== undefined && Object.keys(masked).length > 0 ? { masked } : {}),
+      ...(notes !== undefined && notes.length > 0 ? { maskingNotes: notes } : {}),
       ...(run.sample ? { sample: { columns: run.sample.columns, rows: run.sample.rows, truncated: run.sample.truncated } } : {}),
     });
   }
