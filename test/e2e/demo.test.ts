@@ -23,9 +23,11 @@ describe('hoopctl demo', () => {
     // 5. DDL held for review: one approved by the DBA, one rejected with a reason
     expect(run.stdout).toMatch(/NOTICE: hoop: statement held for review rev_\S+ \(rule "no-ddl"\): CREATE on public\.agent_notes\n\s+ran after approval/);
     expect(run.stdout).toMatch(/refused \(42501\): hoop: statement rejected by dba@hoop\.local \(review rev_\S+\): orders is the system of record/);
-    // 6. masking: hashed emails, redacted SSNs, detection in free text
+    // 6. masking: hashed emails, redacted SSNs, computed values masked, detection in free text
     expect(run.stdout).toMatch(/Ada Lovelace\s+h:[0-9a-f]{16}\s+\+\* \*\*\* \*\*\* 0101\s+\[redacted\]/);
+    expect(run.stdout).toMatch(/h:[0-9a-f]{16}\s+\(computed from customers\.email: masked as it is\)/);
     expect(run.stdout).toContain('write to [redacted:email] about card [redacted:credit_card]');
+    expect(run.stdout).not.toContain('MOC.ELPMAXE');
     expect(run.stdout).not.toContain('ada@example.com');
     // 7. the audit log replays the session and its chain verifies
     expect(run.stdout).toMatch(/masked: column:\*\.phone 3, column:customers\.email 3, column:customers\.ssn 2/);

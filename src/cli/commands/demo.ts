@@ -236,7 +236,7 @@ async function tourReview(deps: CliDeps, stack: DemoStackOf, url: string): Promi
 
 async function tourMasking(deps: CliDeps, url: string): Promise<void> {
   const { io } = deps;
-  io.err(`\n${io.color.bold('6. Masking')}: emails hashed, SSNs redacted, phones partial, secrets in free text detected\n`);
+  io.err(`\n${io.color.bold('6. Masking')}: emails hashed, SSNs redacted, phones partial, what is computed from them masked too, secrets in free text detected\n`);
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -244,7 +244,13 @@ async function tourMasking(deps: CliDeps, url: string): Promise<void> {
     io.err(`  ${sql}\n`);
     const { rows } = await client.query<{ name: string; email: string; phone: string; ssn: string | null }>(sql);
     for (const r of rows) io.out(`  ${r.name.padEnd(16)} ${r.email.padEnd(20)} ${String(r.phone).padEnd(18)} ${r.ssn ?? 'NULL'}\n`);
-    const { rows: free } = await client.query<{ note: string }>("SELECT 'write to ' || email || ' about card 4111 1111 1111 1111' AS note FROM customers WHERE id = 1");
+    // Masking follows the data: a value computed from a masked column is masked too.
+    const derived = "SELECT upper(reverse(email)) AS derived FROM customers WHERE id = 1";
+    io.err(`  ${derived}\n`);
+    const { rows: computed } = await client.query<{ derived: string }>(derived);
+    io.out(`  ${computed[0]!.derived}   (computed from customers.email: masked as it is)\n`);
+    // Text with no source column goes through content detection.
+    const { rows: free } = await client.query<{ note: string }>("SELECT 'write to ops@example.net about card 4111 1111 1111 1111' AS note");
     io.out(`  ${free[0]!.note}\n`);
   } finally {
     await client.end();
