@@ -165,6 +165,40 @@ describe('soundness, end to end', () => {
     });
   });
 
+  it('psql: grammar the facts once missed — RETURNING old/new, MERGE, constant-true WHERE — is decided', async () => {
+    await withCliSession(['orders-db'], await alice(), async (url) => {
+      const result = await run('psql', [url, '-X', '-At', '-v', 'ON_ERROR_STOP=0'], {
+        env: psqlEnv(url),
+        input:
+          "UPDATE customers SET name = name WHERE id = 1 RETURNING old.email;\n" +
+          "UPDATE customers SET name = name WHERE id = 1 RETURNING WITH (OLD AS o) o.email;\n" +
+          "UPDATE orders SET status = 'x' WHERE 1 = 1;\n" +
+          "MERGE INTO orders o USING (SELECT 1 AS id) s ON true WHEN MATCHED THEN UPDATE SET status = 'x';\n" +
+          "DO $$ BEGIN RAISE NOTICE 'just a notice'; END $$;\n" +
+          'SELECT 1;\n',
+      });
+      expect(result.stderr.match(/blocked by rule "no-ssn"/g)?.length).toBe(2);
+      expect(result.stderr.match(/blocked by rule "bounded-writes"/g)?.length).toBe(2);
+      expect(result.stderr).toContain('NOTICE:  just a notice');
+      expect(result.stdout.trim().split('\n')).toEqual(['DO', '1']); // a DO that only raises a notice is not dynamic SQL
+      expect((await admin.query("SELECT count(*)::int AS n FROM orders WHERE status = 'x'")).rows[0].n).toBe(0);
+    });
+  });
+
+  it('a Terminate before the startup packet closes the tunnelled connection without a reply', async () => {
+    await withCliSession(['orders-db'], await alice(), async (url) => {
+      const u = new URL(url);
+      const client = await RawPgClient.connect(Number(u.port));
+      client.send(Buffer.from([0x58, 0, 0, 0, 4]));
+      client.socket.end();
+      expect(await client.drainUntilClose()).toEqual([]);
+      const next = new pg.Client({ connectionString: url });
+      await next.connect();
+      expect((await next.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      await next.end();
+    });
+  });
+
   it('the audit log records what ran: the Execute of a prepared DDL as the DDL, a denial as denied', async () => {
     const sessionId = await withCliSession(['orders-db'], await alice(), async (url) => {
       const client = new pg.Client({ connectionString: url });
