@@ -9,9 +9,8 @@
  * The gateway and token come from the options, else as the CLI finds them: HOOPCTL_GATEWAY /
  * HOOPCTL_TOKEN, else the last `hoopctl login` (refreshed silently).
  */
-import fs from 'node:fs';
 import type { SessionInfo } from './api/types.js';
-import { createCaFetch } from './auth/ca-fetch.js';
+import { createCaFetch, readCaFile } from './auth/ca-fetch.js';
 import { GatewayAuth } from './auth/gateway-auth.js';
 import { LoginState } from './auth/login-state.js';
 import { noTokenError, readCliEnvironment, resolveGatewaySettings, tokenStoreMode } from './cli/settings.js';
@@ -116,7 +115,7 @@ function gatewayFor(options: OpenTunnelOptions): GatewayClient {
   const { gatewayUrl, token: envToken } = resolveGatewaySettings(env, { gateway: options.gateway }, state?.currentGateway());
   const allowPlainHttp = options.dangerouslyAllowPlainHttp === true || env.allowPlainHttp === true;
   const login = state?.login(gatewayUrl);
-  const ca = options.ca ?? readPem(env.caFile) ?? readPem(login?.caFile);
+  const ca = options.ca ?? readCaFile(env.caFile) ?? readCaFile(login?.caFile);
   const token = options.token ?? envToken;
   if (token !== undefined) {
     return new GatewayClient({ baseUrl: gatewayUrl, token, tokenSource: 'env', fetch: createCaFetch(ca), userAgent: 'hoopctl-library', allowPlainHttp });
@@ -133,11 +132,3 @@ function gatewayFor(options: OpenTunnelOptions): GatewayClient {
   });
 }
 
-function readPem(file: string | undefined): string | undefined {
-  if (file === undefined) return undefined;
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}

@@ -1,6 +1,8 @@
+import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
+import { HoopError } from '../errors.js';
 
 /**
  * A `fetch` that also trusts the PEM certificates in `ca` (on top of the system's roots), for a
@@ -41,4 +43,17 @@ export function createCaFetch(ca: string | undefined): typeof globalThis.fetch {
       request.end(body);
     });
   };
+}
+
+/** The PEM text of the CA file a login or HOOPCTL_CA names; undefined when none is named. */
+export function readCaFile(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new HoopError('usage', 'ca_file_unreadable', `cannot read the CA file ${file}: ${(err as Error).message}`, {
+      hint: 'log in again with --ca FILE (or set HOOPCTL_CA) naming the CA that signed the gateway’s certificate',
+      cause: err,
+    });
+  }
 }

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { createCaFetch } from '../auth/ca-fetch.js';
+import { createCaFetch, readCaFile } from '../auth/ca-fetch.js';
 import { GatewayAuth } from '../auth/gateway-auth.js';
 import { LoginState } from '../auth/login-state.js';
 import type { KeyringFactory } from '../auth/secret-store.js';
@@ -131,7 +131,7 @@ export function gatewayClientFor(deps: CliDeps, flags: GlobalFlags): GatewayClie
   const login = state?.login(settings.gatewayUrl);
   if (!state || !login) throw noTokenError(settings.gatewayUrl);
   const auth = gatewayAuthFor(deps, state);
-  const pem = ca?.pem ?? readPem(login.caFile);
+  const pem = ca?.pem ?? readCaFile(login.caFile);
   return new GatewayClient({
     baseUrl: settings.gatewayUrl,
     token: async () => (await auth.accessToken(settings.gatewayUrl, deps.env.machine, pem)).accessToken,
@@ -142,11 +142,3 @@ export function gatewayClientFor(deps: CliDeps, flags: GlobalFlags): GatewayClie
   });
 }
 
-function readPem(file: string | undefined): string | undefined {
-  if (file === undefined) return undefined;
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}

@@ -332,9 +332,7 @@ export class ReviewManager {
       await this.record(review.sessionId, 'review_approved', {
         reviewId: id,
         kind: review.kind,
-        by: identity.user,
-        byIssuer: identity.issuer,
-        bySubject: identity.subject,
+        ...voter(identity),
         reason,
         scope,
         approvals: approvals.length,
@@ -371,9 +369,7 @@ export class ReviewManager {
       await this.recordQuietly(review.sessionId, 'review_rejected', {
         reviewId: id,
         kind: review.kind,
-        by: identity.user,
-        byIssuer: identity.issuer,
-        bySubject: identity.subject,
+        ...voter(identity),
         reason,
       });
       await this.update(rejected);
@@ -660,4 +656,9 @@ function toStatementInfo(s: HeldStatementRecord): NonNullable<ReviewInfo['statem
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
+
+/** Who decided, as review events record it. */
+function voter(identity: Identity): { by: string; byIssuer: string; bySubject: string } {
+  return { by: identity.user, byIssuer: identity.issuer, bySubject: identity.subject };
 }

@@ -8,7 +8,7 @@ import type { ReviewInfo } from '../../src/api/types.js';
 import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-postgres.js';
 import { seedDemoDatabase } from '../../src/demo/seed.js';
 import { finished, runHoopctl, spawnHoopctl, waitForEvent, withCliSession } from '../helpers/cli-process.js';
-import { cliEnv, ordersConnection, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { cliEnv, ordersConnection, pendingReview as waitForPendingReview, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 /** A local HTTP receiver for the review webhook; the first `failFirst` deliveries get a 503. */
 class WebhookReceiver {
@@ -93,17 +93,7 @@ describe('reviews, end to end', () => {
     await hook.close();
   });
 
-  /** Waits until a pending review matching `match` is visible to bob, and returns it. */
-  async function pendingReview(match: (r: ReviewInfo) => boolean): Promise<ReviewInfo> {
-    const token = await gw.token('bob', ['dba']);
-    for (let i = 0; i < 200; i++) {
-      const { body } = await gw.api('/api/v1/reviews?status=pending', { token });
-      const found = (body.reviews as ReviewInfo[]).find(match);
-      if (found) return found;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error('no such pending review appeared');
-  }
+  const pendingReview = (match: (r: ReviewInfo) => boolean): Promise<ReviewInfo> => waitForPendingReview(gw, match);
 
   async function review(id: string): Promise<ReviewInfo> {
     const { body } = await gw.api(`/api/v1/reviews/${id}`, { token: await gw.token('bob', ['dba']) });

@@ -6,7 +6,7 @@ import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-p
 import { seedDemoDatabase } from '../../src/demo/seed.js';
 import { encodeFrontendMessage as msg, type BackendMessage } from '../../src/protocol/postgres/index.js';
 import { runHoopctl, withCliSession } from '../helpers/cli-process.js';
-import { cliEnv, ordersConnection, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { cliEnv, ordersConnection, pendingReview as waitForPendingReview, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { run } from '../engine/helpers.js';
 import { RawPgClient } from '../engine/raw-client.js';
 
@@ -56,16 +56,8 @@ describe('soundness, end to end', () => {
     await postgres?.stop();
   });
 
-  async function pendingReview(match: (r: ReviewInfo) => boolean): Promise<ReviewInfo> {
-    const token = await gw.token('bob', ['dba']);
-    for (let i = 0; i < 200; i++) {
-      const { body } = await gw.api('/api/v1/reviews?status=pending', { token });
-      const found = (body.reviews as ReviewInfo[]).find(match);
-      if (found) return found;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error('no such pending review appeared');
-  }
+  const pendingReview = (match: (r: ReviewInfo) => boolean): Promise<ReviewInfo> => waitForPendingReview(gw, match);
+
 
   async function rawThrough(url: string): Promise<RawPgClient> {
     const u = new URL(url);

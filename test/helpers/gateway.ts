@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { ReviewInfo } from '../../src/api/types.js';
 import { parseGatewayConfig, type GatewayConfig } from '../../src/gateway/config.js';
 import { startGateway, type GatewayDeps, type RunningGateway } from '../../src/gateway/gateway.js';
 import { startLocalTokenIssuer, type LocalTokenIssuer } from '../../src/dev/token-issuer.js';
@@ -88,6 +89,18 @@ export function ordersConnection(port: number, extra: Record<string, unknown> = 
     access: { groups: ['agents'] },
     ...extra,
   };
+}
+
+/** Waits until a pending review matching `match` is visible to `reviewer` (in `groups`), and returns it. */
+export async function pendingReview(gw: TestGateway, match: (r: ReviewInfo) => boolean, reviewer = 'bob', groups = ['dba']): Promise<ReviewInfo> {
+  const token = await gw.token(reviewer, groups);
+  for (let i = 0; i < 200; i++) {
+    const { body } = await gw.api('/api/v1/reviews?status=pending', { token });
+    const found = (body.reviews as ReviewInfo[]).find(match);
+    if (found) return found;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('no such pending review appeared');
 }
 
 /** The CLI environment for `user` in `groups` against a test gateway. */
