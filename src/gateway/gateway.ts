@@ -21,6 +21,8 @@ import { SessionManager } from './session-manager.js';
 import { WebhookNotifier, type WebhookNotifierOptions } from './webhook-notifier.js';
 import { SshEndpoint } from './ssh-endpoint.js';
 import { TokenVerifier } from './token-verifier.js';
+import { GatewaySecrets } from '../secrets/gateway-secrets.js';
+import { readStartSecrets } from './start-secrets.js';
 
 export interface GatewayDeps {
   logger?: Logger;
@@ -31,6 +33,8 @@ export interface GatewayDeps {
   engineFor?: (connection: ConnectionConfig, logger: Logger) => Engine;
   /** Webhook retry timing (tests shorten it). */
   webhook?: Pick<WebhookNotifierOptions, 'backoffMs' | 'maxBackoffMs'>;
+  /** Secret sources (Azure credentials, Key Vault client options); default: made from the config. */
+  secrets?: GatewaySecrets;
   /** Settings of the audit write-ahead journal (SQLite stores only); false: write batches straight to the store. */
   auditJournal?: Partial<Omit<AuditJournalOptions, 'dir' | 'database' | 'logger'>> | false;
 }
@@ -79,10 +83,12 @@ function gatewayMetrics(disk: DiskSpaceWatch, recorder: AuditRecorder): string {
 }
 
 /** Starts the API and SSH endpoint for a validated config; `close()` shuts down cleanly. */
-export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<RunningGateway> {
+export async function startGateway(loaded: GatewayConfig, deps: GatewayDeps = {}): Promise<RunningGateway> {
+  const secrets = deps.secrets ?? new GatewaySecrets({ identity: loaded.azure, refreshIntervalMs: loaded.secrets.refreshIntervalMs, logger: deps.logger });
+  const config = await readStartSecrets(loaded, secrets);
   const releaseDataDir = lockDataDir(config.dataDir);
   try {
-    const gateway = await startLocked(config, deps);
+    const gateway = await startLocked(config, { ...deps, secrets });
     return {
       ...gateway,
       close: async () => {
@@ -153,6 +159,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
             reviews,
             auditBudget,
             maxStatementBytes: config.audit.maxStatementBytes,
+            password: deps.secrets!.passwordSource(connection.password),
           }),
     );
   }

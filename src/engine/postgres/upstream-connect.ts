@@ -24,7 +24,7 @@ import {
   type Frame,
 } from '../../protocol/postgres/index.js';
 import { HoopError, errorMessage, isHoopError } from '../../errors.js';
-import { passwordSource, type PasswordInput } from '../../secrets/password-source.js';
+import { passwordSource, type PasswordInput, type PasswordSource } from '../../secrets/password-source.js';
 import { FrameReader } from './frame-reader.js';
 import { UpstreamAuthenticator } from './upstream-auth.js';
 import type { FatalReport } from './wire.js';
@@ -237,8 +237,39 @@ async function openTransport(options: UpstreamOptions, deadline: Deadline, socke
   return secure;
 }
 
-/** Connects and logs in; the caller owns the returned socket. */
+/**
+ * Connects and logs in; the caller owns the returned socket. The password is asked for first
+ * (a missing token is the gateway's problem, not the database's). When the server refuses it,
+ * the source is told and asked again: if that gives a different password (the secret was
+ * rotated), the login is tried once more with it, on a new connection and a new deadline.
+ */
 export async function loginUpstream(options: UpstreamLoginOptions): Promise<UpstreamSession> {
+  const source = passwordSource(options.target.password);
+  const password = await currentPassword(source, options);
+  try {
+    return await loginWith(options, password);
+  } catch (err) {
+    if (!isHoopError(err) || (err.code !== 'upstream_auth_refused' && err.code !== 'upstream_auth_failed')) throw err;
+    source.refused(password);
+    const again = await currentPassword(source, options).catch(() => password);
+    if (again === password || options.signal.aborted) throw err;
+    return loginWith(options, again);
+  }
+}
+
+async function currentPassword(source: PasswordSource, options: UpstreamOptions): Promise<string> {
+  const deadline = new Deadline(options.timeoutMs, options.signal);
+  try {
+    return await deadline.race(source.password());
+  } catch (err) {
+    if (isHoopError(err) && err.code.startsWith('upstream_')) throw err;
+    throw failure('upstream_credentials', errorMessage(err), { source: source.describe }, err);
+  } finally {
+    deadline.clear();
+  }
+}
+
+async function loginWith(options: UpstreamLoginOptions, password: string): Promise<UpstreamSession> {
   const { target } = options;
   const deadline = new Deadline(options.timeoutMs, options.signal);
   const sockets: Duplex[] = [];
@@ -247,14 +278,7 @@ export async function loginUpstream(options: UpstreamLoginOptions): Promise<Upst
   const swallow = () => undefined;
   let reader: FrameReader<BackendFramer> | undefined;
   deadline.onExpire((err) => reader?.fail(err));
-  const source = passwordSource(target.password);
-  let password: string | undefined;
   try {
-    // Before any socket: a missing token is the gateway's problem, not the database's.
-    password = await deadline.race(source.password()).catch((err: unknown) => {
-      if (isHoopError(err) && err.code.startsWith('upstream_')) throw err;
-      throw failure('upstream_credentials', errorMessage(err), { source: source.describe }, err);
-    });
     const socket = await openTransport(options, deadline, sockets);
     for (const s of sockets) s.on('error', swallow);
     const onSocketError = (err: Error) => reader?.fail(failure('upstream_unreachable', networkReason(err), undefined, err));
@@ -265,7 +289,7 @@ export async function loginUpstream(options: UpstreamLoginOptions): Promise<Upst
     const greeting: Buffer[] = [];
     let backendKey: UpstreamSession['backendKey'];
     const salted = options.saltedPassword;
-    const auth = new UpstreamAuthenticator({ user: target.user, password }, salted && ((salt, iterations) => salted(password!, salt, iterations)));
+    const auth = new UpstreamAuthenticator({ user: target.user, password }, salted && ((salt, iterations) => salted(password, salt, iterations)));
     for (;;) {
       let frame: Frame;
       try {
@@ -305,8 +329,6 @@ export async function loginUpstream(options: UpstreamLoginOptions): Promise<Upst
     }
   } catch (err) {
     for (const s of sockets) s.destroy();
-    // The server refused this password: the next login reads it again (new token, rotated secret).
-    if (password !== undefined && isHoopError(err) && (err.code === 'upstream_auth_refused' || err.code === 'upstream_auth_failed')) source.refused(password);
     if (isHoopError(err) && err.code.startsWith('upstream_')) throw err;
     throw failure('upstream_protocol', errorMessage(err), undefined, err);
   } finally {
