@@ -111,7 +111,8 @@ export class KeyVaultSecretSource implements PasswordSource {
   }
 
   refused(password: string): void {
-    if (this.current?.value === password) this.current = undefined;
+    // Kept (as stale) to tell a rotation from a vault that still holds the refused value.
+    if (this.current?.value === password) this.current = { value: password, readAt: -Infinity };
   }
 
   private reread(): Promise<string> {
