@@ -5,10 +5,11 @@ import crypto from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/dev/free-port.js';
+import { createLoopbackTls } from '../../src/dev/loopback-ca.js';
 import { startLocalTokenIssuer, type LocalTokenIssuer } from '../../src/dev/token-issuer.js';
 import { seedDemoDatabase } from '../../src/demo/seed.js';
 import { keyedHash } from '../../src/masking/strategies.js';
-import { serveGateway, withCliSession, type GatewayProcess } from '../helpers/cli-process.js';
+import { runHoopctl, serveGateway, withCliSession, type GatewayProcess } from '../helpers/cli-process.js';
 import { startKeyVaultStandIn, startManagedIdentityStandIn, type KeyVaultStandIn, type ManagedIdentityStandIn } from '../helpers/azure-stand-ins.js';
 import { startTlsPostgres } from '../helpers/tls-postgres.js';
 
@@ -51,15 +52,21 @@ describe('hoopctl gateway serve on Azure (local stand-ins)', () => {
     vault = await startKeyVaultStandIn(identity);
     vault.setSecret('masking-key', maskingKey);
     vault.setSecret('orders-app-password', appPassword);
+    const apiTls = createLoopbackTls({ name: 'gateway api' });
+    vault.setSecret('api-tls-key', apiTls.key);
+    vault.setSecret('review-webhook', 'http://127.0.0.1:9/hooks/reviews');
     issuer = await startLocalTokenIssuer();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-azure-'));
     fs.writeFileSync(path.join(dir, 'trusted-cas.pem'), `${vault.caCert}\n${db.caCert}`);
+    fs.writeFileSync(path.join(dir, 'api.crt'), apiTls.cert);
+    fs.writeFileSync(path.join(dir, 'api-ca.crt'), apiTls.caCert);
     const [apiPort, sshPort] = [await freePort(), await freePort()];
-    apiUrl = `http://127.0.0.1:${apiPort}`;
+    apiUrl = `https://127.0.0.1:${apiPort}`;
     const connection = (user: string, password: string) =>
       `{ type: postgres, host: 127.0.0.1, port: ${db.port}, database: orders, user: ${user}, password: "${password}", tls: { mode: verify-full }, access: { groups: [agents] }, masking: { columns: { customers.email: hash } } }`;
     configText = [
-      `listen: { api: 127.0.0.1:${apiPort}, ssh: 127.0.0.1:${sshPort} }`,
+      `listen: { api: { address: 127.0.0.1:${apiPort}, tls: { cert: api.crt, key: "keyvault:${vault.vaultUrl}/secrets/api-tls-key" } }, ssh: 127.0.0.1:${sshPort} }`,
+      `webhook: { url: "keyvault:${vault.vaultUrl}/secrets/review-webhook" }`,
       'dataDir: ./state',
       `azure: { clientId: ${CLIENT_ID} }`,
       'secrets: { refreshInterval: 1h }',
@@ -71,6 +78,7 @@ describe('hoopctl gateway serve on Azure (local stand-ins)', () => {
       `  orders-kv: ${connection('app', `keyvault:${vault.vaultUrl}/secrets/orders-app-password`)}`,
     ].join('\n');
     fs.writeFileSync(path.join(dir, 'gateway.yaml'), configText);
+    fs.writeFileSync(path.join(dir, 'missing-secret.yaml'), configText.replace('/secrets/masking-key', '/secrets/no-such-key'));
     env = {
       ...identity.env,
       AZURE_TOKEN_CREDENTIALS: 'prod',
@@ -92,14 +100,24 @@ describe('hoopctl gateway serve on Azure (local stand-ins)', () => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const cliEnv = async () => ({ HOOPCTL_GATEWAY: apiUrl, HOOPCTL_TOKEN: await issuer.mint({ user: 'alice', groups: ['agents'] }) });
+  const cliEnv = async () => ({ HOOPCTL_GATEWAY: apiUrl, HOOPCTL_CA: path.join(dir, 'api-ca.crt'), HOOPCTL_TOKEN: await issuer.mint({ user: 'alice', groups: ['agents'] }) });
 
   it('holds no secret: nothing in its file or environment opens the database', () => {
-    const secrets = [appPassword, maskingKey, ...identity.issued.filter((t) => t.resource === DATABASE_RESOURCE).map((t) => t.token)];
+    // Read at start from the vault: the API's TLS key and the webhook URL (a Slack-style URL is a secret).
+    expect(vault.requests.filter((r) => r.authorized).map((r) => r.path)).toEqual(expect.arrayContaining(['/secrets/api-tls-key/', '/secrets/review-webhook/', '/secrets/masking-key/']));
+    const secrets = [appPassword, maskingKey, 'BEGIN PRIVATE KEY', '/hooks/reviews', ...identity.issued.filter((t) => t.resource === DATABASE_RESOURCE).map((t) => t.token)];
     for (const secret of secrets) {
       expect(configText).not.toContain(secret);
       expect(Object.values(env).join('\n')).not.toContain(secret);
     }
+  });
+
+  it('refuses to start when a Key Vault secret cannot be read, naming the setting and the vault’s answer', async () => {
+    const run = await runHoopctl(['gateway', 'serve', '--config', path.join(dir, 'missing-secret.yaml')], env);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`masking.hashKey: could not read keyvault:${vault.vaultUrl}/secrets/no-such-key`);
+    expect(run.stderr).toContain('A secret with (name/id) no-such-key was not found in this key vault.');
+    expect(run.stderr).toContain('hint: check that the secret exists');
   });
 
   it('serves a session end to end on a database that only accepts the Entra token', async () => {
@@ -117,7 +135,7 @@ describe('hoopctl gateway serve on Azure (local stand-ins)', () => {
     expect(asked.length).toBeGreaterThan(0);
     expect(asked.every((t) => t.clientId === CLIENT_ID)).toBe(true);
     // The vault was reached with the SDK's challenge flow: refused without a bearer, then a token for the vault resource.
-    expect(vault.requests[0]).toEqual({ path: '/secrets/masking-key/', authorized: false });
+    expect(vault.requests[0]).toMatchObject({ authorized: false });
     expect(vault.requests.some((r) => r.authorized)).toBe(true);
     expect(identity.tokensFor('https://vault.azure.net').length).toBeGreaterThan(0);
   });
