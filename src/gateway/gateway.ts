@@ -88,7 +88,7 @@ export async function startGateway(loaded: GatewayConfig, deps: GatewayDeps = {}
   const config = await readStartSecrets(loaded, secrets);
   const releaseDataDir = lockDataDir(config.dataDir);
   try {
-    const gateway = await startLocked(config, { ...deps, secrets });
+    const gateway = await startLocked(config, deps, secrets);
     return {
       ...gateway,
       close: async () => {
@@ -102,7 +102,7 @@ export async function startGateway(loaded: GatewayConfig, deps: GatewayDeps = {}
   }
 }
 
-async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<RunningGateway> {
+async function startLocked(config: GatewayConfig, deps: GatewayDeps, secrets: GatewaySecrets): Promise<RunningGateway> {
   const logger = deps.logger ?? silentLogger;
   const store = deps.store ?? SqliteStore.open(path.join(config.dataDir, 'gateway.db'));
   const hostKey = loadOrCreateHostKey(config.dataDir);
@@ -159,7 +159,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
             reviews,
             auditBudget,
             maxStatementBytes: config.audit.maxStatementBytes,
-            password: deps.secrets!.passwordSource(connection.password),
+            password: secrets.passwordSource(connection.password),
           }),
     );
   }
