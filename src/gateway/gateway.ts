@@ -4,6 +4,7 @@ import { AuditRecorder } from '../audit/recorder.js';
 import { SessionAuditBudget } from '../audit/session-budget.js';
 import type { Engine } from '../engine/engine.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { errorMessage } from '../errors.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { AuditStore } from '../store/audit-store.js';
 import type { Store } from '../store/store.js';
@@ -80,6 +81,24 @@ function gatewayMetrics(disk: DiskSpaceWatch, recorder: AuditRecorder): string {
     `hoop_audit_failed_batches_total ${stats.failedBatches}`,
   ];
   return lines.join('\n') + '\n';
+}
+
+/**
+ * Fetches each token or Key Vault password once at start, in the background, so a missing role
+ * assignment shows in the log before the first session fails on it (logins fetch for themselves).
+ */
+function checkFetchedPasswords(config: GatewayConfig, secrets: GatewaySecrets, logger: Logger): void {
+  for (const connection of config.connections.values()) {
+    const { password } = connection;
+    if (password.kind !== 'azure-ad' && password.kind !== 'keyvault') continue;
+    secrets
+      .passwordSource(password)
+      .password()
+      .then(
+        () => logger.info('database credentials ready', { connection: connection.name, source: password.describe }),
+        (err: unknown) => logger.warn('cannot get the database credentials yet; logins will try again', { connection: connection.name, source: password.describe, error: errorMessage(err) }),
+      );
+  }
 }
 
 /** Starts the API and SSH endpoint for a validated config; `close()` shuts down cleanly. */
@@ -222,6 +241,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps, secrets: Ga
       logger.warn('the API serves plain HTTP off loopback (listen.api.dangerouslyAllowPlainHttp): bearer tokens and database passwords cross the network in clear; development only', { api: apiUrl });
     }
     logger.info('gateway started', { api: apiUrl, ssh: `${sshAddress.host}:${sshAddress.port}`, hostKey: hostKey.fingerprint });
+    checkFetchedPasswords(config, secrets, logger);
     return { apiUrl, ssh: { ...(config.advertiseSsh ?? sshAddress), hostKeyFingerprint: hostKey.fingerprint }, sessions, reviews, webhook: notifier, close };
   } catch (err) {
     await close();
