@@ -129,6 +129,17 @@ describe('upstream TLS', () => {
     }
   });
 
+  it('mode verify-full without a CA trusts only Node’s roots: a private CA is refused with 08001', async () => {
+    const h = await startEngineHarness({ db: tlsDb!, target: { tls: { mode: 'verify-full' } } });
+    try {
+      const err = await pgError(h.connect());
+      expect(err?.code).toBe('08001');
+      expect(err?.message).toMatch(/TLS handshake failed: self-signed certificate/);
+    } finally {
+      await h.stop();
+    }
+  });
+
   it('mode require refuses a server without TLS', async () => {
     const h = await startEngineHarness({ db: md5Db, target: { tls: { mode: 'require' } } });
     try {
