@@ -200,6 +200,20 @@ describe('upstream failures the client reads', () => {
     }
   });
 
+  it('a password source that never answers: FATAL 28P01 naming it after connectTimeoutMs, and the database is never dialled', async () => {
+    const stuck = { describe: 'keyvault:https://kv.vault.azure.net/secrets/db', password: () => new Promise<string>(() => undefined), refused: () => undefined };
+    const h = await startEngineHarness({ db: md5Db, target: { password: stuck }, engine: { connectTimeoutMs: 300 } });
+    try {
+      const err = await pgError(h.connect());
+      expect(err?.code).toBe('28P01');
+      expect(err?.message).toBe('hoop: the gateway could not get its credentials for the database of connection "orders-db"');
+      expect(h.logs.find((l) => l.message === 'postgres upstream login failed')?.fields).toMatchObject({ code: 'upstream_credentials', error: 'keyvault:https://kv.vault.azure.net/secrets/db: no answer within 300 ms' });
+      expect(h.upstreamDials).toBe(0);
+    } finally {
+      await h.stop();
+    }
+  });
+
   it('a database that never answers: FATAL 08001 after connectTimeoutMs', async () => {
     const silent = net.createServer(() => undefined);
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));

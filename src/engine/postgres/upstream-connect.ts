@@ -262,6 +262,7 @@ async function currentPassword(source: PasswordSource, options: UpstreamOptions)
   try {
     return await deadline.race(source.password());
   } catch (err) {
+    if (isHoopError(err) && err.code === 'upstream_timeout') throw failure('upstream_credentials', `${source.describe}: ${err.message}`, { source: source.describe }, err);
     if (isHoopError(err) && err.code.startsWith('upstream_')) throw err;
     throw failure('upstream_credentials', errorMessage(err), { source: source.describe }, err);
   } finally {
