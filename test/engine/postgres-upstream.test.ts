@@ -23,6 +23,7 @@ import {
 import { ScramServer, deriveScramVerifier } from '../../src/protocol/postgres/scram.js';
 import { FrameReader } from '../../src/engine/postgres/frame-reader.js';
 import { pgError, startEngineHarness } from './helpers.js';
+import { makeServerKey } from '../helpers/tls-postgres.js';
 
 const exec = promisify(execFile);
 
@@ -51,12 +52,7 @@ beforeAll(async () => {
   const other = await selfSignedCert(tmp, 'other');
   caPem = await fs.readFile(server.cert, 'utf8');
   otherCaPem = await fs.readFile(other.cert, 'utf8');
-  await fs.chmod(server.key, 0o600);
-  if (process.getuid?.() === 0) {
-    // The embedded server runs as "postgres" when we are root; it must own its key.
-    const { stdout } = await exec('id', ['-u', 'postgres']);
-    await fs.chown(server.key, Number(stdout.trim()), 0);
-  }
+  await makeServerKey(server.key);
   [md5Db, passwordDb, tlsDb] = await Promise.all([
     startLocalPostgres({ authMethod: 'md5', password: 'md5-secret-1' }),
     startLocalPostgres({ authMethod: 'password', password: 'clear-secret-2' }),
