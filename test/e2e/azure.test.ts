@@ -160,4 +160,9 @@ describe('hoopctl gateway serve on Azure (local stand-ins)', () => {
     });
     expect(gateway.stderr()).toContain('key vault: a secret changed');
   });
+
+  it('never logs a token or a secret it read', () => {
+    const log = gateway.stderr();
+    for (const secret of [appPassword, maskingKey, 'PRIVATE KEY', '/hooks/reviews', ...identity.issued.map((t) => t.token)]) expect(log).not.toContain(secret);
+  });
 });

@@ -102,6 +102,12 @@ describe('Entra tokens as database passwords', () => {
     await Promise.all([open.end(), again.end()]);
   });
 
+  it('never logs a token', () => {
+    const logged = JSON.stringify(h.logs);
+    expect(identity.issued.length).toBeGreaterThan(2);
+    for (const t of identity.issued) expect(logged).not.toContain(t.token);
+  });
+
   it('no token: 28P01 with the identity endpoint’s own words, no secret, and a gateway log line', async () => {
     const alone = new AzureTokenSource({ credential: new DefaultAzureCredential() });
     const other = await startEngineHarness({ db, target: { user: ROLE, password: alone }, session: { database: 'postgres' } });
