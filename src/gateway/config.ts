@@ -5,7 +5,7 @@ import type { AuthConfigResponse } from '../api/types.js';
 import { parseDuration } from '../duration.js';
 import { HoopError } from '../errors.js';
 import { isLoopbackHost } from '../loopback.js';
-import { parseMaskingConfig } from '../masking/config.js';
+import { MIN_HASH_KEY_BYTES, parseMaskingConfig } from '../masking/config.js';
 import type { MaskingConfig } from '../masking/types.js';
 import { parseMaxStatementBytes, parsePolicyConfig } from '../policy/config.js';
 import type { ConnectionPolicy } from '../policy/types.js';
@@ -315,7 +315,7 @@ function parseAzureIdentity(node: ConfigNode): AzureIdentityConfig | undefined {
 
 /** Why a masking hash key cannot be used, if it cannot. */
 export function hashKeyProblem(key: Buffer): string | undefined {
-  return key.length < 16 ? 'must be at least 16 bytes long' : undefined;
+  return key.length < MIN_HASH_KEY_BYTES ? `must be at least ${MIN_HASH_KEY_BYTES} bytes long` : undefined;
 }
 
 /** Why a webhook URL cannot be used, if it cannot. */
