@@ -10,14 +10,14 @@ import crypto from 'node:crypto';
 export interface LoopbackTls {
   /** PEM of the CA certificate: what a client trusts (`--ca FILE`, `HOOPCTL_CA`). */
   caCert: string;
-  /** PEM of the server certificate (SAN: 127.0.0.1, ::1, localhost). */
+  /** PEM of the server certificate (SAN: 127.0.0.1, ::1, localhost and any `dnsNames`). */
   cert: string;
   /** PEM (PKCS#8) of the server certificate's private key. */
   key: string;
 }
 
-/** Makes a CA valid for `days` and a server certificate it signed. */
-export function createLoopbackTls(options: { name?: string; days?: number } = {}): LoopbackTls {
+/** Makes a CA valid for `days` and a server certificate it signed; `dnsNames` are added to its names. */
+export function createLoopbackTls(options: { name?: string; days?: number; dnsNames?: string[] } = {}): LoopbackTls {
   const name = options.name ?? 'hoopctl dev';
   const days = options.days ?? 2;
   const notBefore = new Date(Date.now() - 60_000);
@@ -59,7 +59,11 @@ export function createLoopbackTls(options: { name?: string; days?: number } = {}
       extension(
         OID.subjectAltName,
         false,
-        seq(tlv(0x87, Buffer.from([127, 0, 0, 1])), tlv(0x87, Buffer.alloc(16, 0).fill(1, 15)), tlv(0x82, Buffer.from('localhost'))),
+        seq(
+          tlv(0x87, Buffer.from([127, 0, 0, 1])),
+          tlv(0x87, Buffer.alloc(16, 0).fill(1, 15)),
+          ...['localhost', ...(options.dnsNames ?? [])].map((dns) => tlv(0x82, Buffer.from(dns))),
+        ),
       ),
     ],
     signer: ca.privateKey,

@@ -5,10 +5,12 @@ import type { AuthConfigResponse } from '../api/types.js';
 import { parseDuration } from '../duration.js';
 import { HoopError } from '../errors.js';
 import { isLoopbackHost } from '../loopback.js';
-import { parseMaskingConfig } from '../masking/config.js';
+import { MIN_HASH_KEY_BYTES, parseMaskingConfig } from '../masking/config.js';
 import type { MaskingConfig } from '../masking/types.js';
 import { parseMaxStatementBytes, parsePolicyConfig } from '../policy/config.js';
 import type { ConnectionPolicy } from '../policy/types.js';
+import { KEY_VAULT_PREFIX, parseKeyVaultReference, type KeyVaultReference } from '../secrets/key-vault.js';
+import type { AzureIdentityConfig, SecretReference } from '../secrets/secret-reference.js';
 import { ConfigNode } from './config-schema.js';
 
 export interface HostPort {
@@ -42,8 +44,12 @@ export interface ConnectionConfig {
   port: number;
   database: string;
   user: string;
-  /** The resolved secret. Only the engine reads it; it never appears in logs or API answers. */
-  password: string;
+  /**
+   * Where the login's password comes from (env:, file:, keyvault:, azure-ad); the engine asks
+   * for it on every login. Never in logs or API answers.
+   */
+  password: SecretReference;
+  /** verify-full without `ca` trusts Node's built-in roots (and NODE_EXTRA_CA_CERTS). */
   tls: { mode: UpstreamTlsMode; ca?: string };
   access: {
     /** Groups allowed to open sessions; `undefined` means any authenticated user. */
@@ -122,7 +128,19 @@ export interface GatewayConfig {
   /** The SQL parser's worker threads (see src/policy/parser-pool.ts). */
   parser: ParserConfig;
   connections: Map<string, ConnectionConfig>;
+  /** The gateway's Azure identity (`azure: { clientId, tenantId }`): Key Vault, and database tokens unless a connection names its own. */
+  azure?: AzureIdentityConfig;
+  /** `secrets: { refreshInterval }`: how old a Key Vault or file password may get before it is read again. */
+  secrets: { refreshIntervalMs: number };
+  /**
+   * Settings whose value is a `keyvault:` reference, read when the gateway starts; until then
+   * their fields above are empty (`maskingHashKey` absent, `webhook.url` and the API TLS key '').
+   */
+  readAtStart: Partial<Record<StartSecret, KeyVaultReference>>;
 }
+
+/** Secrets read once, when the gateway starts. */
+export type StartSecret = 'maskingHashKey' | 'webhookUrl' | 'apiTlsKey';
 
 /** `parser: { workers: 1, timeout: 10s, heapLimit: 512MiB }`. */
 export interface ParserConfig {
@@ -192,10 +210,11 @@ export interface ParseContext {
 /** Validates an already-parsed config tree. */
 export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayConfig {
   const root = new ConfigNode(tree, '', ctx.source);
-  root.onlyKeys(['listen', 'advertise', 'dataDir', 'auth', 'admins', 'auditors', 'masking', 'webhook', 'audit', 'parser', 'connections']);
+  root.onlyKeys(['listen', 'advertise', 'dataDir', 'auth', 'admins', 'auditors', 'masking', 'webhook', 'audit', 'parser', 'connections', 'azure', 'secrets']);
+  const readAtStart: GatewayConfig['readAtStart'] = {};
   const listen = root.child('listen').onlyKeys(['api', 'ssh']);
   const apiNode = listen.child('api');
-  const api: ApiListen = typeof apiNode.value === 'string' ? parseHostPort(apiNode) : parseApiListen(apiNode, ctx);
+  const api: ApiListen = typeof apiNode.value === 'string' ? parseHostPort(apiNode) : parseApiListen(apiNode, ctx, readAtStart);
   if (!api.tls && !api.dangerouslyAllowPlainHttp && !isLoopbackHost(api.host)) {
     apiNode.fail(
       `plain HTTP off loopback exposes bearer tokens and database passwords to the network (${api.host}:${api.port})`,
@@ -225,9 +244,16 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
   if (maskingNode.present) {
     maskingNode.onlyKeys(['hashKey']);
     const keyNode = maskingNode.child('hashKey');
-    maskingHashKey = Buffer.from(resolveSecret(keyNode, ctx), 'utf8');
-    if (maskingHashKey.length < 16) keyNode.fail('must be at least 16 bytes long');
+    const key = startSecret(keyNode, ctx);
+    if (typeof key === 'string') {
+      maskingHashKey = Buffer.from(key, 'utf8');
+      const problem = hashKeyProblem(maskingHashKey);
+      if (problem) keyNode.fail(problem);
+    } else {
+      readAtStart.maskingHashKey = key;
+    }
   }
+  const azure = parseAzureIdentity(root.child('azure'));
 
   const connections = new Map<string, ConnectionConfig>();
   const connectionsNode = root.child('connections');
@@ -235,7 +261,7 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
     if (!/^[a-z0-9][a-z0-9_-]{0,62}$/i.test(name)) {
       node.fail('connection names use letters, digits, "-" and "_" (at most 63)');
     }
-    connections.set(name, parseConnection(name, node, ctx, adminGroups));
+    connections.set(name, parseConnection(name, node, ctx, adminGroups, azure));
   }
   if (connections.size === 0) connectionsNode.fail('must define at least one connection');
 
@@ -247,11 +273,57 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
     adminGroups,
     auditorGroups,
     maskingHashKey,
-    webhook: parseWebhook(root.child('webhook'), ctx),
+    webhook: parseWebhook(root.child('webhook'), ctx, readAtStart),
     audit: parseAuditLimits(root.child('audit')),
     parser: parseParser(root.child('parser')),
     connections,
+    ...(azure ? { azure } : {}),
+    secrets: parseSecrets(root.child('secrets')),
+    readAtStart,
   };
+}
+
+/** `secrets: { refreshInterval: 5m }`. */
+function parseSecrets(node: ConfigNode): GatewayConfig['secrets'] {
+  if (!node.present) return { refreshIntervalMs: 5 * 60_000 };
+  node.onlyKeys(['refreshInterval']);
+  const interval = node.child('refreshInterval');
+  if (!interval.present) return { refreshIntervalMs: 5 * 60_000 };
+  const ms = interval.duration();
+  if (ms < 1000) interval.fail('must be at least 1s');
+  return { refreshIntervalMs: ms };
+}
+
+/** `azure: { clientId, tenantId }`: a user-assigned identity; either may be left to the environment. */
+function parseAzureIdentity(node: ConfigNode): AzureIdentityConfig | undefined {
+  if (!node.present) return undefined;
+  node.onlyKeys(['clientId', 'tenantId']);
+  const clientId = node.child('clientId');
+  const tenantId = node.child('tenantId');
+  const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+  const identity: AzureIdentityConfig = {};
+  if (clientId.present) {
+    identity.clientId = clientId.string();
+    if (!guid.test(identity.clientId)) clientId.fail('must be the identity’s client id (a GUID)', 'az identity show -g RG -n NAME --query clientId');
+  }
+  if (tenantId.present) {
+    identity.tenantId = tenantId.string();
+    if (!guid.test(identity.tenantId) && !/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(identity.tenantId)) tenantId.fail('must be a tenant id (a GUID) or domain');
+  }
+  return identity;
+}
+
+/** Why a masking hash key cannot be used, if it cannot. */
+export function hashKeyProblem(key: Buffer): string | undefined {
+  return key.length < MIN_HASH_KEY_BYTES ? `must be at least ${MIN_HASH_KEY_BYTES} bytes long` : undefined;
+}
+
+/** Why a webhook URL cannot be used, if it cannot. */
+export function webhookUrlProblem(url: string): string | undefined {
+  if (!URL.canParse(url)) return 'is not a URL';
+  const parsed = new URL(url);
+  if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname))) return 'must use https (http is allowed only on loopback)';
+  return undefined;
 }
 
 /** `audit: { maxStatementBytes: 64KiB, sessionBytesPerMinute: 128MiB, diskWarning: { free: 2GiB, freePercent: 10 } }`. */
@@ -289,25 +361,28 @@ function parseParser(node: ConfigNode): ParserConfig {
   };
 }
 
-/** `webhook: { url: https://… | env:NAME | file:PATH, attempts: 6, timeout: 10s }`. */
-function parseWebhook(node: ConfigNode, ctx: ParseContext): WebhookConfig | undefined {
+/** `webhook: { url: https://… | env:NAME | file:PATH | keyvault:URL, attempts: 6, timeout: 10s }`. */
+function parseWebhook(node: ConfigNode, ctx: ParseContext, readAtStart: GatewayConfig['readAtStart']): WebhookConfig | undefined {
   if (!node.present) return undefined;
   node.onlyKeys(['url', 'attempts', 'timeout']);
   const urlNode = node.child('url');
   const text = urlNode.string();
-  // A Slack-style URL is itself a secret, so it may come from the environment or a file.
-  const url = text.startsWith('env:') || text.startsWith('file:') ? resolveSecret(urlNode, ctx) : text;
-  if (!URL.canParse(url)) urlNode.fail('is not a URL');
-  const parsed = new URL(url);
-  if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname))) {
-    urlNode.fail('must use https (http is allowed only on loopback)');
+  // A Slack-style URL is itself a secret, so it may come from the environment, a file or Key Vault.
+  const secret = /^(env|file|keyvault):/.test(text) ? startSecret(urlNode, ctx) : text;
+  let url = '';
+  if (typeof secret === 'string') {
+    url = secret;
+    const problem = webhookUrlProblem(url);
+    if (problem) urlNode.fail(problem);
+  } else {
+    readAtStart.webhookUrl = secret;
   }
   const attempts = node.child('attempts');
   const timeout = node.child('timeout');
   return { url, attempts: attempts.present ? attempts.integer(1, 20) : 6, timeoutMs: timeout.present ? timeout.duration() : 10_000 };
 }
 
-function parseApiListen(node: ConfigNode, ctx: ParseContext): ApiListen {
+function parseApiListen(node: ConfigNode, ctx: ParseContext, readAtStart: GatewayConfig['readAtStart']): ApiListen {
   node.onlyKeys(['address', 'tls', 'dangerouslyAllowPlainHttp']);
   const plain = node.child('dangerouslyAllowPlainHttp');
   const address: ApiListen = parseHostPort(node.child('address'));
@@ -315,10 +390,11 @@ function parseApiListen(node: ConfigNode, ctx: ParseContext): ApiListen {
   const tlsNode = node.child('tls');
   if (!tlsNode.present) return address;
   tlsNode.onlyKeys(['cert', 'key']);
-  return {
-    ...address,
-    tls: { cert: readFileAt(tlsNode.child('cert'), ctx), key: readFileAt(tlsNode.child('key'), ctx) },
-  };
+  const keyNode = tlsNode.child('key');
+  let key = '';
+  if (keyNode.string().startsWith(KEY_VAULT_PREFIX)) readAtStart.apiTlsKey = keyVaultReference(keyNode);
+  else key = readFileAt(keyNode, ctx);
+  return { ...address, tls: { cert: readFileAt(tlsNode.child('cert'), ctx), key } };
 }
 
 function parseHostPort(node: ConfigNode): HostPort {
@@ -381,8 +457,8 @@ function parseLogin(node: ConfigNode): LoginConfig | undefined {
   };
 }
 
-function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, adminGroups: string[]): ConnectionConfig {
-  node.onlyKeys(['type', 'host', 'port', 'database', 'user', 'password', 'tls', 'access', 'maxConnections', 'roles', 'reviewers', 'policy', 'masking', 'audit']);
+function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, adminGroups: string[], gatewayIdentity: AzureIdentityConfig | undefined): ConnectionConfig {
+  node.onlyKeys(['type', 'host', 'port', 'database', 'user', 'password', 'azure', 'tls', 'access', 'maxConnections', 'roles', 'reviewers', 'policy', 'masking', 'audit']);
   const type = node.child('type').oneOf(['postgres'] as const);
   const portNode = node.child('port');
   const tlsNode = node.child('tls');
@@ -392,7 +468,22 @@ function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, admi
     const mode = tlsNode.child('mode').oneOf(['disable', 'require', 'verify-full'] as const);
     const caNode = tlsNode.child('ca');
     tls = { mode, ca: caNode.present ? readFileAt(caNode, ctx) : undefined };
-    if (mode === 'verify-full' && !tls.ca) caNode.fail('is required when mode is verify-full');
+  }
+  const passwordNode = node.child('password');
+  const password = passwordReference(passwordNode, ctx);
+  const azureNode = node.child('azure');
+  if (password.kind === 'azure-ad') {
+    const identity = parseAzureIdentity(azureNode) ?? gatewayIdentity;
+    if (identity) password.identity = identity;
+    // The token is a bearer credential: it goes only to a server whose certificate was checked.
+    if (tls.mode !== 'verify-full') {
+      (tlsNode.present ? tlsNode.child('mode') : tlsNode).fail(
+        `must be verify-full with password: azure-ad (${tls.mode} would hand an Entra token to any server that answers)`,
+        'tls: { mode: verify-full } (Azure\'s certificates chain to public roots Node.js trusts; no ca: needed)',
+      );
+    }
+  } else if (azureNode.present) {
+    azureNode.fail('applies only with password: azure-ad', 'for Key Vault, put azure: at the top level of the file');
   }
   const accessNode = node.child('access');
   const access = accessNode.present ? accessNode.onlyKeys(['groups', 'defaultDuration', 'maxDuration', 'approval', 'approvalTimeout', 'maxConnections']) : undefined;
@@ -418,7 +509,7 @@ function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, admi
     port: portNode.present ? portNode.integer(1, 65535) : 5432,
     database: node.child('database').string(),
     user: node.child('user').string(),
-    password: resolveSecret(node.child('password'), ctx),
+    password,
     tls,
     access: {
       groups: groupsNode?.present ? groupsNode.stringList() : undefined,
@@ -488,8 +579,31 @@ function parseConnectionAudit(node: ConfigNode): ConnectionConfig['audit'] {
 /** Stands in for the gateway's masking key while the file is validated. */
 const PLACEHOLDER_HASH_KEY = Buffer.alloc(32);
 
+const SECRET_FORMS = 'env:NAME, file:/path or keyvault:https://<vault>.vault.azure.net/secrets/<name>';
+
+/** A connection's `password`: a secret reference, or `azure-ad`. */
+function passwordReference(node: ConfigNode, ctx: ParseContext): SecretReference {
+  const text = node.string();
+  if (text === 'azure-ad') return { kind: 'azure-ad', describe: 'azure-ad' };
+  if (text.startsWith(KEY_VAULT_PREFIX)) return { kind: 'keyvault', reference: keyVaultReference(node), describe: text };
+  const value = resolveSecret(node, ctx, `must be azure-ad, ${SECRET_FORMS} (a literal secret in the config file is refused)`);
+  if (text.startsWith('file:')) return { kind: 'file', path: path.resolve(ctx.baseDir, text.slice(5)), value, describe: text };
+  return { kind: 'value', value, describe: text };
+}
+
+/** A secret read once: its value now (env:, file:), or the Key Vault reference to read at start. */
+function startSecret(node: ConfigNode, ctx: ParseContext): string | KeyVaultReference {
+  return node.string().startsWith(KEY_VAULT_PREFIX) ? keyVaultReference(node) : resolveSecret(node, ctx);
+}
+
+function keyVaultReference(node: ConfigNode): KeyVaultReference {
+  const parsed = parseKeyVaultReference(node.string());
+  if ('problem' in parsed) node.fail(`is not a Key Vault secret reference: ${parsed.problem}`, 'e.g. keyvault:https://my-vault.vault.azure.net/secrets/orders-db-password');
+  return parsed;
+}
+
 /** `env:NAME` or `file:/path`; a literal secret in the config file is refused. */
-function resolveSecret(node: ConfigNode, ctx: ParseContext): string {
+function resolveSecret(node: ConfigNode, ctx: ParseContext, refusal = `must be ${SECRET_FORMS} (a literal secret in the config file is refused)`): string {
   const text = node.string();
   if (text.startsWith('env:')) {
     const name = text.slice(4);
@@ -505,7 +619,7 @@ function resolveSecret(node: ConfigNode, ctx: ParseContext): string {
       node.fail(`cannot read secret file ${file}: ${(err as Error).message}`);
     }
   }
-  node.fail('must be env:NAME or file:/path (a literal secret in the config file is refused)', 'e.g. password: env:ORDERS_DB_PASSWORD');
+  node.fail(refusal, 'e.g. password: env:ORDERS_DB_PASSWORD');
 }
 
 function readFileAt(node: ConfigNode, ctx: ParseContext): string {

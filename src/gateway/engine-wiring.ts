@@ -34,6 +34,7 @@ import { budgetedPolicy, budgetExhaustedError, EVENT_OVERHEAD_BYTES } from './au
 import type { ConnectionConfig } from './config.js';
 import { roleFunctionCallRefusal, roleRefusal } from './database-roles.js';
 import type { ReviewManager } from './review-manager.js';
+import type { PasswordSource } from '../secrets/password-source.js';
 
 /** What the gateway plugs into every engine: the audit log and, per connection, its policy. */
 export interface EngineWiring {
@@ -51,6 +52,8 @@ export interface EngineWiring {
   auditBudget?: SessionAuditBudget;
   /** A statement's text (and its bind parameters together) are kept up to this many bytes; whole when absent. */
   maxStatementBytes?: number;
+  /** Where upstream logins get the connection's password (see GatewaySecrets). */
+  password: PasswordSource;
 }
 
 /** The engine for one configured connection, with policy and audit in its data path. */
@@ -64,7 +67,7 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
     port: connection.port,
     database: connection.database,
     user: connection.user,
-    password: connection.password,
+    password: wiring.password,
     tls: connection.tls,
   };
   const masking = connection.masking && wiring.maskingHashKey ? withHashKey(connection.masking, wiring.maskingHashKey) : connection.masking;

@@ -4,6 +4,7 @@ import { AuditRecorder } from '../audit/recorder.js';
 import { SessionAuditBudget } from '../audit/session-budget.js';
 import type { Engine } from '../engine/engine.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { errorMessage } from '../errors.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { AuditStore } from '../store/audit-store.js';
 import type { Store } from '../store/store.js';
@@ -21,6 +22,8 @@ import { SessionManager } from './session-manager.js';
 import { WebhookNotifier, type WebhookNotifierOptions } from './webhook-notifier.js';
 import { SshEndpoint } from './ssh-endpoint.js';
 import { TokenVerifier } from './token-verifier.js';
+import { GatewaySecrets } from '../secrets/gateway-secrets.js';
+import { readStartSecrets } from './start-secrets.js';
 
 export interface GatewayDeps {
   logger?: Logger;
@@ -31,6 +34,8 @@ export interface GatewayDeps {
   engineFor?: (connection: ConnectionConfig, logger: Logger) => Engine;
   /** Webhook retry timing (tests shorten it). */
   webhook?: Pick<WebhookNotifierOptions, 'backoffMs' | 'maxBackoffMs'>;
+  /** Secret sources (Azure credentials, Key Vault client options); default: made from the config. */
+  secrets?: GatewaySecrets;
   /** Settings of the audit write-ahead journal (SQLite stores only); false: write batches straight to the store. */
   auditJournal?: Partial<Omit<AuditJournalOptions, 'dir' | 'database' | 'logger'>> | false;
 }
@@ -78,11 +83,31 @@ function gatewayMetrics(disk: DiskSpaceWatch, recorder: AuditRecorder): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * Fetches each token or Key Vault password once at start, in the background, so a missing role
+ * assignment shows in the log before the first session fails on it (logins fetch for themselves).
+ */
+function checkFetchedPasswords(config: GatewayConfig, secrets: GatewaySecrets, logger: Logger): void {
+  for (const connection of config.connections.values()) {
+    const { password } = connection;
+    if (password.kind !== 'azure-ad' && password.kind !== 'keyvault') continue;
+    secrets
+      .passwordSource(password)
+      .password()
+      .then(
+        () => logger.info('database credentials ready', { connection: connection.name, source: password.describe }),
+        (err: unknown) => logger.warn('cannot get the database credentials yet; logins will try again', { connection: connection.name, source: password.describe, error: errorMessage(err) }),
+      );
+  }
+}
+
 /** Starts the API and SSH endpoint for a validated config; `close()` shuts down cleanly. */
-export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<RunningGateway> {
+export async function startGateway(loaded: GatewayConfig, deps: GatewayDeps = {}): Promise<RunningGateway> {
+  const secrets = deps.secrets ?? new GatewaySecrets({ identity: loaded.azure, refreshIntervalMs: loaded.secrets.refreshIntervalMs, logger: deps.logger });
+  const config = await readStartSecrets(loaded, secrets);
   const releaseDataDir = lockDataDir(config.dataDir);
   try {
-    const gateway = await startLocked(config, deps);
+    const gateway = await startLocked(config, deps, secrets);
     return {
       ...gateway,
       close: async () => {
@@ -96,7 +121,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
   }
 }
 
-async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<RunningGateway> {
+async function startLocked(config: GatewayConfig, deps: GatewayDeps, secrets: GatewaySecrets): Promise<RunningGateway> {
   const logger = deps.logger ?? silentLogger;
   const store = deps.store ?? SqliteStore.open(path.join(config.dataDir, 'gateway.db'));
   const hostKey = loadOrCreateHostKey(config.dataDir);
@@ -153,6 +178,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
             reviews,
             auditBudget,
             maxStatementBytes: config.audit.maxStatementBytes,
+            password: secrets.passwordSource(connection.password),
           }),
     );
   }
@@ -215,6 +241,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
       logger.warn('the API serves plain HTTP off loopback (listen.api.dangerouslyAllowPlainHttp): bearer tokens and database passwords cross the network in clear; development only', { api: apiUrl });
     }
     logger.info('gateway started', { api: apiUrl, ssh: `${sshAddress.host}:${sshAddress.port}`, hostKey: hostKey.fingerprint });
+    checkFetchedPasswords(config, secrets, logger);
     return { apiUrl, ssh: { ...(config.advertiseSsh ?? sshAddress), hostKeyFingerprint: hostKey.fingerprint }, sessions, reviews, webhook: notifier, close };
   } catch (err) {
     await close();

@@ -8,7 +8,7 @@ import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-p
 import { freePort } from '../../src/dev/free-port.js';
 import { startLocalTokenIssuer, type LocalTokenIssuer } from '../../src/dev/token-issuer.js';
 import { seedDemoDatabase } from '../../src/demo/seed.js';
-import { finished, runHoopctl, spawnHoopctl, waitForEvent } from '../helpers/cli-process.js';
+import { finished, runHoopctl, serveGateway, spawnHoopctl, waitForEvent } from '../helpers/cli-process.js';
 
 /** `hoopctl gateway serve` as an operator runs it: a YAML file, a process, signals. */
 describe('hoopctl gateway serve', () => {
@@ -48,19 +48,7 @@ describe('hoopctl gateway serve', () => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const serve = () => {
-    const child = spawnHoopctl(['gateway', 'serve', '--config', path.join(dir, 'gateway.yaml')], { ORDERS_DB_PASSWORD: appPassword });
-    let stderr = '';
-    child.stderr!.on('data', (t: string) => (stderr += t));
-    const ready = new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (stderr.includes('"message":"ready"')) resolve();
-      };
-      child.stderr!.on('data', check);
-      child.on('close', (code) => reject(new Error(`gateway exited with ${code}: ${stderr}`)));
-    });
-    return { child, ready, stderr: () => stderr };
-  };
+  const serve = () => serveGateway(path.join(dir, 'gateway.yaml'), { ORDERS_DB_PASSWORD: appPassword });
 
   it('refuses a bad config with the field named, exit code 2', async () => {
     const run = await runHoopctl(['gateway', 'serve', '--config', path.join(dir, 'bad.yaml')], { ORDERS_DB_PASSWORD: appPassword });

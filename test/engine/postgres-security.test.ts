@@ -56,7 +56,7 @@ describe('local authentication', () => {
   });
 
   it('refuses the real upstream password too: only the session password opens the door', async () => {
-    const err = await pgError(h.connect({ password: h.target.password }));
+    const err = await pgError(h.connect({ password: h.db.password }));
     expect(err?.code).toBe('28P01');
   });
 
@@ -313,9 +313,9 @@ describe('secrets', () => {
     await client.untilReady();
     client.destroy();
     const everything = Buffer.concat(client.received);
-    expect(everything.includes(Buffer.from(h.target.password))).toBe(false);
-    expect(everything.includes(Buffer.from(h.target.password).toString('base64'))).toBe(false);
-    expect(JSON.stringify(h.logs)).not.toContain(h.target.password);
+    expect(everything.includes(Buffer.from(h.db.password))).toBe(false);
+    expect(everything.includes(Buffer.from(h.db.password).toString('base64'))).toBe(false);
+    expect(JSON.stringify(h.logs)).not.toContain(h.db.password);
     expect(JSON.stringify(h.logs)).not.toContain(h.session.localPassword);
   });
 });

@@ -23,6 +23,7 @@ import {
 import { ScramServer, deriveScramVerifier } from '../../src/protocol/postgres/scram.js';
 import { FrameReader } from '../../src/engine/postgres/frame-reader.js';
 import { pgError, startEngineHarness } from './helpers.js';
+import { makeServerKey } from '../helpers/tls-postgres.js';
 
 const exec = promisify(execFile);
 
@@ -51,12 +52,7 @@ beforeAll(async () => {
   const other = await selfSignedCert(tmp, 'other');
   caPem = await fs.readFile(server.cert, 'utf8');
   otherCaPem = await fs.readFile(other.cert, 'utf8');
-  await fs.chmod(server.key, 0o600);
-  if (process.getuid?.() === 0) {
-    // The embedded server runs as "postgres" when we are root; it must own its key.
-    const { stdout } = await exec('id', ['-u', 'postgres']);
-    await fs.chown(server.key, Number(stdout.trim()), 0);
-  }
+  await makeServerKey(server.key);
   [md5Db, passwordDb, tlsDb] = await Promise.all([
     startLocalPostgres({ authMethod: 'md5', password: 'md5-secret-1' }),
     startLocalPostgres({ authMethod: 'password', password: 'clear-secret-2' }),
@@ -129,6 +125,17 @@ describe('upstream TLS', () => {
     }
   });
 
+  it('mode verify-full without a CA trusts only Node’s roots: a private CA is refused with 08001', async () => {
+    const h = await startEngineHarness({ db: tlsDb!, target: { tls: { mode: 'verify-full' } } });
+    try {
+      const err = await pgError(h.connect());
+      expect(err?.code).toBe('08001');
+      expect(err?.message).toMatch(/TLS handshake failed: self-signed certificate/);
+    } finally {
+      await h.stop();
+    }
+  });
+
   it('mode require refuses a server without TLS', async () => {
     const h = await startEngineHarness({ db: md5Db, target: { tls: { mode: 'require' } } });
     try {
@@ -184,6 +191,20 @@ describe('upstream failures the client reads', () => {
       const err = await pgError(h.connect());
       expect(err?.code).toBe('08001');
       expect(err?.message).toBe('hoop: cannot reach the database of connection "orders-db": ECONNREFUSED');
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('a password source that never answers: FATAL 28P01 naming it after connectTimeoutMs, and the database is never dialled', async () => {
+    const stuck = { describe: 'keyvault:https://kv.vault.azure.net/secrets/db', password: () => new Promise<string>(() => undefined), refused: () => undefined };
+    const h = await startEngineHarness({ db: md5Db, target: { password: stuck }, engine: { connectTimeoutMs: 300 } });
+    try {
+      const err = await pgError(h.connect());
+      expect(err?.code).toBe('28P01');
+      expect(err?.message).toBe('hoop: the gateway could not get its credentials for the database of connection "orders-db"');
+      expect(h.logs.find((l) => l.message === 'postgres upstream login failed')?.fields).toMatchObject({ code: 'upstream_credentials', error: 'keyvault:https://kv.vault.azure.net/secrets/db: no answer within 300 ms' });
+      expect(h.upstreamDials).toBe(0);
     } finally {
       await h.stop();
     }

@@ -84,3 +84,25 @@ export async function withCliSession(
   }
   return session.id as string;
 }
+
+export interface GatewayProcess {
+  child: ChildProcess;
+  /** Resolves once the gateway logged "ready"; rejects if it exits first. */
+  ready: Promise<void>;
+  stderr(): string;
+}
+
+/** `hoopctl gateway serve --config FILE` as a process, logging JSON lines on stderr. */
+export function serveGateway(configFile: string, env: Record<string, string>): GatewayProcess {
+  const child = spawnHoopctl(['gateway', 'serve', '--config', configFile], env);
+  let stderr = '';
+  child.stderr!.on('data', (t: string) => (stderr += t));
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', () => {
+      if (stderr.includes('"message":"ready"')) resolve();
+    });
+    child.on('close', (code) => reject(new Error(`gateway exited with ${code}: ${stderr}`)));
+  });
+  ready.catch(() => undefined);
+  return { child, ready, stderr: () => stderr };
+}

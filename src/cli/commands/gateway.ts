@@ -42,7 +42,11 @@ export function buildGatewayCommand(deps: CliDeps): Command {
     .requiredOption('-c, --config <file>', 'gateway config file (YAML)')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .addOption(new Option('--log-format <format>', 'text or json (default: text on a terminal, JSON lines otherwise)').choices(['auto', 'text', 'json']).default('auto'))
-    .addHelpText('after', examples(['ORDERS_DB_PASSWORD=… hoopctl gateway serve --config gateway.yaml', 'hoopctl gateway serve -c gateway.yaml --log-format json 2>>gateway.log']))
+    .addHelpText('after', examples([
+      'ORDERS_DB_PASSWORD=… hoopctl gateway serve --config gateway.yaml',
+      'hoopctl gateway serve -c gateway.yaml --log-format json 2>>gateway.log',
+      'AZURE_TOKEN_CREDENTIALS=prod hoopctl gateway serve -c gateway.yaml   # on Azure: password: azure-ad, keyvault: references',
+    ]))
     .action(async (opts: { config: string; logLevel: string; logFormat: 'auto' | 'text' | 'json' }) => {
       const level = opts.logLevel;
       if (level !== 'debug' && level !== 'info' && level !== 'warn' && level !== 'error') {

@@ -50,7 +50,7 @@ export interface ConnectionDeps {
   maxMessageLength?: number;
   hooks: RelayHooksFactory;
   verifierFor(session: EngineSession): Promise<ScramVerifier>;
-  saltedPassword(salt: Buffer, iterations: number): Buffer;
+  saltedPassword(password: string, salt: Buffer, iterations: number): Buffer;
 }
 
 type Phase = 'startup' | 'auth' | 'upstream' | 'relay' | 'closing';

@@ -105,7 +105,7 @@ export class PostgresEngine implements Engine {
       maxMessageLength: options.maxMessageLength,
       hooks: options.hooks ?? (() => ({ frontend: passThroughHook, backend: passThroughHook })),
       verifierFor: (s) => this.verifierFor(s),
-      saltedPassword: (salt, iterations) => this.saltedPassword(salt, iterations),
+      saltedPassword: (password, salt, iterations) => this.saltedPassword(password, salt, iterations),
     });
     this.connections.add(connection);
     void connection.closed.then(() => this.connections.delete(connection));
@@ -140,12 +140,12 @@ export class PostgresEngine implements Engine {
     return verifier;
   }
 
-  /** Hi(target password, salt, i), memoized: the upstream role's salt is fixed. */
-  private saltedPassword(salt: Buffer, iterations: number): Buffer {
-    const key = `${salt.toString('base64')}:${iterations}`;
+  /** Hi(password, salt, i), memoized: the upstream role's salt is fixed, and so is its password until it rotates. */
+  private saltedPassword(password: string, salt: Buffer, iterations: number): Buffer {
+    const key = `${crypto.createHash('sha256').update(password).digest('base64')}:${salt.toString('base64')}:${iterations}`;
     let salted = this.saltedPasswords.get(key);
     if (salted === undefined) {
-      salted = saltedPassword(this.options.target.password, salt, iterations);
+      salted = saltedPassword(password, salt, iterations);
       if (this.saltedPasswords.size >= 16) this.saltedPasswords.clear();
       this.saltedPasswords.set(key, salted);
     }

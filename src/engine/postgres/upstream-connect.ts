@@ -24,6 +24,7 @@ import {
   type Frame,
 } from '../../protocol/postgres/index.js';
 import { HoopError, errorMessage, isHoopError } from '../../errors.js';
+import { passwordSource, type PasswordInput, type PasswordSource } from '../../secrets/password-source.js';
 import { FrameReader } from './frame-reader.js';
 import { UpstreamAuthenticator } from './upstream-auth.js';
 import type { FatalReport } from './wire.js';
@@ -34,7 +35,9 @@ export interface PostgresTarget {
   port: number;
   database: string;
   user: string;
-  password: string;
+  /** Asked on every login (a token or a rotated secret is used by the next one); told when the server refuses it. */
+  password: PasswordInput;
+  /** verify-full without `ca`: Node's trusted roots (and NODE_EXTRA_CA_CERTS). */
   tls: { mode: 'disable' | 'require' | 'verify-full'; ca?: string /* PEM text */ };
 }
 
@@ -56,7 +59,7 @@ export interface UpstreamLoginOptions extends UpstreamOptions {
   /** Largest server message accepted; the codec's default (1 GiB, the server's own limit) otherwise. */
   maxMessageLength?: number;
   /** Memoized Hi(password, salt, i) for SCRAM; the role's salt rarely changes. */
-  saltedPassword?: (salt: Buffer, iterations: number) => Buffer;
+  saltedPassword?: (password: string, salt: Buffer, iterations: number) => Buffer;
   /** After login, `SET ROLE` to this role before anything of the client's is sent. */
   setRole?: string;
 }
@@ -79,6 +82,7 @@ export interface UpstreamSession {
 export type UpstreamFailure =
   | 'upstream_unreachable'
   | 'upstream_timeout'
+  | 'upstream_credentials'
   | 'upstream_tls'
   | 'upstream_auth_refused'
   | 'upstream_auth_unsupported'
@@ -233,8 +237,40 @@ async function openTransport(options: UpstreamOptions, deadline: Deadline, socke
   return secure;
 }
 
-/** Connects and logs in; the caller owns the returned socket. */
+/**
+ * Connects and logs in; the caller owns the returned socket. The password is asked for first
+ * (a missing token is the gateway's problem, not the database's). When the server refuses it,
+ * the source is told and asked again: if that gives a different password (the secret was
+ * rotated), the login is tried once more with it, on a new connection and a new deadline.
+ */
 export async function loginUpstream(options: UpstreamLoginOptions): Promise<UpstreamSession> {
+  const source = passwordSource(options.target.password);
+  const password = await currentPassword(source, options);
+  try {
+    return await loginWith(options, password);
+  } catch (err) {
+    if (!isHoopError(err) || (err.code !== 'upstream_auth_refused' && err.code !== 'upstream_auth_failed')) throw err;
+    source.refused(password);
+    const again = await currentPassword(source, options).catch(() => password);
+    if (again === password || options.signal.aborted) throw err;
+    return loginWith(options, again);
+  }
+}
+
+async function currentPassword(source: PasswordSource, options: UpstreamOptions): Promise<string> {
+  const deadline = new Deadline(options.timeoutMs, options.signal);
+  try {
+    return await deadline.race(source.password());
+  } catch (err) {
+    if (isHoopError(err) && err.code === 'upstream_timeout') throw failure('upstream_credentials', `${source.describe}: ${err.message}`, { source: source.describe }, err);
+    if (isHoopError(err) && err.code.startsWith('upstream_')) throw err;
+    throw failure('upstream_credentials', errorMessage(err), { source: source.describe }, err);
+  } finally {
+    deadline.clear();
+  }
+}
+
+async function loginWith(options: UpstreamLoginOptions, password: string): Promise<UpstreamSession> {
   const { target } = options;
   const deadline = new Deadline(options.timeoutMs, options.signal);
   const sockets: Duplex[] = [];
@@ -253,7 +289,8 @@ export async function loginUpstream(options: UpstreamLoginOptions): Promise<Upst
 
     const greeting: Buffer[] = [];
     let backendKey: UpstreamSession['backendKey'];
-    const auth = new UpstreamAuthenticator(target, options.saltedPassword);
+    const salted = options.saltedPassword;
+    const auth = new UpstreamAuthenticator({ user: target.user, password }, salted && ((salt, iterations) => salted(password, salt, iterations)));
     for (;;) {
       let frame: Frame;
       try {
@@ -381,6 +418,13 @@ export function upstreamFailureReport(err: unknown, connection: string, loginRol
       return { code: '08001', message: `hoop: cannot reach the database of ${where}: ${reason}` };
     case 'upstream_tls':
       return { code: '08001', message: `hoop: cannot open TLS to the database of ${where}: ${reason}` };
+    case 'upstream_credentials':
+      return {
+        code: '28P01',
+        message: `hoop: the gateway could not get its credentials for the database of ${where}`,
+        detail: reason,
+        hint: 'The gateway’s identity or secret store refused or failed; ask the gateway operator (the gateway log has the same text).',
+      };
     case 'upstream_auth_refused':
       return {
         code: '28000',
