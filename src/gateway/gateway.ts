@@ -1,16 +1,21 @@
 import path from 'node:path';
 import { AuditJournal, type AuditJournalOptions } from '../audit/journal.js';
 import { AuditRecorder } from '../audit/recorder.js';
+import { SharedChainRecorder } from '../audit/shared-chain-recorder.js';
 import { SessionAuditBudget } from '../audit/session-budget.js';
 import type { Engine } from '../engine/engine.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { SqliteStore } from '../store/sqlite-store.js';
+import { PostgresStore } from '../store/postgres-store.js';
 import type { AuditStore } from '../store/audit-store.js';
 import type { Store } from '../store/store.js';
-import type { ConnectionConfig, GatewayConfig } from './config.js';
+import type { CreateSessionResponse } from '../api/types.js';
+import type { ConnectionConfig, GatewayConfig, HostPort } from './config.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { DiskSpaceWatch } from './disk-space.js';
-import { loadOrCreateHostKey } from './host-key.js';
+import { loadOrCreateHostKey, parseHostKey } from './host-key.js';
+import { ReplicaSync } from './replica-sync.js';
+import { loadOrCreateReplicaName } from './replica-name.js';
 import { loadOrCreateMaskingKey } from './masking-key.js';
 import { ParserPool } from '../policy/parser-pool.js';
 import { loadPolicyParser, PolicyEngine } from '../policy/policy-engine.js';
@@ -25,7 +30,7 @@ import { TokenVerifier } from './token-verifier.js';
 export interface GatewayDeps {
   logger?: Logger;
   now?: () => Date;
-  /** Defaults to SQLite in `dataDir`. */
+  /** Defaults to the config's `store` (SQLite in `dataDir` unless it names PostgreSQL). */
   store?: Store & AuditStore;
   fetch?: typeof globalThis.fetch;
   engineFor?: (connection: ConnectionConfig, logger: Logger) => Engine;
@@ -37,7 +42,9 @@ export interface GatewayDeps {
 
 export interface RunningGateway {
   apiUrl: string;
-  ssh: { host: string; port: number; hostKeyFingerprint: string };
+  /** This replica's name (see `replica.name`). */
+  replica: string;
+  ssh: CreateSessionResponse['ssh'];
   sessions: SessionManager;
   reviews: ReviewManager;
   /** Present when the config names a webhook. */
@@ -78,6 +85,12 @@ function gatewayMetrics(disk: DiskSpaceWatch, recorder: AuditRecorder): string {
   return lines.join('\n') + '\n';
 }
 
+/** The SSH part of a session answer: the first address, and all of them when there are several. */
+function sshAnswer(addresses: HostPort[], hostKeyFingerprint: string): RunningGateway['ssh'] {
+  const [first] = addresses;
+  return { host: first!.host, port: first!.port, hostKeyFingerprint, ...(addresses.length > 1 ? { endpoints: addresses.map(({ host, port }) => ({ host, port })) } : {}) };
+}
+
 /** Starts the API and SSH endpoint for a validated config; `close()` shuts down cleanly. */
 export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<RunningGateway> {
   const releaseDataDir = lockDataDir(config.dataDir);
@@ -96,20 +109,35 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
   }
 }
 
+/** The store the config names, opened (PostgreSQL: migrated). */
+async function openStore(config: GatewayConfig): Promise<Store & AuditStore> {
+  if (config.store.type === 'postgres') return PostgresStore.open({ url: config.store.url, poolSize: config.store.poolSize });
+  return SqliteStore.open(path.join(config.dataDir, 'gateway.db'));
+}
+
 async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<RunningGateway> {
   const logger = deps.logger ?? silentLogger;
-  const store = deps.store ?? SqliteStore.open(path.join(config.dataDir, 'gateway.db'));
-  const hostKey = loadOrCreateHostKey(config.dataDir);
+  const store = deps.store ?? (await openStore(config));
+  const replica = config.replicaName ?? loadOrCreateReplicaName(config.dataDir);
+  let claim: { release(): Promise<void> } | undefined;
+  let journal: AuditJournal | undefined;
+  try {
+    // The shared store's equivalent of the data directory lock: one running gateway per replica name.
+    if (store instanceof PostgresStore) claim = await store.claimReplica(replica);
+    journal =
+      store instanceof SqliteStore && store.location.file !== ':memory:' && deps.auditJournal !== false
+        ? await AuditJournal.open({ ...deps.auditJournal, dir: path.join(config.dataDir, 'audit-journal'), database: store.location, logger })
+        : undefined;
+  } catch (err) {
+    await claim?.release();
+    if (!deps.store) await store.close();
+    throw err;
+  }
+  const hostKey = config.sshHostKey ? parseHostKey(config.sshHostKey, 'ssh.hostKey') : loadOrCreateHostKey(config.dataDir);
   const masks = [...config.connections.values()].some((c) => c.masking !== undefined);
   const maskingHashKey = config.maskingHashKey ?? (masks ? loadOrCreateMaskingKey(config.dataDir) : undefined);
-  const journal =
-    store instanceof SqliteStore && store.location.file !== ':memory:' && deps.auditJournal !== false
-      ? await AuditJournal.open({ ...deps.auditJournal, dir: path.join(config.dataDir, 'audit-journal'), database: store.location, logger }).catch(async (err: unknown) => {
-          if (!deps.store) await store.close();
-          throw err;
-        })
-      : undefined;
-  const recorder = new AuditRecorder({ store, journal, now: deps.now, logger });
+  const recorder =
+    store instanceof PostgresStore ? new SharedChainRecorder({ store, now: deps.now, logger }) : new AuditRecorder({ store, journal, now: deps.now, logger });
   await loadPolicyParser();
   const parser = new ParserPool({ workers: config.parser.workers, timeoutMs: config.parser.timeoutMs, maxHeapBytes: config.parser.heapLimitBytes, logger });
   const policies = new Map<string, PolicyEngine>();
@@ -127,6 +155,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
     notifier,
     logger,
     now: deps.now,
+    replicated: store instanceof PostgresStore,
   });
   const sessions = new SessionManager({
     store,
@@ -168,6 +197,10 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
     now: deps.now,
     fetch: deps.fetch,
   });
+  const sync =
+    store instanceof PostgresStore && config.store.type === 'postgres'
+      ? new ReplicaSync({ watch: (onChange, options) => store.watch(onChange, options), sessions, reviews, sweepMs: config.store.sweepMs, logger })
+      : undefined;
   const sshEndpoint = new SshEndpoint({ listen: config.listen.ssh, hostKey: hostKey.privateKey, sessions, engines, logger });
   let sshAddress = config.listen.ssh;
   const api = new HttpApi({
@@ -181,7 +214,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
     reviews,
     auditorGroups: config.auditorGroups,
     authLogin: config.auth.login,
-    ssh: () => ({ ...(config.advertiseSsh ?? sshAddress), hostKeyFingerprint: hostKey.fingerprint }),
+    ssh: () => sshAnswer(config.advertiseSsh ?? [sshAddress], hostKey.fingerprint),
     health: () => {
       const warning = disk.warning();
       return { warnings: warning ? [warning] : [], disk: disk.current() };
@@ -192,6 +225,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
   const started: (() => Promise<void>)[] = [];
   const close = async () => {
     disk.stop();
+    await sync?.stop().catch(() => undefined);
     sessions.stop();
     reviews.stop();
     for (const stop of started.reverse()) await stop().catch(() => undefined);
@@ -200,12 +234,14 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
     await notifier?.close();
     await recorder.close().catch(() => undefined);
     await store.close();
+    await claim?.release();
   };
   try {
     await assignLegacyPrincipals(config, store, logger);
     await disk.start();
     await reviews.start();
     await sessions.start();
+    await sync?.start();
     await notifier?.resume();
     sshAddress = await sshEndpoint.listen();
     started.push(() => sshEndpoint.close());
@@ -214,8 +250,8 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
     if (config.listen.api.dangerouslyAllowPlainHttp && !config.listen.api.tls) {
       logger.warn('the API serves plain HTTP off loopback (listen.api.dangerouslyAllowPlainHttp): bearer tokens and database passwords cross the network in clear; development only', { api: apiUrl });
     }
-    logger.info('gateway started', { api: apiUrl, ssh: `${sshAddress.host}:${sshAddress.port}`, hostKey: hostKey.fingerprint });
-    return { apiUrl, ssh: { ...(config.advertiseSsh ?? sshAddress), hostKeyFingerprint: hostKey.fingerprint }, sessions, reviews, webhook: notifier, close };
+    logger.info('gateway started', { api: apiUrl, ssh: `${sshAddress.host}:${sshAddress.port}`, hostKey: hostKey.fingerprint, replica, store: store instanceof PostgresStore ? store.where : 'sqlite' });
+    return { apiUrl, replica, ssh: sshAnswer(config.advertiseSsh ?? [sshAddress], hostKey.fingerprint), sessions, reviews, webhook: notifier, close };
   } catch (err) {
     await close();
     throw err;

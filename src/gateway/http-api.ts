@@ -44,7 +44,7 @@ export interface HttpApiOptions {
   /** What `hoopctl login` needs, served without authentication at `GET /api/v1/auth/config`. */
   authLogin?: LoginConfig;
   /** Where clients reach the SSH endpoint, and the fingerprint they pin. */
-  ssh: () => { host: string; port: number; hostKeyFingerprint: string };
+  ssh: () => CreateSessionResponse['ssh'];
   /** What `/healthz` reports besides `ok`: warnings (low disk space) and the data directory's space. */
   health?: () => { warnings: string[]; disk?: { path: string; freeBytes: number; totalBytes: number; low: boolean } };
   /** Prometheus text for `/metrics` (no token needed, like `/healthz`). */

@@ -141,7 +141,33 @@ const MIGRATIONS: string[][] = [
        RETURN NULL;
      END $$`,
   ],
+  // Version 2: replicas hear of each other's changes. A session that ends or whose end moves, and
+  // a review that is decided or gets a vote, NOTIFY `hoop_changes` with their id at commit,
+  // whoever wrote them (a replica, the expiry of another, an operator's SQL).
+  [
+    `CREATE FUNCTION hoop_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       PERFORM pg_notify('hoop_changes', json_build_object('table', TG_TABLE_NAME, 'id', NEW.id)::text);
+       RETURN NULL;
+     END $$`,
+    `CREATE TRIGGER sessions_changed AFTER UPDATE ON sessions FOR EACH ROW
+       WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.expires_at IS DISTINCT FROM NEW.expires_at)
+       EXECUTE FUNCTION hoop_notify_change()`,
+    `CREATE TRIGGER reviews_changed AFTER UPDATE ON reviews FOR EACH ROW
+       WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.approvals IS DISTINCT FROM NEW.approvals)
+       EXECUTE FUNCTION hoop_notify_change()`,
+  ],
 ];
+
+/** The channel replicas LISTEN on. */
+const CHANGES_CHANNEL = 'hoop_changes';
+
+/** A row another replica (or this one) changed; `resync`: notifications may have been missed, re-read everything held. */
+export type StoreChange = { table: 'sessions' | 'reviews'; id: string } | { table: 'resync' };
+
+export interface StoreWatch {
+  close(): Promise<void>;
+}
 
 /** The schema version this code writes. */
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length - 1;
@@ -168,6 +194,7 @@ const types = {
 export class PostgresStore implements Store, AuditStore {
   private constructor(
     private readonly pool: pg.Pool,
+    private readonly url: string,
     /** The server's address without credentials, for messages. */
     readonly where: string,
   ) {}
@@ -193,7 +220,7 @@ export class PostgresStore implements Store, AuditStore {
         hint: 'check store.url (host, port, database, credentials) and that the server accepts connections from this gateway',
       });
     }
-    return new PostgresStore(pool, where);
+    return new PostgresStore(pool, options.url, where);
   }
 
   /** The schema version the database is at. */
@@ -206,9 +233,83 @@ export class PostgresStore implements Store, AuditStore {
     await this.pool.query('SELECT 1');
   }
 
-  /** A client of its own for LISTEN or a session-level lock; the caller releases it. */
-  async dedicatedClient(): Promise<pg.PoolClient> {
-    return this.pool.connect();
+  /**
+   * Claims `name` for this process while it runs (a session-level advisory lock on a connection
+   * of its own): two live gateways with one replica name would mix their journals and audit
+   * identity. The claim ends with `release()` or when this process's connection goes.
+   */
+  async claimReplica(name: string): Promise<{ release(): Promise<void> }> {
+    const client = new pg.Client({ connectionString: this.url, types });
+    client.on('error', () => undefined);
+    await client.connect();
+    const { rows } = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtext('hoop-replica'), hashtext($1)) AS ok`, [name]);
+    if (!rows[0]?.ok) {
+      await client.end().catch(() => undefined);
+      throw new HoopError('usage', 'replica_in_use', `another gateway is running as replica "${name}" on the store at ${this.where}`, {
+        hint: 'give each replica its own replica.name and dataDir (or leave replica.name out: each dataDir keeps its own)',
+      });
+    }
+    return { release: () => client.end().catch(() => undefined) };
+  }
+
+  /**
+   * Calls `onChange` for every change NOTIFYed by any replica. On a lost connection it reconnects
+   * (every `retryMs`) and then reports `resync`, since notifications sent meanwhile are gone.
+   */
+  async watch(onChange: (change: StoreChange) => void, options: { retryMs?: number; onError?: (err: Error) => void } = {}): Promise<StoreWatch> {
+    const retryMs = options.retryMs ?? 1000;
+    let closed = false;
+    let client: pg.Client | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    const connect = async (): Promise<void> => {
+      const c = new pg.Client({ connectionString: this.url, types });
+      c.on('notification', (n) => {
+        if (n.channel !== CHANGES_CHANNEL || !n.payload) return;
+        try {
+          const change = JSON.parse(n.payload) as { table?: unknown; id?: unknown };
+          if ((change.table === 'sessions' || change.table === 'reviews') && typeof change.id === 'string') onChange({ table: change.table, id: change.id });
+        } catch {
+          // Not ours: ignore.
+        }
+      });
+      const lost = (err?: Error) => {
+        if (closed || client !== c) return;
+        client = undefined;
+        if (err) options.onError?.(err);
+        c.end().catch(() => undefined);
+        schedule();
+      };
+      c.on('error', lost);
+      c.on('end', () => lost());
+      client = c;
+      await c.connect();
+      await c.query(`LISTEN ${CHANGES_CHANNEL}`);
+    };
+    const schedule = () => {
+      retry = setTimeout(() => {
+        connect().then(
+          () => onChange({ table: 'resync' }),
+          (err: Error) => {
+            options.onError?.(err);
+            if (client) {
+              const c = client;
+              client = undefined;
+              c.end().catch(() => undefined);
+            }
+            if (!closed) schedule();
+          },
+        );
+      }, retryMs);
+      retry.unref();
+    };
+    await connect();
+    return {
+      close: async () => {
+        closed = true;
+        clearTimeout(retry);
+        await client?.end().catch(() => undefined);
+      },
+    };
   }
 
   async insertSession(s: SessionRecord): Promise<void> {

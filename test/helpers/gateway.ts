@@ -116,9 +116,9 @@ export interface TestTunnel {
 }
 
 /** A session for `token` on `connection` and its tunnel on a free loopback port, in this process (no CLI). */
-export async function openTestTunnel(gw: TestGateway, token: string, connection: string): Promise<TestTunnel> {
+export async function openTestTunnel(gw: TestGateway, token: string, connection: string, request: { duration?: string } = {}): Promise<TestTunnel> {
   const tunnel = new Tunnel({ gateway: new GatewayClient({ baseUrl: gw.gateway.apiUrl, token }), listen: { host: '127.0.0.1', port: 0 } });
-  const ready = await tunnel.open({ connection });
+  const ready = await tunnel.open({ connection, ...request });
   if (ready.address.kind !== 'tcp') throw new Error('expected a TCP tunnel');
   const { user, password, name } = ready.database;
   return {
