@@ -4,7 +4,7 @@ import { AuditRecorder } from '../audit/recorder.js';
 import { SharedChainRecorder } from '../audit/shared-chain-recorder.js';
 import { SessionAuditBudget } from '../audit/session-budget.js';
 import type { Engine } from '../engine/engine.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { silentLogger, withFields, type Logger } from '../logger.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import { PostgresStore } from '../store/postgres-store.js';
 import type { AuditStore } from '../store/audit-store.js';
@@ -20,7 +20,9 @@ import { loadOrCreateMaskingKey } from './masking-key.js';
 import { ParserPool } from '../policy/parser-pool.js';
 import { loadPolicyParser, PolicyEngine } from '../policy/policy-engine.js';
 import { createEngine } from './engine-wiring.js';
-import { HttpApi } from './http-api.js';
+import { HttpApi, type ReadinessReport } from './http-api.js';
+import { GatewayMetrics } from './gateway-metrics.js';
+import { errorMessage } from '../errors.js';
 import { ReviewManager } from './review-manager.js';
 import { SessionManager } from './session-manager.js';
 import { WebhookNotifier, type WebhookNotifierOptions } from './webhook-notifier.js';
@@ -49,6 +51,12 @@ export interface RunningGateway {
   reviews: ReviewManager;
   /** Present when the config names a webhook. */
   webhook?: WebhookNotifier;
+  /**
+   * Graceful stop, step one: `/readyz` fails, no new SSH connections or database connections are
+   * taken, idle SSH connections end (clients reconnect to another replica). Resolves once no
+   * database connection runs here, or after `timeoutMs`; then `close()` ends what is left (57P01).
+   */
+  drain(timeoutMs: number): Promise<{ drained: boolean; remaining: number }>;
   close(): Promise<void>;
 }
 
@@ -64,25 +72,27 @@ async function assignLegacyPrincipals(config: GatewayConfig, store: Store, logge
   if (assigned > 0) logger.info('sessions stored without an identity now belong to their subject at the only issuer', { sessions: assigned, issuer: only.issuer });
 }
 
-/** Prometheus text: the data directory's space and the audit log's counters. */
-function gatewayMetrics(disk: DiskSpaceWatch, recorder: AuditRecorder): string {
-  const space = disk.current();
-  const stats = recorder.stats();
-  const lines = [
-    '# HELP hoop_data_dir_free_bytes Free bytes on the filesystem of the gateway data directory.',
-    '# TYPE hoop_data_dir_free_bytes gauge',
-    `hoop_data_dir_free_bytes ${space?.freeBytes ?? 'NaN'}`,
-    '# TYPE hoop_data_dir_total_bytes gauge',
-    `hoop_data_dir_total_bytes ${space?.totalBytes ?? 'NaN'}`,
-    '# HELP hoop_data_dir_low_space 1 when free space is below audit.diskWarning.',
-    '# TYPE hoop_data_dir_low_space gauge',
-    `hoop_data_dir_low_space ${space?.low ? 1 : 0}`,
-    '# TYPE hoop_audit_events_total counter',
-    `hoop_audit_events_total ${stats.events}`,
-    '# TYPE hoop_audit_failed_batches_total counter',
-    `hoop_audit_failed_batches_total ${stats.failedBatches}`,
-  ];
-  return lines.join('\n') + '\n';
+/**
+ * `/readyz`: not draining, the store answers, the audit journal takes writes (SQLite stores),
+ * and the data directory has the free space `audit.diskWarning` asks for.
+ */
+async function readiness(parts: { store: Store; journal?: AuditJournal; disk: DiskSpaceWatch; draining: () => boolean }): Promise<ReadinessReport> {
+  const checks: ReadinessReport['checks'] = {};
+  checks.draining = parts.draining() ? { ok: false, detail: 'the gateway is shutting down' } : { ok: true };
+  try {
+    await Promise.race([
+      parts.store.countSessionsByStatus(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 2 s')), 2000).unref()),
+    ]);
+    checks.store = { ok: true };
+  } catch (err) {
+    checks.store = { ok: false, detail: errorMessage(err) };
+  }
+  const refused = parts.journal?.refusal();
+  checks.auditJournal = refused ? { ok: false, detail: refused.message } : { ok: true };
+  const space = parts.disk.current();
+  checks.disk = space?.low ? { ok: false, detail: parts.disk.warning() ?? 'low on free space' } : { ok: true };
+  return { ready: Object.values(checks).every((c) => c.ok), checks };
 }
 
 /** The SSH part of a session answer: the first address, and all of them when there are several. */
@@ -116,9 +126,10 @@ async function openStore(config: GatewayConfig): Promise<Store & AuditStore> {
 }
 
 async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<RunningGateway> {
-  const logger = deps.logger ?? silentLogger;
-  const store = deps.store ?? (await openStore(config));
   const replica = config.replicaName ?? loadOrCreateReplicaName(config.dataDir);
+  // Every line names the replica: logs of several replicas end up side by side.
+  const logger = withFields(deps.logger ?? silentLogger, { replica });
+  const store = deps.store ?? (await openStore(config));
   let claim: { release(): Promise<void> } | undefined;
   let journal: AuditJournal | undefined;
   try {
@@ -167,6 +178,21 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
     now: deps.now,
   });
   const auditBudget = new SessionAuditBudget({ bytesPerMinute: config.audit.sessionBytesPerMinute });
+  const disk = new DiskSpaceWatch({
+    path: config.dataDir,
+    minFreeBytes: config.audit.diskWarningFreeBytes,
+    minFreePercent: config.audit.diskWarningFreePercent,
+    logger,
+  });
+  let sshEndpoint: SshEndpoint | undefined;
+  const metrics = new GatewayMetrics({
+    disk,
+    audit: () => recorder.stats(),
+    sessionsByStatus: () => store.countSessionsByStatus(),
+    connections: () => sshEndpoint?.servedCount() ?? 0,
+    heldStatements: () => reviews.heldCount(),
+    webhook: notifier && (() => notifier.stats),
+  });
   const engines = new Map<string, Engine>();
   for (const connection of config.connections.values()) {
     engines.set(
@@ -182,15 +208,10 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
             reviews,
             auditBudget,
             maxStatementBytes: config.audit.maxStatementBytes,
+            metrics,
           }),
     );
   }
-  const disk = new DiskSpaceWatch({
-    path: config.dataDir,
-    minFreeBytes: config.audit.diskWarningFreeBytes,
-    minFreePercent: config.audit.diskWarningFreePercent,
-    logger,
-  });
   const verifier = new TokenVerifier({
     issuers: config.auth.issuers,
     clockToleranceSec: config.auth.clockToleranceSec,
@@ -201,7 +222,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
     store instanceof PostgresStore && config.store.type === 'postgres'
       ? new ReplicaSync({ watch: (onChange, options) => store.watch(onChange, options), sessions, reviews, sweepMs: config.store.sweepMs, logger })
       : undefined;
-  const sshEndpoint = new SshEndpoint({ listen: config.listen.ssh, hostKey: hostKey.privateKey, sessions, engines, logger });
+  sshEndpoint = new SshEndpoint({ listen: config.listen.ssh, hostKey: hostKey.privateKey, sessions, engines, logger });
   let sshAddress = config.listen.ssh;
   const api = new HttpApi({
     listen: config.listen.api,
@@ -219,8 +240,18 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
       const warning = disk.warning();
       return { warnings: warning ? [warning] : [], disk: disk.current() };
     },
-    metrics: () => gatewayMetrics(disk, recorder),
+    metrics: () => metrics.text(),
+    ready: () => readiness({ store, journal, disk, draining: () => draining }),
   });
+  let draining = false;
+  const drain = async (timeoutMs: number) => {
+    draining = true;
+    sshEndpoint.drain();
+    const deadline = Date.now() + timeoutMs;
+    while (sshEndpoint.servedCount() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const remaining = sshEndpoint.servedCount();
+    return { drained: remaining === 0, remaining };
+  };
 
   const started: (() => Promise<void>)[] = [];
   const close = async () => {
@@ -228,8 +259,9 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
     await sync?.stop().catch(() => undefined);
     sessions.stop();
     reviews.stop();
-    for (const stop of started.reverse()) await stop().catch(() => undefined);
+    // Engines first, while the SSH transports still carry their FATAL 57P01 to the clients.
     await Promise.all([...engines.values()].map((e) => e.close().catch(() => undefined)));
+    for (const stop of started.reverse()) await stop().catch(() => undefined);
     await parser.close();
     await notifier?.close();
     await recorder.close().catch(() => undefined);
@@ -251,7 +283,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
       logger.warn('the API serves plain HTTP off loopback (listen.api.dangerouslyAllowPlainHttp): bearer tokens and database passwords cross the network in clear; development only', { api: apiUrl });
     }
     logger.info('gateway started', { api: apiUrl, ssh: `${sshAddress.host}:${sshAddress.port}`, hostKey: hostKey.fingerprint, replica, store: store instanceof PostgresStore ? store.where : 'sqlite' });
-    return { apiUrl, replica, ssh: sshAnswer(config.advertiseSsh ?? [sshAddress], hostKey.fingerprint), sessions, reviews, webhook: notifier, close };
+    return { apiUrl, replica, ssh: sshAnswer(config.advertiseSsh ?? [sshAddress], hostKey.fingerprint), sessions, reviews, webhook: notifier, drain, close };
   } catch (err) {
     await close();
     throw err;

@@ -366,6 +366,11 @@ export class PostgresStore implements Store, AuditStore {
     });
   }
 
+  async countSessionsByStatus(): Promise<Partial<Record<SessionRecord['status'], number>>> {
+    const { rows } = await this.pool.query<{ status: SessionRecord['status']; n: number }>('SELECT status, count(*)::int AS n FROM sessions GROUP BY status');
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+  }
+
   async listSessionExtensions(sessionId: string): Promise<SessionExtensionRecord[]> {
     const { rows } = await this.pool.query<{
       session_id: string;

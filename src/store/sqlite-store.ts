@@ -370,6 +370,11 @@ export class SqliteStore implements Store, AuditStore {
     return extended ? this.getSession(extension.sessionId) : undefined;
   }
 
+  async countSessionsByStatus(): Promise<Partial<Record<SessionRecord['status'], number>>> {
+    const rows = this.db.prepare('SELECT status, count(*) AS n FROM sessions GROUP BY status').all() as { status: SessionRecord['status']; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+  }
+
   async listSessionExtensions(sessionId: string): Promise<SessionExtensionRecord[]> {
     const rows = this.db.prepare('SELECT * FROM session_extensions WHERE session_id = ? ORDER BY id').all(sessionId) as {
       session_id: string;

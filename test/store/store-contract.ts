@@ -117,6 +117,15 @@ export function storeContract(name: string, fresh: () => Promise<ContractStore>)
       expect((await store.getSession('e1'))?.endReason).toBe((first ?? second)!.endReason);
     });
 
+    it('counts sessions by status', async () => {
+      const { store } = await fresh();
+      await store.insertSession(sessionRecord('c1'));
+      await store.insertSession(sessionRecord('c2'));
+      await store.insertSession(sessionRecord('c3', { status: 'pending' }));
+      await store.endSession('c1', { at: new Date(5), reason: 'done', status: 'ended' });
+      expect(await store.countSessionsByStatus()).toEqual({ active: 1, pending: 1, ended: 1 });
+    });
+
     it('keeps webhook notifications in order until removed', async () => {
       const { store } = await fresh();
       const entry = (n: number) => ({ event: 'review.created', reviewId: `rev_${n}`, payload: `{"n":${n}}`, delivery: `d${n}`, createdAt: new Date(n * 1000) });
