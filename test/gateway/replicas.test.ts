@@ -129,7 +129,7 @@ describe('replicas sharing a PostgreSQL store', () => {
   });
 
   it('expire a session once: both replicas enforce the deadline, one ends it, its chain verifies', async () => {
-    const { tunnel, client } = await sessionOnB('carol', { duration: '3s' });
+    const { tunnel, client } = await sessionOnB('carol', { duration: '2s' });
     const ended = endOf(client);
     const { err } = await ended;
     expect(err.code).toBe('57P01');
@@ -146,6 +146,18 @@ describe('replicas sharing a PostgreSQL store', () => {
     }
     const verify = await a.api(`/api/v1/audit/verify?session=${id}`, { token: await a.token('carol') });
     expect(verify.body).toMatchObject({ ok: true, failures: [] });
+  });
+
+  it('follow an extension made through A: B does not cut the session at its old deadline', async () => {
+    const { tunnel, client } = await sessionOnB('dave', { duration: '2s' });
+    const id = tunnel.ready.session.id;
+    const extended = await a.api(`/api/v1/sessions/${id}/extend`, { method: 'POST', token: await a.token('dave'), body: { duration: '20s' } });
+    expect(extended.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect((await client.query('SELECT 1 AS n')).rows[0].n).toBe(1);
+    const ended = endOf(client);
+    await b.api(`/api/v1/sessions/${id}`, { method: 'DELETE', token: await a.token('dave') });
+    expect((await ended).err.code).toBe('57P01');
   });
 
   it('keep one verifiable chain per session though its events came through both replicas', async () => {

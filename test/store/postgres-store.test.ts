@@ -1,5 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { POSTGRES_SCHEMA_VERSION, PostgresStore } from '../../src/store/postgres-store.js';
+import { SharedChainRecorder } from '../../src/audit/shared-chain-recorder.js';
+import { verifySession } from '../../src/audit/verify.js';
+import { POSTGRES_SCHEMA_VERSION, PostgresStore, type StoreChange } from '../../src/store/postgres-store.js';
 import { startStoreServer, type StoreServer } from '../helpers/store-server.js';
 import { storeContract } from './store-contract.js';
 import { buildChain, sessionRecord } from './temp-store.js';
@@ -101,3 +103,54 @@ describe('PostgresStore audit across replicas', () => {
     expect((await store.chainHead('s1'))?.seq).toBe(3);
   });
 });
+
+describe('replicas on one PostgresStore', () => {
+  it('keeps one verifiable chain when two replicas’ recorders write to one session in turn (a stale head is retried, not lost)', async () => {
+    const url = await server.freshDatabase();
+    const [storeA, storeB] = [await fresh(url), await fresh(url)];
+    const a = new SharedChainRecorder({ store: storeA });
+    const b = new SharedChainRecorder({ store: storeB });
+    try {
+      for (let i = 0; i < 6; i++) {
+        const recorder = i % 2 ? b : a;
+        await recorder.record('s1', 'connection_opened', { connectionId: `c${i}` });
+      }
+      // Both at once, several times over: each lands once, in some order.
+      await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? b : a).record('s1', 'connection_closed', { connectionId: `c${i}` })));
+      const events = await storeA.sessionEvents('s1');
+      expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+      expect(await verifySession(storeB, 's1')).toMatchObject({ ok: true, events: 12 });
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('announces ended sessions to every watcher, and reports a resync after losing its connection', async () => {
+    const url = await server.freshDatabase();
+    const store = await fresh(url);
+    const changes: StoreChange[] = [];
+    const watch = await store.watch((c) => changes.push(c), { retryMs: 100 });
+    try {
+      await store.insertSession(sessionRecord('w1'));
+      await store.endSession('w1', { at: new Date(5), reason: 'done', status: 'ended' });
+      await waitFor(() => changes.some((c) => c.table === 'sessions' && c.id === 'w1'));
+      // An operator (or a failover) kills the listening connection: the watcher comes back and says so.
+      await server.sql(url, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN hoop_changes'`);
+      await waitFor(() => changes.some((c) => c.table === 'resync'));
+      await store.insertSession(sessionRecord('w2'));
+      await store.endSession('w2', { at: new Date(5), reason: 'done', status: 'ended' });
+      await waitFor(() => changes.some((c) => c.table === 'sessions' && c.id === 'w2'));
+    } finally {
+      await watch.close();
+    }
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
