@@ -11,8 +11,8 @@
  */
 import pg from 'pg';
 import { HoopError, errorMessage } from '../errors.js';
+import { advanceHead, eventFromRow, voteFromJson, voteToJson, type AppendHead, type VoteJson } from './audit-chain.js';
 import {
-  AUDIT_CHAIN_CONFLICT,
   auditIndexFields,
   type AuditChainHead,
   type AuditFilter,
@@ -22,7 +22,7 @@ import {
   type StoredAuditEvent,
 } from './audit-store.js';
 import type { AuditIngestResult } from './sqlite-store.js';
-import type { OutboxEntry, ReviewFilter, ReviewRecord, ReviewVote, SessionExtensionRecord, SessionFilter, SessionRecord, Store } from './store.js';
+import type { OutboxEntry, ReviewFilter, ReviewRecord, SessionExtensionRecord, SessionFilter, SessionRecord, Store } from './store.js';
 
 /** Key of the advisory lock held while migrating (any constant; "hoopctl" in ASCII). */
 const MIGRATION_LOCK = 0x686f6f7063746cn;
@@ -474,44 +474,24 @@ export class PostgresStore implements Store, AuditStore {
   private async appendTransaction(events: readonly StoredAuditEvent[], mode: 'strict' | 'skip_stored'): Promise<AuditIngestResult> {
     return this.transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_APPEND_LOCK]);
-      const heads = new Map<string, HeadRow>();
+      const heads = new Map<string, AppendHead>();
       const rows: unknown[][] = [];
       let skipped = 0;
       for (const e of events) {
         let head = heads.get(e.sessionId);
         if (!head) {
-          head = (await client.query<HeadRow>('SELECT * FROM audit_heads WHERE session_id = $1', [e.sessionId])).rows[0];
-          if (!head) {
-            const session = (await client.query<SessionRow>('SELECT user_name, issuer, subject, connection FROM sessions WHERE id = $1', [e.sessionId])).rows[0];
-            head = {
-              session_id: e.sessionId,
-              seq: 0,
-              hash: '',
-              user_name: session?.user_name ?? null,
-              issuer: session?.issuer ?? null,
-              subject: session?.subject ?? null,
-              connection: session?.connection ?? null,
-            };
-          }
+          const stored = (await client.query<HeadRow>('SELECT * FROM audit_heads WHERE session_id = $1', [e.sessionId])).rows[0];
+          const session = stored ? undefined : (await client.query<SessionRow>('SELECT user_name, issuer, subject, connection FROM sessions WHERE id = $1', [e.sessionId])).rows[0];
+          head = stored
+            ? { sessionId: e.sessionId, seq: stored.seq, hash: stored.hash, user: stored.user_name, issuer: stored.issuer, subject: stored.subject, connection: stored.connection }
+            : { sessionId: e.sessionId, seq: 0, hash: '', user: session?.user_name ?? null, issuer: session?.issuer ?? null, subject: session?.subject ?? null, connection: session?.connection ?? null };
           heads.set(e.sessionId, head);
         }
-        if (mode === 'skip_stored' && e.seq <= head.seq) {
+        if (advanceHead(head, e, mode) === 'skip') {
           skipped++;
           continue;
         }
-        if (e.seq !== head.seq + 1 || (head.seq > 0 && e.prevHash !== head.hash)) {
-          throw new HoopError('internal', AUDIT_CHAIN_CONFLICT, `audit event ${e.sessionId}#${e.seq} does not continue the stored chain (head is #${head.seq})`);
-        }
-        const index = auditIndexFields(e);
-        if (index.user !== null) head.user_name = index.user;
-        if (index.owner !== null) {
-          head.issuer = index.owner.issuer;
-          head.subject = index.owner.subject;
-        }
-        if (index.connection !== null) head.connection = index.connection;
-        rows.push([e.sessionId, e.seq, e.time, e.type, e.dataJson, e.prevHash, e.hash, head.user_name, head.issuer, head.subject, head.connection, index.decision]);
-        head.seq = e.seq;
-        head.hash = e.hash;
+        rows.push([e.sessionId, e.seq, e.time, e.type, e.dataJson, e.prevHash, e.hash, head.user, head.issuer, head.subject, head.connection, auditIndexFields(e).decision]);
       }
       // One INSERT per 1,000 rows (12 parameters each, under the protocol's 65,535 limit), in the batch's order.
       for (let i = 0; i < rows.length; i += 1000) {
@@ -527,7 +507,7 @@ export class PostgresStore implements Store, AuditStore {
           `INSERT INTO audit_heads (session_id, seq, hash, user_name, issuer, subject, connection) VALUES ($1, $2, $3, $4, $5, $6, $7)
            ON CONFLICT (session_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, user_name = excluded.user_name,
              issuer = excluded.issuer, subject = excluded.subject, connection = excluded.connection`,
-          [h.session_id, h.seq, h.hash, h.user_name, h.issuer, h.subject, h.connection],
+          [h.sessionId, h.seq, h.hash, h.user, h.issuer, h.subject, h.connection],
         );
       }
       return { inserted: events.length - skipped, skipped };
@@ -782,22 +762,6 @@ function sessionFromRow(r: SessionRow): SessionRecord {
   };
 }
 
-interface VoteJson {
-  user: string;
-  issuer?: string;
-  subject?: string;
-  at: number;
-  reason: string | null;
-}
-
-const voteToJson = (v: ReviewVote): VoteJson => ({ user: v.user, ...(v.issuer !== undefined ? { issuer: v.issuer, subject: v.subject } : {}), at: v.at.getTime(), reason: v.reason });
-const voteFromJson = (v: VoteJson): ReviewVote => ({
-  user: v.user,
-  ...(typeof v.issuer === 'string' && typeof v.subject === 'string' ? { issuer: v.issuer, subject: v.subject } : {}),
-  at: new Date(v.at),
-  reason: v.reason,
-});
-
 function reviewFromRow(r: ReviewRow): ReviewRecord {
   return {
     id: r.id,
@@ -823,14 +787,4 @@ function reviewFromRow(r: ReviewRow): ReviewRecord {
     endReason: r.end_reason,
     reviewerGroups: r.reviewer_groups,
   };
-}
-
-function eventFromRow(r: AuditRow): StoredAuditEvent {
-  let data: unknown = null;
-  try {
-    data = JSON.parse(r.data);
-  } catch {
-    // Tampered or damaged: the verifier reports it through the hash over `dataJson`.
-  }
-  return { sessionId: r.session_id, seq: r.seq, time: r.time, type: r.type, data, dataJson: r.data, prevHash: r.prev_hash, hash: r.hash };
 }

@@ -1,20 +1,17 @@
 // Health, readiness, metrics and a graceful drain, through a real gateway, tunnel and PostgreSQL.
-import crypto from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedDemoDatabase } from '../../src/demo/seed.js';
-import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-postgres.js';
-import { openTestTunnel, ordersConnection, startTestGateway, type TestGateway, type TestTunnel } from '../helpers/gateway.js';
+import type { LocalPostgres } from '../../src/dev/embedded-postgres.js';
+import { openTestTunnel, ordersConnection, startOrdersPostgres, startTestGateway, TestClients, type TestGateway } from '../helpers/gateway.js';
 
 let postgres: LocalPostgres;
 let gw: TestGateway;
-const tunnels: TestTunnel[] = [];
-const clients: pg.Client[] = [];
+const clients = new TestClients();
 
 beforeAll(async () => {
-  postgres = await startLocalPostgres({ password: crypto.randomBytes(12).toString('hex') });
-  const appPassword = crypto.randomBytes(12).toString('hex');
-  await seedDemoDatabase(postgres.url('postgres'), appPassword);
+  const orders = await startOrdersPostgres();
+  postgres = orders.postgres;
+  const appPassword = orders.appPassword;
   gw = await startTestGateway({
     env: { ORDERS_PW: appPassword },
     connections: {
@@ -24,20 +21,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
-  for (const t of tunnels) await t.close().catch(() => undefined);
+  await clients.close();
   await gw?.stop();
   await postgres?.stop();
 });
 
 async function connected(): Promise<pg.Client> {
-  const tunnel = await openTestTunnel(gw, await gw.token('alice'), 'orders-db');
-  tunnels.push(tunnel);
-  const client = new pg.Client({ connectionString: tunnel.url });
-  client.on('error', () => undefined);
-  await client.connect();
-  clients.push(client);
-  return client;
+  return (await clients.connect(gw, await gw.token('alice'), 'orders-db')).client;
 }
 
 const metric = (text: string, name: string): number => {

@@ -1,23 +1,21 @@
 // Two gateway replicas sharing one PostgreSQL store, in one process: any replica decides, the one holding the connection acts.
-import crypto from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedDemoDatabase } from '../../src/demo/seed.js';
-import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-postgres.js';
+import type { LocalPostgres } from '../../src/dev/embedded-postgres.js';
 import { freePort } from '../../src/dev/free-port.js';
 import { generateEd25519KeyPair } from '../../src/ssh/ed25519.js';
 import { parseGatewayConfig } from '../../src/gateway/config.js';
 import { startGateway } from '../../src/gateway/gateway.js';
 import { PostgresStore } from '../../src/store/postgres-store.js';
-import { openTestTunnel, ordersConnection, pendingReview, startTestGateway, type TestGateway, type TestTunnel } from '../helpers/gateway.js';
+import { createDatabase } from '../helpers/store-server.js';
+import { ordersConnection, pendingReview, startOrdersPostgres, startTestGateway, TestClients, type TestGateway, type TestTunnel } from '../helpers/gateway.js';
 
 let postgres: LocalPostgres;
 let storeUrl: string;
 let a: TestGateway;
 let b: TestGateway;
 let env: Record<string, string>;
-const tunnels: TestTunnel[] = [];
-const clients: pg.Client[] = [];
+const clients = new TestClients();
 
 /** Settings every replica shares; each listens on its own SSH port and advertises B's first. */
 function replicaSettings(name: string, sshPort: number, advertised: number[], issuer?: string): Record<string, unknown> {
@@ -40,14 +38,10 @@ const connections = (port: number) => ({
 });
 
 beforeAll(async () => {
-  postgres = await startLocalPostgres({ password: crypto.randomBytes(12).toString('hex') });
-  const appPassword = crypto.randomBytes(12).toString('hex');
-  await seedDemoDatabase(postgres.url('postgres'), appPassword);
-  const admin = new pg.Client({ connectionString: postgres.url() });
-  await admin.connect();
-  await admin.query('CREATE DATABASE hoop_store');
-  await admin.end();
-  storeUrl = postgres.url('hoop_store');
+  const orders = await startOrdersPostgres();
+  postgres = orders.postgres;
+  const appPassword = orders.appPassword;
+  storeUrl = await createDatabase(postgres, 'hoop_store');
   env = { ORDERS_PW: appPassword, HOOP_STORE_URL: storeUrl, HOOP_SSH_HOST_KEY: generateEd25519KeyPair('replicas-test').privateKey };
   const [sshA, sshB] = [await freePort(), await freePort()];
   a = await startTestGateway({ env, connections: connections(postgres.port), settings: replicaSettings('gw-a', sshA, [sshB, sshA]) });
@@ -55,8 +49,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
-  for (const t of tunnels) await t.close().catch(() => undefined);
+  await clients.close();
   await b?.stop();
   await a?.stop();
   await postgres?.stop();
@@ -64,13 +57,7 @@ afterAll(async () => {
 
 /** A session made through A's API whose SSH connection lands on B (A advertises B first). */
 async function sessionOnB(user = 'alice', request: { duration?: string } = {}): Promise<{ tunnel: TestTunnel; client: pg.Client }> {
-  const tunnel = await openTestTunnel(a, await a.token(user), 'orders-db', request);
-  tunnels.push(tunnel);
-  const client = new pg.Client({ connectionString: tunnel.url });
-  client.on('error', () => undefined);
-  await client.connect();
-  clients.push(client);
-  return { tunnel, client };
+  return clients.connect(a, await a.token(user), 'orders-db', request);
 }
 
 /** Resolves with the error that ends `client`, and when it came. */

@@ -12,6 +12,18 @@ export interface StoreServer {
   stop(): Promise<void>;
 }
 
+/** Creates an empty database on `postgres` and returns its superuser URL (for a gateway store). */
+export async function createDatabase(postgres: LocalPostgres, name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: postgres.url() });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  return postgres.url(name);
+}
+
 export async function startStoreServer(): Promise<StoreServer> {
   const postgres = await startLocalPostgres({ password: crypto.randomBytes(12).toString('hex'), flags: ['-c', 'max_connections=300'] });
   let n = 0;
@@ -27,11 +39,7 @@ export async function startStoreServer(): Promise<StoreServer> {
   return {
     postgres,
     sql,
-    async freshDatabase() {
-      const name = `store_${process.pid}_${++n}`;
-      await sql(postgres.url(), `CREATE DATABASE ${name}`);
-      return postgres.url(name);
-    },
+    freshDatabase: () => createDatabase(postgres, `store_${process.pid}_${++n}`),
     stop: () => postgres.stop(),
   };
 }

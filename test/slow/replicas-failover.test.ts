@@ -1,16 +1,16 @@
 // Two `hoopctl gateway serve` processes on one PostgreSQL store; the real CLI in front. kill -9 of one replica mid-traffic.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedDemoDatabase } from '../../src/demo/seed.js';
-import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-postgres.js';
+import type { LocalPostgres } from '../../src/dev/embedded-postgres.js';
 import { freePort } from '../../src/dev/free-port.js';
 import { startLocalTokenIssuer, type LocalTokenIssuer } from '../../src/dev/token-issuer.js';
 import { generateEd25519KeyPair } from '../../src/ssh/ed25519.js';
 import { finished, spawnHoopctl, waitForEvent } from '../helpers/cli-process.js';
+import { startOrdersPostgres } from '../helpers/gateway.js';
+import { createDatabase } from '../helpers/store-server.js';
 
 interface Replica {
   name: string;
@@ -64,17 +64,13 @@ async function serve(r: Replica): Promise<number> {
 }
 
 beforeAll(async () => {
-  postgres = await startLocalPostgres({ password: crypto.randomBytes(12).toString('hex') });
-  const appPassword = crypto.randomBytes(12).toString('hex');
-  await seedDemoDatabase(postgres.url('postgres'), appPassword);
-  const admin = new pg.Client({ connectionString: postgres.url() });
-  await admin.connect();
-  await admin.query('CREATE DATABASE hoop_store');
-  await admin.end();
+  const orders = await startOrdersPostgres();
+  postgres = orders.postgres;
+  const appPassword = orders.appPassword;
   issuer = await startLocalTokenIssuer();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-replicas-'));
   fs.writeFileSync(path.join(dir, 'ssh_host_ed25519_key'), generateEd25519KeyPair('replicas').privateKey, { mode: 0o600 });
-  env = { ORDERS_DB_PASSWORD: appPassword, HOOP_STORE_URL: postgres.url('hoop_store') };
+  env = { ORDERS_DB_PASSWORD: appPassword, HOOP_STORE_URL: await createDatabase(postgres, 'hoop_store') };
   for (const name of ['gw-a', 'gw-b']) replicas.push({ name, api: await freePort(), ssh: await freePort(), stderr: '' });
   for (const r of replicas) writeConfig(r, replicas);
   // Both at once: migrations run under the advisory lock, once.
