@@ -11,7 +11,7 @@
  */
 import pg from 'pg';
 import { HoopError, errorMessage } from '../errors.js';
-import { advanceHead, eventFromRow, voteFromJson, voteToJson, type AppendHead, type VoteJson } from './audit-chain.js';
+import { advanceHead, eventFromRow, voteFromJson, voteToJson, type AppendHead, type AuditEventColumns, type VoteJson } from './audit-chain.js';
 import {
   auditIndexFields,
   type AuditChainHead,
@@ -715,15 +715,8 @@ interface ReviewRow {
   reviewer_groups: string[];
 }
 
-interface AuditRow {
+interface AuditRow extends AuditEventColumns {
   id: number;
-  session_id: string;
-  seq: number;
-  time: string;
-  type: string;
-  data: string;
-  prev_hash: string;
-  hash: string;
   user_name: string | null;
   issuer: string | null;
   subject: string | null;

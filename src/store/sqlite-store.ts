@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { HoopError } from '../errors.js';
-import { advanceHead, eventFromRow, voteFromJson, voteToJson, type AppendHead, type VoteJson } from './audit-chain.js';
+import { advanceHead, eventFromRow, voteFromJson, voteToJson, type AppendHead, type AuditEventColumns, type VoteJson } from './audit-chain.js';
 import {
   auditIndexFields,
   type AuditChainHead,
@@ -188,15 +188,8 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
-interface AuditRow {
+interface AuditRow extends AuditEventColumns {
   id: number;
-  session_id: string;
-  seq: number;
-  time: string;
-  type: string;
-  data: string;
-  prev_hash: string;
-  hash: string;
   user: string | null;
   issuer: string | null;
   subject: string | null;
