@@ -65,19 +65,22 @@ export class GatewayMetrics implements StatementMetrics {
     });
     const gauge = (name: string, help: string, read: () => number) =>
       new Gauge({ name, help, registers, collect() { this.set(read()); } });
+    // Counters kept elsewhere (the recorder, the notifier), read at scrape time.
+    const counter = (name: string, help: string, read: () => number) =>
+      new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
     gauge('hoop_connections', 'Database connections this replica serves now.', sources.connections);
     gauge('hoop_held_statements', 'Statements held on this replica waiting for a review.', sources.heldStatements);
     gauge('hoop_audit_backlog_bytes', 'Audit bytes journaled on this replica and not yet in the store.', () => sources.audit().journal?.backlogBytes ?? 0);
-    gauge('hoop_audit_events_total', 'Audit events committed by this replica.', () => sources.audit().events);
-    gauge('hoop_audit_failed_batches_total', 'Audit batches the store or journal refused (their statements were refused).', () => sources.audit().failedBatches);
+    counter('hoop_audit_events_total', 'Audit events committed by this replica.', () => sources.audit().events);
+    counter('hoop_audit_failed_batches_total', 'Audit batches the store or journal refused (their statements were refused).', () => sources.audit().failedBatches);
     gauge('hoop_data_dir_free_bytes', 'Free bytes on the filesystem of the gateway data directory.', () => sources.disk.current()?.freeBytes ?? NaN);
     gauge('hoop_data_dir_total_bytes', 'Size of the filesystem of the gateway data directory.', () => sources.disk.current()?.totalBytes ?? NaN);
     gauge('hoop_data_dir_low_space', '1 when free space is below audit.diskWarning.', () => (sources.disk.current()?.low ? 1 : 0));
     const webhook = sources.webhook;
     if (webhook) {
-      gauge('hoop_webhook_failed_attempts_total', 'Webhook deliveries that failed (each is retried until out of attempts).', () => webhook().failedAttempts);
-      gauge('hoop_webhook_delivered_total', 'Webhook notifications delivered.', () => webhook().delivered);
-      gauge('hoop_webhook_dropped_total', 'Webhook notifications given up on.', () => webhook().dropped);
+      counter('hoop_webhook_failed_attempts_total', 'Webhook deliveries that failed (each is retried until out of attempts).', () => webhook().failedAttempts);
+      counter('hoop_webhook_delivered_total', 'Webhook notifications delivered.', () => webhook().delivered);
+      counter('hoop_webhook_dropped_total', 'Webhook notifications given up on.', () => webhook().dropped);
     }
   }
 

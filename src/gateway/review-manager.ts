@@ -490,12 +490,18 @@ export class ReviewManager {
   /** Ends a pending review without approval (timed out, withdrawn); the audit event is best effort. */
   private async close(review: ReviewRecord, status: 'timed_out' | 'withdrawn', reason: string): Promise<void> {
     const closed: ReviewRecord = { ...review, status, decidedAt: this.now(), endReason: reason };
-    await this.recordQuietly(review.sessionId, status === 'timed_out' ? 'review_timed_out' : 'review_withdrawn', { reviewId: review.id, kind: review.kind, reason });
     try {
       await this.update(closed);
     } catch (err) {
+      if (err instanceof HoopError && err.code === 'review_decided') {
+        // Decided or closed meanwhile (by another replica's timer, say): that one records it.
+        const current = await this.options.store.getReview(review.id).catch(() => undefined);
+        if (current && current.status !== 'pending') this.settle(current);
+        return;
+      }
       this.options.logger.error('could not store the end of a review', { review: review.id, error: errorMessage(err) });
     }
+    await this.recordQuietly(review.sessionId, status === 'timed_out' ? 'review_timed_out' : 'review_withdrawn', { reviewId: review.id, kind: review.kind, reason });
     await this.refuseSession(closed);
     this.settle(closed);
     this.announce('review.decided', closed);
