@@ -11,8 +11,9 @@
  */
 import pg from 'pg';
 import { HoopError, errorMessage } from '../errors.js';
-import { advanceHead, eventFromRow, voteFromJson, voteToJson, type AppendHead, type AuditEventColumns, type VoteJson } from './audit-chain.js';
+import { eventFromRow, voteFromJson, voteToJson, type AuditEventColumns, type VoteJson } from './audit-chain.js';
 import {
+  AUDIT_CHAIN_CONFLICT,
   auditIndexFields,
   type AuditChainHead,
   type AuditFilter,
@@ -28,6 +29,8 @@ import type { OutboxEntry, ReviewFilter, ReviewRecord, SessionExtensionRecord, S
 const MIGRATION_LOCK = 0x686f6f7063746cn;
 /** Key of the transaction lock that serializes audit appends. */
 const AUDIT_APPEND_LOCK = 0x686f6f7061756en;
+/** What hoop_audit_append raises when an event does not continue its chain. */
+const CHAIN_CONFLICT_SQLSTATE = 'HC001';
 
 /** Version N's statements, applied in one transaction each, in order. */
 const MIGRATIONS: string[][] = [
@@ -156,6 +159,51 @@ const MIGRATIONS: string[][] = [
     `CREATE TRIGGER reviews_changed AFTER UPDATE ON reviews FOR EACH ROW
        WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.approvals IS DISTINCT FROM NEW.approvals)
        EXECUTE FUNCTION hoop_notify_change()`,
+  ],
+  // Version 3: an audit batch is appended in one round trip. Same checks as SqliteStore's append
+  // (audit-chain.ts), server-side: each event must continue its session's head (else SQLSTATE
+  // HC001 and nothing of the batch is written); the head carries the session's who/where, which
+  // the caller takes from each event (auditIndexFields) and passes along.
+  [
+    `CREATE FUNCTION hoop_audit_append(batch JSONB, skip_stored BOOLEAN) RETURNS INTEGER[] LANGUAGE plpgsql AS $$
+     DECLARE
+       e JSONB;
+       h audit_heads%ROWTYPE;
+       seq BIGINT;
+       inserted INTEGER := 0;
+       skipped INTEGER := 0;
+     BEGIN
+       PERFORM pg_advisory_xact_lock(${AUDIT_APPEND_LOCK});
+       FOR e IN SELECT value FROM jsonb_array_elements(batch) LOOP
+         seq := (e->>'seq')::BIGINT;
+         SELECT * INTO h FROM audit_heads WHERE session_id = e->>'sessionId';
+         IF NOT FOUND THEN
+           h := ROW(e->>'sessionId', 0, '', NULL, NULL, NULL, NULL);
+           SELECT user_name, issuer, subject, connection INTO h.user_name, h.issuer, h.subject, h.connection FROM sessions WHERE id = e->>'sessionId';
+         END IF;
+         IF skip_stored AND seq <= h.seq THEN
+           skipped := skipped + 1;
+           CONTINUE;
+         END IF;
+         IF seq <> h.seq + 1 OR (h.seq > 0 AND e->>'prevHash' <> h.hash) THEN
+           RAISE EXCEPTION 'audit event %#% does not continue the stored chain (head is #%)', e->>'sessionId', seq, h.seq USING ERRCODE = 'HC001';
+         END IF;
+         h.user_name := coalesce(e->>'user', h.user_name);
+         IF e->>'issuer' IS NOT NULL THEN
+           h.issuer := e->>'issuer';
+           h.subject := e->>'subject';
+         END IF;
+         h.connection := coalesce(e->>'connection', h.connection);
+         INSERT INTO audit_events (session_id, seq, time, type, data, prev_hash, hash, user_name, issuer, subject, connection, decision)
+           VALUES (h.session_id, seq, e->>'time', e->>'type', e->>'data', e->>'prevHash', e->>'hash', h.user_name, h.issuer, h.subject, h.connection, e->>'decision');
+         h.seq := seq;
+         h.hash := e->>'hash';
+         INSERT INTO audit_heads VALUES (h.*) ON CONFLICT (session_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
+           user_name = excluded.user_name, issuer = excluded.issuer, subject = excluded.subject, connection = excluded.connection;
+         inserted := inserted + 1;
+       END LOOP;
+       RETURN ARRAY[inserted, skipped];
+     END $$`,
   ],
 ];
 
@@ -471,47 +519,33 @@ export class PostgresStore implements Store, AuditStore {
     return this.appendTransaction(events, 'skip_stored');
   }
 
+  /** One round trip: hoop_audit_append (migration 3) checks and writes the whole batch, or nothing. */
   private async appendTransaction(events: readonly StoredAuditEvent[], mode: 'strict' | 'skip_stored'): Promise<AuditIngestResult> {
-    return this.transaction(async (client) => {
-      await client.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_APPEND_LOCK]);
-      const heads = new Map<string, AppendHead>();
-      const rows: unknown[][] = [];
-      let skipped = 0;
-      for (const e of events) {
-        let head = heads.get(e.sessionId);
-        if (!head) {
-          const stored = (await client.query<HeadRow>('SELECT * FROM audit_heads WHERE session_id = $1', [e.sessionId])).rows[0];
-          const session = stored ? undefined : (await client.query<SessionRow>('SELECT user_name, issuer, subject, connection FROM sessions WHERE id = $1', [e.sessionId])).rows[0];
-          head = stored
-            ? { sessionId: e.sessionId, seq: stored.seq, hash: stored.hash, user: stored.user_name, issuer: stored.issuer, subject: stored.subject, connection: stored.connection }
-            : { sessionId: e.sessionId, seq: 0, hash: '', user: session?.user_name ?? null, issuer: session?.issuer ?? null, subject: session?.subject ?? null, connection: session?.connection ?? null };
-          heads.set(e.sessionId, head);
-        }
-        if (advanceHead(head, e, mode) === 'skip') {
-          skipped++;
-          continue;
-        }
-        rows.push([e.sessionId, e.seq, e.time, e.type, e.dataJson, e.prevHash, e.hash, head.user, head.issuer, head.subject, head.connection, auditIndexFields(e).decision]);
-      }
-      // One INSERT per 1,000 rows (12 parameters each, under the protocol's 65,535 limit), in the batch's order.
-      for (let i = 0; i < rows.length; i += 1000) {
-        const slice = rows.slice(i, i + 1000);
-        const values = slice.map((_, r) => `(${Array.from({ length: 12 }, (_, c) => `$${r * 12 + c + 1}`).join(', ')})`).join(', ');
-        await client.query(
-          `INSERT INTO audit_events (session_id, seq, time, type, data, prev_hash, hash, user_name, issuer, subject, connection, decision) VALUES ${values}`,
-          slice.flat(),
-        );
-      }
-      for (const h of heads.values()) {
-        await client.query(
-          `INSERT INTO audit_heads (session_id, seq, hash, user_name, issuer, subject, connection) VALUES ($1, $2, $3, $4, $5, $6, $7)
-           ON CONFLICT (session_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, user_name = excluded.user_name,
-             issuer = excluded.issuer, subject = excluded.subject, connection = excluded.connection`,
-          [h.sessionId, h.seq, h.hash, h.user, h.issuer, h.subject, h.connection],
-        );
-      }
-      return { inserted: events.length - skipped, skipped };
+    const batch = events.map((e) => {
+      const index = auditIndexFields(e);
+      return {
+        sessionId: e.sessionId,
+        seq: e.seq,
+        time: e.time,
+        type: e.type,
+        data: e.dataJson,
+        prevHash: e.prevHash,
+        hash: e.hash,
+        user: index.user,
+        issuer: index.owner?.issuer ?? null,
+        subject: index.owner?.subject ?? null,
+        connection: index.connection,
+        decision: index.decision,
+      };
     });
+    try {
+      const { rows } = await this.pool.query<{ counts: number[] }>('SELECT hoop_audit_append($1::jsonb, $2) AS counts', [JSON.stringify(batch), mode === 'skip_stored']);
+      const [inserted, skipped] = rows[0]!.counts;
+      return { inserted: inserted!, skipped: skipped! };
+    } catch (err) {
+      if ((err as { code?: string }).code === CHAIN_CONFLICT_SQLSTATE) throw new HoopError('internal', AUDIT_CHAIN_CONFLICT, (err as Error).message, { cause: err });
+      throw err;
+    }
   }
 
   async sessionEvents(sessionId: string): Promise<StoredAuditEvent[]> {
