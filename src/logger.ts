@@ -23,3 +23,9 @@ export function jsonLineLogger(write: (line: string) => void, minLevel: 'debug' 
   };
   return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
 }
+
+/** A logger that adds `fields` (e.g. the replica's name) to every line; a line's own fields win. */
+export function withFields(logger: Logger, fields: Record<string, unknown>): Logger {
+  const wrap = (level: keyof Logger) => (message: string, own?: Record<string, unknown>) => logger[level](message, { ...fields, ...own });
+  return { debug: wrap('debug'), info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
+}

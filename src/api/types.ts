@@ -80,6 +80,8 @@ export interface CreateSessionResponse {
     port: number;
     /** `SHA256:<base64 without padding>`, as `ssh-keygen -l` prints it. */
     hostKeyFingerprint: string;
+    /** Every address of the endpoint, `host`/`port` first, when the gateway advertises several (replicas): clients fail over in this order. */
+    endpoints?: { host: string; port: number }[];
   };
   /** What a local client uses to log in to the tunnel. Never the upstream secret. */
   database: {

@@ -143,6 +143,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private readonly maxDelayMs: number;
   private readonly pendingClientTimeoutMs: number;
   private readonly sshReadyTimeoutMs: number;
+  /** Which of the advertised SSH endpoints worked last (see connectSsh). */
+  private endpointIndex = 0;
   private readonly keepaliveIntervalMs: number;
   private readonly maxAuthRejections: number;
   private readonly expiryGraceMs: number;
@@ -424,7 +426,31 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
 
   // ── SSH ─────────────────────────────────────────────────────────────────────────────────
 
-  private connectSsh(): Promise<ssh2.Client> {
+  /**
+   * Connects to the first SSH endpoint that answers, starting with the one that worked last:
+   * replicas advertise several (`ssh.endpoints`), and one that is down is skipped at once. A
+   * refused key or a wrong host key is an answer, not an outage: it stops the search.
+   */
+  private async connectSsh(): Promise<ssh2.Client> {
+    const ssh = this.created!.ssh;
+    const endpoints = ssh.endpoints && ssh.endpoints.length > 0 ? ssh.endpoints : [{ host: ssh.host, port: ssh.port }];
+    let lastError: HoopError | undefined;
+    for (let i = 0; i < endpoints.length; i++) {
+      const index = (this.endpointIndex + i) % endpoints.length;
+      try {
+        const client = await this.connectSshTo(endpoints[index]!);
+        if (index !== this.endpointIndex) this.logger.info('connected to another SSH endpoint of the gateway', { endpoint: `${endpoints[index]!.host}:${endpoints[index]!.port}` });
+        this.endpointIndex = index;
+        return client;
+      } catch (err) {
+        lastError = toHoopError(err);
+        if (lastError.code === 'host_key_mismatch' || lastError.code === 'ssh_key_refused') throw lastError;
+      }
+    }
+    throw lastError!;
+  }
+
+  private connectSshTo(endpoint: { host: string; port: number }): Promise<ssh2.Client> {
     const created = this.created!;
     const key = this.key!;
     const expected = created.ssh.hostKeyFingerprint;
@@ -438,7 +464,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
         client.removeAllListeners('ready');
         client.on('error', () => undefined);
         client.end();
-        reject(this.sshError(err, expected, offered));
+        reject(this.sshError(err, expected, offered, endpoint));
       };
       client.once('ready', () => {
         if (settled) return;
@@ -451,7 +477,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       client.on('error', fail);
       client.once('close', onEarlyClose);
       // Our own socket, so its writes can be gathered per event-loop turn (see write-coalescer.ts).
-      const sock = net.connect({ host: created.ssh.host, port: created.ssh.port });
+      const sock = net.connect({ host: endpoint.host, port: endpoint.port });
       // ssh2 writes a packet in several pieces; with Nagle on each round trip waits ~40 ms.
       sock.setNoDelay(true);
       coalesceWrites(sock);
@@ -475,8 +501,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     });
   }
 
-  private sshError(err: unknown, expected: string, offered: string | undefined): HoopError {
-    const { host, port } = this.created!.ssh;
+  private sshError(err: unknown, expected: string, offered: string | undefined, endpoint: { host: string; port: number }): HoopError {
+    const { host, port } = endpoint;
     const where = `${host}:${port}`;
     if (offered !== undefined && offered !== expected) {
       return new HoopError(

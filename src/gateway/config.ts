@@ -102,9 +102,21 @@ export interface GatewayConfig {
     api: ApiListen;
     ssh: HostPort;
   };
-  /** Address put in session answers for the SSH endpoint; defaults to `listen.ssh`. */
-  advertiseSsh?: HostPort;
+  /**
+   * Addresses put in session answers for the SSH endpoint, in the order clients try them;
+   * defaults to `listen.ssh`. Replicas behind one name list that name, or each other.
+   */
+  advertiseSsh?: HostPort[];
   dataDir: string;
+  /** Where sessions, reviews, the webhook outbox and the audit index live. */
+  store: StoreConfig;
+  /**
+   * This replica's name (`replica.name`): the journal and audit events it writes are its own;
+   * two running gateways never share one. Absent: a name kept in dataDir, made on first start.
+   */
+  replicaName?: string;
+  /** `ssh.hostKey` (file:/env:): an OpenSSH private key every replica serves, so clients' pinning survives a failover. Absent: a key kept in dataDir. */
+  sshHostKey?: string;
   auth: {
     issuers: IssuerConfig[];
     /** Published to clients for `hoopctl login`; absent: clients bring their own token. */
@@ -141,6 +153,18 @@ export interface GatewayConfig {
 
 /** Secrets read once, when the gateway starts. */
 export type StartSecret = 'maskingHashKey' | 'webhookUrl' | 'apiTlsKey';
+/** `store: { type: sqlite }` (default: a file in dataDir) or `store: { type: postgres, url: env:HOOP_STORE_URL }` (shared by replicas). */
+export type StoreConfig =
+  | { type: 'sqlite' }
+  | {
+      type: 'postgres';
+      /** The resolved URL (it carries credentials: never logged). */
+      url: string;
+      /** Most connections this replica opens to the store. */
+      poolSize: number;
+      /** How often a replica re-reads the sessions and reviews it holds, besides LISTEN/NOTIFY. */
+      sweepMs: number;
+    };
 
 /** `parser: { workers: 1, timeout: 10s, heapLimit: 512MiB }`. */
 export interface ParserConfig {
@@ -210,7 +234,7 @@ export interface ParseContext {
 /** Validates an already-parsed config tree. */
 export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayConfig {
   const root = new ConfigNode(tree, '', ctx.source);
-  root.onlyKeys(['listen', 'advertise', 'dataDir', 'auth', 'admins', 'auditors', 'masking', 'webhook', 'audit', 'parser', 'connections', 'azure', 'secrets']);
+  root.onlyKeys(['listen', 'advertise', 'dataDir', 'store', 'replica', 'ssh', 'auth', 'admins', 'auditors', 'masking', 'webhook', 'audit', 'parser', 'connections', 'azure', 'secrets']);
   const readAtStart: GatewayConfig['readAtStart'] = {};
   const listen = root.child('listen').onlyKeys(['api', 'ssh']);
   const apiNode = listen.child('api');
@@ -223,7 +247,11 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
   }
   const ssh = parseHostPort(listen.child('ssh'));
   const advertise = root.child('advertise');
-  const advertiseSsh = advertise.present ? parseHostPort(advertise.onlyKeys(['ssh']).child('ssh')) : undefined;
+  const advertiseSsh = advertise.present ? parseAdvertisedSsh(advertise.onlyKeys(['ssh']).child('ssh')) : undefined;
+  const replicaNode = root.child('replica');
+  const replicaName = replicaNode.present ? parseReplicaName(replicaNode.onlyKeys(['name']).child('name')) : undefined;
+  const sshNode = root.child('ssh');
+  const sshHostKey = sshNode.present ? resolveSecret(sshNode.onlyKeys(['hostKey']).child('hostKey'), ctx) : undefined;
 
   const dataDirNode = root.child('dataDir');
   const dataDir = path.resolve(ctx.baseDir, dataDirNode.present ? dataDirNode.string() : './.hoop');
@@ -269,6 +297,9 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
     listen: { api, ssh },
     advertiseSsh,
     dataDir,
+    store: parseStore(root.child('store'), ctx),
+    replicaName,
+    sshHostKey,
     auth: { issuers, clockToleranceSec, login: parseLogin(auth.child('login')) },
     adminGroups,
     auditorGroups,
@@ -345,6 +376,37 @@ function parseAuditLimits(node: ConfigNode): AuditLimits {
     if (percent.present) limits.diskWarningFreePercent = percent.integer(0, 100);
   }
   return limits;
+}
+
+function parseStore(node: ConfigNode, ctx: ParseContext): StoreConfig {
+  if (!node.present) return { type: 'sqlite' };
+  const type = node.child('type').oneOf(['sqlite', 'postgres'] as const);
+  if (type === 'sqlite') {
+    node.onlyKeys(['type']);
+    return { type };
+  }
+  node.onlyKeys(['type', 'url', 'poolSize', 'sweep']);
+  const urlNode = node.child('url');
+  const url = resolveSecret(urlNode, ctx);
+  if (!/^postgres(ql)?:\/\//.test(url) || !URL.canParse(url)) urlNode.fail('must resolve to a postgres:// URL', 'e.g. url: env:HOOP_STORE_URL with HOOP_STORE_URL=postgres://hoop:…@db:5432/hoop?sslmode=verify-full');
+  const pool = node.child('poolSize');
+  const sweep = node.child('sweep');
+  const sweepMs = sweep.present ? sweep.duration() : 5000;
+  if (sweepMs < 100 || sweepMs > 60_000) sweep.fail('must be from 100ms to 1m');
+  return { type, url, poolSize: pool.present ? pool.integer(2, 1000) : 10, sweepMs };
+}
+
+/** `advertise.ssh`: one host:port or a list of them. */
+function parseAdvertisedSsh(node: ConfigNode): HostPort[] {
+  const items = typeof node.value === 'string' ? [node] : node.list();
+  if (items.length === 0) node.fail('lists no address', 'e.g. ssh: [gw-a.example.com:2222, gw-b.example.com:2222]');
+  return items.map(parseHostPort);
+}
+
+function parseReplicaName(node: ConfigNode): string {
+  const name = node.string();
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name)) node.fail('use letters, digits, ".", "-" and "_" (at most 63)', 'e.g. name: gw-a (Kubernetes: the pod name through env)');
+  return name;
 }
 
 function parseParser(node: ConfigNode): ParserConfig {

@@ -35,6 +35,7 @@ import type { ConnectionConfig } from './config.js';
 import { roleFunctionCallRefusal, roleRefusal } from './database-roles.js';
 import type { ReviewManager } from './review-manager.js';
 import type { PasswordSource } from '../secrets/password-source.js';
+import type { StatementMetrics } from './gateway-metrics.js';
 
 /** What the gateway plugs into every engine: the audit log and, per connection, its policy. */
 export interface EngineWiring {
@@ -54,12 +55,16 @@ export interface EngineWiring {
   maxStatementBytes?: number;
   /** Where upstream logins get the connection's password (see GatewaySecrets). */
   password: PasswordSource;
+  /** Counts decisions and times policy and upstream (`/metrics`). */
+  metrics?: StatementMetrics;
 }
 
 /** The engine for one configured connection, with policy and audit in its data path. */
 export function createEngine(connection: ConnectionConfig, wiring: EngineWiring): Engine {
-  const recorder = auditStatementRecorder(wiring.recorder, wiring.logger, { budget: wiring.auditBudget, maxStatementBytes: wiring.maxStatementBytes });
-  const policy = statementPolicy(wiring.policy, connection);
+  const audited = auditStatementRecorder(wiring.recorder, wiring.logger, { budget: wiring.auditBudget, maxStatementBytes: wiring.maxStatementBytes });
+  const recorder = wiring.metrics ? measuredRecorder(audited, wiring.metrics) : audited;
+  const timed = (p: StatementPolicy) => (wiring.metrics ? measuredPolicy(p, wiring.metrics) : p);
+  const policy = timed(statementPolicy(wiring.policy, connection));
   const budget = wiring.auditBudget;
   const reviews = wiring.reviews && statementReviewer(wiring.reviews, wiring.logger);
   const target: PostgresTarget = {
@@ -105,7 +110,7 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
       // With roles mapped, a session runs as its role and nothing may change it back (fail closed if it has none).
       const role = session.role ?? '(none)';
       const forSession = connection.roles
-        ? statementPolicy(wiring.policy, connection, { refuse: (decision) => roleRefusal(decision, role), refuseFunctionCall: () => roleFunctionCallRefusal(role) })
+        ? timed(statementPolicy(wiring.policy, connection, { refuse: (decision) => roleRefusal(decision, role), refuseFunctionCall: () => roleFunctionCallRefusal(role) }))
         : policy;
       const guard = new StatementGuard({
         session,
@@ -256,6 +261,37 @@ export interface AuditBounds {
 
 /** Longest error message kept for a completion. */
 const MAX_ERROR_MESSAGE_BYTES = 4096;
+
+/** Counts each recorded statement's decision and times its upstream completion. */
+function measuredRecorder(inner: StatementRecorder, metrics: StatementMetrics): StatementRecorder {
+  return {
+    ...inner,
+    statement(r) {
+      const result = inner.statement(r);
+      metrics.decided(r.decision);
+      return result;
+    },
+    completed(r) {
+      metrics.completed(r.durationMs / 1000);
+      inner.completed(r);
+    },
+  };
+}
+
+/** Times each policy decision, parse included (also when it runs off the event loop). */
+function measuredPolicy(inner: StatementPolicy, metrics: StatementMetrics): StatementPolicy {
+  return {
+    ...inner,
+    decide: (sql, groups) => {
+      const started = performance.now();
+      const done = () => metrics.decisionTime((performance.now() - started) / 1000);
+      const analysis = inner.decide(sql, groups);
+      if (analysis instanceof Promise) return analysis.finally(done);
+      done();
+      return analysis;
+    },
+  };
+}
 
 /**
  * The engine's view of the audit log: statements are awaited (write-ahead), the rest is logged

@@ -1,22 +1,28 @@
 import path from 'node:path';
 import { AuditJournal, type AuditJournalOptions } from '../audit/journal.js';
 import { AuditRecorder } from '../audit/recorder.js';
+import { SharedChainRecorder } from '../audit/shared-chain-recorder.js';
 import { SessionAuditBudget } from '../audit/session-budget.js';
 import type { Engine } from '../engine/engine.js';
-import { silentLogger, type Logger } from '../logger.js';
-import { errorMessage } from '../errors.js';
+import { silentLogger, withFields, type Logger } from '../logger.js';
 import { SqliteStore } from '../store/sqlite-store.js';
+import { PostgresStore } from '../store/postgres-store.js';
 import type { AuditStore } from '../store/audit-store.js';
 import type { Store } from '../store/store.js';
-import type { ConnectionConfig, GatewayConfig } from './config.js';
+import type { CreateSessionResponse } from '../api/types.js';
+import type { ConnectionConfig, GatewayConfig, HostPort } from './config.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { DiskSpaceWatch } from './disk-space.js';
-import { loadOrCreateHostKey } from './host-key.js';
+import { loadOrCreateHostKey, parseHostKey } from './host-key.js';
+import { ReplicaSync } from './replica-sync.js';
+import { loadOrCreateReplicaName } from './replica-name.js';
 import { loadOrCreateMaskingKey } from './masking-key.js';
 import { ParserPool } from '../policy/parser-pool.js';
 import { loadPolicyParser, PolicyEngine } from '../policy/policy-engine.js';
 import { createEngine } from './engine-wiring.js';
-import { HttpApi } from './http-api.js';
+import { HttpApi, type ReadinessReport } from './http-api.js';
+import { GatewayMetrics } from './gateway-metrics.js';
+import { errorMessage } from '../errors.js';
 import { ReviewManager } from './review-manager.js';
 import { SessionManager } from './session-manager.js';
 import { WebhookNotifier, type WebhookNotifierOptions } from './webhook-notifier.js';
@@ -28,7 +34,7 @@ import { readStartSecrets } from './start-secrets.js';
 export interface GatewayDeps {
   logger?: Logger;
   now?: () => Date;
-  /** Defaults to SQLite in `dataDir`. */
+  /** Defaults to the config's `store` (SQLite in `dataDir` unless it names PostgreSQL). */
   store?: Store & AuditStore;
   fetch?: typeof globalThis.fetch;
   engineFor?: (connection: ConnectionConfig, logger: Logger) => Engine;
@@ -42,11 +48,19 @@ export interface GatewayDeps {
 
 export interface RunningGateway {
   apiUrl: string;
-  ssh: { host: string; port: number; hostKeyFingerprint: string };
+  /** This replica's name (see `replica.name`). */
+  replica: string;
+  ssh: CreateSessionResponse['ssh'];
   sessions: SessionManager;
   reviews: ReviewManager;
   /** Present when the config names a webhook. */
   webhook?: WebhookNotifier;
+  /**
+   * Graceful stop, step one: `/readyz` fails, no new SSH connections or database connections are
+   * taken, idle SSH connections end (clients reconnect to another replica). Resolves once no
+   * database connection runs here, or after `timeoutMs`; then `close()` ends what is left (57P01).
+   */
+  drain(timeoutMs: number): Promise<{ drained: boolean; remaining: number }>;
   close(): Promise<void>;
 }
 
@@ -62,25 +76,33 @@ async function assignLegacyPrincipals(config: GatewayConfig, store: Store, logge
   if (assigned > 0) logger.info('sessions stored without an identity now belong to their subject at the only issuer', { sessions: assigned, issuer: only.issuer });
 }
 
-/** Prometheus text: the data directory's space and the audit log's counters. */
-function gatewayMetrics(disk: DiskSpaceWatch, recorder: AuditRecorder): string {
-  const space = disk.current();
-  const stats = recorder.stats();
-  const lines = [
-    '# HELP hoop_data_dir_free_bytes Free bytes on the filesystem of the gateway data directory.',
-    '# TYPE hoop_data_dir_free_bytes gauge',
-    `hoop_data_dir_free_bytes ${space?.freeBytes ?? 'NaN'}`,
-    '# TYPE hoop_data_dir_total_bytes gauge',
-    `hoop_data_dir_total_bytes ${space?.totalBytes ?? 'NaN'}`,
-    '# HELP hoop_data_dir_low_space 1 when free space is below audit.diskWarning.',
-    '# TYPE hoop_data_dir_low_space gauge',
-    `hoop_data_dir_low_space ${space?.low ? 1 : 0}`,
-    '# TYPE hoop_audit_events_total counter',
-    `hoop_audit_events_total ${stats.events}`,
-    '# TYPE hoop_audit_failed_batches_total counter',
-    `hoop_audit_failed_batches_total ${stats.failedBatches}`,
-  ];
-  return lines.join('\n') + '\n';
+/**
+ * `/readyz`: not draining, the store answers, the audit journal takes writes (SQLite stores),
+ * and the data directory has the free space `audit.diskWarning` asks for.
+ */
+async function readiness(parts: { store: Store; journal?: AuditJournal; disk: DiskSpaceWatch; draining: () => boolean }): Promise<ReadinessReport> {
+  const checks: ReadinessReport['checks'] = {};
+  checks.draining = parts.draining() ? { ok: false, detail: 'the gateway is shutting down' } : { ok: true };
+  try {
+    await Promise.race([
+      parts.store.countSessionsByStatus(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 2 s')), 2000).unref()),
+    ]);
+    checks.store = { ok: true };
+  } catch (err) {
+    checks.store = { ok: false, detail: errorMessage(err) };
+  }
+  const refused = parts.journal?.refusal();
+  checks.auditJournal = refused ? { ok: false, detail: refused.message } : { ok: true };
+  const space = parts.disk.current();
+  checks.disk = space?.low ? { ok: false, detail: parts.disk.warning() ?? 'low on free space' } : { ok: true };
+  return { ready: Object.values(checks).every((c) => c.ok), checks };
+}
+
+/** The SSH part of a session answer: the first address, and all of them when there are several. */
+function sshAnswer(addresses: HostPort[], hostKeyFingerprint: string): RunningGateway['ssh'] {
+  const [first] = addresses;
+  return { host: first!.host, port: first!.port, hostKeyFingerprint, ...(addresses.length > 1 ? { endpoints: addresses.map(({ host, port }) => ({ host, port })) } : {}) };
 }
 
 /**
@@ -121,20 +143,36 @@ export async function startGateway(loaded: GatewayConfig, deps: GatewayDeps = {}
   }
 }
 
+/** The store the config names, opened (PostgreSQL: migrated). */
+async function openStore(config: GatewayConfig): Promise<Store & AuditStore> {
+  if (config.store.type === 'postgres') return PostgresStore.open({ url: config.store.url, poolSize: config.store.poolSize });
+  return SqliteStore.open(path.join(config.dataDir, 'gateway.db'));
+}
+
 async function startLocked(config: GatewayConfig, deps: GatewayDeps, secrets: GatewaySecrets): Promise<RunningGateway> {
-  const logger = deps.logger ?? silentLogger;
-  const store = deps.store ?? SqliteStore.open(path.join(config.dataDir, 'gateway.db'));
-  const hostKey = loadOrCreateHostKey(config.dataDir);
+  const replica = config.replicaName ?? loadOrCreateReplicaName(config.dataDir);
+  // Every line names the replica: logs of several replicas end up side by side.
+  const logger = withFields(deps.logger ?? silentLogger, { replica });
+  const store = deps.store ?? (await openStore(config));
+  let claim: { release(): Promise<void> } | undefined;
+  let journal: AuditJournal | undefined;
+  try {
+    // The shared store's equivalent of the data directory lock: one running gateway per replica name.
+    if (store instanceof PostgresStore) claim = await store.claimReplica(replica);
+    journal =
+      store instanceof SqliteStore && store.location.file !== ':memory:' && deps.auditJournal !== false
+        ? await AuditJournal.open({ ...deps.auditJournal, dir: path.join(config.dataDir, 'audit-journal'), database: store.location, logger })
+        : undefined;
+  } catch (err) {
+    await claim?.release();
+    if (!deps.store) await store.close();
+    throw err;
+  }
+  const hostKey = config.sshHostKey ? parseHostKey(config.sshHostKey, 'ssh.hostKey') : loadOrCreateHostKey(config.dataDir);
   const masks = [...config.connections.values()].some((c) => c.masking !== undefined);
   const maskingHashKey = config.maskingHashKey ?? (masks ? loadOrCreateMaskingKey(config.dataDir) : undefined);
-  const journal =
-    store instanceof SqliteStore && store.location.file !== ':memory:' && deps.auditJournal !== false
-      ? await AuditJournal.open({ ...deps.auditJournal, dir: path.join(config.dataDir, 'audit-journal'), database: store.location, logger }).catch(async (err: unknown) => {
-          if (!deps.store) await store.close();
-          throw err;
-        })
-      : undefined;
-  const recorder = new AuditRecorder({ store, journal, now: deps.now, logger });
+  const recorder =
+    store instanceof PostgresStore ? new SharedChainRecorder({ store, now: deps.now, logger }) : new AuditRecorder({ store, journal, now: deps.now, logger });
   await loadPolicyParser();
   const parser = new ParserPool({ workers: config.parser.workers, timeoutMs: config.parser.timeoutMs, maxHeapBytes: config.parser.heapLimitBytes, logger });
   const policies = new Map<string, PolicyEngine>();
@@ -152,6 +190,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps, secrets: Ga
     notifier,
     logger,
     now: deps.now,
+    replicated: store instanceof PostgresStore,
   });
   const sessions = new SessionManager({
     store,
@@ -163,6 +202,21 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps, secrets: Ga
     now: deps.now,
   });
   const auditBudget = new SessionAuditBudget({ bytesPerMinute: config.audit.sessionBytesPerMinute });
+  const disk = new DiskSpaceWatch({
+    path: config.dataDir,
+    minFreeBytes: config.audit.diskWarningFreeBytes,
+    minFreePercent: config.audit.diskWarningFreePercent,
+    logger,
+  });
+  let sshEndpoint: SshEndpoint | undefined;
+  const metrics = new GatewayMetrics({
+    disk,
+    audit: () => recorder.stats(),
+    sessionsByStatus: () => store.countSessionsByStatus(),
+    connections: () => sshEndpoint?.servedCount() ?? 0,
+    heldStatements: () => reviews.heldCount(),
+    webhook: notifier && (() => notifier.stats),
+  });
   const engines = new Map<string, Engine>();
   for (const connection of config.connections.values()) {
     engines.set(
@@ -179,22 +233,21 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps, secrets: Ga
             auditBudget,
             maxStatementBytes: config.audit.maxStatementBytes,
             password: secrets.passwordSource(connection.password),
+            metrics,
           }),
     );
   }
-  const disk = new DiskSpaceWatch({
-    path: config.dataDir,
-    minFreeBytes: config.audit.diskWarningFreeBytes,
-    minFreePercent: config.audit.diskWarningFreePercent,
-    logger,
-  });
   const verifier = new TokenVerifier({
     issuers: config.auth.issuers,
     clockToleranceSec: config.auth.clockToleranceSec,
     now: deps.now,
     fetch: deps.fetch,
   });
-  const sshEndpoint = new SshEndpoint({ listen: config.listen.ssh, hostKey: hostKey.privateKey, sessions, engines, logger });
+  const sync =
+    store instanceof PostgresStore && config.store.type === 'postgres'
+      ? new ReplicaSync({ watch: (onChange, options) => store.watch(onChange, options), sessions, reviews, sweepMs: config.store.sweepMs, logger })
+      : undefined;
+  sshEndpoint = new SshEndpoint({ listen: config.listen.ssh, hostKey: hostKey.privateKey, sessions, engines, logger });
   let sshAddress = config.listen.ssh;
   const api = new HttpApi({
     listen: config.listen.api,
@@ -207,31 +260,45 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps, secrets: Ga
     reviews,
     auditorGroups: config.auditorGroups,
     authLogin: config.auth.login,
-    ssh: () => ({ ...(config.advertiseSsh ?? sshAddress), hostKeyFingerprint: hostKey.fingerprint }),
+    ssh: () => sshAnswer(config.advertiseSsh ?? [sshAddress], hostKey.fingerprint),
     health: () => {
       const warning = disk.warning();
       return { warnings: warning ? [warning] : [], disk: disk.current() };
     },
-    metrics: () => gatewayMetrics(disk, recorder),
+    metrics: () => metrics.text(),
+    ready: () => readiness({ store, journal, disk, draining: () => draining }),
   });
+  let draining = false;
+  const drain = async (timeoutMs: number) => {
+    draining = true;
+    sshEndpoint.drain();
+    const deadline = Date.now() + timeoutMs;
+    while (sshEndpoint.servedCount() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const remaining = sshEndpoint.servedCount();
+    return { drained: remaining === 0, remaining };
+  };
 
   const started: (() => Promise<void>)[] = [];
   const close = async () => {
     disk.stop();
+    await sync?.stop().catch(() => undefined);
     sessions.stop();
     reviews.stop();
-    for (const stop of started.reverse()) await stop().catch(() => undefined);
+    // Engines first, while the SSH transports still carry their FATAL 57P01 to the clients.
     await Promise.all([...engines.values()].map((e) => e.close().catch(() => undefined)));
+    for (const stop of started.reverse()) await stop().catch(() => undefined);
     await parser.close();
     await notifier?.close();
     await recorder.close().catch(() => undefined);
     await store.close();
+    await claim?.release();
   };
   try {
     await assignLegacyPrincipals(config, store, logger);
     await disk.start();
     await reviews.start();
     await sessions.start();
+    await sync?.start();
     await notifier?.resume();
     sshAddress = await sshEndpoint.listen();
     started.push(() => sshEndpoint.close());
@@ -240,9 +307,9 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps, secrets: Ga
     if (config.listen.api.dangerouslyAllowPlainHttp && !config.listen.api.tls) {
       logger.warn('the API serves plain HTTP off loopback (listen.api.dangerouslyAllowPlainHttp): bearer tokens and database passwords cross the network in clear; development only', { api: apiUrl });
     }
-    logger.info('gateway started', { api: apiUrl, ssh: `${sshAddress.host}:${sshAddress.port}`, hostKey: hostKey.fingerprint });
+    logger.info('gateway started', { api: apiUrl, ssh: `${sshAddress.host}:${sshAddress.port}`, hostKey: hostKey.fingerprint, replica, store: store instanceof PostgresStore ? store.where : 'sqlite' });
     checkFetchedPasswords(config, secrets, logger);
-    return { apiUrl, ssh: { ...(config.advertiseSsh ?? sshAddress), hostKeyFingerprint: hostKey.fingerprint }, sessions, reviews, webhook: notifier, close };
+    return { apiUrl, replica, ssh: sshAnswer(config.advertiseSsh ?? [sshAddress], hostKey.fingerprint), sessions, reviews, webhook: notifier, drain, close };
   } catch (err) {
     await close();
     throw err;

@@ -25,11 +25,14 @@ export function loadOrCreateHostKey(dataDir: string): HostKey {
     fs.writeFileSync(temp, privateKey, { mode: 0o600 });
     fs.renameSync(temp, file);
   }
+  return parseHostKey(privateKey, file, 'move the file away to let the gateway generate a new key (clients pin the fingerprint per session)');
+}
+
+/** A host key given to the gateway (`ssh.hostKey`, the same for every replica); `source` names where it came from in errors. */
+export function parseHostKey(privateKey: string, source: string, hint = 'ssh.hostKey must be an unencrypted OpenSSH private key, e.g. from: ssh-keygen -t ed25519 -N "" -f ssh_host_ed25519_key'): HostKey {
   const parsed = ssh2.utils.parseKey(privateKey);
-  if (parsed instanceof Error || Array.isArray(parsed)) {
-    throw new HoopError('internal', 'bad_host_key', `cannot read the SSH host key in ${file}`, {
-      hint: 'move the file away to let the gateway generate a new key (clients pin the fingerprint per session)',
-    });
+  if (parsed instanceof Error || Array.isArray(parsed) || !parsed.isPrivateKey()) {
+    throw new HoopError('internal', 'bad_host_key', `cannot read the SSH host key in ${source}`, { hint });
   }
   return { privateKey, fingerprint: sshFingerprint(parsed.getPublicSSH()) };
 }

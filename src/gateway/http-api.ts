@@ -27,6 +27,12 @@ import { toReviewInfo, type ReviewManager } from './review-manager.js';
 import { toSessionInfo, type SessionManager } from './session-manager.js';
 import type { Identity, TokenVerifier } from './token-verifier.js';
 
+/** `/readyz`: whether this replica should get new work, and each check's result. */
+export interface ReadinessReport {
+  ready: boolean;
+  checks: Record<string, { ok: boolean; detail?: string }>;
+}
+
 export interface HttpApiOptions {
   listen: ApiListen;
   sessions: SessionManager;
@@ -44,11 +50,13 @@ export interface HttpApiOptions {
   /** What `hoopctl login` needs, served without authentication at `GET /api/v1/auth/config`. */
   authLogin?: LoginConfig;
   /** Where clients reach the SSH endpoint, and the fingerprint they pin. */
-  ssh: () => { host: string; port: number; hostKeyFingerprint: string };
+  ssh: () => CreateSessionResponse['ssh'];
   /** What `/healthz` reports besides `ok`: warnings (low disk space) and the data directory's space. */
   health?: () => { warnings: string[]; disk?: { path: string; freeBytes: number; totalBytes: number; low: boolean } };
   /** Prometheus text for `/metrics` (no token needed, like `/healthz`). */
-  metrics?: () => string;
+  metrics?: () => string | Promise<string>;
+  /** What `/readyz` checks (no token needed): 200 when every check passes, else 503; absent: ready whenever it answers. */
+  ready?: () => Promise<ReadinessReport>;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -291,10 +299,16 @@ export class HttpApi {
         [status] = send(res, 200, { ok: true, ...health });
         return;
       }
+      if (url.pathname === '/readyz') {
+        const report = (await this.options.ready?.()) ?? { ready: true, checks: {} };
+        [status] = send(res, report.ready ? 200 : 503, report);
+        return;
+      }
       if (url.pathname === '/metrics' && this.options.metrics) {
+        const text = await this.options.metrics();
         status = 200;
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
-        res.end(this.options.metrics());
+        res.end(text);
         return;
       }
       const matches = this.routes.filter((r) => r.pattern.test(url.pathname));

@@ -58,6 +58,8 @@ export interface ReviewManagerOptions {
   notifier?: ReviewNotifier;
   logger: Logger;
   now?: () => Date;
+  /** Other replicas share the store: pending statement reviews found at start may be held by a live one (not withdrawn). */
+  replicated?: boolean;
 }
 
 /** A statement the engine holds for review. */
@@ -84,6 +86,8 @@ export interface ReviewListFilter {
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** How long after its deadline a replica times out a statement review another replica may hold (that one goes first). */
+const ORPHAN_GRACE_MS = 5000;
 const MAX_REASON_LENGTH = 2000;
 const PARSER: ApprovalParser = { parse: parseStatements, scan: scanTokens };
 /** Approval keys kept per manager (`preapproved` is on the data path), for texts up to this long. */
@@ -118,7 +122,9 @@ export class ReviewManager {
    */
   async start(): Promise<void> {
     for (const review of await this.options.store.listReviews({ status: 'pending', limit: 100_000 })) {
-      if (review.kind === 'statement') await this.withdraw(review.id, 'the gateway restarted; the statement’s connection is gone');
+      // With replicas, a held statement may belong to a live replica: it times out there, or here a little later if its replica is gone.
+      if (review.kind === 'statement' && this.options.replicated) this.armTimeout(review, ORPHAN_GRACE_MS);
+      else if (review.kind === 'statement') await this.withdraw(review.id, 'the gateway restarted; the statement’s connection is gone');
       else this.armTimeout(review);
     }
     for (const review of await this.options.store.listReviews({ status: 'approved', scope: 'session', limit: 100_000 })) {
@@ -130,6 +136,34 @@ export class ReviewManager {
     this.stopped = true;
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
+  }
+
+  /**
+   * Follows review `id` as the store has it now (decided or voted on through another replica):
+   * a statement held here is released or refused, long polls here wake, a session-scoped
+   * approval applies here too.
+   */
+  async refresh(id: string): Promise<void> {
+    const review = await this.options.store.getReview(id);
+    if (!review) return;
+    if (review.status === 'pending') {
+      this.wake(id);
+      return;
+    }
+    if (review.status === 'approved' && review.scope === 'session') await this.rememberSessionApproval(review);
+    if (this.waiters.has(id) || this.watchers.has(id) || this.timers.has(id)) this.settle(review);
+  }
+
+  /** Backstop for missed notifications: re-reads every review something here waits for. */
+  async sweep(): Promise<void> {
+    for (const id of new Set([...this.waiters.keys(), ...this.watchers.keys()])) {
+      await this.refresh(id).catch((err: unknown) => this.options.logger.warn('review sweep: could not read a review', { review: id, error: errorMessage(err) }));
+    }
+  }
+
+  /** Statements held here waiting for a decision (for metrics). */
+  heldCount(): number {
+    return this.waiters.size;
   }
 
   /** What approving `text` for the session covers (`policy/approval-key.ts`): its key, and the text with its varying values marked. */
@@ -456,12 +490,18 @@ export class ReviewManager {
   /** Ends a pending review without approval (timed out, withdrawn); the audit event is best effort. */
   private async close(review: ReviewRecord, status: 'timed_out' | 'withdrawn', reason: string): Promise<void> {
     const closed: ReviewRecord = { ...review, status, decidedAt: this.now(), endReason: reason };
-    await this.recordQuietly(review.sessionId, status === 'timed_out' ? 'review_timed_out' : 'review_withdrawn', { reviewId: review.id, kind: review.kind, reason });
     try {
       await this.update(closed);
     } catch (err) {
+      if (err instanceof HoopError && err.code === 'review_decided') {
+        // Decided or closed meanwhile (by another replica's timer, say): that one records it.
+        const current = await this.options.store.getReview(review.id).catch(() => undefined);
+        if (current && current.status !== 'pending') this.settle(current);
+        return;
+      }
       this.options.logger.error('could not store the end of a review', { review: review.id, error: errorMessage(err) });
     }
+    await this.recordQuietly(review.sessionId, status === 'timed_out' ? 'review_timed_out' : 'review_withdrawn', { reviewId: review.id, kind: review.kind, reason });
     await this.refuseSession(closed);
     this.settle(closed);
     this.announce('review.decided', closed);
@@ -483,9 +523,9 @@ export class ReviewManager {
     }
   }
 
-  private armTimeout(review: ReviewRecord): void {
+  private armTimeout(review: ReviewRecord, graceMs = 0): void {
     if (this.stopped) return;
-    const delay = review.expiresAt.getTime() - this.now().getTime();
+    const delay = review.expiresAt.getTime() + graceMs - this.now().getTime();
     const fire = () => {
       this.timers.delete(review.id);
       if (review.expiresAt.getTime() - this.now().getTime() > 0) {

@@ -257,11 +257,42 @@ export class SessionManager {
       this.attachments.set(sessionId, set);
     }
     set.add(attachment);
+    // A session another replica created: this one enforces its end too, from now on.
+    if (!this.timers.has(sessionId)) {
+      this.refresh(sessionId).catch((err: unknown) => this.options.logger.warn('could not read a session to arm its expiry', { session: sessionId, error: (err as Error).message }));
+    }
     return () => {
       const current = this.attachments.get(sessionId);
       current?.delete(attachment);
       if (current?.size === 0) this.attachments.delete(sessionId);
     };
+  }
+
+  /**
+   * Follows session `id` as the store has it now (another replica ended or extended it): a
+   * session that is over has its connections here cut with its end reason, within the time it
+   * takes to hear of it; an active one has its expiry timer moved. Nothing is written.
+   */
+  async refresh(id: string): Promise<void> {
+    if (!this.attachments.has(id) && !this.timers.has(id)) return;
+    const session = await this.options.store.getSession(id);
+    if (!session || session.status === 'pending') return;
+    if (session.status === 'active') this.armExpiry(session);
+    else this.dropLocal(session);
+  }
+
+  /** Backstop for missed notifications: re-reads every session this replica holds connections of. */
+  async sweep(): Promise<void> {
+    for (const id of [...this.attachments.keys()]) {
+      await this.refresh(id).catch((err: unknown) => this.options.logger.warn('session sweep: could not read a session', { session: id, error: (err as Error).message }));
+    }
+  }
+
+  /** Sessions this replica holds connections of, with how many (for metrics). */
+  attachedCount(): { sessions: number; attachments: number } {
+    let attachments = 0;
+    for (const set of this.attachments.values()) attachments += set.size;
+    return { sessions: this.attachments.size, attachments };
   }
 
   connectionNamed(name: string): ConnectionConfig | undefined {
@@ -375,8 +406,42 @@ export class SessionManager {
     await this.finish(session, review.status === 'withdrawn' ? 'ended' : 'rejected', reason);
   }
 
+  /**
+   * The deadline passed here. The store has the last word: another replica may have extended the
+   * session (re-arm) or ended it (cut what is here, write nothing). If the store cannot be read,
+   * the deadline this replica knows is enforced.
+   */
   private async expire(session: SessionRecord): Promise<void> {
-    await this.finish(session, 'expired', `hoop session expired at ${session.expiresAt.toISOString()}`);
+    const current = (await this.options.store.getSession(session.id).catch(() => undefined)) ?? session;
+    if (current.status === 'active' && current.expiresAt.getTime() > this.now().getTime()) {
+      this.armExpiry(current);
+      return;
+    }
+    if (current.status !== 'active' && current.status !== 'pending') {
+      this.dropLocal(current);
+      return;
+    }
+    await this.finish(current, 'expired', `hoop session expired at ${current.expiresAt.toISOString()}`);
+  }
+
+  /** A session ended elsewhere: its timer, approvals and connections here go, with the stored reason. */
+  private dropLocal(session: SessionRecord): void {
+    clearTimeout(this.timers.get(session.id));
+    this.timers.delete(session.id);
+    this.options.reviews?.sessionOver(session.id);
+    this.terminateAttached(session.id, session.endReason ?? `hoop session ${session.status}`);
+  }
+
+  private terminateAttached(sessionId: string, reason: string): void {
+    const attached = this.attachments.get(sessionId);
+    this.attachments.delete(sessionId);
+    for (const attachment of attached ?? []) {
+      try {
+        attachment.terminate(reason);
+      } catch (err) {
+        this.options.logger.warn('terminate failed', { session: sessionId, error: (err as Error).message });
+      }
+    }
   }
 
   private async withLazyExpiry(session: SessionRecord): Promise<SessionRecord> {
@@ -398,15 +463,7 @@ export class SessionManager {
       this.options.logger.error('could not record session end', { session: session.id, error: (err as Error).message });
     }
     // Cut connections even if the store failed: the deadline is enforced regardless.
-    const attached = this.attachments.get(session.id);
-    this.attachments.delete(session.id);
-    for (const attachment of attached ?? []) {
-      try {
-        attachment.terminate(reason);
-      } catch (err) {
-        this.options.logger.warn('terminate failed', { session: session.id, error: (err as Error).message });
-      }
-    }
+    this.terminateAttached(session.id, reason);
     if (ended) {
       this.options.logger.info('session ended', { session: session.id, status, reason });
       this.options.recorder?.record(session.id, 'session_ended', { status, reason }).catch((err: unknown) => {

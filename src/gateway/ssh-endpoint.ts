@@ -25,7 +25,9 @@ export interface SshEndpointOptions {
 export class SshEndpoint {
   private readonly ssh: ssh2.Server;
   private readonly tcp: net.Server;
-  private readonly clients = new Set<Connection>();
+  /** Each SSH connection and the database connections served through it. */
+  private readonly clients = new Map<Connection, Set<ClientConnection>>();
+  private draining = false;
 
   constructor(private readonly options: SshEndpointOptions) {
     this.ssh = new ssh2.Server({ hostKeys: [options.hostKey], ident: 'hoopctl-gateway' }, (client) => this.onClient(client));
@@ -49,15 +51,33 @@ export class SshEndpoint {
   }
 
   async close(): Promise<void> {
-    for (const client of this.clients) client.end();
-    await new Promise<void>((resolve) => this.tcp.close(() => resolve()));
+    for (const client of this.clients.keys()) client.end();
+    if (this.tcp.listening) await new Promise<void>((resolve) => this.tcp.close(() => resolve()));
+  }
+
+  /**
+   * Stops taking work so clients move to another replica: no new SSH connections or channels;
+   * an SSH connection ends as soon as no database connection runs through it (the CLI reconnects
+   * elsewhere). Database connections already open run on until `close()`.
+   */
+  drain(): void {
+    this.draining = true;
+    if (this.tcp.listening) this.tcp.close();
+    for (const [client, served] of this.clients) if (served.size === 0) client.end();
+  }
+
+  /** Database connections served now, over all SSH connections. */
+  servedCount(): number {
+    let n = 0;
+    for (const served of this.clients.values()) n += served.size;
+    return n;
   }
 
   private onClient(client: Connection): void {
-    this.clients.add(client);
     let session: SessionRecord | undefined;
     let detach: (() => void) | undefined;
     const served = new Set<ClientConnection>();
+    this.clients.set(client, served);
     client.on('error', (err: Error) => this.options.logger.debug('ssh client error', { session: session?.id, error: err.message }));
     client.on('close', () => {
       this.clients.delete(client);
@@ -119,6 +139,10 @@ export class SshEndpoint {
     accept: () => ServerChannel,
     reject: () => void,
   ): Promise<void> {
+    if (this.draining) {
+      reject();
+      return;
+    }
     const live = await this.options.sessions.active(session.id).catch(() => undefined);
     const engine = this.options.engines.get(session.connection);
     const connection = this.options.sessions.connectionNamed(session.connection);
@@ -147,6 +171,9 @@ export class SshEndpoint {
     void connectionServed.closed.finally(() => {
       served.delete(connectionServed);
       detach();
+      if (this.draining && served.size === 0) {
+        for (const [client, set] of this.clients) if (set === served) client.end();
+      }
     });
   }
 }

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { HoopError } from '../errors.js';
+import { advanceHead, eventFromRow, voteFromJson, voteToJson, type AppendHead, type AuditEventColumns, type VoteJson } from './audit-chain.js';
 import {
-  AUDIT_CHAIN_CONFLICT,
   auditIndexFields,
   type AuditChainHead,
   type AuditFilter,
@@ -12,7 +12,7 @@ import {
   type AuditStore,
   type StoredAuditEvent,
 } from './audit-store.js';
-import type { OutboxEntry, ReviewFilter, ReviewRecord, ReviewVote, SessionExtensionRecord, SessionFilter, SessionRecord, Store } from './store.js';
+import type { OutboxEntry, ReviewFilter, ReviewRecord, SessionExtensionRecord, SessionFilter, SessionRecord, Store } from './store.js';
 
 /** Version 1: sessions. Kept verbatim (IF NOT EXISTS) so that a fresh file and an old one take the same path. */
 const SCHEMA_V1 = [
@@ -188,15 +188,8 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
-interface AuditRow {
+interface AuditRow extends AuditEventColumns {
   id: number;
-  session_id: string;
-  seq: number;
-  time: string;
-  type: string;
-  data: string;
-  prev_hash: string;
-  hash: string;
   user: string | null;
   issuer: string | null;
   subject: string | null;
@@ -370,6 +363,11 @@ export class SqliteStore implements Store, AuditStore {
     return extended ? this.getSession(extension.sessionId) : undefined;
   }
 
+  async countSessionsByStatus(): Promise<Partial<Record<SessionRecord['status'], number>>> {
+    const rows = this.db.prepare('SELECT status, count(*) AS n FROM sessions GROUP BY status').all() as { status: SessionRecord['status']; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+  }
+
   async listSessionExtensions(sessionId: string): Promise<SessionExtensionRecord[]> {
     const rows = this.db.prepare('SELECT * FROM session_extensions WHERE session_id = ? ORDER BY id').all(sessionId) as {
       session_id: string;
@@ -525,49 +523,27 @@ export class SqliteStore implements Store, AuditStore {
     this.auditStatements ??= this.prepareAudit();
     const { selectHead, selectSession, insert, upsertHead } = this.auditStatements;
     return db.transaction(() => {
-      const heads = new Map<string, HeadRow>();
+      const heads = new Map<string, AppendHead>();
       let skipped = 0;
       for (const e of events) {
         let head = heads.get(e.sessionId);
         if (!head) {
-          head = selectHead.get(e.sessionId) as HeadRow | undefined;
-          if (!head) {
-            const session = selectSession.get(e.sessionId) as Pick<SessionRow, 'user' | 'issuer' | 'subject' | 'connection'> | undefined;
-            head = {
-              session_id: e.sessionId,
-              seq: 0,
-              hash: '',
-              user: session?.user ?? null,
-              issuer: session?.issuer ?? null,
-              subject: session?.subject ?? null,
-              connection: session?.connection ?? null,
-            };
-          }
+          const stored = selectHead.get(e.sessionId) as HeadRow | undefined;
+          const session = stored ? undefined : (selectSession.get(e.sessionId) as Pick<SessionRow, 'user' | 'issuer' | 'subject' | 'connection'> | undefined);
+          head = stored
+            ? { sessionId: e.sessionId, seq: stored.seq, hash: stored.hash, user: stored.user, issuer: stored.issuer, subject: stored.subject, connection: stored.connection }
+            : { sessionId: e.sessionId, seq: 0, hash: '', user: session?.user ?? null, issuer: session?.issuer ?? null, subject: session?.subject ?? null, connection: session?.connection ?? null };
           heads.set(e.sessionId, head);
         }
-        if (mode === 'skip_stored' && e.seq <= head.seq) {
+        if (advanceHead(head, e, mode) === 'skip') {
           skipped++;
           continue;
         }
-        if (e.seq !== head.seq + 1 || (head.seq > 0 && e.prevHash !== head.hash)) {
-          throw new HoopError(
-            'internal',
-            AUDIT_CHAIN_CONFLICT,
-            `audit event ${e.sessionId}#${e.seq} does not continue the stored chain (head is #${head.seq})`,
-          );
-        }
-        const index = auditIndexFields(e);
-        if (index.user !== null) head.user = index.user;
-        if (index.owner !== null) {
-          head.issuer = index.owner.issuer;
-          head.subject = index.owner.subject;
-        }
-        if (index.connection !== null) head.connection = index.connection;
-        insert.run(e.sessionId, e.seq, e.time, e.type, e.dataJson, e.prevHash, e.hash, head.user, head.issuer, head.subject, head.connection, index.decision);
-        head.seq = e.seq;
-        head.hash = e.hash;
+        insert.run(e.sessionId, e.seq, e.time, e.type, e.dataJson, e.prevHash, e.hash, head.user, head.issuer, head.subject, head.connection, auditIndexFields(e).decision);
       }
-      for (const head of heads.values()) upsertHead.run(head);
+      for (const h of heads.values()) {
+        upsertHead.run({ session_id: h.sessionId, seq: h.seq, hash: h.hash, user: h.user, issuer: h.issuer, subject: h.subject, connection: h.connection });
+      }
       return { inserted: events.length - skipped, skipped };
     }).immediate();
   }
@@ -678,16 +654,6 @@ function migrate(db: Database.Database): void {
   }).immediate();
 }
 
-function eventFromRow(r: AuditRow): StoredAuditEvent {
-  let data: unknown = null;
-  try {
-    data = JSON.parse(r.data);
-  } catch {
-    // Tampered or damaged: the verifier reports it through the hash over `dataJson`.
-  }
-  return { sessionId: r.session_id, seq: r.seq, time: r.time, type: r.type, data, dataJson: r.data, prevHash: r.prev_hash, hash: r.hash };
-}
-
 function toRow(s: SessionRecord): SessionRow {
   return {
     id: s.id,
@@ -729,14 +695,6 @@ function fromRow(r: SessionRow): SessionRecord {
     status: r.status,
   };
 }
-
-const voteToJson = (v: ReviewVote) => ({ user: v.user, ...(v.issuer !== undefined ? { issuer: v.issuer, subject: v.subject } : {}), at: v.at.getTime(), reason: v.reason });
-const voteFromJson = (v: { user: string; issuer?: string; subject?: string; at: number; reason: string | null }): ReviewVote => ({
-  user: v.user,
-  ...(typeof v.issuer === 'string' && typeof v.subject === 'string' ? { issuer: v.issuer, subject: v.subject } : {}),
-  at: new Date(v.at),
-  reason: v.reason,
-});
 
 function reviewToRow(r: ReviewRecord): ReviewRow {
   return {
@@ -784,9 +742,9 @@ function reviewFromRow(r: ReviewRow): ReviewRecord {
     createdAt: new Date(r.created_at),
     expiresAt: new Date(r.expires_at),
     decidedAt: r.decided_at === null ? null : new Date(r.decided_at),
-    approvals: (JSON.parse(r.approvals) as Parameters<typeof voteFromJson>[0][]).map(voteFromJson),
+    approvals: (JSON.parse(r.approvals) as VoteJson[]).map(voteFromJson),
     minApprovals: r.min_approvals,
-    rejection: r.rejection === null ? null : voteFromJson(JSON.parse(r.rejection) as Parameters<typeof voteFromJson>[0]),
+    rejection: r.rejection === null ? null : voteFromJson(JSON.parse(r.rejection) as VoteJson),
     scope: r.scope,
     endReason: r.end_reason,
     reviewerGroups: JSON.parse(r.reviewer_groups) as string[],

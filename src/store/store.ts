@@ -157,6 +157,8 @@ export interface Store extends ReviewStore, WebhookOutbox {
    * as much) and keeps the extension; undefined when the session is not active or its end moved meanwhile.
    */
   extendSession(extension: SessionExtensionRecord): Promise<SessionRecord | undefined>;
+  /** How many sessions are in each status (for metrics). */
+  countSessionsByStatus(): Promise<Partial<Record<SessionStatus, number>>>;
   /** A session's extensions, oldest first. */
   listSessionExtensions(sessionId: string): Promise<SessionExtensionRecord[]>;
   /** Starts a pending session: active until `expiresAt`; undefined if it was not pending. */

@@ -16,6 +16,8 @@ export class TestSessionGateway implements SessionGateway {
   fingerprint: string | undefined;
   durationMs = 15 * 60_000;
   getSessionFails = false;
+  /** SSH addresses announced before the test server's own (replicas that may be down). */
+  endpointsBefore: { host: string; port: number }[] = [];
 
   constructor(private readonly ssh: () => SshTestServer) {}
 
@@ -38,12 +40,18 @@ export class TestSessionGateway implements SessionGateway {
       endReason: null,
       status: 'active',
     };
-    const ssh = this.ssh();
     return {
       session: this.session,
-      ssh: { host: ssh.host, port: ssh.port, hostKeyFingerprint: this.fingerprint ?? ssh.fingerprint },
+      ssh: this.sshAnswer(),
       database: { type: 'postgres', name: 'postgres', user: 'postgres', password: 'local-secret' },
     };
+  }
+
+  private sshAnswer(): CreateSessionResponse['ssh'] {
+    const ssh = this.ssh();
+    const own = { host: ssh.host, port: ssh.port };
+    const all = [...this.endpointsBefore, own];
+    return { ...all[0]!, hostKeyFingerprint: this.fingerprint ?? ssh.fingerprint, ...(all.length > 1 ? { endpoints: all } : {}) };
   }
 
   async claimSession(id: string, publicKey: string): Promise<CreateSessionResponse> {

@@ -122,6 +122,23 @@ describe('Tunnel', () => {
     expect((await roundTrip(before, Buffer.from('again'))).toString()).toBe('again');
   });
 
+  it('connects to the first advertised SSH endpoint that answers: a replica that is down is skipped', async () => {
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', () => resolve()));
+    const deadPort = (closed.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    gateway.endpointsBefore = [{ host: '127.0.0.1', port: deadPort }];
+    const t = tunnel();
+    const ready = await t.open({ connection: 'orders-db' });
+    expect(ready.ssh.endpoints).toHaveLength(2);
+    expect((await roundTrip(tcpTarget(t), Buffer.from('via the second'))).toString()).toBe('via the second');
+    // After a drop it starts with the endpoint that worked.
+    const reconnected = once(t, 'reconnected');
+    ssh.dropAll();
+    await reconnected;
+    expect((await roundTrip(tcpTarget(t), Buffer.from('again'))).toString()).toBe('again');
+  });
+
   it('holds a client that arrives while the connection is down and serves it after the reconnect', async () => {
     const t = tunnel({ reconnect: { initialDelayMs: 300, maxDelayMs: 300 } });
     await t.open({ connection: 'orders-db' });

@@ -218,3 +218,54 @@ describe('gateway config', () => {
     expect(errorOf(tree).message).toBe('gateway.yaml: connections.orders-db.roles: maps no group');
   });
 });
+
+describe('gateway config for replicas', () => {
+  const env = { ...ctx.env, HOOP_STORE_URL: 'postgres://hoop:pw@db.internal:5432/hoop?sslmode=require', HOOP_SSH_HOST_KEY: 'key-text' };
+
+  it('defaults to SQLite in dataDir, one advertised address, no replica name', () => {
+    const config = parseGatewayConfig(base(), ctx);
+    expect(config.store).toEqual({ type: 'sqlite' });
+    expect(config.advertiseSsh).toBeUndefined();
+    expect(config.replicaName).toBeUndefined();
+    expect(config.sshHostKey).toBeUndefined();
+  });
+
+  it('reads a PostgreSQL store from the environment, the replica name, a shared host key and several SSH addresses', () => {
+    const config = parseGatewayConfig(
+      {
+        ...base(),
+        store: { type: 'postgres', url: 'env:HOOP_STORE_URL', poolSize: 20, sweep: '2s' },
+        replica: { name: 'gw-a' },
+        ssh: { hostKey: 'env:HOOP_SSH_HOST_KEY' },
+        advertise: { ssh: ['gw-a.example.com:2222', 'gw-b.example.com:2222'] },
+      },
+      { ...ctx, env },
+    );
+    expect(config.store).toEqual({ type: 'postgres', url: env.HOOP_STORE_URL, poolSize: 20, sweepMs: 2000 });
+    expect(config.replicaName).toBe('gw-a');
+    expect(config.sshHostKey).toBe('key-text');
+    expect(config.advertiseSsh).toEqual([
+      { host: 'gw-a.example.com', port: 2222 },
+      { host: 'gw-b.example.com', port: 2222 },
+    ]);
+  });
+
+  it.each<[string, Record<string, unknown>, RegExp]>([
+    ['a literal store URL', { store: { type: 'postgres', url: 'postgres://hoop:pw@db/hoop' } }, /store\.url: must be env:NAME or file:\/path/],
+    ['a store URL that is not PostgreSQL', { store: { type: 'postgres', url: 'env:NOT_PG' } }, /store\.url: must resolve to a postgres:\/\/ URL/],
+    ['an unset store variable', { store: { type: 'postgres', url: 'env:MISSING' } }, /store\.url: environment variable MISSING is not set/],
+    ['an unknown store type', { store: { type: 'mysql' } }, /store\.type: must be one of sqlite, postgres/],
+    ['a sweep too short', { store: { type: 'postgres', url: 'env:HOOP_STORE_URL', sweep: '10ms' } }, /store\.sweep: must be from 100ms to 1m/],
+    ['a replica name with a slash', { replica: { name: 'gw/a' } }, /replica\.name: use letters/],
+    ['an empty advertised list', { advertise: { ssh: [] } }, /advertise\.ssh: lists no address/],
+    ['a literal host key', { ssh: { hostKey: '-----BEGIN OPENSSH PRIVATE KEY-----' } }, /ssh\.hostKey: must be env:NAME or file:\/path/],
+  ])('refuses %s', (_name, extra, message) => {
+    let err: unknown;
+    try {
+      parseGatewayConfig({ ...base(), ...extra }, { ...ctx, env: { ...env, NOT_PG: 'mysql://x@y/z' } });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: 'bad_config', message: expect.stringMatching(message) });
+  });
+});

@@ -1,4 +1,8 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
+import pg from 'pg';
+import { seedDemoDatabase } from '../../src/demo/seed.js';
+import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-postgres.js';
 import os from 'node:os';
 import path from 'node:path';
 import type { ReviewInfo } from '../../src/api/types.js';
@@ -116,9 +120,9 @@ export interface TestTunnel {
 }
 
 /** A session for `token` on `connection` and its tunnel on a free loopback port, in this process (no CLI). */
-export async function openTestTunnel(gw: TestGateway, token: string, connection: string): Promise<TestTunnel> {
+export async function openTestTunnel(gw: TestGateway, token: string, connection: string, request: { duration?: string } = {}): Promise<TestTunnel> {
   const tunnel = new Tunnel({ gateway: new GatewayClient({ baseUrl: gw.gateway.apiUrl, token }), listen: { host: '127.0.0.1', port: 0 } });
-  const ready = await tunnel.open({ connection });
+  const ready = await tunnel.open({ connection, ...request });
   if (ready.address.kind !== 'tcp') throw new Error('expected a TCP tunnel');
   const { user, password, name } = ready.database;
   return {
@@ -128,4 +132,34 @@ export async function openTestTunnel(gw: TestGateway, token: string, connection:
       await tunnel.close({ endSession: true, reason: 'test done' });
     },
   };
+}
+
+/** A local PostgreSQL holding the seeded `orders` database (see src/demo/seed.ts); `appPassword` is the `app` role's. */
+export async function startOrdersPostgres(): Promise<{ postgres: LocalPostgres; appPassword: string }> {
+  const postgres = await startLocalPostgres({ password: crypto.randomBytes(12).toString('hex') });
+  const appPassword = crypto.randomBytes(12).toString('hex');
+  await seedDemoDatabase(postgres.url('postgres'), appPassword);
+  return { postgres, appPassword };
+}
+
+/** Tunnels and database clients a test file opens, each a session of its own; `close()` ends them all. */
+export class TestClients {
+  private readonly tunnels: TestTunnel[] = [];
+  private readonly clients: pg.Client[] = [];
+
+  /** A session for `token` on `connection` made through `gw`, and a pg client connected through its tunnel. */
+  async connect(gw: TestGateway, token: string, connection: string, request: { duration?: string } = {}): Promise<{ tunnel: TestTunnel; client: pg.Client }> {
+    const tunnel = await openTestTunnel(gw, token, connection, request);
+    this.tunnels.push(tunnel);
+    const client = new pg.Client({ connectionString: tunnel.url });
+    client.on('error', () => undefined);
+    await client.connect();
+    this.clients.push(client);
+    return { tunnel, client };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.clients.map((c) => c.end().catch(() => undefined)));
+    for (const t of this.tunnels) await t.close().catch(() => undefined);
+  }
 }

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { parseDuration } from '../../duration.js';
 import { HoopError } from '../../errors.js';
 import { loadGatewayConfig } from '../../gateway/config.js';
 import { startGateway } from '../../gateway/gateway.js';
@@ -15,6 +16,8 @@ export interface GatewayServeOptions {
   logLevel: LogLevel;
   /** `text`: readable lines; `json`: one object per line (for log shippers); `auto`: text on a terminal, else JSON. */
   logFormat: 'auto' | 'text' | 'json';
+  /** On SIGTERM/SIGINT, how long database connections may run on before they are ended (57P01). */
+  drainTimeoutMs: number;
 }
 
 /** Runs the gateway until SIGINT/SIGTERM; logs on stderr, as text on a terminal and JSON lines otherwise. */
@@ -24,8 +27,10 @@ export async function runGatewayServe(deps: CliDeps, options: GatewayServeOption
   const gateway = await startGateway(config, { logger });
   const connections = [...config.connections.keys()].join(', ');
   logger.info('ready', { api: gateway.apiUrl, ssh: `${gateway.ssh.host}:${gateway.ssh.port}`, connections });
-  await waitForStopSignal(deps.signals);
-  logger.info('shutting down');
+  const signal = await waitForStopSignal(deps.signals);
+  logger.info('draining: not ready, taking no new connections', { signal, timeoutMs: options.drainTimeoutMs });
+  const { drained, remaining } = await gateway.drain(options.drainTimeoutMs);
+  logger.info(drained ? 'drained; shutting down' : 'drain timed out; ending the remaining connections (57P01)', { remaining });
   await gateway.close();
 }
 
@@ -42,17 +47,20 @@ export function buildGatewayCommand(deps: CliDeps): Command {
     .requiredOption('-c, --config <file>', 'gateway config file (YAML)')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .addOption(new Option('--log-format <format>', 'text or json (default: text on a terminal, JSON lines otherwise)').choices(['auto', 'text', 'json']).default('auto'))
+    .option('--drain-timeout <duration>', 'on SIGTERM: how long open database connections may finish before they are ended', '25s')
     .addHelpText('after', examples([
       'ORDERS_DB_PASSWORD=… hoopctl gateway serve --config gateway.yaml',
       'hoopctl gateway serve -c gateway.yaml --log-format json 2>>gateway.log',
       'AZURE_TOKEN_CREDENTIALS=prod hoopctl gateway serve -c gateway.yaml   # on Azure: password: azure-ad, keyvault: references',
     ]))
-    .action(async (opts: { config: string; logLevel: string; logFormat: 'auto' | 'text' | 'json' }) => {
+    .action(async (opts: { config: string; logLevel: string; logFormat: 'auto' | 'text' | 'json'; drainTimeout: string }) => {
       const level = opts.logLevel;
       if (level !== 'debug' && level !== 'info' && level !== 'warn' && level !== 'error') {
         throw new HoopError('usage', 'bad_log_level', `unknown log level "${level}"`, { hint: 'use debug, info, warn or error' });
       }
-      await runGatewayServe(deps, { config: opts.config, logLevel: level, logFormat: opts.logFormat });
+      const drainTimeoutMs = parseDuration(opts.drainTimeout);
+      if (drainTimeoutMs < 0) throw new HoopError('usage', 'bad_duration', '--drain-timeout must not be negative', { hint: 'e.g. --drain-timeout 25s (0s: end connections at once)' });
+      await runGatewayServe(deps, { config: opts.config, logLevel: level, logFormat: opts.logFormat, drainTimeoutMs });
     });
   return gateway;
 }
