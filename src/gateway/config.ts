@@ -152,7 +152,7 @@ export interface GatewayConfig {
 }
 
 /** Secrets read once, when the gateway starts. */
-export type StartSecret = 'maskingHashKey' | 'webhookUrl' | 'apiTlsKey';
+export type StartSecret = 'maskingHashKey' | 'webhookUrl' | 'apiTlsKey' | 'storeUrl' | 'sshHostKey';
 /** `store: { type: sqlite }` (default: a file in dataDir) or `store: { type: postgres, url: env:HOOP_STORE_URL }` (shared by replicas). */
 export type StoreConfig =
   | { type: 'sqlite' }
@@ -251,7 +251,13 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
   const replicaNode = root.child('replica');
   const replicaName = replicaNode.present ? parseReplicaName(replicaNode.onlyKeys(['name']).child('name')) : undefined;
   const sshNode = root.child('ssh');
-  const sshHostKey = sshNode.present ? resolveSecret(sshNode.onlyKeys(['hostKey']).child('hostKey'), ctx) : undefined;
+  let sshHostKey: string | undefined;
+  if (sshNode.present) {
+    const keyNode = sshNode.onlyKeys(['hostKey']).child('hostKey');
+    const secret = startSecret(keyNode, ctx);
+    if (typeof secret === 'string') sshHostKey = secret;
+    else readAtStart.sshHostKey = secret;
+  }
 
   const dataDirNode = root.child('dataDir');
   const dataDir = path.resolve(ctx.baseDir, dataDirNode.present ? dataDirNode.string() : './.hoop');
@@ -297,7 +303,7 @@ export function parseGatewayConfig(tree: unknown, ctx: ParseContext): GatewayCon
     listen: { api, ssh },
     advertiseSsh,
     dataDir,
-    store: parseStore(root.child('store'), ctx),
+    store: parseStore(root.child('store'), ctx, readAtStart),
     replicaName,
     sshHostKey,
     auth: { issuers, clockToleranceSec, login: parseLogin(auth.child('login')) },
@@ -378,7 +384,7 @@ function parseAuditLimits(node: ConfigNode): AuditLimits {
   return limits;
 }
 
-function parseStore(node: ConfigNode, ctx: ParseContext): StoreConfig {
+function parseStore(node: ConfigNode, ctx: ParseContext, readAtStart: GatewayConfig['readAtStart']): StoreConfig {
   if (!node.present) return { type: 'sqlite' };
   const type = node.child('type').oneOf(['sqlite', 'postgres'] as const);
   if (type === 'sqlite') {
@@ -387,13 +393,24 @@ function parseStore(node: ConfigNode, ctx: ParseContext): StoreConfig {
   }
   node.onlyKeys(['type', 'url', 'poolSize', 'sweep']);
   const urlNode = node.child('url');
-  const url = resolveSecret(urlNode, ctx);
-  if (!/^postgres(ql)?:\/\//.test(url) || !URL.canParse(url)) urlNode.fail('must resolve to a postgres:// URL', 'e.g. url: env:HOOP_STORE_URL with HOOP_STORE_URL=postgres://hoop:…@db:5432/hoop?sslmode=verify-full');
+  const secret = startSecret(urlNode, ctx);
+  let url = '';
+  if (typeof secret !== 'string') readAtStart.storeUrl = secret;
+  else {
+    url = secret;
+    const problem = storeUrlProblem(url);
+    if (problem) urlNode.fail(problem, 'e.g. url: env:HOOP_STORE_URL with HOOP_STORE_URL=postgres://hoop:…@db:5432/hoop?sslmode=verify-full');
+  }
   const pool = node.child('poolSize');
   const sweep = node.child('sweep');
   const sweepMs = sweep.present ? sweep.duration() : 5000;
   if (sweepMs < 100 || sweepMs > 60_000) sweep.fail('must be from 100ms to 1m');
   return { type, url, poolSize: pool.present ? pool.integer(2, 1000) : 10, sweepMs };
+}
+
+/** Why a store URL cannot be used, or undefined. */
+export function storeUrlProblem(url: string): string | undefined {
+  return /^postgres(ql)?:\/\//.test(url) && URL.canParse(url) ? undefined : 'must resolve to a postgres:// URL';
 }
 
 /** `advertise.ssh`: one host:port or a list of them. */

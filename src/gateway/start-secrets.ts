@@ -1,11 +1,18 @@
 import { HoopError, isHoopError } from '../errors.js';
 import type { GatewaySecrets } from '../secrets/gateway-secrets.js';
-import { hashKeyProblem, webhookUrlProblem, type GatewayConfig, type StartSecret } from './config.js';
+import { hashKeyProblem, storeUrlProblem, webhookUrlProblem, type GatewayConfig, type StartSecret } from './config.js';
 
-const WHERE: Record<StartSecret, string> = { maskingHashKey: 'masking.hashKey', webhookUrl: 'webhook.url', apiTlsKey: 'listen.api.tls.key' };
+const WHERE: Record<StartSecret, string> = {
+  maskingHashKey: 'masking.hashKey',
+  webhookUrl: 'webhook.url',
+  apiTlsKey: 'listen.api.tls.key',
+  storeUrl: 'store.url',
+  sshHostKey: 'ssh.hostKey',
+};
 
 /**
- * The config with its `keyvault:` settings read (masking hash key, webhook URL, API TLS key).
+ * The config with its `keyvault:` settings read (masking hash key, webhook URL, API TLS key,
+ * store URL, SSH host key).
  * Read once: changing them in the vault takes a restart. A secret that cannot be read stops the start.
  */
 export async function readStartSecrets(config: GatewayConfig, secrets: GatewaySecrets): Promise<GatewayConfig> {
@@ -39,6 +46,15 @@ export async function readStartSecrets(config: GatewayConfig, secrets: GatewaySe
       }
       case 'apiTlsKey':
         resolved.listen = { ...config.listen, api: { ...config.listen.api, tls: { ...config.listen.api.tls!, key: value } } };
+        break;
+      case 'storeUrl': {
+        const problem = storeUrlProblem(value);
+        if (problem || config.store.type !== 'postgres') throw bad(problem ?? 'is for a postgres store');
+        resolved.store = { ...config.store, url: value };
+        break;
+      }
+      case 'sshHostKey':
+        resolved.sshHostKey = value;
         break;
     }
   }

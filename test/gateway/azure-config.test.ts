@@ -44,6 +44,19 @@ describe('gateway config on Azure', () => {
     });
   });
 
+  it('reads the shared store URL and SSH host key from Key Vault at start', () => {
+    const config = parseGatewayConfig(
+      base({}, { store: { type: 'postgres', url: `keyvault:${VAULT}/secrets/store-url` }, ssh: { hostKey: `keyvault:${VAULT}/secrets/ssh-host-key` } }),
+      ctx,
+    );
+    expect(config.store).toMatchObject({ type: 'postgres', url: '' });
+    expect(config.sshHostKey).toBeUndefined();
+    expect(config.readAtStart).toEqual({
+      storeUrl: { text: `keyvault:${VAULT}/secrets/store-url`, vaultUrl: VAULT, name: 'store-url' },
+      sshHostKey: { text: `keyvault:${VAULT}/secrets/ssh-host-key`, vaultUrl: VAULT, name: 'ssh-host-key' },
+    });
+  });
+
   it('a connection may name its own user-assigned identity', () => {
     const config = parseGatewayConfig(base({ azure: { clientId: '00000000-0000-0000-0000-00000000000a' } }, { azure: { clientId: '00000000-0000-0000-0000-00000000000b' } }), ctx);
     expect(config.connections.get('orders-db')!.password).toMatchObject({ identity: { clientId: '00000000-0000-0000-0000-00000000000a' } });

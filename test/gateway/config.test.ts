@@ -251,14 +251,14 @@ describe('gateway config for replicas', () => {
   });
 
   it.each<[string, Record<string, unknown>, RegExp]>([
-    ['a literal store URL', { store: { type: 'postgres', url: 'postgres://hoop:pw@db/hoop' } }, /store\.url: must be env:NAME or file:\/path/],
+    ['a literal store URL', { store: { type: 'postgres', url: 'postgres://hoop:pw@db/hoop' } }, /store\.url: must be env:NAME, file:\/path or keyvault:/],
     ['a store URL that is not PostgreSQL', { store: { type: 'postgres', url: 'env:NOT_PG' } }, /store\.url: must resolve to a postgres:\/\/ URL/],
     ['an unset store variable', { store: { type: 'postgres', url: 'env:MISSING' } }, /store\.url: environment variable MISSING is not set/],
     ['an unknown store type', { store: { type: 'mysql' } }, /store\.type: must be one of sqlite, postgres/],
     ['a sweep too short', { store: { type: 'postgres', url: 'env:HOOP_STORE_URL', sweep: '10ms' } }, /store\.sweep: must be from 100ms to 1m/],
     ['a replica name with a slash', { replica: { name: 'gw/a' } }, /replica\.name: use letters/],
     ['an empty advertised list', { advertise: { ssh: [] } }, /advertise\.ssh: lists no address/],
-    ['a literal host key', { ssh: { hostKey: '-----BEGIN OPENSSH PRIVATE KEY-----' } }, /ssh\.hostKey: must be env:NAME or file:\/path/],
+    ['a literal host key', { ssh: { hostKey: '-----BEGIN OPENSSH PRIVATE KEY-----' } }, /ssh\.hostKey: must be env:NAME, file:\/path or keyvault:/],
   ])('refuses %s', (_name, extra, message) => {
     let err: unknown;
     try {
