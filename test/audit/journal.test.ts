@@ -143,7 +143,7 @@ describe('AuditJournal with AuditRecorder', () => {
     const writes: number[] = [];
     const writeSync = jfs.writeSync;
     jfs.writeSync = (fd, buf, off, len, pos) => {
-      writes.push(buf.subarray(off, off + len).toString('utf8').split('\n').length - 1);
+      writes.push(Buffer.from(buf.subarray(off, off + len)).toString('utf8').split('\n').length - 1);
       return writeSync(fd, buf, off, len, pos);
     };
     const { recorder } = await s.open({ fs: jfs });
