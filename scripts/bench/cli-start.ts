@@ -18,6 +18,9 @@ const GNU_TIME = '/usr/bin/time';
 export const CLI_RUNS = 5;
 
 export interface CliSamples {
+  /** `node -e 0`: the floor any Node CLI starts from on this machine, now. */
+  node_ms: number[];
+  node_rss_mb: number[];
   version_ms: number[];
   version_rss_mb: number[];
   psql_direct_ms: number[];
@@ -35,7 +38,7 @@ export interface CliContext {
 }
 
 export function emptyCliSamples(): CliSamples {
-  return { version_ms: [], version_rss_mb: [], psql_direct_ms: [], wrapped_psql_ms: [], wrapped_psql_rss_mb: [] };
+  return { node_ms: [], node_rss_mb: [], version_ms: [], version_rss_mb: [], psql_direct_ms: [], wrapped_psql_ms: [], wrapped_psql_rss_mb: [] };
 }
 
 /** One round: CLI_RUNS of each command, interleaved; samples are appended to `into`. */
@@ -44,6 +47,10 @@ export async function measureCliRound(ctx: CliContext, into: CliSamples): Promis
   const psqlArgs = ['-X', '-At', '-c', 'select 1'];
   const { host, port, user, database, password } = ctx.upstream;
   for (let i = 0; i < CLI_RUNS; i++) {
+    const node = await timed(ctx.cleanup, process.execPath, ['-e', '0'], process.env);
+    into.node_ms.push(node.ms);
+    if (node.rssMb !== undefined) into.node_rss_mb.push(node.rssMb);
+
     const version = await timed(ctx.cleanup, process.execPath, [bin, '--version'], process.env);
     if (!/^\d+\.\d+\.\d+/.test(version.stdout.trim())) throw new Error(`hoopctl --version printed ${JSON.stringify(version.stdout)}`);
     into.version_ms.push(version.ms);
@@ -70,6 +77,7 @@ export function formatCli(samples: CliSamples, hoopLabel: string | undefined): s
   const wrapped = median(samples.wrapped_psql_ms);
   const lines = [
     `CLI (median of ${samples.version_ms.length} runs; wall time from spawn to exit${fs.existsSync(GNU_TIME) ? '' : `; no ${GNU_TIME}, so no RSS`})`,
+    `  node -e 0 (the floor)                                ${ms(samples.node_ms)}${mb(samples.node_rss_mb)}`,
     `  hoopctl --version                                    ${ms(samples.version_ms)}${mb(samples.version_rss_mb)}`,
     `  psql -c 'select 1', direct                           ${ms(samples.psql_direct_ms)}`,
   ];
