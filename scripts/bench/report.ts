@@ -50,7 +50,9 @@ export function renderTable(paths: BenchPath[], metrics: Metric[], summary: Summ
   const label = (id: string) => paths.find((p) => p.id === id)?.label ?? id;
   const header = ['path', ...metrics.map((m) => m.label)];
   const rows: string[][] = paths.map((p) => [p.label, ...metrics.map((m) => formatNumber(summary.medians[p.id]![m.id] ?? null, m.digits))]);
-  const ratioRows: string[][] = summary.ratios.map((r) => [
+  // A ratio row with nothing to show here (CPU ÷ direct: direct has no processes of its own) is left out.
+  const shown = summary.ratios.filter((r) => metrics.some((m) => r.values[m.id] != null));
+  const ratioRows: string[][] = shown.map((r) => [
     `${label(r.path)} ÷ ${label(r.baseline)}`,
     ...metrics.map((m) => (r.values[m.id] == null ? '–' : `${r.values[m.id]!.toFixed(2)}×`)),
   ]);
