@@ -14,8 +14,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cleanup } from './bench/cleanup.js';
+import { cliMedians, emptyCliSamples, formatCli, measureCliRound, type CliContext } from './bench/cli-start.js';
 import {
   assertLoopback,
+  PathUnavailable,
   type BenchPath,
   type Endpoint,
   type Metric,
@@ -76,6 +78,12 @@ const ISOLATION_SECONDS = 5;
 /** Paths every other path gets a ratio row against (hoopctl: masking on ÷ off). */
 const BASELINES = ['direct', 'ssh', 'hoop'];
 const ALL_WORKLOADS = defaultWorkloads;
+/** The metric columns of each printed table (one wide table does not fit a terminal). */
+const TABLES: string[][] = [
+  ['select_simple_tps', 'select_extended_tps', 'tpcb_tps', 'latency_p50_us', 'latency_p99_us', 'connect_ms'],
+  ['select_simple_cpu_us', 'select_extended_cpu_us', 'tpcb_cpu_us', 'scale_server_rss_mb', 'scale_client_rss_mb'],
+  ['copy_mb_s', 'select_mb_s', 'masked_select', 'masked_copy'],
+];
 /** The workloads of this run (--workloads), in table order. */
 let WORKLOADS = ALL_WORKLOADS;
 /** Lets the previous run's backends and sessions wind down before the next one starts. */
@@ -132,12 +140,23 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<numbe
 
   const ctx: PathContext = { upstream: server.endpoint, cleanup, repoRoot, progress };
   const running = new Map<string, RunningPath>();
-  for (const p of paths) {
+  const skipped: { id: string; reason: string }[] = [];
+  for (const p of [...paths]) {
     progress(`starting path ${p.label}`);
-    const started = await p.start(ctx);
+    let started: RunningPath;
+    try {
+      started = await p.start(ctx);
+    } catch (err) {
+      if (!(err instanceof PathUnavailable)) throw err;
+      progress(`skipping path ${p.label}: ${err.message}`);
+      skipped.push({ id: p.id, reason: err.message });
+      paths.splice(paths.indexOf(p), 1);
+      continue;
+    }
     assertLoopback(started.endpoint, p.label);
     running.set(p.id, started);
   }
+  if (paths.length === 0) throw new Error('no path could be started');
 
   const metrics: Metric[] = WORKLOADS.flatMap((w) => w.metrics);
   const samples = await runRounds(options, paths, running, { upstream: server.endpoint, seconds: options.seconds, tools, cleanup });
@@ -151,9 +170,13 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<numbe
     `            COPY: ${parameters.copyOut}`,
     `            masked: ${parameters.masked}`,
     '',
-    renderTable(paths, metrics, summary),
-    '',
-    'ratios are path ÷ baseline: above 1 is better for TPS and MB/s, worse for µs and ms.',
+    ...TABLES.flatMap((ids) => {
+      const shown = metrics.filter((m) => ids.includes(m.id));
+      return shown.length === 0 ? [] : [renderTable(paths, shown, summary), ''];
+    }),
+    'ratios are path ÷ baseline: above 1 is better for TPS and MB/s, worse for µs, ms and MB.',
+    'CPU µs/tx: user + system time of the path\'s own processes (gateway + hoopctl connect; sshd + ssh) from /proc, per pgbench transaction.',
+    ...skipped.map((s) => `skipped path ${s.id}: ${s.reason}`),
   ];
   const noisy = noisyCells(paths, metrics, samples);
   if (noisy.length > 0) {
@@ -161,6 +184,8 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<numbe
     out.push(...wrap(noisy.join('; '), 100).map((line) => `  ${line}`));
   }
   process.stdout.write(`${out.join('\n')}\n`);
+  const cli = options.cli ? await cliRuns(options, paths, running, { repoRoot, tools, cleanup, upstream: server.endpoint }) : undefined;
+  if (cli) process.stdout.write(`\n${formatCli(cli.samples, cli.hoopLabel).join('\n')}\n`);
   const isolation = options.isolation ? await isolationRuns(options, ctx, running) : undefined;
   if (isolation) process.stdout.write(`\n${formatIsolation(isolation).join('\n')}\n`);
   const micro = options.micro ? await runMicroBenchmarks(progress) : undefined;
@@ -177,12 +202,25 @@ async function benchmark(options: BenchOptions, cleanup: Cleanup): Promise<numbe
     samples,
     medians: summary.medians,
     ratios: summary.ratios,
+    skipped,
+    cli: cli && { hoopPath: cli.hoopId, medians: cliMedians(cli.samples), samples: cli.samples },
     isolation,
     micro: micro?.results,
   };
   fs.writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
   process.stdout.write(`\nresults: ${path.relative(process.cwd(), file) || file}\n`);
   return 0;
+}
+
+/** The CLI rows, one set per round; psql is wrapped by the plain hoopctl path (else the first hoopctl path running). */
+async function cliRuns(options: BenchOptions, paths: BenchPath[], running: Map<string, RunningPath>, ctx: Omit<CliContext, 'hoop'>) {
+  const hoop = paths.find((p) => p.id === 'hoop' && running.get(p.id)?.wrapCommand) ?? paths.find((p) => running.get(p.id)?.wrapCommand);
+  const samples = emptyCliSamples();
+  for (let round = 1; round <= options.rounds; round++) {
+    progress(`round ${round}/${options.rounds}  CLI start and wrapped psql${hoop ? ` via ${hoop.label}` : ''}`);
+    await measureCliRound({ ...ctx, hoop: hoop && running.get(hoop.id) }, samples);
+  }
+  return { samples, hoopId: hoop?.id, hoopLabel: hoop?.label };
 }
 
 /** Parser isolation on the running hoop-policy path and on a gateway with the limit raised, started for it. */
@@ -222,7 +260,7 @@ async function runRounds(
         try {
           await workload.prepare?.(ctx.upstream);
           await sleep(PAUSE_BETWEEN_RUNS_MS);
-          values = await workload.run(target.endpoint, ctx);
+          values = await workload.run(target.endpoint, { ...ctx, processes: target.processes });
           await workload.finish?.(ctx.upstream);
         } catch (err) {
           const problem = target.problem?.();
@@ -230,10 +268,11 @@ async function runRounds(
         }
         for (const m of workload.metrics) {
           const value = values[m.id];
+          if (value === undefined && m.optional) continue;
           if (value === undefined || !Number.isFinite(value)) throw new Error(`${workload.id} via ${p.label} gave no number for ${m.id}`);
           samples[p.id]![m.id]!.push(value);
         }
-        const shown = workload.metrics.map((m) => `${m.label} ${values[m.id]!.toFixed(m.digits)}`).join(', ');
+        const shown = workload.metrics.flatMap((m) => (values[m.id] === undefined ? [] : [`${m.label} ${values[m.id]!.toFixed(m.digits)}`])).join(', ');
         progress(`round ${round}/${options.rounds}  ${p.label.padEnd(10)} ${shown}`);
       }
     }

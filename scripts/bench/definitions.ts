@@ -37,6 +37,18 @@ export interface RunningPath {
   problem?(): string | undefined;
   /** Resident memory of the process that guards the path (the gateway), where it can be read. */
   rssBytes?(): number | undefined;
+  /**
+   * The path's own processes, as root pids (their descendants count too): the server side
+   * (gateway; sshd) and the client side (hoopctl connect; ssh). Absent for direct.
+   */
+  processes?(): PathProcesses;
+  /** How to run `command` wrapped by the path's CLI (`hoopctl connect <name> -- command`), if it has one. */
+  wrapCommand?(command: string[]): { command: string; args: string[]; env: NodeJS.ProcessEnv };
+}
+
+export interface PathProcesses {
+  server: number[];
+  client: number[];
 }
 
 export interface BenchPath {
@@ -56,12 +68,16 @@ export interface Metric {
   better: 'higher' | 'lower';
   /** Decimal places in the table. */
   digits: number;
+  /** Some paths give no value (e.g. CPU of the path's own processes: direct has none). */
+  optional?: boolean;
 }
 
 export interface WorkloadContext {
   seconds: number;
   tools: Tools;
   cleanup: Cleanup;
+  /** The running path's own processes, when it has any (see RunningPath.processes). */
+  processes?: () => PathProcesses;
 }
 
 export interface Workload {
@@ -71,9 +87,12 @@ export interface Workload {
   prepare?(upstream: Endpoint): Promise<void>;
   /** Unmeasured, after every run: leaves nothing behind (dead rows, dirty pages) that would slow the next run. */
   finish?(upstream: Endpoint): Promise<void>;
-  /** Returns a value for every metric id in `metrics`. */
+  /** Returns a value for every metric id in `metrics` (optional ones may be left out). */
   run(endpoint: Endpoint, ctx: WorkloadContext): Promise<Record<string, number>>;
 }
+
+/** Thrown by `BenchPath.start` when the machine lacks what the path needs: the path is skipped with this note. */
+export class PathUnavailable extends Error {}
 
 const LOOPBACK = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
 

@@ -12,11 +12,13 @@ export interface BenchOptions {
   scale: number;
   /** Also run the in-process guard micro-benchmarks (policy, audit, masking). */
   micro: boolean;
+  /** Also measure CLI start and a wrapped psql (`hoopctl --version`, `hoopctl connect -- psql`). */
+  cli: boolean;
   /** Also measure parser isolation (short statements while another session sends 1–10 MB ones). */
   isolation: boolean;
 }
 
-export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds N] [--paths direct,ssh,hoop] [--workloads copy_out,…] [--no-build] [--scale N] [--no-micro] [--no-isolation]
+export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds N] [--paths direct,ssh,hoop] [--workloads copy_out,…] [--no-build] [--scale N] [--no-micro] [--no-isolation] [--no-cli]
 
   --quick        1 round of 5 s (same as --rounds 1 --seconds 5)
   --rounds N     interleaved rounds; the table shows each path's median (default 3)
@@ -26,6 +28,7 @@ export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds 
   --no-build     skip \`npm run build\` before starting the hoopctl path
   --scale N      pgbench -i scale factor (default 10)
   --no-micro     skip the in-process guard micro-benchmarks (policy, audit, masking, parser)
+  --no-cli       skip the CLI rows (hoopctl --version; hoopctl connect -- psql -c 'select 1')
   --no-isolation skip parser isolation (latency while another session sends 1–10 MB statements;
                  needs the hoop-policy path)`;
 
@@ -45,6 +48,7 @@ export function parseBenchOptions(argv: string[], knownPaths: string[], knownWor
         'no-build': { type: 'boolean' },
         'no-micro': { type: 'boolean' },
         'no-isolation': { type: 'boolean' },
+        'no-cli': { type: 'boolean' },
         scale: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -72,6 +76,7 @@ export function parseBenchOptions(argv: string[], knownPaths: string[], knownWor
     build: !v['no-build'],
     micro: !v['no-micro'],
     isolation: !v['no-isolation'],
+    cli: !v['no-cli'],
     scale: positiveInt('--scale', v.scale, 10),
   };
 }

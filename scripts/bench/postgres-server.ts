@@ -7,6 +7,7 @@ import { startLocalPostgres } from '../../src/dev/embedded-postgres.js';
 import { withTimeout, type Cleanup } from './cleanup.js';
 import type { Endpoint, Tools } from './definitions.js';
 import { libpqEnv, runCommand } from './processes.js';
+import { SCALE_CONNECTIONS } from './workloads.js';
 
 export interface BenchServer {
   endpoint: Endpoint;
@@ -41,7 +42,7 @@ export async function startBenchServer(
   options: { scale: number; progress: (line: string) => void },
 ): Promise<BenchServer> {
   const password = `bench-${Math.random().toString(36).slice(2)}`;
-  const server = await startLocalPostgres({ password, flags: ['-c', 'max_connections=200'] });
+  const server = await startLocalPostgres({ password, flags: ['-c', `max_connections=${SCALE_CONNECTIONS + 100}`] });
   const baseDir = path.dirname(server.dataDir);
   cleanup.trackDir(baseDir);
   const postmasterPid = await readPostmasterPid(server.dataDir);

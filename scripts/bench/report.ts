@@ -23,16 +23,16 @@ export function median(values: readonly number[]): number | null {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** Medians for every path, and a ratio row for every non-baseline path against each baseline present. */
+/** Medians for every path, and a ratio row for every path against each baseline listed before it. */
 export function summarize(paths: BenchPath[], metrics: Metric[], samples: Samples, baselineIds: string[]): Summary {
   const medians: Summary['medians'] = {};
   for (const p of paths) {
     medians[p.id] = Object.fromEntries(metrics.map((m) => [m.id, median(samples[p.id]?.[m.id] ?? [])]));
   }
-  const baselines = paths.filter((p) => baselineIds.includes(p.id));
   const ratios: RatioRow[] = [];
-  for (const p of paths.filter((q) => !baselineIds.includes(q.id))) {
-    for (const b of baselines) {
+  for (const [at, p] of paths.entries()) {
+    // A baseline listed before the path (so ssh ÷ direct, hoopctl ÷ ssh, hoopctl + masking ÷ hoopctl).
+    for (const b of paths.slice(0, at).filter((q) => baselineIds.includes(q.id))) {
       const values: RatioRow['values'] = {};
       for (const m of metrics) {
         const num = medians[p.id]![m.id];
@@ -50,7 +50,9 @@ export function renderTable(paths: BenchPath[], metrics: Metric[], summary: Summ
   const label = (id: string) => paths.find((p) => p.id === id)?.label ?? id;
   const header = ['path', ...metrics.map((m) => m.label)];
   const rows: string[][] = paths.map((p) => [p.label, ...metrics.map((m) => formatNumber(summary.medians[p.id]![m.id] ?? null, m.digits))]);
-  const ratioRows: string[][] = summary.ratios.map((r) => [
+  // A ratio row with nothing to show here (CPU ÷ direct: direct has no processes of its own) is left out.
+  const shown = summary.ratios.filter((r) => metrics.some((m) => r.values[m.id] != null));
+  const ratioRows: string[][] = shown.map((r) => [
     `${label(r.path)} ÷ ${label(r.baseline)}`,
     ...metrics.map((m) => (r.values[m.id] == null ? '–' : `${r.values[m.id]!.toFixed(2)}×`)),
   ]);

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import pg from 'pg';
 import type { Endpoint, Workload, WorkloadContext } from './definitions.js';
+import { cpuMicros, residentBytes } from './proc-stats.js';
 import { libpqEnv, runCommand } from './processes.js';
 
 export const PGBENCH_CLIENTS = 8;
@@ -14,11 +15,23 @@ export const CONNECT_WARMUP = 5;
 export const COPY_ROWS = 200_000;
 export const COPY_WIDTH = 1000;
 
-/** `pgbench -c 8 -j 2 -T secs -n` with extra arguments; the TPS without initial connection time. */
-function pgbench(id: string, label: string, extra: string[], hooks: Pick<Workload, 'prepare' | 'finish'> = {}): Workload {
+/** Connections the scale workload holds open at once. */
+export const SCALE_CONNECTIONS = 1000;
+/** Connections the scale workload opens at a time. */
+const SCALE_CONCURRENCY = 50;
+
+/**
+ * `pgbench -c 8 -j 2 -T secs -n` with extra arguments; the TPS without initial connection time,
+ * and the CPU time the path's own processes spent per transaction (µs, from /proc).
+ */
+function pgbench(id: string, label: string, cpuLabel: string, extra: string[], hooks: Pick<Workload, 'prepare' | 'finish'> = {}): Workload {
+  const cpuId = `${id.replace(/_tps$/, '')}_cpu_us`;
   return {
     id,
-    metrics: [{ id, label, unit: 'TPS', better: 'higher', digits: 0 }],
+    metrics: [
+      { id, label, unit: 'TPS', better: 'higher', digits: 0 },
+      { id: cpuId, label: cpuLabel, unit: 'µs/tx', better: 'lower', digits: 0, optional: true },
+    ],
     ...hooks,
     async run(endpoint, ctx) {
       const args = [
@@ -32,12 +45,21 @@ function pgbench(id: string, label: string, extra: string[], hooks: Pick<Workloa
         '-U', endpoint.user,
         endpoint.database, // positional: pgbench's -d means --debug
       ];
+      const roots = ctx.processes?.();
+      const pids = roots ? [...roots.server, ...roots.client] : [];
+      const cpuBefore = pids.length > 0 ? cpuMicros(pids) : undefined;
       const { stdout } = await runCommand(ctx.cleanup, ctx.tools.pgbench, args, { env: libpqEnv(endpoint.password) });
+      const cpuAfter = pids.length > 0 ? cpuMicros(pids) : undefined;
       const match = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout);
       if (!match) throw new Error(`pgbench ${extra.join(' ')}: no "tps = … (without initial connection time)" line in:\n${stdout}`);
       const failed = /number of failed transactions: (\d+)/.exec(stdout);
       if (failed && Number(failed[1]) > 0) throw new Error(`pgbench ${extra.join(' ')}: ${failed[1]} failed transactions`);
-      return { [id]: Number(match[1]) };
+      const processed = /number of transactions actually processed: (\d+)/.exec(stdout);
+      const transactions = processed ? Number(processed[1]) : 0;
+      const out: Record<string, number> = { [id]: Number(match[1]) };
+      // pgbench's connection setup falls inside the window too; at ≥ 10 k transactions it is noise.
+      if (cpuBefore !== undefined && cpuAfter !== undefined && transactions > 0) out[cpuId] = (cpuAfter - cpuBefore) / transactions;
+      return out;
     },
   };
 }
@@ -153,17 +175,55 @@ function maskedRead(id: string, label: string, sql: string, extraArgs: string[])
 const selectMasked = maskedRead('masked_select', 'masked SELECT rows/s', `select * from ${MASKED_TABLE}`, ['-v', 'FETCH_COUNT=10000']);
 const copyMasked = maskedRead('masked_copy', 'masked COPY rows/s', `copy ${MASKED_TABLE} to stdout`, []);
 
+/**
+ * SCALE_CONNECTIONS connections open at once through the path (each authenticated, one
+ * `select 1` answered), then the resident memory of the path's server side (gateway; sshd and
+ * its children) and client side (hoopctl connect; ssh). Paths without processes are skipped.
+ */
+const scale: Workload = {
+  id: 'scale',
+  metrics: [
+    { id: 'scale_server_rss_mb', label: `${SCALE_CONNECTIONS} conns: server MB`, unit: 'MB', better: 'lower', digits: 0, optional: true },
+    { id: 'scale_client_rss_mb', label: 'client MB', unit: 'MB', better: 'lower', digits: 0, optional: true },
+  ],
+  async run(endpoint, ctx) {
+    const roots = ctx.processes?.();
+    if (!roots) return {};
+    const clients: pg.Client[] = [];
+    try {
+      for (let opened = 0; opened < SCALE_CONNECTIONS; ) {
+        const batch = Array.from({ length: Math.min(SCALE_CONCURRENCY, SCALE_CONNECTIONS - opened) }, () => newClient(endpoint).on('error', () => undefined));
+        clients.push(...batch);
+        opened += batch.length;
+        await Promise.all(batch.map(async (c) => {
+          await c.connect();
+          await c.query('select 1');
+        }));
+      }
+      const server = residentBytes(roots.server);
+      const client = residentBytes(roots.client);
+      const out: Record<string, number> = {};
+      if (server !== undefined) out.scale_server_rss_mb = server / 1e6;
+      if (client !== undefined) out.scale_client_rss_mb = client / 1e6;
+      return out;
+    } finally {
+      await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+    }
+  },
+};
+
 /** The default workload list, in table column order. */
 export const defaultWorkloads: Workload[] = [
-  pgbench('select_simple_tps', 'sel simple TPS', ['-S', '-M', 'simple']),
-  pgbench('select_extended_tps', 'sel ext TPS', ['-S', '-M', 'extended']),
-  pgbench('tpcb_tps', 'tpcb-like TPS', ['-b', 'tpcb-like'], { prepare: resetTpcbTables, finish: resetTpcbTables }),
+  pgbench('select_simple_tps', 'sel simple TPS', 'sel CPU µs/tx', ['-S', '-M', 'simple']),
+  pgbench('select_extended_tps', 'sel ext TPS', 'ext CPU µs/tx', ['-S', '-M', 'extended']),
+  pgbench('tpcb_tps', 'tpcb-like TPS', 'tpcb CPU µs/tx', ['-b', 'tpcb-like'], { prepare: resetTpcbTables, finish: resetTpcbTables }),
   latency,
   newConnection,
   copyOut,
   selectOut,
   selectMasked,
   copyMasked,
+  scale,
 ];
 
 /**

@@ -161,43 +161,6 @@ export class AuditRecorder {
   }
 
   /**
-   * Write-ahead without waiting: with a journal, appends this event (and whatever is queued
-   * before it) in one synchronous write and returns it committed, so a statement can be
-   * forwarded in the same tick. Returns undefined when that cannot be done synchronously (no
-   * journal, a flush under way, a session whose head is not in memory yet); the caller then
-   * uses `record()`. Throws `audit_unavailable` when the journal refuses or the write fails.
-   */
-  recordNow<T extends AuditEventType>(sessionId: string, type: T, data: AuditEventDataByType[T]): AuditEvent<T> | undefined {
-    const journal = this.journal;
-    if (!journal || this.closed || this.flushing) return undefined;
-    if (!this.heads.has(sessionId) || this.pending.some((p) => !this.heads.has(p.sessionId))) return undefined;
-    const refused = journal.refusal();
-    if (refused) throw refused;
-    this.retireHeads(journal.ingested());
-    if (!this.heads.has(sessionId) || this.pending.some((p) => !this.heads.has(p.sessionId))) return undefined;
-    const dataJson = canonicalJson(data);
-    const time = this.isoNow();
-    let committed: AuditEvent | undefined;
-    const self: PendingEvent = {
-      deferrable: false,
-      sessionId,
-      type,
-      data,
-      dataJson,
-      time,
-      resolve: (event) => (committed = event),
-      reject: () => undefined,
-    };
-    const batch = this.pending.splice(0, this.pending.length);
-    batch.push(self);
-    this.timer?.cancel();
-    this.timer = null;
-    const failure = this.writeJournalBatch(batch, journal);
-    if (failure) throw failure;
-    return committed as AuditEvent<T>;
-  }
-
-  /**
    * Resolves once every event recorded before the call has been committed or rejected and,
    * with a journal, every committed event is readable from the store. Rejects with
    * `audit_unavailable` if the store does not catch up in time.

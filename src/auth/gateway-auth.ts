@@ -1,16 +1,5 @@
 import fs from 'node:fs';
-import {
-  AuthError,
-  ConfidentialClientApplication,
-  InteractionRequiredAuthError,
-  LogLevel,
-  ProtocolMode,
-  PublicClientApplication,
-  type AuthenticationResult,
-  type Configuration,
-  type DeviceCodeRequest,
-  type ICachePlugin,
-} from '@azure/msal-node';
+import type { AuthenticationResult, Configuration, DeviceCodeRequest, ICachePlugin } from '@azure/msal-node';
 import { HoopError, errorMessage } from '../errors.js';
 import { fetchGithubActionsToken, githubOidcUnavailable } from './github-actions-oidc.js';
 import { describeFailure, fetchLoginSettings, tlsHint, type LoginSettings } from './login-config.js';
@@ -60,6 +49,13 @@ export interface LoginResult {
   keychainProblem?: string;
 }
 
+type Msal = typeof import('@azure/msal-node');
+
+/** msal-node, loaded by the first login or token refresh of a run: loading it costs a command's start ~0.2 s. */
+function loadMsal(): Promise<Msal> {
+  return import('@azure/msal-node');
+}
+
 export interface LoginOptions {
   /** PEM text and the file it came from, to trust for the gateway and the issuer. */
   ca?: { pem: string; file: string };
@@ -84,7 +80,8 @@ export class GatewayAuth {
     const settings = await fetchLoginSettings(gateway, fetchImpl);
     const { store, keychainProblem } = await this.freshStore(gateway);
     const network = new Rfc8628NetworkClient(fetchImpl, { defaultIntervalSec: this.options.defaultPollIntervalSec });
-    const app = new PublicClientApplication(msalConfig(settings, settings.clientId, settings.authority, network, cachePlugin(store, gateway)));
+    const msal = await loadMsal();
+    const app = new msal.PublicClientApplication(msalConfig(msal, settings, settings.clientId, settings.authority, network, cachePlugin(store, gateway)));
     const request: DeviceCodeRequest = {
       scopes: settings.scopes,
       deviceCodeCallback: (response) =>
@@ -96,7 +93,7 @@ export class GatewayAuth {
     try {
       result = await app.acquireTokenByDeviceCode(request);
     } catch (err) {
-      throw loginError(err, network, gateway, settings, 'device_code');
+      throw loginError(msal, err, network, gateway, settings, 'device_code');
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }
@@ -141,7 +138,8 @@ export class GatewayAuth {
       return { accessToken: result.accessToken, expiresOn: result.expiresOn, login };
     }
     const network = new Rfc8628NetworkClient(fetchImpl);
-    const app = new PublicClientApplication(msalConfig(login.settings, login.clientId, login.authority, network, cachePlugin(store, gateway)));
+    const msal = await loadMsal();
+    const app = new msal.PublicClientApplication(msalConfig(msal, login.settings, login.clientId, login.authority, network, cachePlugin(store, gateway)));
     const cache = app.getTokenCache();
     const account = (login.homeAccountId ? await cache.getAccountByHomeId(login.homeAccountId) : null) ?? (await cache.getAllAccounts())[0];
     if (!account) throw loginExpired(gateway, 'no cached login was found');
@@ -149,7 +147,7 @@ export class GatewayAuth {
       const result = await app.acquireTokenSilent({ account, scopes: login.settings.scopes });
       return { accessToken: result.accessToken, expiresOn: result.expiresOn, login };
     } catch (err) {
-      throw loginError(err, network, gateway, login.settings);
+      throw loginError(msal, err, network, gateway, login.settings);
     }
   }
 
@@ -185,14 +183,15 @@ export class GatewayAuth {
       }
       auth = { clientId: login.clientId, authority: login.authority, clientSecret: credentials.clientSecret };
     }
-    const config = msalConfig(login.settings, login.clientId, login.authority, network, cachePlugin(store, login.gatewayUrl));
-    const app = new ConfidentialClientApplication({ ...config, auth: { ...config.auth, ...auth } });
+    const msal = await loadMsal();
+    const config = msalConfig(msal, login.settings, login.clientId, login.authority, network, cachePlugin(store, login.gatewayUrl));
+    const app = new msal.ConfidentialClientApplication({ ...config, auth: { ...config.auth, ...auth } });
     try {
       const result = await app.acquireTokenByClientCredential({ scopes: login.settings.clientCredentialScopes });
       if (!result) throw new Error('the issuer returned no token');
       return result;
     } catch (err) {
-      throw loginError(err, network, login.gatewayUrl, login.settings);
+      throw loginError(msal, err, network, login.gatewayUrl, login.settings);
     }
   }
 
@@ -231,14 +230,14 @@ function loginRecord(
 }
 
 /** msal's settings for one gateway: its issuer, our network client, our cache plugin, no logging. */
-function msalConfig(settings: LoginSettings, clientId: string, authority: string, network: Rfc8628NetworkClient, plugin: ICachePlugin): Configuration {
+function msalConfig(msal: Msal, settings: LoginSettings, clientId: string, authority: string, network: Rfc8628NetworkClient, plugin: ICachePlugin): Configuration {
   return {
     auth: { clientId, authority, knownAuthorities: settings.knownAuthorities },
     cache: { cachePlugin: plugin },
     system: {
-      protocolMode: settings.protocolMode === 'OIDC' ? ProtocolMode.OIDC : ProtocolMode.AAD,
+      protocolMode: settings.protocolMode === 'OIDC' ? msal.ProtocolMode.OIDC : msal.ProtocolMode.AAD,
       networkClient: network,
-      loggerOptions: { logLevel: LogLevel.Error, piiLoggingEnabled: false, loggerCallback: () => undefined },
+      loggerOptions: { logLevel: msal.LogLevel.Error, piiLoggingEnabled: false, loggerCallback: () => undefined },
     },
   };
 }
@@ -293,11 +292,11 @@ function loginExpired(gateway: string, why: string): HoopError {
 }
 
 /** msal's errors as people should read them. */
-function loginError(err: unknown, network: Rfc8628NetworkClient, gateway: string, settings: LoginSettings, during?: 'device_code'): HoopError {
+function loginError(msal: Msal, err: unknown, network: Rfc8628NetworkClient, gateway: string, settings: LoginSettings, during?: 'device_code'): HoopError {
   if (err instanceof HoopError) return err;
-  const code = err instanceof AuthError ? err.errorCode : '';
-  const detail = err instanceof AuthError ? `${err.errorMessage} ${err.subError}` : errorMessage(err);
-  if (network.lastFailure && (code === 'endpoints_resolution_error' || code === 'network_error' || !(err instanceof AuthError) || /network|fetch failed/i.test(detail))) {
+  const code = err instanceof msal.AuthError ? err.errorCode : '';
+  const detail = err instanceof msal.AuthError ? `${err.errorMessage} ${err.subError}` : errorMessage(err);
+  if (network.lastFailure && (code === 'endpoints_resolution_error' || code === 'network_error' || !(err instanceof msal.AuthError) || /network|fetch failed/i.test(detail))) {
     const cause = network.lastFailure;
     return new HoopError('network', 'issuer_unreachable', `cannot reach the issuer at ${settings.authority}: ${describeFailure(cause)}`, {
       hint: tlsHint(cause) ?? 'check your network; the issuer is named by the gateway’s auth.login.authority',
@@ -317,7 +316,7 @@ function loginError(err: unknown, network: Rfc8628NetworkClient, gateway: string
       cause: err,
     });
   }
-  if (err instanceof InteractionRequiredAuthError || /invalid_grant|no_tokens_found|interaction_required|refresh_token/.test(`${code} ${detail}`)) {
+  if (err instanceof msal.InteractionRequiredAuthError || /invalid_grant|no_tokens_found|interaction_required|refresh_token/.test(`${code} ${detail}`)) {
     return loginExpired(gateway, 'the issuer no longer accepts the refresh token');
   }
   if (code === 'endpoints_resolution_error') {

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
-import { launch } from '../client/launcher.js';
 import type { BackgroundSpawner, ParentChannel } from './background.js';
 import { createIO } from './io.js';
 import { runCli } from './run-cli.js';
@@ -26,7 +25,8 @@ async function main(): Promise<void> {
     pid: process.pid,
     now: Date.now,
     signals: process,
-    launch,
+    // Loaded by the one command that wraps a program, when it does.
+    launch: async (options) => (await import('../client/launcher.js')).launch(options),
     spawnBackground,
     parentChannel: parentChannel(),
     ppid: () => process.ppid,

@@ -3,7 +3,7 @@ import { isHoopError } from '../errors.js';
 import type { CliDeps } from './context.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import type { IO } from './io.js';
-import { buildProgram, type CommandBuilder } from './program.js';
+import { buildProgram, buildersFor, type CommandBuilder } from './program.js';
 
 /** Runs hoopctl with `argv` (without node and script) and resolves with the exit code. Never throws. */
 export async function runCli(argv: readonly string[], deps: Omit<CliDeps, 'setExitCode'>, builders?: readonly CommandBuilder[]): Promise<number> {
@@ -13,7 +13,7 @@ export async function runCli(argv: readonly string[], deps: Omit<CliDeps, 'setEx
   const dashDash = argv.indexOf('--');
   if ((dashDash === -1 ? argv : argv.slice(0, dashDash)).includes('--json')) deps.io.configure({ json: true });
   try {
-    const program = buildProgram(full, builders);
+    const program = buildProgram(full, builders ?? (await buildersFor(argv)));
     if (argv.length === 0) {
       program.outputHelp({ error: true });
       return ExitCode.usage;

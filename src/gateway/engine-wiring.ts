@@ -334,8 +334,7 @@ export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger, 
         reason: r.reason,
         ...(r.approvedBy ? { approvedBy: r.approvedBy } : {}),
       };
-      // Same tick when the journal can take it synchronously; otherwise wait for the group commit.
-      if (recorder.recordNow(r.sessionId, 'statement', data)) return undefined;
+      // Group commit: every connection's statements of this event-loop turn go in one journal write; forwarded once it is durable.
       return recorder.record(r.sessionId, 'statement', data).then(() => undefined);
     },
     completed(r) {

@@ -137,6 +137,44 @@ describe('AuditJournal with AuditRecorder', () => {
     expect(recorder.stats()).toMatchObject({ failedBatches: 1, journal: { writeFailures: 1 } });
   });
 
+  it('group commit: the statements of every session recorded in one event-loop turn go in one journal write, and none resolves before it', async () => {
+    const s = setup();
+    const jfs = failingFs();
+    const writes: number[] = [];
+    const writeSync = jfs.writeSync;
+    jfs.writeSync = (fd, buf, off, len, pos) => {
+      writes.push(Buffer.from(buf.subarray(off, off + len)).toString('utf8').split('\n').length - 1);
+      return writeSync(fd, buf, off, len, pos);
+    };
+    const { recorder } = await s.open({ fs: jfs });
+    await Promise.all(['s1', 's2', 's3', 's4'].map((id, i) => recorder.record(id, 'statement', statement(i))));
+    writes.length = 0;
+    let resolved = 0;
+    const turn = ['s1', 's2', 's3', 's4'].map((id, i) => recorder.record(id, 'statement', statement(10 + i)).then((e) => (resolved++, e)));
+    await Promise.resolve();
+    expect(resolved).toBe(0);
+    expect(writes).toEqual([]);
+    expect((await Promise.all(turn)).map((e) => e.seq)).toEqual([2, 2, 2, 2]);
+    expect(writes).toEqual([4]);
+  });
+
+  it('a failed group commit refuses every statement of the batch (all sessions), writes nothing, and the next turn writes again', async () => {
+    const s = setup();
+    const jfs = failingFs();
+    const { recorder } = await s.open({ fs: jfs });
+    await Promise.all(['s1', 's2', 's3'].map((id, i) => recorder.record(id, 'statement', statement(i))));
+    jfs.failing = true;
+    const failed = await Promise.allSettled(['s1', 's2', 's3'].map((id, i) => recorder.record(id, 'statement', statement(10 + i))));
+    expect(failed.map((f) => f.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    for (const f of failed) expect(f).toMatchObject({ reason: { code: 'audit_unavailable', message: expect.stringContaining('ENOSPC') } });
+    expect(recorder.stats()).toMatchObject({ failedBatches: 1, journal: { writeFailures: 1 } });
+    jfs.failing = false;
+    const next = await Promise.all(['s1', 's2', 's3'].map((id, i) => recorder.record(id, 'statement', statement(20 + i))));
+    expect(next.map((e) => e.seq)).toEqual([2, 2, 2]);
+    await recorder.flush();
+    for (const id of ['s1', 's2', 's3']) expect(await verifySession(s.store, id)).toMatchObject({ ok: true, events: 2 });
+  });
+
   it('a segment that is a symlink to /dev/full (ENOSPC from the kernel) refuses events', async () => {
     const s = setup();
     const { recorder } = await s.open();

@@ -209,6 +209,24 @@ describe('audit log, end to end', () => {
     });
   });
 
+  it('statements of several connections sent at once while the journal cannot be written are all refused, none runs, and every connection goes on working', async () => {
+    await withSession(async (url) => {
+      const clients = Array.from({ length: 4 }, () => new pg.Client({ connectionString: url }));
+      await Promise.all(clients.map((c) => c.connect()));
+      journalFs.failing = true;
+      let results: PromiseSettledResult<unknown>[];
+      try {
+        results = await Promise.allSettled(clients.map((c, i) => c.query(`update orders set status = 'batch-lost-${i}' where id = 1`)));
+      } finally {
+        journalFs.failing = false;
+      }
+      for (const r of results) expect(r).toMatchObject({ status: 'rejected', reason: { code: '58000' } });
+      const statuses = await Promise.all(clients.map(async (c) => (await c.query('select status from orders where id = 1')).rows[0].status));
+      expect(statuses).toEqual(['shipped', 'shipped', 'shipped', 'shipped']);
+      await Promise.all(clients.map((c) => c.end()));
+    });
+  });
+
   it('records where the CLI ran: CI provider and job', async () => {
     const sessionId = await withSession(async () => undefined, {
       GITHUB_ACTIONS: 'true',

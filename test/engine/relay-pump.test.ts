@@ -113,6 +113,22 @@ describe('Pump', () => {
     expect(Buffer.concat(sink.writes).equals(Buffer.concat([dataRow('1'), dataRow('decided'), dataRow('2'), dataRow('3')]))).toBe(true);
   });
 
+
+  it('a frame held for its audit write goes out in one write with the frames behind it (Parse with its Bind … Sync)', async () => {
+    let release: () => void = () => undefined;
+    const hook: FrameHook = {
+      codes: new Set([BackendCode.DataRow]),
+      inspect: (frame: Frame) => (frame.body.includes(Buffer.from('held')) ? new Promise((resolve) => (release = () => resolve(undefined))) : undefined),
+    };
+    const { source, sink } = startPump(hook);
+    source.write(Buffer.concat([dataRow('held'), dataRow('a'), dataRow('b')]));
+    await tick();
+    expect(sink.writes).toHaveLength(0);
+    release();
+    await tick();
+    expect(sink.writes).toHaveLength(1);
+    expect(sink.writes[0]!.equals(Buffer.concat([dataRow('held'), dataRow('a'), dataRow('b')]))).toBe(true);
+  });
   it('pauses the source while the destination is full and resumes on drain', async () => {
     let finishWrite: (() => void) | undefined;
     const slow = new Duplex({

@@ -15,6 +15,8 @@ import { startLocalTokenIssuer } from '../../../src/dev/token-issuer.js';
 import { withTimeout } from '../cleanup.js';
 import { assertLoopback, type BenchPath, type Endpoint } from '../definitions.js';
 import { Daemon, indent, sleep } from '../processes.js';
+import { residentBytes } from '../proc-stats.js';
+import { SCALE_CONNECTIONS } from '../workloads.js';
 
 const CONNECTION = 'bench';
 
@@ -63,7 +65,9 @@ export function hoopTunnelPath(options: HoopPathOptions = {}): BenchPath {
             database: upstream.database,
             user: upstream.user,
             password: 'env:BENCH_PG_PASSWORD',
-            access: { maxDuration: '2h', defaultDuration: '1h' },
+            // The scale workload holds SCALE_CONNECTIONS at once through one session.
+            maxConnections: SCALE_CONNECTIONS + 50,
+            access: { maxDuration: '2h', defaultDuration: '1h', maxConnections: SCALE_CONNECTIONS + 50 },
             ...options.connectionExtras,
           },
         },
@@ -116,21 +120,20 @@ export function hoopTunnelPath(options: HoopPathOptions = {}): BenchPath {
           await gateway.stop();
         },
         problem: () => gateway.problem() ?? cli.problem(),
-        rssBytes: () => residentBytes(gateway.child.pid),
+        rssBytes: () => (gateway.child.pid === undefined ? undefined : residentBytes([gateway.child.pid])),
+        processes: () => ({ server: pidList(gateway), client: pidList(cli) }),
+        wrapCommand: (command) => ({
+          command: process.execPath,
+          args: [bin, 'connect', CONNECTION, '--duration', '5m', '--', ...command],
+          env: { ...process.env, HOOPCTL_GATEWAY: apiUrl, HOOPCTL_TOKEN: token, HOME: dir, NO_COLOR: '1' },
+        }),
       };
     },
   };
 }
 
-/** VmRSS of a process from /proc (Linux); undefined elsewhere or once it is gone. */
-function residentBytes(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const match = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) * 1024 : undefined;
-  } catch {
-    return undefined;
-  }
+function pidList(daemon: Daemon): number[] {
+  return daemon.child.pid === undefined ? [] : [daemon.child.pid];
 }
 
 /** Reads JSON lines from the CLI's stdout until the ready event; keeps draining afterwards. */

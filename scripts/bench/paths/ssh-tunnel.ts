@@ -9,7 +9,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../../src/dev/free-port.js';
-import type { BenchPath } from '../definitions.js';
+import { PathUnavailable, type BenchPath } from '../definitions.js';
 import { Daemon, runCommand, waitForPort } from '../processes.js';
 
 const SSHD = '/usr/sbin/sshd';
@@ -21,7 +21,7 @@ export const sshTunnelPath: BenchPath = {
   label: 'ssh -L',
   async start(ctx) {
     if (!fs.existsSync(SSHD)) {
-      throw new Error(`${SSHD} not found: the ssh -L baseline needs OpenSSH's server; install it with: apt-get install openssh-server`);
+      throw new PathUnavailable(`${SSHD} not found: the ssh -L baseline needs OpenSSH's server; install it with: apt-get install openssh-server`);
     }
     const { cleanup } = ctx;
     if (process.getuid?.() === 0 && !fs.existsSync(PRIVSEP_DIR)) {
@@ -98,6 +98,7 @@ export const sshTunnelPath: BenchPath = {
         await sshd.stop();
       },
       problem: () => tunnel.problem() ?? sshd.problem(),
+      processes: () => ({ server: sshd.child.pid === undefined ? [] : [sshd.child.pid], client: tunnel.child.pid === undefined ? [] : [tunnel.child.pid] }),
     };
   },
 };

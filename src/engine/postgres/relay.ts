@@ -156,9 +156,9 @@ export class Pump {
     source.pause();
   }
 
-  private process(frames: Frame[], start: number): void {
+  /** `run`: frames already decided that go out in the same write as what follows them. */
+  private process(frames: Frame[], start: number, run: Buffer[] = []): void {
     const { hook, context, observe } = this.options;
-    let run: Buffer[] = [];
     for (let i = start; i < frames.length; i++) {
       if (this.stopped) return;
       const frame = frames[i]!;
@@ -204,9 +204,11 @@ export class Pump {
       (decision) => {
         if (this.stopped) return;
         this.holding = false;
-        if (decision === undefined) this.write([frame.raw]);
-        else this.apply(decision);
+        // What is forwarded goes out with the frames behind it (Parse with its Bind … Sync): one write.
+        const run = decision === undefined ? [frame.raw] : decision.reply === undefined || decision.reply.length === 0 ? [...decision.forward] : undefined;
+        if (run === undefined) this.apply(decision!);
         if (!keepGoing) {
+          if (run !== undefined) this.write(run);
           this.finishEarly();
           return;
         }
@@ -214,7 +216,7 @@ export class Pump {
         for (const f of this.backlog) rest.push(f);
         this.backlog = [];
         this.backlogBytes = 0;
-        this.process(rest, 0);
+        this.process(rest, 0, run);
         this.updateFlow();
       },
       (err: unknown) => this.fail(err),
