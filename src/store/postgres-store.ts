@@ -4,9 +4,11 @@
  * Same contract as SqliteStore (store.ts, audit-store.ts). What differs, and why:
  * - Migrations run at open under a session-level `pg_advisory_lock`, so replicas starting
  *   together apply each version once; a database newer than this code is refused.
- * - Audit appends take a transaction-level advisory lock first. It serializes appends across
+ * - An audit batch is one call of `hoop_audit_append` (one round trip: a statement waits for
+ *   it). It takes a transaction-level advisory lock first, which serializes appends across
  *   replicas, so the `id` a row gets (its export cursor) follows commit order: a SIEM tailing
  *   with cursors never skips a row committed late with an earlier id.
+ * - Changes other replicas must act on are NOTIFYed by triggers (`watch`).
  * - `user` is reserved in SQL: the column is `user_name`.
  */
 import pg from 'pg';

@@ -8,6 +8,8 @@ import { buildChain, sessionRecord } from './temp-store.js';
 
 let server: StoreServer;
 const open: PostgresStore[] = [];
+/** One migrated database and store for the contract, emptied before each test (a database per test is slow on a loaded machine). */
+let contract: { url: string; store: PostgresStore } | undefined;
 
 beforeAll(async () => {
   server = await startStoreServer();
@@ -16,6 +18,7 @@ afterEach(async () => {
   for (const store of open.splice(0)) await store.close();
 });
 afterAll(async () => {
+  await contract?.store.close();
   await server?.stop();
 });
 
@@ -25,9 +28,14 @@ async function fresh(url?: string): Promise<PostgresStore> {
   return store;
 }
 
+
 storeContract('PostgresStore', async () => {
-  const url = await server.freshDatabase();
-  const store = await fresh(url);
+  if (!contract) {
+    const url = await server.freshDatabase();
+    contract = { url, store: await PostgresStore.open({ url, poolSize: 4 }) };
+  }
+  const { url, store } = contract;
+  await server.sql(url, 'TRUNCATE sessions, session_extensions, reviews, webhook_outbox, audit_events, audit_heads RESTART IDENTITY');
   return {
     store,
     corruptEventData: async (sessionId, seq, data) => {
