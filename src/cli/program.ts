@@ -8,6 +8,7 @@ import { buildEnvCommand } from './commands/env.js';
 import { buildGatewayCommand } from './commands/gateway.js';
 import { buildLoginCommand } from './commands/login.js';
 import { buildLogoutCommand } from './commands/logout.js';
+import { buildMcpCommand } from './commands/mcp.js';
 import { buildPolicyCommand } from './commands/policy.js';
 import { buildReviewsCommand } from './commands/reviews.js';
 import { buildSessionsCommand } from './commands/sessions.js';
@@ -32,6 +33,7 @@ export const COMMAND_BUILDERS: readonly CommandBuilder[] = [
   buildReviewsCommand,
   buildAuditCommand,
   buildPolicyCommand,
+  buildMcpCommand,
   buildGatewayCommand,
   buildDemoCommand,
 ];
