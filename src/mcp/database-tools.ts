@@ -149,14 +149,16 @@ export function registerDatabaseTools(server: McpServer, deps: DatabaseToolsDeps
       if (rows.rows.length === 0) {
         return { status: 'failed', error: { code: 'unknown_table', message: `no table ${qualified} (or you may not see it)` }, hint: 'list the tables with list_tables' };
       }
-      const masking = await maskedColumns(deps, connection, `SELECT * FROM ${qualified}`);
-      const columns: DescribedColumn[] = rows.rows.map(([name, type, nullable, dflt, key]) => ({
-        name: String(name),
+      // Each column by name: the gateway reports what it masks per output column (a `*` resolves only at run time).
+      const names = rows.rows.map((r) => String(r[0]));
+      const masking = await maskedColumns(deps, connection, `SELECT ${names.map(catalog.quoteIdentifier).join(', ')} FROM ${qualified}`);
+      const columns: DescribedColumn[] = rows.rows.map(([, type, nullable, dflt, key], i) => ({
+        name: names[i]!,
         type: String(type),
         nullable: nullable === true,
         default: dflt === null ? null : String(dflt),
         key: key === null ? null : String(key),
-        masked: masking.known ? (masking.strategies.get(String(name)) ?? null) : null,
+        masked: masking.known ? (masking.strategies.get(names[i]!) ?? null) : null,
       }));
       return { status: 'completed', kind: 'table', table: qualified, columns, masking: masking.known ? 'known' : 'unknown', ...(masking.note ? { maskingNote: masking.note } : {}) };
     }),

@@ -164,5 +164,6 @@ export const POSTGRES_CATALOG: CatalogQueries = {
     params: [POSTGRES_CATALOG.quoteTable(schema, table)],
   }),
   explain: (sql) => `EXPLAIN ${sql}`,
+  quoteIdentifier: quoteIdent,
   quoteTable: (schema, table) => (schema === undefined ? quoteIdent(table) : `${quoteIdent(schema)}.${quoteIdent(table)}`),
 };

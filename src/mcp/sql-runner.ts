@@ -64,6 +64,7 @@ export interface CatalogQueries {
   explain(sql: string): string;
   /** The qualified, quoted name a plain SELECT would use (for asking the gateway what it masks). */
   quoteTable(schema: string | undefined, table: string): string;
+  quoteIdentifier(name: string): string;
 }
 
 export interface SqlRunner {

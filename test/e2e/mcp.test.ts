@@ -1,0 +1,199 @@
+import crypto from 'node:crypto';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEventInfo, SessionInfo } from '../../src/api/types.js';
+import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-postgres.js';
+import { seedDemoDatabase } from '../../src/demo/seed.js';
+import { HOOPCTL_BIN } from '../helpers/cli-process.js';
+import { cliEnv, ordersConnection, pendingReview, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+type ToolAnswer = { isError?: boolean; content: { type: string; text: string }[]; structuredContent: any };
+
+/** A real MCP client (the SDK's) launching `bin/hoopctl mcp` over stdio, against a gateway and a seeded PostgreSQL. */
+describe('hoopctl mcp, end to end', () => {
+  let postgres: LocalPostgres;
+  let gw: TestGateway;
+  const appPassword = crypto.randomBytes(12).toString('hex');
+  const open: { client: Client; transport: StdioClientTransport }[] = [];
+
+  beforeAll(async () => {
+    postgres = await startLocalPostgres({ password: crypto.randomBytes(12).toString('hex') });
+    await seedDemoDatabase(postgres.url('postgres'), appPassword);
+    gw = await startTestGateway({
+      env: { ORDERS_PW: appPassword },
+      connections: {
+        'orders-db': ordersConnection(postgres.port, {
+          reviewers: { groups: ['dba'] },
+          policy: {
+            rules: [
+              { name: 'no-ssn', match: { columns: ['customers.ssn'] }, action: 'deny' },
+              { name: 'reviewed-deletes', match: { statements: ['delete'] }, action: 'review' },
+            ],
+          },
+          masking: { columns: { 'customers.email': 'hash' } },
+        }),
+      },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const { client } of open) await client.close().catch(() => undefined);
+    await gw?.stop();
+    await postgres?.stop();
+  });
+
+  async function connectClient(args: string[] = [], name = 'hoop-e2e-agent'): Promise<{ client: Client; transport: StdioClientTransport; stderr: () => string }> {
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [HOOPCTL_BIN, 'mcp', 'orders-db', '--review-wait', '1s', ...args],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NO_COLOR: '1', ...(await cliEnv(gw)) },
+      stderr: 'pipe',
+    });
+    let stderr = '';
+    transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const client = new Client({ name, version: '9.9.9' });
+    await client.connect(transport);
+    open.push({ client, transport });
+    return { client, transport, stderr: () => stderr };
+  }
+
+  const call = async (client: Client, name: string, args: Record<string, unknown>) => (await client.callTool({ name, arguments: args })) as ToolAnswer;
+
+  let shared: Client;
+  beforeAll(async () => {
+    shared = (await connectClient()).client;
+  }, 60_000);
+
+  it('lists its tools with input schemas', async () => {
+    const { tools } = await shared.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(['describe_table', 'explain', 'list_tables', 'query', 'review_status']);
+    const query = tools.find((t) => t.name === 'query')!;
+    expect(query.inputSchema).toMatchObject({ type: 'object', required: ['sql'], properties: { sql: { type: 'string' }, max_rows: { type: 'integer' } } });
+    expect(tools.find((t) => t.name === 'review_status')!.inputSchema.required).toEqual(['review_id']);
+  });
+
+  it('answers a query with the real rows, column names, the command tag and a table for people', async () => {
+    const answer = await call(shared, 'query', { sql: 'SELECT id, name FROM customers ORDER BY id' });
+    expect(answer.isError).toBeUndefined();
+    expect(answer.structuredContent).toMatchObject({
+      status: 'completed',
+      kind: 'rows',
+      command: 'SELECT 5',
+      columns: [{ name: 'id', type: 'int4' }, { name: 'name', type: 'text' }],
+      rowCount: 5,
+      truncated: false,
+    });
+    expect(answer.structuredContent.rows[0]).toEqual([1, 'Ada Lovelace']);
+    expect(answer.content[0]!.text).toContain('Ada Lovelace');
+    expect(answer.content[0]!.text.split('\n')[0]).toMatch(/^id +\| name$/);
+
+    const cut = await call(shared, 'query', { sql: 'SELECT id FROM customers ORDER BY id', max_rows: 2 });
+    expect(cut.structuredContent).toMatchObject({ status: 'completed', rows: [[1], [2]], truncated: true, maxRows: 2, command: 'SELECT 5' });
+  });
+
+  it('returns a denied statement as a tool error naming the rule and the reason', async () => {
+    const answer = await call(shared, 'query', { sql: 'SELECT name, ssn FROM customers' });
+    expect(answer.isError).toBe(true);
+    expect(answer.structuredContent).toMatchObject({ status: 'denied', rule: 'no-ssn' });
+    expect(answer.structuredContent.reason).toContain('customers.ssn');
+    expect(answer.content[0]!.text).toMatch(/^DENIED by rule "no-ssn": /);
+    // The agent changes course: the connection goes on.
+    expect((await call(shared, 'query', { sql: 'SELECT 1 AS one' })).structuredContent.rows).toEqual([[1]]);
+  });
+
+  it('answers a held statement promptly with its review id; review_status shows it ran once approved', async () => {
+    const started = Date.now();
+    const answer = await call(shared, 'query', { sql: 'DELETE FROM order_items WHERE order_id = 5' });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(answer.isError).toBeUndefined();
+    expect(answer.structuredContent).toMatchObject({ status: 'pending_review', reviewKind: 'statement', rule: 'reviewed-deletes' });
+    const reviewId = answer.structuredContent.reviewId as string;
+    expect(reviewId).toMatch(/^rev_/);
+    expect(answer.structuredContent.next).toContain(`hoopctl reviews approve ${reviewId}`);
+
+    expect((await call(shared, 'review_status', { review_id: reviewId })).structuredContent).toMatchObject({ status: 'pending_review', reviewId });
+    const held = await pendingReview(gw, (r) => r.id === reviewId);
+    expect(held.statement).toMatchObject({ text: 'DELETE FROM order_items WHERE order_id = 5', rule: 'reviewed-deletes' });
+    const approved = await gw.api(`/api/v1/reviews/${reviewId}/approve`, { method: 'POST', token: await gw.token('bob', ['dba']), body: { reason: 'ok' } });
+    expect(approved.status).toBe(200);
+
+    const status = await call(shared, 'review_status', { review_id: reviewId, wait_seconds: 20 });
+    expect(status.structuredContent).toMatchObject({ status: 'completed', reviewId, command: 'DELETE 1' });
+    expect((await call(shared, 'query', { sql: 'SELECT count(*)::int AS n FROM order_items WHERE order_id = 5' })).structuredContent.rows).toEqual([[0]]);
+  });
+
+  it('reports a rejected statement through review_status as denied, with the reviewer’s reason', async () => {
+    const answer = await call(shared, 'query', { sql: 'DELETE FROM order_items WHERE order_id = 4' });
+    const reviewId = answer.structuredContent.reviewId as string;
+    expect(answer.structuredContent.status).toBe('pending_review');
+    await pendingReview(gw, (r) => r.id === reviewId);
+    const rejected = await gw.api(`/api/v1/reviews/${reviewId}/reject`, { method: 'POST', token: await gw.token('bob', ['dba']), body: { reason: 'not during the sale' } });
+    expect(rejected.status).toBe(200);
+    const status = await call(shared, 'review_status', { review_id: reviewId, wait_seconds: 20 });
+    expect(status.isError).toBe(true);
+    expect(status.structuredContent).toMatchObject({ status: 'denied', reviewId });
+    expect(status.structuredContent.reason).toBe('rejected by bob: not during the sale');
+  });
+
+  it('delivers masked columns masked, and describe_table marks them', async () => {
+    const answer = await call(shared, 'query', { sql: 'SELECT name, email FROM customers WHERE id = 1' });
+    expect(answer.structuredContent.rows[0][0]).toBe('Ada Lovelace');
+    expect(answer.structuredContent.rows[0][1]).not.toContain('ada@example.com');
+    expect(JSON.stringify(answer)).not.toContain('@example');
+
+    const described = await call(shared, 'describe_table', { table: 'customers' });
+    expect(described.structuredContent).toMatchObject({ status: 'completed', kind: 'table', table: '"customers"', masking: 'known' });
+    const columns = described.structuredContent.columns as { name: string; type: string; key: string | null; masked: string | null; nullable: boolean }[];
+    expect(columns.find((c) => c.name === 'id')).toMatchObject({ type: 'integer', key: 'primary key', nullable: false, masked: null });
+    expect(columns.find((c) => c.name === 'email')).toMatchObject({ type: 'text', masked: 'hash' });
+    expect(described.content[0]!.text).toMatch(/email +\| text +\| no +\| +\| hash/);
+
+    const orders = await call(shared, 'describe_table', { table: 'orders', schema: 'public' });
+    expect(orders.structuredContent.columns.find((c: { name: string }) => c.name === 'customer_id').key).toBe('references customers');
+    const missing = await call(shared, 'describe_table', { table: 'nope' });
+    expect(missing.structuredContent).toMatchObject({ status: 'failed', error: { code: 'unknown_table' } });
+  });
+
+  it('lists tables and explains a statement', async () => {
+    const tables = await call(shared, 'list_tables', {});
+    expect(tables.structuredContent.tables).toEqual(
+      ['customers', 'order_items', 'orders', 'products'].map((name) => ({ schema: 'public', name, type: 'BASE TABLE' })),
+    );
+    const plan = await call(shared, 'explain', { sql: 'SELECT * FROM orders WHERE id = 1' });
+    expect(plan.structuredContent.status).toBe('completed');
+    expect(plan.structuredContent.plan.join('\n')).toMatch(/Scan/);
+  });
+
+  it('records the MCP client as the session’s agent, and its connections as MCP ones, in the audit log', async () => {
+    const sessions = (await gw.api('/api/v1/sessions')).body.sessions as SessionInfo[];
+    const mine = sessions.filter((s) => s.status === 'active' && (s.context as any).agentSource === 'mcp');
+    expect(mine).toHaveLength(1);
+    expect(mine[0]!.context).toMatchObject({ client: 'hoopctl', agent: 'hoop-e2e-agent 9.9.9', mcp: { transport: 'stdio', client: { name: 'hoop-e2e-agent', version: '9.9.9' } } });
+    const events = (await gw.api(`/api/v1/sessions/${mine[0]!.id}/events`)).body.events as AuditEventInfo[];
+    expect(events.find((e) => e.type === 'session_started')!.data).toMatchObject({ context: { agent: 'hoop-e2e-agent 9.9.9' } });
+    const opened = events.filter((e) => e.type === 'connection_opened').map((e) => e.data as { applicationName?: string });
+    expect(opened.length).toBeGreaterThan(0);
+    for (const o of opened) expect(o.applicationName).toBe('hoopctl-mcp hoop-e2e-agent 9.9.9');
+    expect(events.some((e) => e.type === 'statement' && (e.data as { text: string }).text === 'SELECT name, ssn FROM customers')).toBe(true);
+  });
+
+  it('ends its session and exits on its own when the client closes stdin', async () => {
+    const { client, transport, stderr } = await connectClient([], 'closing-agent');
+    expect((await call(client, 'query', { sql: 'SELECT 1 AS one' })).structuredContent.status).toBe('completed');
+    const child = (transport as unknown as { _process: import('node:child_process').ChildProcess })._process;
+    const sessions = (await gw.api('/api/v1/sessions')).body.sessions as SessionInfo[];
+    const session = sessions.find((s) => (s.context as any).agent === 'closing-agent 9.9.9')!;
+    expect(session.status).toBe('active');
+    const started = Date.now();
+    await client.close();
+    // Exited by itself, before the SDK's 2 s SIGTERM fallback.
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(child.exitCode).toBe(0);
+    expect(child.signalCode).toBeNull();
+    expect(() => process.kill(child.pid!, 0)).toThrow();
+    const after = (await gw.api(`/api/v1/sessions/${session.id}`)).body.session as SessionInfo;
+    expect(after.status).toBe('ended');
+    expect(stderr()).toContain('hoopctl mcp: stdin was closed; session ended');
+  });
+});
