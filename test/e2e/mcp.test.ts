@@ -5,7 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEventInfo, SessionInfo } from '../../src/api/types.js';
 import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-postgres.js';
 import { seedDemoDatabase } from '../../src/demo/seed.js';
-import { HOOPCTL_BIN } from '../helpers/cli-process.js';
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { HOOPCTL_BIN, finished } from '../helpers/cli-process.js';
 import { cliEnv, ordersConnection, pendingReview, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 type ToolAnswer = { isError?: boolean; content: { type: string; text: string }[]; structuredContent: any };
@@ -195,5 +198,22 @@ describe('hoopctl mcp, end to end', () => {
     const after = (await gw.api(`/api/v1/sessions/${session.id}`)).body.session as SessionInfo;
     expect(after.status).toBe('ended');
     expect(stderr()).toContain('hoopctl mcp: stdin was closed; session ended');
+  });
+
+  it('serves the MCP inspector in its CLI mode (a second, independent client)', async () => {
+    const inspector = path.join(path.dirname(createRequire(import.meta.url).resolve('@modelcontextprotocol/inspector-cli/package.json')), 'build', 'index.js');
+    const child = spawn(
+      process.execPath,
+      [inspector, process.execPath, HOOPCTL_BIN, 'mcp', 'orders-db', '--method', 'tools/call', '--tool-name', 'query', '--tool-arg', 'sql=SELECT count(*)::int AS n FROM customers'],
+      // Its cwd is its build directory: the inspector finds its own package.json relative to the cwd.
+      { cwd: path.dirname(inspector), env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NO_COLOR: '1', ...(await cliEnv(gw, 'alice')) }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const run = await finished(child, 60_000);
+    expect(run.code, run.stderr).toBe(0);
+    const answer = JSON.parse(run.stdout) as ToolAnswer;
+    expect(answer.structuredContent).toMatchObject({ status: 'completed', command: 'SELECT 1', columns: [{ name: 'n', type: 'int4' }], rows: [[5]] });
+    expect(answer.content[0]!.text).toContain('SELECT 1');
+    const sessions = ((await gw.api('/api/v1/sessions')).body.sessions as SessionInfo[]).filter((s) => String((s.context as any).agent).startsWith('inspector-cli'));
+    expect(sessions.map((s) => s.status)).toEqual(['ended']);
   });
 });
