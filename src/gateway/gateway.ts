@@ -16,6 +16,9 @@ import { ParserPool } from '../policy/parser-pool.js';
 import { loadPolicyParser, PolicyEngine } from '../policy/policy-engine.js';
 import { createEngine } from './engine-wiring.js';
 import { HttpApi } from './http-api.js';
+import { InProcessGateway } from './in-process-gateway.js';
+import { McpHttpEndpoint } from '../mcp/http-endpoint.js';
+import type { Identity } from './token-verifier.js';
 import { ReviewManager } from './review-manager.js';
 import { SessionManager } from './session-manager.js';
 import { WebhookNotifier, type WebhookNotifierOptions } from './webhook-notifier.js';
@@ -33,6 +36,18 @@ export interface GatewayDeps {
   webhook?: Pick<WebhookNotifierOptions, 'backoffMs' | 'maxBackoffMs'>;
   /** Settings of the audit write-ahead journal (SQLite stores only); false: write batches straight to the store. */
   auditJournal?: Partial<Omit<AuditJournalOptions, 'dir' | 'database' | 'logger'>> | false;
+  /** hoopctl's version, as the MCP endpoint introduces itself. */
+  version?: string;
+}
+
+/** `/api/mcp`: rows a query returns at most, and how long a held statement keeps a call waiting. */
+const MCP_MAX_ROWS = 500;
+const MCP_REVIEW_WAIT_MS = 5_000;
+
+/** Where this process reaches a listener bound to every address. */
+function dialable(address: { host: string; port: number }): { host: string; port: number } {
+  const host = address.host === '0.0.0.0' || address.host === '' ? '127.0.0.1' : address.host === '::' ? '::1' : address.host;
+  return { host, port: address.port };
 }
 
 export interface RunningGateway {
@@ -170,7 +185,14 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
   });
   const sshEndpoint = new SshEndpoint({ listen: config.listen.ssh, hostKey: hostKey.privateKey, sessions, engines, logger });
   let sshAddress = config.listen.ssh;
-  const api = new HttpApi({
+  const mcp = new McpHttpEndpoint<Identity>({
+    gatewayFor: (caller) => new InProcessGateway(api, caller, () => dialable(sshAddress)),
+    version: deps.version ?? '0.0.0',
+    maxRows: MCP_MAX_ROWS,
+    reviewWaitMs: MCP_REVIEW_WAIT_MS,
+    logger,
+  });
+  const api: HttpApi = new HttpApi({
     listen: config.listen.api,
     sessions,
     verifier,
@@ -187,11 +209,13 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps): Promise<Ru
       return { warnings: warning ? [warning] : [], disk: disk.current() };
     },
     metrics: () => gatewayMetrics(disk, recorder),
+    mcp: { endpoint: mcp, authorizationServers: config.auth.issuers.map((i) => i.issuer) },
   });
 
   const started: (() => Promise<void>)[] = [];
   const close = async () => {
     disk.stop();
+    await mcp.close();
     sessions.stop();
     reviews.stop();
     for (const stop of started.reverse()) await stop().catch(() => undefined);

@@ -69,7 +69,7 @@ export function failureEnvelope(failure: StatementFailure, sessionHint: string):
     };
   }
   if (failure.kind === 'ended') {
-    return { status: 'failed', error: { code: 'session_ended', message: failure.message }, hint: sessionHint };
+    return { status: 'failed', error: { code: /expired/i.test(failure.message) ? 'session_expired' : 'session_ended', message: failure.message }, hint: sessionHint };
   }
   return { status: 'failed', error: { code: failure.code ?? 'database_error', message: failure.message }, ...(failure.hint ? { hint: failure.hint } : {}) };
 }

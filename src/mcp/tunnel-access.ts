@@ -28,6 +28,7 @@ export interface TunnelAccessOptions {
   logger: Logger;
   /** What the agent is told to do once the session is over. */
   sessionHint: string;
+  now?: () => number;
 }
 
 type State =
@@ -45,6 +46,7 @@ type State =
 export class TunnelAccess {
   private state: State = { kind: 'idle' };
   private tunnel: Tunnel | undefined;
+  private sessionId: string | undefined;
 
   constructor(private readonly options: TunnelAccessOptions) {}
 
@@ -110,14 +112,42 @@ export class TunnelAccess {
 
   private async openRunner(): Promise<SqlRunner> {
     const endpoint = this.options.existing ?? (await this.openTunnel());
-    return new PostgresSqlRunner({
+    return this.explainingSessionEnd(new PostgresSqlRunner({
       host: endpoint.host,
       port: endpoint.port,
       user: endpoint.user,
       password: endpoint.password,
       database: endpoint.database,
       applicationName: this.options.applicationName(),
-    });
+    }));
+  }
+
+  /**
+   * A connection that broke with no word from the server (reset, refused) may be the session
+   * ending under it: the gateway says, and the agent hears that rather than a socket error.
+   */
+  private explainingSessionEnd(runner: SqlRunner): SqlRunner {
+    const run: SqlRunner['run'] = async (sql, options) => {
+      const outcome = await runner.run(sql, options);
+      if (outcome.ok || outcome.failure.kind !== 'failed' || /^[0-9A-Z]{5}$/.test(outcome.failure.code ?? '')) return outcome;
+      const over = await this.sessionOver();
+      return over === undefined ? outcome : { ok: false, failure: { ...outcome.failure, kind: 'ended', message: over, reason: over } };
+    };
+    return { engine: runner.engine, catalog: runner.catalog, run, close: () => runner.close() };
+  }
+
+  /** Why the session is over, or undefined while it is active (or its state is unknown). */
+  private async sessionOver(): Promise<string | undefined> {
+    if (this.state.kind === 'ended') return this.state.end.reason;
+    if (this.sessionId === undefined) return undefined;
+    const now = (this.options.now ?? Date.now)();
+    try {
+      const session = await this.options.gateway.getSession(this.sessionId);
+      if (session.status === 'active' && Date.parse(session.expiresAt) > now) return undefined;
+      return session.status === 'expired' || Date.parse(session.expiresAt) <= now ? `session ${session.id} expired at ${session.expiresAt}` : `session ${session.id} ${session.status}${session.endReason ? `: ${session.endReason}` : ''}`;
+    } catch {
+      return undefined;
+    }
   }
 
   private async openTunnel(): Promise<LocalEndpoint> {
@@ -136,6 +166,7 @@ export class TunnelAccess {
       { approval: 'wait' },
     );
     if ('pending' in ready) throw new Error('unexpected pending session');
+    this.sessionId = ready.session.id;
     this.options.logger.info('session ready', { session: ready.session.id, expires: ready.session.expiresAt });
     return localEndpoint(ready);
   }

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEventInfo, SessionInfo } from '../../src/api/types.js';
 import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-postgres.js';
@@ -215,5 +216,90 @@ describe('hoopctl mcp, end to end', () => {
     expect(answer.content[0]!.text).toContain('SELECT 1');
     const sessions = ((await gw.api('/api/v1/sessions')).body.sessions as SessionInfo[]).filter((s) => String((s.context as any).agent).startsWith('inspector-cli'));
     expect(sessions.map((s) => s.status)).toEqual(['ended']);
+  });
+
+  it('answers after the session expired with an error that says so and how to get a new one', async () => {
+    const { client } = await connectClient(['--duration', '3s'], 'short-agent');
+    expect((await call(client, 'query', { sql: 'SELECT 1 AS one' })).structuredContent.status).toBe('completed');
+    let answer: ToolAnswer | undefined;
+    for (let i = 0; i < 40; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      answer = await call(client, 'query', { sql: 'SELECT 1 AS one' });
+      if (answer.structuredContent.status !== 'completed') break;
+    }
+    expect(answer!.isError).toBe(true);
+    expect(answer!.structuredContent).toMatchObject({ status: 'failed' });
+    expect(answer!.structuredContent.error.code).toMatch(/^session_(expired|ended)$/);
+    expect(answer!.structuredContent.error.message).toMatch(/expired/);
+    expect(answer!.structuredContent.hint).toContain('restart the server in your MCP client');
+  });
+
+  describe('the gateway’s /api/mcp (streamable HTTP)', () => {
+    async function httpClient(user = 'alice', groups = ['agents']): Promise<Client> {
+      const token = await gw.token(user, groups);
+      const transport = new StreamableHTTPClientTransport(new URL(`${gw.gateway.apiUrl}/api/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
+      const client = new Client({ name: 'remote-agent', version: '2.0.0' });
+      await client.connect(transport);
+      open.push({ client, transport: transport as unknown as StdioClientTransport });
+      return client;
+    }
+
+    it('answers without a token with 401 naming its protected-resource metadata, which names the issuer', async () => {
+      const response = await fetch(`${gw.gateway.apiUrl}/api/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      expect(response.status).toBe(401);
+      const challenge = response.headers.get('www-authenticate')!;
+      expect(challenge).toBe(`Bearer resource_metadata="${gw.gateway.apiUrl}/.well-known/oauth-protected-resource"`);
+      const metadata = await (await fetch(`${gw.gateway.apiUrl}/.well-known/oauth-protected-resource`)).json();
+      expect(metadata).toMatchObject({ resource: `${gw.gateway.apiUrl}/api/mcp`, authorization_servers: [gw.issuer.issuer], bearer_methods_supported: ['header'] });
+      const bad = await fetch(`${gw.gateway.apiUrl}/api/mcp`, { method: 'POST', headers: { authorization: 'Bearer nope', 'content-type': 'application/json' }, body: '{}' });
+      expect(bad.status).toBe(401);
+      expect(bad.headers.get('www-authenticate')).toContain('error="invalid_token"');
+      expect(bad.headers.get('www-authenticate')).toContain('resource_metadata=');
+    });
+
+    it('serves the tools with a connection argument; each call runs in a session of its own through the guards', async () => {
+      const client = await httpClient();
+      const { tools } = await client.listTools();
+      expect(tools.find((t) => t.name === 'query')!.inputSchema.required).toEqual(['connection', 'sql']);
+
+      const rows = await call(client, 'query', { connection: 'orders-db', sql: 'SELECT name, email FROM customers WHERE id = 2' });
+      expect(rows.structuredContent).toMatchObject({ status: 'completed', command: 'SELECT 1' });
+      expect(rows.structuredContent.rows[0][0]).toBe('Grace Hopper');
+      expect(rows.structuredContent.rows[0][1]).not.toContain('@example');
+
+      const denied = await call(client, 'query', { connection: 'orders-db', sql: 'SELECT ssn FROM customers' });
+      expect(denied.isError).toBe(true);
+      expect(denied.structuredContent).toMatchObject({ status: 'denied', rule: 'no-ssn' });
+
+      const unknown = await call(client, 'query', { connection: 'nope', sql: 'SELECT 1' });
+      expect(unknown.structuredContent).toMatchObject({ status: 'failed' });
+
+      const held = await call(client, 'query', { connection: 'orders-db', sql: 'DELETE FROM order_items WHERE order_id = 3' });
+      expect(held.structuredContent).toMatchObject({ status: 'pending_review', rule: 'reviewed-deletes' });
+      const reviewId = held.structuredContent.reviewId as string;
+      await gw.api(`/api/v1/reviews/${reviewId}/approve`, { method: 'POST', token: await gw.token('bob', ['dba']), body: {} });
+      expect((await call(client, 'review_status', { review_id: reviewId, wait_seconds: 20 })).structuredContent).toMatchObject({ status: 'completed', command: 'DELETE 1' });
+
+      const sessions = ((await gw.api('/api/v1/sessions')).body.sessions as SessionInfo[]).filter((s) => (s.context as any).agent === 'remote-agent 2.0.0');
+      expect(sessions).toHaveLength(3); // the call on an unknown connection opened none
+      expect(sessions.every((s) => (s.context as any).mcp.transport === 'streamable-http')).toBe(true);
+      for (let i = 0; i < 40 && sessions.some((s) => s.status === 'active'); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        const now = (await gw.api('/api/v1/sessions')).body.sessions as SessionInfo[];
+        for (const s of sessions) s.status = now.find((n) => n.id === s.id)!.status;
+      }
+      expect(sessions.map((s) => s.status).filter((s) => s !== 'ended')).toEqual([]);
+    });
+
+    it('keeps an MCP session to the principal that opened it', async () => {
+      const client = await httpClient();
+      const sessionId = ((client as any)._transport as StreamableHTTPClientTransport).sessionId!;
+      const response = await fetch(`${gw.gateway.apiUrl}/api/mcp`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${await gw.token('mallory')}`, 'mcp-session-id': sessionId, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+      });
+      expect(response.status).toBe(404);
+    });
   });
 });
