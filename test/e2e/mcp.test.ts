@@ -37,6 +37,7 @@ describe('hoopctl mcp, end to end', () => {
           },
           masking: { columns: { 'customers.email': 'hash' } },
         }),
+        'orders-gated': ordersConnection(postgres.port, { access: { groups: ['agents'], approval: 'required', approvalTimeout: '1m' }, reviewers: { groups: ['dba'] } }),
       },
     });
   }, 120_000);
@@ -47,10 +48,10 @@ describe('hoopctl mcp, end to end', () => {
     await postgres?.stop();
   });
 
-  async function connectClient(args: string[] = [], name = 'hoop-e2e-agent'): Promise<{ client: Client; transport: StdioClientTransport; stderr: () => string }> {
+  async function connectClient(args: string[] = [], name = 'hoop-e2e-agent', connection = 'orders-db'): Promise<{ client: Client; transport: StdioClientTransport; stderr: () => string }> {
     const transport = new StdioClientTransport({
       command: process.execPath,
-      args: [HOOPCTL_BIN, 'mcp', 'orders-db', '--review-wait', '1s', ...args],
+      args: [HOOPCTL_BIN, 'mcp', connection, '--review-wait', '1s', ...args],
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NO_COLOR: '1', ...(await cliEnv(gw)) },
       stderr: 'pipe',
     });
@@ -232,6 +233,22 @@ describe('hoopctl mcp, end to end', () => {
     expect(answer!.structuredContent.error.code).toMatch(/^session_(expired|ended)$/);
     expect(answer!.structuredContent.error.message).toMatch(/expired/);
     expect(answer!.structuredContent.hint).toContain('restart the server in your MCP client');
+  });
+
+  it('answers pending_review with the session’s review while a session waits for approval, then works', async () => {
+    const { client } = await connectClient([], 'gated-agent', 'orders-gated');
+    const first = await call(client, 'query', { sql: 'SELECT count(*)::int AS n FROM products' });
+    expect(first.structuredContent).toMatchObject({ status: 'pending_review', reviewKind: 'session' });
+    const reviewId = first.structuredContent.reviewId as string;
+    expect((await pendingReview(gw, (r) => r.id === reviewId)).kind).toBe('session');
+    await gw.api(`/api/v1/reviews/${reviewId}/approve`, { method: 'POST', token: await gw.token('bob', ['dba']), body: {} });
+    expect((await call(client, 'review_status', { review_id: reviewId, wait_seconds: 10 })).structuredContent).toMatchObject({ status: 'completed', kind: 'review', review: { id: reviewId, status: 'approved', kind: 'session' } });
+    let answer: ToolAnswer | undefined;
+    for (let i = 0; i < 20; i++) {
+      answer = await call(client, 'query', { sql: 'SELECT count(*)::int AS n FROM products' });
+      if (answer.structuredContent.status !== 'pending_review') break;
+    }
+    expect(answer!.structuredContent).toMatchObject({ status: 'completed', rows: [[4]] });
   });
 
   describe('the gateway’s /api/mcp (streamable HTTP)', () => {
