@@ -22,8 +22,10 @@ export interface TunnelAccessOptions {
   applicationName: () => string;
   /** A running tunnel to use instead of opening a session (a background tunnel); it is not ended here. */
   existing?: LocalEndpoint;
-  /** How long a tool call waits for the session to open (it may need approval) before answering. */
+  /** How long a tool call waits for a session that needs approval before it answers with the review. */
   openWaitMs: number;
+  /** How long a tool call waits for the session to open otherwise (default 30 s). */
+  openTimeoutMs?: number;
   tunnel?: Omit<Partial<TunnelOptions>, 'gateway' | 'listen'>;
   logger: Logger;
   /** What the agent is told to do once the session is over. */
@@ -31,9 +33,11 @@ export interface TunnelAccessOptions {
   now?: () => number;
 }
 
+const OPEN_TIMEOUT_MS = 30_000;
+
 type State =
   | { kind: 'idle' }
-  | { kind: 'opening'; opening: Promise<SqlRunner>; review?: ReviewInfo }
+  | { kind: 'opening'; opening: Promise<SqlRunner>; review?: ReviewInfo; reviewSeen: Promise<void>; onReview: () => void }
   | { kind: 'ready'; runner: SqlRunner }
   | { kind: 'ended'; end: TunnelEnd }
   | { kind: 'closed' };
@@ -67,7 +71,10 @@ export class TunnelAccess {
         return { envelope: { status: 'failed', error: { code: 'closing', message: 'the MCP server is shutting down' } } };
       case 'opening': {
         try {
-          const runner = await within(state.opening, this.options.openWaitMs);
+          // Opening takes what it takes (login, SSH); only a session waiting for a reviewer answers early.
+          const first = await within(Promise.race([state.opening.then((runner) => ({ runner })), state.reviewSeen.then(() => ({ runner: undefined }))]), this.options.openTimeoutMs ?? OPEN_TIMEOUT_MS);
+          if (first?.runner) return { runner: first.runner };
+          const runner = first ? await within(state.opening, this.options.openWaitMs) : undefined;
           if (runner) return { runner };
         } catch (err) {
           return { envelope: openFailed(err) };
@@ -96,7 +103,9 @@ export class TunnelAccess {
   private open(): void {
     const opening = this.openRunner();
     opening.catch(() => undefined);
-    const state: State = { kind: 'opening', opening };
+    let onReview = () => {};
+    const reviewSeen = new Promise<void>((resolve) => (onReview = resolve));
+    const state: State = { kind: 'opening', opening, reviewSeen, onReview };
     this.state = state;
     opening.then(
       (runner) => {
@@ -154,7 +163,10 @@ export class TunnelAccess {
     const tunnel = new Tunnel({ ...this.options.tunnel, gateway: this.options.gateway, listen: { host: '127.0.0.1', port: 0 }, logger: this.options.logger });
     this.tunnel = tunnel;
     tunnel.on('waiting_approval', ({ review }) => {
-      if (this.state.kind === 'opening') this.state.review = review;
+      if (this.state.kind === 'opening') {
+        this.state.review = review;
+        this.state.onReview();
+      }
     });
     tunnel.on('ended', (end) => {
       const runner = this.state.kind === 'ready' ? this.state.runner : undefined;
