@@ -13,9 +13,17 @@ interface HeldEntry {
 export class HeldStatements {
   private readonly entries = new Map<string, HeldEntry>();
 
+  /** `keepMs`: how long an outcome stays readable after the statement ran or was refused. */
+  constructor(private readonly keepMs = 60 * 60_000) {}
+
   track(reviewId: string, connection: string, running: Promise<RunOutcome>): void {
     const entry: HeldEntry = { connection, outcome: undefined, settled: running };
-    void running.then((outcome) => (entry.outcome = outcome));
+    void running.then((outcome) => {
+      entry.outcome = outcome;
+      setTimeout(() => {
+        if (this.entries.get(reviewId) === entry) this.entries.delete(reviewId);
+      }, this.keepMs).unref();
+    });
     this.entries.set(reviewId, entry);
   }
 

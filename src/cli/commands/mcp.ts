@@ -3,6 +3,7 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { Command, InvalidArgumentError } from 'commander';
 import type { GatewayClient } from '../../client/gateway-client.js';
 import type { SignalSource } from '../../client/launcher.js';
+import type { LocalEndpoint } from '../../client/local-endpoint.js';
 import type { LocalTunnels } from '../../client/local-tunnels.js';
 import { findReusableTunnel } from '../../client/reusable-tunnel.js';
 import { detectRunContext } from '../../client/run-context.js';
@@ -58,7 +59,7 @@ export async function runMcp(deps: McpDeps, options: McpOptions): Promise<number
   if (options.duration !== undefined) parseDuration(options.duration);
   const reviewWaitMs = parseDuration(options.reviewWait);
   const logger = cliLogger(io, deps.debug);
-  let existing;
+  let existing: LocalEndpoint | undefined;
   if (options.reuse) {
     const found = deps.tunnels
       ? await findReusableTunnel(deps.tunnels, deps.gateway, { gatewayUrl: deps.gateway.baseUrl, connection: options.connection, now: deps.now() })
