@@ -1,19 +1,15 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { SessionInfo } from '../../src/api/types.js';
-import { callTool, startMcpStack, type McpTestStack } from '../helpers/mcp.js';
+import { callTool, useMcpStack, type McpTestStack } from '../helpers/mcp.js';
 
 /** The gateway's own MCP endpoint, `/api/mcp`, with the SDK's streamable-HTTP client and a bearer token. */
 describe('the gateway’s /api/mcp (streamable HTTP)', () => {
+  const stackNow = useMcpStack();
   let stack: McpTestStack;
-
-  beforeAll(async () => {
-    stack = await startMcpStack();
-  }, 120_000);
-
-  afterAll(async () => {
-    await stack?.stop();
+  beforeEach(() => {
+    stack = stackNow();
   });
 
   async function httpClient(user = 'alice', groups = ['agents']): Promise<Client> {

@@ -1,22 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { SessionInfo } from '../../src/api/types.js';
 import { HOOPCTL_BIN, finished } from '../helpers/cli-process.js';
 import { cliEnv, pendingReview } from '../helpers/gateway.js';
-import { callTool, startMcpStack, type McpTestStack, type ToolAnswer } from '../helpers/mcp.js';
+import { callTool, useMcpStack, type McpTestStack, type ToolAnswer } from '../helpers/mcp.js';
 
 /** `hoopctl mcp`'s lifecycle: stdin closing, session expiry, a session waiting for approval, and a second client (the inspector's CLI). */
 describe('hoopctl mcp: lifecycle', () => {
+  const stackNow = useMcpStack();
   let stack: McpTestStack;
-
-  beforeAll(async () => {
-    stack = await startMcpStack();
-  }, 120_000);
-
-  afterAll(async () => {
-    await stack?.stop();
+  beforeEach(() => {
+    stack = stackNow();
   });
 
   it('ends its session and exits on its own when the client closes stdin', async () => {

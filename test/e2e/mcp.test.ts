@@ -1,22 +1,18 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEventInfo, SessionInfo } from '../../src/api/types.js';
 import { pendingReview } from '../helpers/gateway.js';
-import { callTool, startMcpStack, type McpTestStack } from '../helpers/mcp.js';
+import { callTool, useMcpStack, type McpTestStack } from '../helpers/mcp.js';
 
 /** A real MCP client (the SDK's) launching `bin/hoopctl mcp` over stdio: the tools and what the guards tell the agent. */
 describe('hoopctl mcp: tools and guards', () => {
+  const stackNow = useMcpStack();
   let stack: McpTestStack;
   let shared: Client;
-
   beforeAll(async () => {
-    stack = await startMcpStack();
+    stack = stackNow();
     shared = (await stack.stdioClient()).client;
-  }, 120_000);
-
-  afterAll(async () => {
-    await stack?.stop();
-  });
+  }, 60_000);
 
   it('lists its tools with input schemas', async () => {
     const { tools } = await shared.listTools();

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { afterAll, beforeAll } from 'vitest';
 import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-postgres.js';
 import { seedDemoDatabase } from '../../src/demo/seed.js';
 import { HOOPCTL_BIN } from './cli-process.js';
@@ -74,4 +75,16 @@ export async function startMcpStack(): Promise<McpTestStack> {
 
 export async function callTool(client: Client, name: string, args: Record<string, unknown>): Promise<ToolAnswer> {
   return (await client.callTool({ name, arguments: args })) as ToolAnswer;
+}
+
+/** Starts the stack before the enclosing describe's tests and stops it after them; call the result inside a test. */
+export function useMcpStack(): () => McpTestStack {
+  let stack: McpTestStack | undefined;
+  beforeAll(async () => {
+    stack = await startMcpStack();
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+  return () => stack!;
 }
