@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { SessionInfo } from '../../src/api/types.js';
-import { HOOPCTL_BIN, finished } from '../helpers/cli-process.js';
+import type { AuditEventInfo, SessionInfo } from '../../src/api/types.js';
+import { HOOPCTL_BIN, finished, runHoopctl } from '../helpers/cli-process.js';
 import { cliEnv, pendingReview } from '../helpers/gateway.js';
 import { callTool, useMcpStack, type McpTestStack, type ToolAnswer } from '../helpers/mcp.js';
 
@@ -81,5 +83,26 @@ describe('hoopctl mcp: lifecycle', () => {
       if (answer.structuredContent.status !== 'pending_review') break;
     }
     expect(answer!.structuredContent).toMatchObject({ status: 'completed', rows: [[4]] });
+  });
+
+  it('with --reuse runs over a running background tunnel and leaves it running', async () => {
+    const runtime = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-mcp-run-'));
+    const env = { ...(await cliEnv(stack.gw)), XDG_RUNTIME_DIR: runtime };
+    try {
+      const started = await runHoopctl(['connect', 'orders-db', '--background', '--json'], env);
+      expect(started.code, started.stderr).toBe(0);
+      const ready = started.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.event === 'ready');
+      const { client, stderr } = await stack.stdioClient(['--reuse'], 'reusing-agent', 'orders-db', { XDG_RUNTIME_DIR: runtime });
+      expect((await callTool(client, 'query', { sql: 'SELECT count(*)::int AS n FROM products' })).structuredContent).toMatchObject({ status: 'completed', rows: [[4]] });
+      expect(stderr()).toContain(`using the background tunnel of session ${ready.sessionId}`);
+      await client.close();
+      const session = (await stack.gw.api(`/api/v1/sessions/${ready.sessionId}`)).body.session as SessionInfo;
+      expect(session.status).toBe('active');
+      const events = (await stack.gw.api(`/api/v1/sessions/${ready.sessionId}/events`)).body.events as AuditEventInfo[];
+      expect(events.some((e) => e.type === 'connection_opened' && (e.data as { applicationName?: string }).applicationName === 'hoopctl-mcp reusing-agent 9.9.9')).toBe(true);
+    } finally {
+      await runHoopctl(['disconnect', '--all'], env);
+      fs.rmSync(runtime, { recursive: true, force: true });
+    }
   });
 });

@@ -14,7 +14,7 @@ export interface McpTestStack {
   postgres: LocalPostgres;
   gw: TestGateway;
   /** The SDK's client launching `bin/hoopctl mcp CONNECTION --review-wait 1s ARGS…` as alice (agents), introducing itself as `name 9.9.9`. */
-  stdioClient(args?: string[], name?: string, connection?: string): Promise<{ client: Client; transport: StdioClientTransport; stderr: () => string }>;
+  stdioClient(args?: string[], name?: string, connection?: string, env?: Record<string, string>): Promise<{ client: Client; transport: StdioClientTransport; stderr: () => string }>;
   /** Closes every client it made (then their servers exit), the gateway and PostgreSQL. */
   stop(): Promise<void>;
   /** Clients to close at the end, for clients made elsewhere (HTTP). */
@@ -51,11 +51,11 @@ export async function startMcpStack(): Promise<McpTestStack> {
     postgres,
     gw,
     track: (client) => void clients.push(client),
-    async stdioClient(args = [], name = 'hoop-e2e-agent', connection = 'orders-db') {
+    async stdioClient(args = [], name = 'hoop-e2e-agent', connection = 'orders-db', env = {}) {
       const transport = new StdioClientTransport({
         command: process.execPath,
         args: [HOOPCTL_BIN, 'mcp', connection, '--review-wait', '1s', ...args],
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NO_COLOR: '1', ...(await cliEnv(gw)) },
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NO_COLOR: '1', ...(await cliEnv(gw)), ...env },
         stderr: 'pipe',
       });
       let stderr = '';
