@@ -149,18 +149,19 @@ export function registerDatabaseTools(server: McpServer, deps: DatabaseToolsDeps
       if (rows.rows.length === 0) {
         return { status: 'failed', error: { code: 'unknown_table', message: `no table ${qualified} (or you may not see it)` }, hint: 'list the tables with list_tables' };
       }
-      // Each column by name: the gateway reports what it masks per output column (a `*` resolves only at run time).
+      // Each column by name: a `*` resolves only at run time, so the policy test could not say.
       const names = rows.rows.map((r) => String(r[0]));
-      const masking = await maskedColumns(deps, connection, `SELECT ${names.map(catalog.quoteIdentifier).join(', ')} FROM ${qualified}`);
+      const policy = await columnPolicy(deps, connection, qualified, names, catalog.quoteIdentifier);
       const columns: DescribedColumn[] = rows.rows.map(([, type, nullable, dflt, key], i) => ({
         name: names[i]!,
         type: String(type),
         nullable: nullable === true,
         default: dflt === null ? null : String(dflt),
         key: key === null ? null : String(key),
-        masked: masking.known ? (masking.strategies.get(names[i]!) ?? null) : null,
+        masked: policy.masked.get(names[i]!) ?? null,
+        ...(policy.decisions.has(names[i]!) ? policy.decisions.get(names[i]!)! : {}),
       }));
-      return { status: 'completed', kind: 'table', table: qualified, columns, masking: masking.known ? 'known' : 'unknown', ...(masking.note ? { maskingNote: masking.note } : {}) };
+      return { status: 'completed', kind: 'table', table: qualified, columns, masking: policy.known ? 'known' : 'unknown', ...(policy.note ? { maskingNote: policy.note } : {}) };
     }),
   );
 
@@ -234,19 +235,41 @@ function reviewEnvelope(review: ReviewInfo, runningHere: boolean): ToolEnvelope 
   }
 }
 
-/** Which output columns of `sql` the gateway masks, by name, as its policy test reports it. */
-async function maskedColumns(deps: DatabaseToolsDeps, connection: string, sql: string): Promise<{ known: boolean; strategies: Map<string, string>; note?: string }> {
+/** Columns the gateway is asked about one by one; a wider table gets masking for all at once and no per-column decision. */
+const MAX_COLUMNS_DECIDED = 100;
+
+interface ColumnPolicy {
+  known: boolean;
+  masked: Map<string, string>;
+  /** A read of the column alone that the policy refuses or holds: its decision and rule. */
+  decisions: Map<string, { decision: 'deny' | 'review'; rule: string | null }>;
+  note?: string;
+}
+
+/**
+ * What the gateway's policy test says about reading each column: how it masks it, and whether
+ * reading it alone is denied or held. Asked per column (the tests run in parallel), so a rule on
+ * one column does not hide the others.
+ */
+async function columnPolicy(deps: DatabaseToolsDeps, connection: string, table: string, columns: string[], quote: (name: string) => string): Promise<ColumnPolicy> {
+  const policy: ColumnPolicy = { known: true, masked: new Map(), decisions: new Map() };
   try {
-    const report = await deps.gateway.testPolicy(connection, sql);
-    const strategies = new Map<string, string>();
-    const statement = report.statements[0];
-    for (const output of statement?.output ?? []) if (output.strategy !== null && output.strategy !== 'detect') strategies.set(output.column, output.strategy);
-    const notes = [
-      report.detect.length > 0 ? `values of every column are also scanned for: ${report.detect.join(', ')}` : '',
-      report.decision !== 'allow' ? `reading the whole table: ${report.decision}${report.rule ? ` by rule "${report.rule}"` : ''} (${report.reason})` : '',
-    ].filter(Boolean);
-    return { known: true, strategies, ...(notes.length ? { note: notes.join('; ') } : {}) };
+    const perColumn = columns.length <= MAX_COLUMNS_DECIDED;
+    const texts = perColumn ? columns.map((c) => `SELECT ${quote(c)} FROM ${table}`) : [`SELECT ${columns.map(quote).join(', ')} FROM ${table}`];
+    const reports = await Promise.all(texts.map((sql) => deps.gateway.testPolicy(connection, sql)));
+    reports.forEach((report, i) => {
+      const outputs = report.statements[0]?.output ?? [];
+      outputs.forEach((output, j) => {
+        const column = perColumn ? columns[i]! : (columns[j] ?? output.column);
+        if (output.strategy !== null && output.strategy !== 'detect') policy.masked.set(column, output.strategy);
+      });
+      if (perColumn && report.decision !== 'allow') policy.decisions.set(columns[i]!, { decision: report.decision, rule: report.rule });
+    });
+    const detect = reports[0]?.detect ?? [];
+    if (detect.length > 0) policy.note = `values of every column are also scanned for: ${detect.join(', ')}`;
+    if (!perColumn) policy.note = [policy.note, `more than ${MAX_COLUMNS_DECIDED} columns: no per-column decision`].filter(Boolean).join('; ');
   } catch (err) {
-    return { known: false, strategies: new Map(), note: `masking unknown: the gateway did not answer (${errorMessage(err)})` };
+    return { known: false, masked: new Map(), decisions: new Map(), note: `masking unknown: the gateway did not answer (${errorMessage(err)})` };
   }
+  return policy;
 }

@@ -33,6 +33,9 @@ export interface DescribedColumn {
   key: string | null;
   /** How the gateway masks what this column returns (`hash`, `partial`, `redact`…), null when it does not. */
   masked: string | null;
+  /** Reading this column is refused (`deny`) or held for review, by `rule`; absent when it is allowed. */
+  decision?: 'deny' | 'review';
+  rule?: string | null;
 }
 
 /** The MCP tool result for an envelope: refusals and failures are tool errors, so an agent sees them as such. */
@@ -109,8 +112,8 @@ function completedText(payload: CompletedPayload): string {
       return payload.tables.length === 0 ? 'no tables' : textTable(['schema', 'name', 'type'], payload.tables.map((t) => [t.schema, t.name, t.type]));
     case 'table': {
       const table = textTable(
-        ['column', 'type', 'nullable', 'key', 'masked'],
-        payload.columns.map((c) => [c.name, c.type, c.nullable ? 'yes' : 'no', c.key ?? '', c.masked ?? '']),
+        ['column', 'type', 'nullable', 'key', 'masked', 'policy'],
+        payload.columns.map((c) => [c.name, c.type, c.nullable ? 'yes' : 'no', c.key ?? '', c.masked ?? '', c.decision ? `${c.decision}${c.rule ? ` (${c.rule})` : ''}` : '']),
       );
       return `${payload.table}\n${table}${payload.maskingNote ? `\n${payload.maskingNote}` : ''}`;
     }

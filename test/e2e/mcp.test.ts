@@ -85,7 +85,7 @@ describe('hoopctl mcp: tools and guards', () => {
     expect(status.structuredContent.reason).toBe('rejected by bob: not during the sale');
   });
 
-  it('delivers masked columns masked, and describe_table marks them', async () => {
+  it('delivers masked columns masked, and describe_table marks them and the columns a rule refuses', async () => {
     const answer = await callTool(shared, 'query', { sql: 'SELECT name, email FROM customers WHERE id = 1' });
     expect(answer.structuredContent.rows[0][0]).toBe('Ada Lovelace');
     expect(answer.structuredContent.rows[0][1]).not.toContain('ada@example.com');
@@ -94,9 +94,11 @@ describe('hoopctl mcp: tools and guards', () => {
     const described = await callTool(shared, 'describe_table', { table: 'customers' });
     expect(described.structuredContent).toMatchObject({ status: 'completed', kind: 'table', table: '"customers"', masking: 'known' });
     const columns = described.structuredContent.columns as { name: string; type: string; key: string | null; masked: string | null; nullable: boolean }[];
-    expect(columns.find((c) => c.name === 'id')).toMatchObject({ type: 'integer', key: 'primary key', nullable: false, masked: null });
+    expect(columns.find((c) => c.name === 'id')).toEqual({ name: 'id', type: 'integer', nullable: false, default: "nextval('customers_id_seq'::regclass)", key: 'primary key', masked: null });
     expect(columns.find((c) => c.name === 'email')).toMatchObject({ type: 'text', masked: 'hash' });
+    expect(columns.find((c) => c.name === 'ssn')).toMatchObject({ type: 'text', masked: null, decision: 'deny', rule: 'no-ssn' });
     expect(described.content[0]!.text).toMatch(/email +\| text +\| no +\| +\| hash/);
+    expect(described.content[0]!.text).toMatch(/ssn +\| text +\| yes +\| +\| +\| deny \(no-ssn\)/);
 
     const orders = await callTool(shared, 'describe_table', { table: 'orders', schema: 'public' });
     expect(orders.structuredContent.columns.find((c: { name: string }) => c.name === 'customer_id').key).toBe('references customers');
