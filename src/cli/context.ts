@@ -39,6 +39,8 @@ export interface CliDeps {
   ppid?: () => number;
   /** Our stdin, opened only for `--exit-with-stdin` (opening a pipe makes it non-blocking for a wrapped command too). */
   stdin?: () => NodeJS.ReadableStream;
+  /** Our stdout as a stream, for a protocol that owns it (`hoopctl mcp` speaks MCP on stdin/stdout). */
+  stdout?: () => NodeJS.WritableStream;
   /** Whether a process runs (tests replace it); default: signal 0 and its start time. */
   isAlive?: (pid: number, start?: string) => boolean;
   /** Sends a signal to a process (`disconnect`); default `process.kill`. */

@@ -31,6 +31,7 @@ async function main(): Promise<void> {
     parentChannel: parentChannel(),
     ppid: () => process.ppid,
     stdin: () => process.stdin,
+    stdout: () => process.stdout,
   });
   // Exit once stdout is flushed; lingering keep-alive sockets must not hold the process.
   process.stdout.write('', () => process.exit(code));

@@ -27,6 +27,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'reviews', load: async () => (await import('./commands/reviews.js')).buildReviewsCommand },
   { name: 'audit', load: async () => (await import('./commands/audit.js')).buildAuditCommand },
   { name: 'policy', load: async () => (await import('./commands/policy.js')).buildPolicyCommand },
+  { name: 'mcp', load: async () => (await import('./commands/mcp.js')).buildMcpCommand },
   { name: 'gateway', load: async () => (await import('./commands/gateway.js')).buildGatewayCommand },
   { name: 'demo', load: async () => (await import('./commands/demo.js')).buildDemoCommand },
 ];

@@ -44,7 +44,7 @@ export type RunContext = {
   ci?: CiContext;
   notebook?: NotebookContext;
   agent?: string;
-  agentSource?: 'flag' | 'env';
+  agentSource?: 'flag' | 'env' | 'mcp';
 };
 
 export interface RunFacts {

@@ -261,6 +261,8 @@ export interface AuditBounds {
 
 /** Longest error message kept for a completion. */
 const MAX_ERROR_MESSAGE_BYTES = 4096;
+/** The server already cuts application_name to 63 bytes; this bounds what another engine might report. */
+const MAX_APPLICATION_NAME_BYTES = 256;
 
 /** Counts each recorded statement's decision and times its upstream completion. */
 function measuredRecorder(inner: StatementRecorder, metrics: StatementMetrics): StatementRecorder {
@@ -356,9 +358,10 @@ export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger, 
         }),
       );
     },
-    connectionOpened(sessionId, connectionId) {
-      charge(sessionId, EVENT_OVERHEAD_BYTES);
-      background('a connection opening', sessionId, recorder.recordInBackground(sessionId, 'connection_opened', { connectionId }));
+    connectionOpened(sessionId, connectionId, details = {}) {
+      const applicationName = details.applicationName === undefined ? undefined : keepStatementText(details.applicationName, MAX_APPLICATION_NAME_BYTES).text;
+      charge(sessionId, EVENT_OVERHEAD_BYTES + (applicationName?.length ?? 0));
+      background('a connection opening', sessionId, recorder.recordInBackground(sessionId, 'connection_opened', { connectionId, ...(applicationName ? { applicationName } : {}) }));
     },
     connectionClosed(sessionId, connectionId) {
       charge(sessionId, EVENT_OVERHEAD_BYTES);

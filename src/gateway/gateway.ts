@@ -23,6 +23,9 @@ import { createEngine } from './engine-wiring.js';
 import { HttpApi, type ReadinessReport } from './http-api.js';
 import { GatewayMetrics } from './gateway-metrics.js';
 import { errorMessage } from '../errors.js';
+import { InProcessGateway } from './in-process-gateway.js';
+import { McpHttpEndpoint } from '../mcp/http-endpoint.js';
+import type { Identity } from './token-verifier.js';
 import { ReviewManager } from './review-manager.js';
 import { SessionManager } from './session-manager.js';
 import { WebhookNotifier, type WebhookNotifierOptions } from './webhook-notifier.js';
@@ -44,6 +47,18 @@ export interface GatewayDeps {
   secrets?: GatewaySecrets;
   /** Settings of the audit write-ahead journal (SQLite stores only); false: write batches straight to the store. */
   auditJournal?: Partial<Omit<AuditJournalOptions, 'dir' | 'database' | 'logger'>> | false;
+  /** hoopctl's version, as the MCP endpoint introduces itself. */
+  version?: string;
+}
+
+/** `/api/mcp`: rows a query returns at most, and how long a held statement keeps a call waiting. */
+const MCP_MAX_ROWS = 500;
+const MCP_REVIEW_WAIT_MS = 5_000;
+
+/** Where this process reaches a listener bound to every address. */
+function dialable(address: { host: string; port: number }): { host: string; port: number } {
+  const host = address.host === '0.0.0.0' || address.host === '' ? '127.0.0.1' : address.host === '::' ? '::1' : address.host;
+  return { host, port: address.port };
 }
 
 export interface RunningGateway {
@@ -249,7 +264,14 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps, secrets: Ga
       : undefined;
   sshEndpoint = new SshEndpoint({ listen: config.listen.ssh, hostKey: hostKey.privateKey, sessions, engines, logger });
   let sshAddress = config.listen.ssh;
-  const api = new HttpApi({
+  const mcp = new McpHttpEndpoint<Identity>({
+    gatewayFor: (caller) => new InProcessGateway(api, caller, () => dialable(sshAddress)),
+    version: deps.version ?? '0.0.0',
+    maxRows: MCP_MAX_ROWS,
+    reviewWaitMs: MCP_REVIEW_WAIT_MS,
+    logger,
+  });
+  const api: HttpApi = new HttpApi({
     listen: config.listen.api,
     sessions,
     verifier,
@@ -267,6 +289,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps, secrets: Ga
     },
     metrics: () => metrics.text(),
     ready: () => readiness({ store, journal, disk, draining: () => draining }),
+    mcp: { endpoint: mcp, authorizationServers: config.auth.issuers.map((i) => i.issuer) },
   });
   let draining = false;
   const drain = async (timeoutMs: number) => {
@@ -282,6 +305,7 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps, secrets: Ga
   const close = async () => {
     disk.stop();
     await sync?.stop().catch(() => undefined);
+    await mcp.close();
     sessions.stop();
     reviews.stop();
     // Engines first, while the SSH transports still carry their FATAL 57P01 to the clients.

@@ -57,7 +57,17 @@ export interface HttpApiOptions {
   metrics?: () => string | Promise<string>;
   /** What `/readyz` checks (no token needed): 200 when every check passes, else 503; absent: ready whenever it answers. */
   ready?: () => Promise<ReadinessReport>;
+  /** The MCP endpoint at `/api/mcp` (streamable HTTP), and the issuers its protected-resource metadata names. */
+  mcp?: { endpoint: McpHttpHandler; authorizationServers: string[] };
 }
+
+/** Serves `/api/mcp` for an authenticated caller; it reads the request body itself. */
+export interface McpHttpHandler {
+  handle(req: http.IncomingMessage, res: http.ServerResponse, caller: Identity): Promise<void>;
+}
+
+/** Where MCP clients find the authorization servers for `/api/mcp` (RFC 9728, the MCP authorization spec). */
+export const PROTECTED_RESOURCE_PATH = '/.well-known/oauth-protected-resource';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -95,6 +105,7 @@ interface Route {
 export class HttpApi {
   private server?: http.Server;
   private readonly routes: Route[] = [];
+  private url: string | undefined;
 
   constructor(private readonly options: HttpApiOptions) {
     this.route('GET', '/api/v1/auth/config', async () => {
@@ -266,7 +277,8 @@ export class HttpApi {
     });
     const address = this.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return `${listen.tls ? 'https' : 'http'}://${host}:${address.port}`;
+    this.url = `${listen.tls ? 'https' : 'http'}://${host}:${address.port}`;
+    return this.url;
   }
 
   async close(): Promise<void> {
@@ -311,13 +323,25 @@ export class HttpApi {
         res.end(text);
         return;
       }
-      const matches = this.routes.filter((r) => r.pattern.test(url.pathname));
-      if (matches.length === 0) throw new HoopError('not_found', 'no_such_endpoint', `no endpoint ${url.pathname}`);
-      const route = matches.find((r) => r.method === req.method);
-      if (!route) throw new HoopError('usage', 'method_not_allowed', `${req.method} is not supported on ${url.pathname}`);
+      const mcp = this.options.mcp;
+      if (mcp && (url.pathname === PROTECTED_RESOURCE_PATH || url.pathname === `${PROTECTED_RESOURCE_PATH}/api/mcp`)) {
+        [status] = send(res, 200, {
+          resource: `${this.publicUrl()}/api/mcp`,
+          authorization_servers: mcp.authorizationServers,
+          bearer_methods_supported: ['header'],
+          ...(this.options.authLogin ? { scopes_supported: this.options.authLogin.scopes } : {}),
+          resource_name: 'hoopctl gateway: guarded databases as MCP tools',
+        });
+        return;
+      }
+      if (mcp && url.pathname === '/api/mcp') {
+        const caller = await this.authenticate(req);
+        await mcp.endpoint.handle(req, res, caller);
+        status = res.statusCode;
+        return;
+      }
+      const { route, params } = this.match(req.method ?? 'GET', url.pathname);
       const identity = PUBLIC_PATHS.has(url.pathname) ? ANONYMOUS : await this.authenticate(req);
-      const match = route.pattern.exec(url.pathname)!;
-      const params = Object.fromEntries(route.names.map((name, i) => [name, decodeURIComponent(match[i + 1]!)]));
       const body = req.method === 'POST' ? await readJson(req) : undefined;
       const [code, payload] = await route.handler({ identity, params, query: url.searchParams, body });
       [status] = send(res, code, payload);
@@ -325,10 +349,45 @@ export class HttpApi {
       const error = err instanceof HoopError ? err : new HoopError('internal', 'internal_error', 'the gateway failed to answer', { cause: err });
       if (error.kind === 'internal') this.options.logger.error('request failed', { path: req.url, error: String((err as Error)?.stack ?? err) });
       const body: ApiErrorBody = { error: { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) } };
-      [status] = send(res, STATUS_BY_KIND[error.kind], body, error.kind === 'auth' ? { 'www-authenticate': `Bearer error="invalid_token", error_description="${error.code}"` } : {});
+      if (res.headersSent) {
+        res.end();
+        return;
+      }
+      [status] = send(res, STATUS_BY_KIND[error.kind], body, error.kind === 'auth' ? { 'www-authenticate': this.bearerChallenge(req, error) } : {});
     } finally {
       this.options.logger.debug('request', { method: req.method, path: req.url, status, ms: Date.now() - started });
     }
+  }
+
+  /** `WWW-Authenticate` for a 401; with the MCP endpoint on, it names the protected-resource metadata (RFC 9728 §5.1). */
+  private bearerChallenge(req: http.IncomingMessage, error: HoopError): string {
+    const metadata = this.options.mcp ? `, resource_metadata="${this.publicUrl()}${PROTECTED_RESOURCE_PATH}"` : '';
+    return error.code === 'missing_token' && this.options.mcp ? `Bearer${metadata.replace(/^,/, '')}` : `Bearer error="invalid_token", error_description="${error.code}"${metadata}`;
+  }
+
+  /** The URL clients reach this API at: the listener's own. */
+  private publicUrl(): string {
+    return this.url ?? '';
+  }
+
+  private match(method: string, pathname: string): { route: Route; params: Record<string, string> } {
+    const matches = this.routes.filter((r) => r.pattern.test(pathname));
+    if (matches.length === 0) throw new HoopError('not_found', 'no_such_endpoint', `no endpoint ${pathname}`);
+    const route = matches.find((r) => r.method === method);
+    if (!route) throw new HoopError('usage', 'method_not_allowed', `${method} is not supported on ${pathname}`);
+    const found = route.pattern.exec(pathname)!;
+    return { route, params: Object.fromEntries(route.names.map((name, i) => [name, decodeURIComponent(found[i + 1]!)])) };
+  }
+
+  /**
+   * One API call as `identity`, in this process: the same handler, checks and answer as over
+   * HTTP (errors are thrown). The gateway's own MCP endpoint opens its sessions this way.
+   */
+  async invoke<T>(identity: Identity, method: string, pathAndQuery: string, body?: unknown): Promise<T> {
+    const url = new URL(pathAndQuery, 'http://gateway');
+    const { route, params } = this.match(method, url.pathname);
+    const [, payload] = await route.handler({ identity, params, query: url.searchParams, body: method === 'POST' ? (body ?? {}) : undefined });
+    return payload as T;
   }
 
   private async authenticate(req: http.IncomingMessage): Promise<Identity> {

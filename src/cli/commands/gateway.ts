@@ -24,7 +24,7 @@ export interface GatewayServeOptions {
 export async function runGatewayServe(deps: CliDeps, options: GatewayServeOptions): Promise<void> {
   const config = loadGatewayConfig(options.config, deps.env.inherited as NodeJS.ProcessEnv);
   const logger = gatewayLogger(deps, options);
-  const gateway = await startGateway(config, { logger });
+  const gateway = await startGateway(config, { logger, version: deps.version });
   const connections = [...config.connections.keys()].join(', ');
   logger.info('ready', { api: gateway.apiUrl, ssh: `${gateway.ssh.host}:${gateway.ssh.port}`, connections });
   const signal = await waitForStopSignal(deps.signals);

@@ -168,7 +168,8 @@ export interface StatementRecorder {
    */
   statement(record: StatementRecord): Promise<void> | undefined;
   completed(record: CompletionRecord): void;
-  connectionOpened(sessionId: string, connectionId: string): void;
+  /** `applicationName`: the client's `application_name` as the server reported it (ParameterStatus). */
+  connectionOpened(sessionId: string, connectionId: string, details?: { applicationName?: string }): void;
   connectionClosed(sessionId: string, connectionId: string): void;
 }
 
@@ -263,7 +264,8 @@ export class StatementGuard {
       ]),
       inspect: (frame) => this.onServerFrame(frame),
     };
-    options.recorder?.connectionOpened(this.session.id, this.connectionId);
+    const applicationName = options.serverParameters?.get('application_name');
+    options.recorder?.connectionOpened(this.session.id, this.connectionId, applicationName ? { applicationName } : {});
   }
 
   readonly frontend: FrontendHook = { inspect: (frame, context) => this.onClientFrame(frame, context) };
