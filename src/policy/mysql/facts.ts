@@ -4,7 +4,7 @@ import type { ExtractedFacts, FactsFailure } from '../facts.js';
 import { canonicalPart } from '../names.js';
 import type { DataAction, PolicyFeature, StatementFacts, StatementKind } from '../types.js';
 import { MysqlLexError, placeholderIndex, renderReading, scanMysql, type MysqlScan, type MysqlStatementText, type MysqlToken } from './lexer.js';
-import { tokenStatement } from './token-statements.js';
+import { showStatement, tokenStatement } from './token-statements.js';
 import { foldName, MysqlFactsError, setAssignments } from './set-assignments.js';
 
 /**
@@ -84,6 +84,7 @@ export interface MysqlCollector {
   whereAbsent: boolean;
   actions: Set<DataAction>;
   parserSettings: Set<string>;
+  readsAnyColumn: Set<string>;
   executes: Set<string>;
   deallocates: Set<string>;
   prepare?: { name: string; text: string };
@@ -108,6 +109,16 @@ const KINDS: Readonly<Record<string, StatementKind>> = {
 /** Kinds whose own tables are written. */
 const DDL_KINDS: ReadonlySet<StatementKind> = new Set(['create', 'alter', 'drop', 'truncate']);
 const FILE_FUNCTIONS = new Set(['load_file']);
+/**
+ * Tables whose rows hold values of any column of any table (histograms, engine-independent
+ * statistics) or other sessions' statement text: every column rule that denies or reviews matches.
+ */
+const VALUE_REVEALING_TABLES = new Set([
+  'information_schema.column_statistics', 'mysql.column_stats', 'mysql.general_log', 'mysql.slow_log',
+  'performance_schema.events_statements_current', 'performance_schema.events_statements_history',
+  'performance_schema.events_statements_history_long', 'information_schema.processlist', 'performance_schema.processlist',
+  'sys.processlist', 'sys.session', 'sys.x$processlist', 'sys.x$session',
+]);
 const WRITE_LIST_TYPES = new Set(['insert', 'replace', 'update', 'delete', 'create', 'alter', 'drop', 'truncate', 'rename', 'load_data']);
 
 export class MysqlFactsWalker {
@@ -156,7 +167,15 @@ export class MysqlFactsWalker {
     const byTokens = tokenStatement(tokens, this, text, parent, location);
     if (byTokens) return byTokens;
     const rendered = renderReading(tokens);
-    const { ast, tableList } = parseWithNodeSqlParser(rendered);
+    let parsed: { ast: Obj; tableList: string[] };
+    try {
+      parsed = parseWithNodeSqlParser(rendered);
+    } catch (err) {
+      const show = err instanceof MysqlParseError ? showStatement(tokens, this, text, parent, location) : undefined;
+      if (show) return show;
+      throw err;
+    }
+    const { ast, tableList } = parsed;
     const c = this.statement(ast, text, parent, [], location);
     this.settingsFromTokens(tokens, c);
     for (const entry of tableList) {
@@ -176,7 +195,7 @@ export class MysqlFactsWalker {
     const c: MysqlCollector = {
       kind, text, nested: parent !== null,
       tables: new Set(), ownTables: new Set(), writes: new Set(), columns: new Set(), functions: new Set(), features: new Set(),
-      whereAbsent: false, actions: new Set(), parserSettings: new Set(), executes: new Set(), deallocates: new Set(),
+      whereAbsent: false, actions: new Set(), parserSettings: new Set(), readsAnyColumn: new Set(), executes: new Set(), deallocates: new Set(),
     };
     if (location) c.location = location;
     this.collectors.push(c);
@@ -193,6 +212,7 @@ export class MysqlFactsWalker {
     for (const f of c.functions) parent.functions.add(f);
     for (const f of c.features) parent.features.add(f);
     for (const s of c.parserSettings) parent.parserSettings.add(s);
+    for (const s of c.readsAnyColumn) parent.readsAnyColumn.add(s);
     for (const n of c.executes) parent.executes.add(n);
     for (const n of c.deallocates) parent.deallocates.add(n);
   }
@@ -251,7 +271,7 @@ export class MysqlFactsWalker {
         for (const col of asArray(part['columns'])) {
           const expr = (col as Obj)['expr'] as Obj | undefined;
           if (expr?.['type'] === 'column_ref' && columnName(expr['column']) === '*' && !expr['table']) {
-            for (const e of entries) if (e.table) c.columns.add(`${e.table}.*`);
+            for (const e of entries) this.addColumn(e, '*', c);
             continue;
           }
           this.expr(col, c, inner);
@@ -406,6 +426,7 @@ export class MysqlFactsWalker {
     const name = this.tableName(db as string | null, table);
     c.tables.add(name);
     if (own) c.ownTables.add(name);
+    if (VALUE_REVEALING_TABLES.has(name)) c.readsAnyColumn.add(name);
     return { refname: foldName(alias), table: name, name: foldName(table) };
   }
 
@@ -414,9 +435,14 @@ export class MysqlFactsWalker {
     this.entry(o, c, own);
   }
 
+  /**
+   * A column of `e`. A name with a non-ASCII character counts as the whole row: the server finds
+   * columns with utf8mb3_general_ci, which also ignores accents (`šsn` may name `ssn`).
+   */
   private addColumn(e: Entry, column: string, c: MysqlCollector): void {
     if (!e.table) return;
-    c.columns.add(`${e.table}.${column === '*' ? '*' : canonicalPart(foldName(column))}`);
+    const part = column === '*' || /[^\x00-\x7f]/.test(column) ? '*' : canonicalPart(foldName(column));
+    c.columns.add(`${e.table}.${part}`);
   }
 
   /** `SET [t.]col = expr` of UPDATE, INSERT … SET and ON DUPLICATE KEY UPDATE. */
@@ -583,6 +609,7 @@ function toFacts(c: MysqlCollector): StatementFacts {
   };
   if (c.actions.size > 0) facts.actions = [...c.actions].sort();
   if (c.parserSettings.size > 0) facts.parserSettings = [...c.parserSettings].sort();
+  if (c.readsAnyColumn.size > 0) facts.readsAnyColumn = [...c.readsAnyColumn].sort();
   if (c.prepare) facts.prepare = c.prepare;
   if (c.executes.size > 0) facts.executes = [...c.executes].sort();
   if (c.deallocates.size > 0) facts.deallocates = [...c.deallocates].sort();

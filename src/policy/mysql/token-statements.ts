@@ -1,5 +1,6 @@
 import type { MysqlCollector, MysqlFactsWalker } from './facts.js';
 import { MysqlLexError, scanMysql, type MysqlToken } from './lexer.js';
+import { MYSQL_PARSER_SETTINGS } from './parser-settings.js';
 import { foldName, MysqlFactsError, setAssignments, splitTopLevel, wordAt } from './set-assignments.js';
 
 /**
@@ -38,7 +39,7 @@ function prepare(tokens: readonly MysqlToken[], walker: MysqlFactsWalker, text: 
   const c = walker.collector('prepare', text, parent, location);
   const source = tokens[3]!;
   if (source.type === 'var' && !source.text.startsWith('@@')) {
-    c.features.add('dynamic_sql');
+    runtimeText(c);
   } else if (source.type === 'string') {
     walker.literalSensitive = true;
     c.prepare = { name, text: source.value };
@@ -60,7 +61,9 @@ function execute(tokens: readonly MysqlToken[], walker: MysqlFactsWalker, text: 
     if (source?.type === 'string') {
       walker.literalSensitive = true;
       nestedText(source.value, walker, c);
-    } else if (source?.type !== 'var' || source.text.startsWith('@@')) {
+    } else if (source?.type === 'var' && !source.text.startsWith('@@')) {
+      runtimeText(c);
+    } else {
       throw new MysqlFactsError('EXECUTE IMMEDIATE of something other than a string or a user variable');
     }
     rest = tokens.slice(3);
@@ -132,6 +135,67 @@ function set(tokens: readonly MysqlToken[], walker: MysqlFactsWalker, text: stri
   }
   walker.propagate(c, parent);
   return c;
+}
+
+/** SHOW forms that name a table, the word(s) after SHOW [FULL|EXTENDED]. */
+const SHOW_TABLE_FORMS = new Set(['COLUMNS', 'FIELDS', 'INDEX', 'INDEXES', 'KEYS']);
+
+/**
+ * SHOW statements node-sql-parser does not read (`SHOW VARIABLES LIKE …`, `SHOW FULL COLUMNS
+ * FROM t FROM db`, `SHOW WARNINGS`, …), from tokens, when they hold no parentheses (a `WHERE`
+ * could hold a subquery otherwise); the table of `SHOW [FULL] COLUMNS|INDEX … FROM t [FROM db]`
+ * and `SHOW CREATE TABLE|VIEW t` is a fact. Undefined for anything else.
+ */
+export function showStatement(
+  tokens: readonly MysqlToken[], walker: MysqlFactsWalker, text: string, parent: MysqlCollector | null, location?: Location,
+): MysqlCollector | undefined {
+  if (wordAt(tokens, 0) !== 'SHOW') return undefined;
+  // without parentheses there is no subquery and no function call
+  if (tokens.some((t) => t.type === 'op' && (t.text === '(' || t.text === ')'))) return undefined;
+  let k = 1;
+  while (wordAt(tokens, k) === 'FULL' || wordAt(tokens, k) === 'EXTENDED') k++;
+  let table: { db?: string; name: string } | undefined;
+  const form = wordAt(tokens, k);
+  if (form && SHOW_TABLE_FORMS.has(form)) {
+    const from = wordAt(tokens, k + 1);
+    if (from !== 'FROM' && from !== 'IN') return undefined;
+    table = dottedName(tokens, k + 2);
+    if (!table) return undefined;
+    const after = k + 2 + (table.db ? 3 : 1);
+    const fromDb = wordAt(tokens, after);
+    if (fromDb === 'FROM' || fromDb === 'IN') {
+      const db = nameAt(tokens, after + 1);
+      if (db === undefined || table.db) return undefined;
+      table = { db, name: table.name };
+    }
+  } else if (form === 'CREATE' && (wordAt(tokens, k + 1) === 'TABLE' || wordAt(tokens, k + 1) === 'VIEW')) {
+    table = dottedName(tokens, k + 2);
+    if (!table) return undefined;
+  }
+  const c = walker.collector('show', text, parent, location);
+  if (table) c.tables.add(walker.tableName(table.db ?? null, table.name));
+  walker.propagate(c, parent);
+  return c;
+}
+
+/** `name` or `db.name` at `k`, folded. */
+function dottedName(tokens: readonly MysqlToken[], k: number): { db?: string; name: string } | undefined {
+  const first = nameAt(tokens, k);
+  if (first === undefined) return undefined;
+  if (tokens[k + 1]?.type === 'op' && tokens[k + 1]!.text === '.') {
+    const second = nameAt(tokens, k + 2);
+    return second === undefined ? undefined : { db: first, name: second };
+  }
+  return { name: first };
+}
+
+/**
+ * SQL text computed at run time (PREPARE … FROM @var, EXECUTE IMMEDIATE @var): dynamic SQL, and
+ * it may change any parser setting, so the built-in rule refuses it.
+ */
+function runtimeText(c: MysqlCollector): void {
+  c.features.add('dynamic_sql');
+  for (const s of MYSQL_PARSER_SETTINGS) if (s !== 'database') c.parserSettings.add(s); // USE cannot be prepared
 }
 
 /** Facts of a statement given as text (PREPARE … FROM '…', EXECUTE IMMEDIATE '…'): nested under `c`. */
