@@ -46,6 +46,11 @@ export interface MysqlFactsOptions {
 
 /** Parses `sql` (one or several statements) and returns the facts of every statement, or why it could not. */
 export function extractMysqlFacts(sql: string, options: MysqlFactsOptions): ExtractedFacts | FactsFailure {
+  const result = readFacts(sql, options);
+  return 'error' in result ? refuseUnreadableSettings(sql, result) : result;
+}
+
+function readFacts(sql: string, options: MysqlFactsOptions): ExtractedFacts | FactsFailure {
   if (sql.includes('\0')) return { error: 'the statement contains a NUL byte', stage: 'parse' };
   let scan: MysqlScan;
   try {
@@ -66,6 +71,32 @@ export function extractMysqlFacts(sql: string, options: MysqlFactsOptions): Extr
   const statements = walker.results();
   if (scan.statements.length > 1) for (const s of statements) if (!s.features.includes('multi_statement')) s.features = [...s.features, 'multi_statement'].sort() as PolicyFeature[];
   return { statements, literalSensitive: walker.literalSensitive };
+}
+
+/** Words of an unreadable text that may change how later text is read, and the setting each may change. */
+const SETTING_WORDS: readonly [RegExp, readonly string[]][] = [
+  [/sql_mode|set_var/i, ['sql_mode']],
+  [/character_set|\bnames\b|\bcharset\b/i, ['character_set_client']],
+  [/(^|[;\n]|\*\/)\s*use\b/i, ['database']],
+  [/prepare|execute/i, ['character_set_client', 'sql_mode']],
+];
+
+/**
+ * Text the policy cannot read is unparsed, and `policy.unparsed` decides it, which may be
+ * allow. Unreadable text that mentions a parser setting (or runs text as SQL) is refused by the
+ * built-in rule instead: the refusal holds whatever the policy says.
+ */
+function refuseUnreadableSettings(sql: string, failure: FactsFailure): ExtractedFacts | FactsFailure {
+  const settings = new Set<string>();
+  for (const [pattern, names] of SETTING_WORDS) if (pattern.test(sql)) for (const n of names) settings.add(n);
+  if (settings.size === 0) return failure;
+  return {
+    statements: [{
+      kind: 'other', tables: [], writes: [], columns: [], functions: [], whereAbsent: false, features: [], text: sql.trim(), nested: false,
+      parserSettings: [...settings].sort(),
+    }],
+    literalSensitive: true,
+  };
 }
 
 class MysqlParseError extends Error {}
@@ -125,6 +156,8 @@ export class MysqlFactsWalker {
   readonly collectors: MysqlCollector[] = [];
   literalSensitive = false;
   private cteNames: Set<string>[] = [];
+  /** Every CTE name of the reading being walked: node-sql-parser's table list names them as tables. */
+  private readonly seenCtes = new Set<string>();
 
   constructor(readonly database: string, private strings: string[]) {}
 
@@ -182,7 +215,7 @@ export class MysqlFactsWalker {
       const [type, db, table] = entry.split('::') as [string, string, string];
       if (table === undefined) throw new MysqlFactsError(`unexpected table list entry ${entry}`);
       if (type === 'use' || table === 'null') continue;
-      if (db === 'null' && this.cteNames.some((s) => s.has(foldName(table)))) continue;
+      if (db === 'null' && this.seenCtes.has(foldName(table))) continue;
       const name = this.tableName(db === 'null' ? null : db, table);
       c.tables.add(name);
       if (WRITE_LIST_TYPES.has(type) && c.kind !== 'select' && c.kind !== 'show' && c.kind !== 'explain') c.writes.add(name);
@@ -257,14 +290,18 @@ export class MysqlFactsWalker {
   // ── statements ─────────────────────────────────────────────────────────────────────────
 
   private select(body: Obj, c: MysqlCollector, scopes: Scopes): void {
+    // A CTE's name is in scope for the CTEs after it, and, in WITH RECURSIVE, for its own body.
     const ctes = new Set<string>();
-    for (const cte of asArray(body['with'])) {
-      const name = identValue((cte as Obj)['name']);
-      if (name) ctes.add(foldName(name));
-      this.nested(statementOf((cte as Obj)['stmt']), c, scopes);
-    }
     this.cteNames.push(ctes);
     try {
+      for (const cte of asArray(body['with'])) {
+        const name = identValue((cte as Obj)['name']);
+        if (name === undefined) throw new MysqlFactsError('a CTE without a name');
+        if ((cte as Obj)['recursive'] === true) ctes.add(foldName(name));
+        this.nested(statementOf((cte as Obj)['stmt']), c, scopes);
+        ctes.add(foldName(name));
+        this.seenCtes.add(foldName(name));
+      }
       for (let part: Obj | undefined = body; part; part = part['_next'] as Obj | undefined) {
         const entries = this.from(asArray(part['from']), c, scopes);
         const inner = [...scopes, entries];
@@ -365,7 +402,14 @@ export class MysqlFactsWalker {
   private ddl(body: Obj, c: MysqlCollector, scopes: Scopes, own: boolean): void {
     const entries: Entry[] = [];
     this.collectTableRefs(body, entries, c, own);
-    this.expr(body, c, [...scopes, entries]);
+    // a trigger's body sees whole NEW and OLD rows, whatever it names
+    if (body['keyword'] === 'trigger' && body['table']) this.addColumn(this.entry(body['table'] as Obj, c, own), '*', c);
+    for (const value of Object.values(body)) {
+      // a view's or CREATE … AS query resolves its names in its own FROM, not against the created table
+      const query = value && typeof value === 'object' && !Array.isArray(value) ? statementOf(value) : undefined;
+      if (query && (isStatementNode(value as Obj) || 'ast' in (value as Obj))) this.nested(query, c, scopes);
+      else this.expr(value, c, [...scopes, entries]);
+    }
   }
 
   /** Table references directly in a DDL statement (not inside a nested statement). */
@@ -379,6 +423,10 @@ export class MysqlFactsWalker {
     if (isStatementNode(obj) || 'ast' in obj) return;
     if (isTableRef(obj)) {
       out.push(this.entry(obj, c, own));
+      return;
+    }
+    if (typeof obj['view'] === 'string' && 'db' in obj) {
+      out.push(this.entry({ db: obj['db'], table: obj['view'] }, c, own));
       return;
     }
     for (const value of Object.values(obj)) this.collectTableRefs(value, out, c, own);
@@ -541,9 +589,6 @@ export class MysqlFactsWalker {
         if (FILE_FUNCTIONS.has(name.split('.').pop()!)) c.features.add('file_access');
         break;
       }
-      case 'single_quote_string': case 'double_quote_string': case 'natural_string': case 'string':
-        if (typeof o['value'] === 'string') this.stringValue(o['value']);
-        return;
     }
     if (isTableRef(o) && o['type'] !== 'column_ref') {
       this.entry(o, c, false);

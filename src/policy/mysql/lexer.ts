@@ -247,13 +247,20 @@ class Scanner {
       if (q === 39 || q === 34) return this.prefixed(start, word);
       return this.token('word', word, word.toUpperCase(), start);
     }
+    // `||` is OR and `&&` is AND without PIPES_AS_CONCAT (node-sql-parser reads `||` as concatenation)
+    if ((c === 124 && c1 === 124) || (c === 38 && c1 === 38)) {
+      this.i += 2;
+      const word = c === 124 ? 'OR' : 'AND';
+      return this.token('word', word, word, start, true);
+    }
     this.i++;
     return this.token('op', s[start]!, s[start]!, start);
   }
 
-  private token(type: MysqlTokenType, text: string, value: string, start: number): MysqlToken {
-    const t: MysqlToken = { type, text, value, spaced: this.spaced, start, end: this.i };
-    this.spaced = false;
+  /** `spacedAfter`: the next token is rendered apart from this one (an operator rendered as a word). */
+  private token(type: MysqlTokenType, text: string, value: string, start: number, spacedAfter = false): MysqlToken {
+    const t: MysqlToken = { type, text, value, spaced: this.spaced || spacedAfter, start, end: this.i };
+    this.spaced = spacedAfter;
     return t;
   }
 
