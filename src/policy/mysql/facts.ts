@@ -46,11 +46,12 @@ export interface MysqlFactsOptions {
 
 /** Parses `sql` (one or several statements) and returns the facts of every statement, or why it could not. */
 export function extractMysqlFacts(sql: string, options: MysqlFactsOptions): ExtractedFacts | FactsFailure {
-  const result = readFacts(sql, options);
+  const result = readMysqlFacts(sql, options);
   return 'error' in result ? refuseUnreadableSettings(sql, result) : result;
 }
 
-function readFacts(sql: string, options: MysqlFactsOptions): ExtractedFacts | FactsFailure {
+/** extractMysqlFacts without the refusal of unreadable settings: what the parser itself reads (coverage). */
+export function readMysqlFacts(sql: string, options: MysqlFactsOptions): ExtractedFacts | FactsFailure {
   if (sql.includes('\0')) return { error: 'the statement contains a NUL byte', stage: 'parse' };
   let scan: MysqlScan;
   try {
@@ -352,8 +353,8 @@ export class MysqlFactsWalker {
     const inner = [...scopes, entries];
     const targets = new Set<Entry>();
     for (const item of asArray(body['set'])) {
-      const qualifier = (item as Obj)['table'];
-      const hit = typeof qualifier === 'string' ? entries.filter((e) => e.refname === foldName(qualifier) || e.name === foldName(qualifier)) : entries;
+      const qualifier = nameOf((item as Obj)['table']);
+      const hit = qualifier !== null ? entries.filter((e) => e.refname === foldName(qualifier) || e.name === foldName(qualifier)) : entries;
       if (hit.length === 0) throw new MysqlFactsError(`UPDATE sets a column of ${String(qualifier)}, which is not in its table list`);
       for (const e of hit) targets.add(e);
       this.setItem(item as Obj, hit, c, inner);
@@ -369,8 +370,11 @@ export class MysqlFactsWalker {
     const named = asArray(body['table']);
     const targets = named.length === 0 ? entries : named.map((t) => {
       const o = t as Obj;
-      const ref = foldName(String(o['as'] ?? o['table']));
-      const hit = entries.find((e) => e.refname === ref && (!o['db'] || e.table === this.tableName(o['db'] as string, String(o['table']))));
+      const table = nameOf(o['table']);
+      const db = nameOf(o['db']);
+      if (table === null) throw new MysqlFactsError('DELETE names a table without a name');
+      const ref = foldName(nameOf(o['as']) ?? table);
+      const hit = entries.find((e) => e.refname === ref && (!db || e.table === this.tableName(db, table)));
       if (!hit) throw new MysqlFactsError(`DELETE names ${ref}, which is not in its table list`);
       return hit;
     });
@@ -441,12 +445,13 @@ export class MysqlFactsWalker {
       const o = item as Obj;
       if (o['type'] === 'dual') continue;
       const expr = o['expr'] as Obj | undefined;
-      if (expr && typeof o['table'] !== 'string') {
+      const hasTable = o['table'] !== null && o['table'] !== undefined;
+      if (expr && !hasTable) {
         const inner = statementOf(expr);
         if (!inner) throw new MysqlFactsError('a FROM entry that is neither a table nor a subquery');
         this.nested(inner, c, o['lateral'] ? [...scopes, entries] : scopes);
-        entries.push({ refname: foldName(String(o['as'] ?? '')) });
-      } else if (typeof o['table'] === 'string') {
+        entries.push({ refname: foldName(nameOf(o['as']) ?? '') });
+      } else if (hasTable) {
         entries.push(this.entry(o, c, false));
       } else {
         throw new MysqlFactsError('an unexpected FROM entry');
@@ -466,12 +471,12 @@ export class MysqlFactsWalker {
 
   /** A table reference: a CTE name (unqualified) or a table, added to the facts. */
   private entry(o: Obj, c: MysqlCollector, own: boolean): Entry {
-    const table = String(o['table']);
-    const db = o['db'];
-    if (db !== null && db !== undefined && typeof db !== 'string') throw new MysqlFactsError('a table reference with an unexpected database part');
-    const alias = typeof o['as'] === 'string' ? o['as'] : table;
+    const table = nameOf(o['table']);
+    const db = nameOf(o['db']);
+    if (table === null) throw new MysqlFactsError('a table reference without a name');
+    const alias = nameOf(o['as']) ?? table;
     if (!db && this.cteNames.some((s) => s.has(foldName(table)))) return { refname: foldName(alias) };
-    const name = this.tableName(db as string | null, table);
+    const name = this.tableName(db, table);
     c.tables.add(name);
     if (own) c.ownTables.add(name);
     if (VALUE_REVEALING_TABLES.has(name)) c.readsAnyColumn.add(name);
@@ -479,7 +484,6 @@ export class MysqlFactsWalker {
   }
 
   private tableRef(o: Obj, c: MysqlCollector, own: boolean): void {
-    if (typeof o['table'] !== 'string') throw new MysqlFactsError('a statement without a table name');
     this.entry(o, c, own);
   }
 
@@ -506,27 +510,24 @@ export class MysqlFactsWalker {
    */
   private columnRef(ref: Obj, c: MysqlCollector, scopes: Scopes): void {
     const column = columnName(ref['column']);
-    const table = ref['table'];
-    const db = ref['db'];
+    const table = nameOf(ref['table']);
+    const db = nameOf(ref['db']);
     const all: Entry[] = [];
     for (let i = scopes.length - 1; i >= 0; i--) all.push(...scopes[i]!);
-    if (table === null || table === undefined || table === '') {
+    if (table === null || table === '') {
       for (const e of all) this.addColumn(e, column, c);
       return;
     }
-    if (typeof table !== 'string' || (db !== null && db !== undefined && typeof db !== 'string')) {
-      throw new MysqlFactsError('a column reference with an unexpected qualifier');
-    }
     const ref1 = foldName(table);
     const matched = db
-      ? all.filter((e) => e.table === this.tableName(db as string, table))
+      ? all.filter((e) => e.table === this.tableName(db, table))
       : all.filter((e) => e.refname === ref1);
     if (matched.length > 0) {
       for (const e of matched) this.addColumn(e, column, c);
       return;
     }
     // not a FROM entry: MySQL would refuse it; counted for the table it names
-    this.addColumn({ refname: ref1, table: this.tableName(db as string | null, table) }, column, c);
+    this.addColumn({ refname: ref1, table: this.tableName(db, table) }, column, c);
   }
 
   /**
@@ -551,11 +552,11 @@ export class MysqlFactsWalker {
     const o = node as Obj;
     if (isStatementNode(o) || 'ast' in o) return false;
     if (o['type'] === 'column_ref') {
-      const table = o['table'];
+      const table = nameOf(o['table']);
+      const db = nameOf(o['db']);
       if (columnName(o['column']) === '*') return false;
       if (!table) return entries.includes(target);
-      const ref = foldName(String(table));
-      return o['db'] ? target.table === this.tableName(o['db'] as string, String(table)) : target.refname === ref;
+      return db ? target.table === this.tableName(db, table) : target.refname === foldName(table);
     }
     return Object.values(o).some((v) => this.referencesTarget(v, target, entries));
   }
@@ -680,7 +681,16 @@ function statementOf(node: unknown): Obj | undefined {
 }
 
 function isTableRef(o: Obj): boolean {
-  return typeof o['table'] === 'string' && 'db' in o && o['type'] !== 'column_ref';
+  return (typeof o['table'] === 'string' || typeof (o['table'] as Obj | null)?.['value'] === 'string') && 'db' in o && o['type'] !== 'column_ref';
+}
+
+/** A name node-sql-parser gives as a string or as `{ type: 'backticks_quote_string' | 'default', value }`; null when absent. */
+function nameOf(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'string') return v;
+  const value = identValue(v);
+  if (value === undefined) throw new MysqlFactsError('a name in an unexpected form');
+  return value;
 }
 
 function asArray(v: unknown): unknown[] {
