@@ -4,8 +4,8 @@ import type { ExtractedFacts, FactsFailure } from '../facts.js';
 import { canonicalPart } from '../names.js';
 import type { DataAction, PolicyFeature, StatementFacts, StatementKind } from '../types.js';
 import { MysqlLexError, placeholderIndex, renderReading, scanMysql, type MysqlScan, type MysqlStatementText, type MysqlToken } from './lexer.js';
-import { showStatement, tokenStatement } from './token-statements.js';
-import { foldName, MysqlFactsError, setAssignments } from './set-assignments.js';
+import { fallbackStatement, tokenStatement } from './token-statements.js';
+import { foldName, MysqlFactsError, setAssignments, wordAt } from './set-assignments.js';
 
 /**
  * Facts from MySQL and MariaDB text, the same StatementFacts the PostgreSQL extractor gives.
@@ -200,12 +200,12 @@ export class MysqlFactsWalker {
     checkCompound(tokens);
     const byTokens = tokenStatement(tokens, this, text, parent, location);
     if (byTokens) return byTokens;
-    const rendered = renderReading(tokens);
+    const rendered = renderReading(withoutModifiers(tokens));
     let parsed: { ast: Obj; tableList: string[] };
     try {
       parsed = parseWithNodeSqlParser(rendered);
     } catch (err) {
-      const show = err instanceof MysqlParseError ? showStatement(tokens, this, text, parent, location) : undefined;
+      const show = err instanceof MysqlParseError ? fallbackStatement(tokens, this, text, parent, location) : undefined;
       if (show) return show;
       throw err;
     }
@@ -277,6 +277,7 @@ export class MysqlFactsWalker {
       case 'desc': this.tableRef({ db: null, table: body['table'] }, c, false); break;
       case 'use': this.use(body, c); break;
       case 'load_data': this.loadData(body, c, scopes); break;
+      case 'grant': case 'revoke': this.grant(body, c, scopes); break;
       default: this.ddl(body, c, scopes, DDL_KINDS.has(kind) || type === 'rename');
     }
     this.propagate(c, parent);
@@ -402,7 +403,18 @@ export class MysqlFactsWalker {
     this.expr({ ...body, table: undefined }, c, [...scopes, [target]]);
   }
 
-  /** CREATE, ALTER, DROP, TRUNCATE, RENAME, GRANT, SET, SHOW, LOCK, CALL, …: every table named is the statement's own. */
+  /** GRANT/REVOKE … ON [db.]table: the table, and the columns of column privileges (`SELECT (ssn)`). */
+  private grant(body: Obj, c: MysqlCollector, scopes: Scopes): void {
+    const entries: Entry[] = [];
+    for (const level of asArray((body['on'] as Obj | undefined)?.['priv_level'])) {
+      const name = nameOf((level as Obj)['name']);
+      if (name === null) throw new MysqlFactsError('a privilege level without a name');
+      if (name !== '*') entries.push(this.entry({ db: nameOf((level as Obj)['prefix']), table: name }, c, false));
+    }
+    this.expr(body, c, [...scopes, entries]);
+  }
+
+  /** CREATE, ALTER, DROP, TRUNCATE, RENAME, SET, SHOW, LOCK, CALL, …: every table named is the statement's own. */
   private ddl(body: Obj, c: MysqlCollector, scopes: Scopes, own: boolean): void {
     const entries: Entry[] = [];
     this.collectTableRefs(body, entries, c, own);
@@ -625,6 +637,21 @@ function parseWithNodeSqlParser(text: string): { ast: Obj; tableList: string[] }
   const list = Array.isArray(result.ast) ? result.ast : [result.ast];
   if (list.length !== 1 || !list[0] || typeof list[0] !== 'object') throw new MysqlFactsError('the parser did not read exactly one statement');
   return { ast: list[0] as Obj, tableList: result.tableList };
+}
+
+/**
+ * Reserved words right after SELECT/INSERT/REPLACE/UPDATE/DELETE that change only scheduling,
+ * optimisation or error handling (node-sql-parser has no grammar for most): dropped before
+ * parsing. Reserved, so none can be a column's name.
+ */
+const MODIFIERS = new Set(['HIGH_PRIORITY', 'LOW_PRIORITY', 'DELAYED', 'STRAIGHT_JOIN', 'SQL_SMALL_RESULT', 'SQL_BIG_RESULT', 'SQL_CALC_FOUND_ROWS', 'IGNORE']);
+const MODIFIED = new Set(['SELECT', 'INSERT', 'REPLACE', 'UPDATE', 'DELETE']);
+
+function withoutModifiers(tokens: readonly MysqlToken[]): readonly MysqlToken[] {
+  if (!MODIFIED.has(wordAt(tokens, 0) ?? '')) return tokens;
+  let k = 1;
+  while (MODIFIERS.has(wordAt(tokens, k) ?? '')) k++;
+  return k === 1 ? tokens : [tokens[0]!, ...tokens.slice(k).map((t, i) => (i === 0 ? { ...t, spaced: true } : t))];
 }
 
 /**

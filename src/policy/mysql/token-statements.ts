@@ -1,3 +1,4 @@
+import type { StatementKind } from '../types.js';
 import type { MysqlCollector, MysqlFactsWalker } from './facts.js';
 import { MysqlLexError, scanMysql, type MysqlToken } from './lexer.js';
 import { MYSQL_PARSER_SETTINGS } from './parser-settings.js';
@@ -135,6 +136,116 @@ function set(tokens: readonly MysqlToken[], walker: MysqlFactsWalker, text: stri
   }
   walker.propagate(c, parent);
   return c;
+}
+
+/**
+ * Statements node-sql-parser has no grammar for, read from tokens when it fails: SHOW forms,
+ * SAVEPOINT/RELEASE/ROLLBACK TO, ALTER TABLE … DISABLE|ENABLE KEYS, table maintenance (ANALYZE,
+ * OPTIMIZE, CHECK, REPAIR, CHECKSUM), DROP TEMPORARY TABLE, DROP FUNCTION|PROCEDURE|EVENT,
+ * FLUSH, KILL, HELP. Only forms made of names and keywords are read (no parentheses, so no
+ * expression can hide a subquery); anything else stays unparsed.
+ */
+export function fallbackStatement(
+  tokens: readonly MysqlToken[], walker: MysqlFactsWalker, text: string, parent: MysqlCollector | null, location?: Location,
+): MysqlCollector | undefined {
+  if (tokens.some((t) => t.type === 'op' && (t.text === '(' || t.text === ')'))) return undefined;
+  const w = (k: number) => wordAt(tokens, k);
+  const plain = tokens.every((t) => t.type === 'word' || t.type === 'ident' || (t.type === 'op' && (t.text === ',' || t.text === '.')));
+  const make = (kind: StatementKind, tables: readonly { db?: string; name: string }[] = [], own = false) => {
+    const c = walker.collector(kind, text, parent, location);
+    for (const t of tables) {
+      const name = walker.tableName(t.db ?? null, t.name);
+      c.tables.add(name);
+      if (own) c.writes.add(name);
+    }
+    walker.propagate(c, parent);
+    return c;
+  };
+  switch (w(0)) {
+    case 'SHOW': return showStatement(tokens, walker, text, parent, location);
+    case 'SAVEPOINT':
+      return tokens.length === 2 && nameAt(tokens, 1) !== undefined ? make('transaction') : undefined;
+    case 'RELEASE':
+      return tokens.length === 3 && w(1) === 'SAVEPOINT' && nameAt(tokens, 2) !== undefined ? make('transaction') : undefined;
+    case 'ROLLBACK': {
+      let k = w(1) === 'WORK' ? 2 : 1;
+      if (w(k) !== 'TO') return undefined;
+      k += w(k + 1) === 'SAVEPOINT' ? 2 : 1;
+      return tokens.length === k + 1 && nameAt(tokens, k) !== undefined ? make('transaction') : undefined;
+    }
+    case 'ALTER': {
+      const table = dottedName(tokens, 2);
+      const after = table ? 2 + (table.db ? 3 : 1) : 0;
+      if (w(1) !== 'TABLE' || !table || tokens.length !== after + 2 || (w(after) !== 'DISABLE' && w(after) !== 'ENABLE') || w(after + 1) !== 'KEYS') return undefined;
+      return make('alter', [table], true);
+    }
+    case 'ANALYZE': case 'OPTIMIZE': case 'CHECK': case 'REPAIR': case 'CHECKSUM': {
+      if (!plain) return undefined;
+      let k = 1;
+      while (w(k) === 'NO_WRITE_TO_BINLOG' || w(k) === 'LOCAL') k++;
+      if (w(k) !== 'TABLE' && w(k) !== 'TABLES') return undefined;
+      const tables = tableList(tokens, k + 1);
+      if (!tables) return undefined;
+      const rewrites = w(0) === 'OPTIMIZE' || w(0) === 'REPAIR';
+      return make(w(0) === 'ANALYZE' ? 'analyze' : 'other', tables, rewrites);
+    }
+    case 'DROP': {
+      if ((w(1) === 'USER' || w(1) === 'ROLE') && accountTokens(tokens)) return make('drop');
+      if (!plain) return undefined;
+      if (w(1) === 'TEMPORARY' && w(2) === 'TABLE') {
+        const tables = tableList(tokens, w(3) === 'IF' && w(4) === 'EXISTS' ? 5 : 3);
+        return tables ? make('drop', tables, true) : undefined;
+      }
+      if (w(1) !== 'FUNCTION' && w(1) !== 'PROCEDURE' && w(1) !== 'EVENT') return undefined;
+      const k = w(2) === 'IF' && w(3) === 'EXISTS' ? 4 : 2;
+      const name = dottedName(tokens, k);
+      return name && tokens.length === k + (name.db ? 3 : 1) ? make('drop') : undefined;
+    }
+    case 'FLUSH':
+      return plain && tokens.length > 1 ? make('other') : undefined;
+    case 'KILL': {
+      const k = w(1) === 'QUERY' || w(1) === 'CONNECTION' ? 2 : 1;
+      return tokens.length === k + 1 && tokens[k]!.type === 'word' && /^[0-9]+$/.test(tokens[k]!.text) ? make('other') : undefined;
+    }
+    case 'HELP':
+      return tokens.length === 2 && tokens[1]!.type === 'string' ? make('other') : undefined;
+    case 'GRANT': case 'REVOKE': case 'CREATE': {
+      if (!accountTokens(tokens)) return undefined;
+      if (w(0) === 'CREATE') return w(1) === 'USER' || w(1) === 'ROLE' ? make('create') : undefined;
+      const on = tokens.findIndex((t) => t.type === 'word' && t.value === 'ON');
+      if (on < 0) return make(w(0) === 'GRANT' ? 'grant' : 'revoke'); // roles
+      const k = on + 1 + (w(on + 1) === 'TABLE' ? 1 : 0);
+      const star = (i: number) => tokens[i]?.type === 'op' && tokens[i]!.text === '*';
+      const onTable = star(k) || (star(k + 2) && tokens[k + 1]?.text === '.') ? undefined : dottedName(tokens, k);
+      return make(w(0) === 'GRANT' ? 'grant' : 'revoke', onTable ? [onTable] : []);
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** Account statements' tokens: names, strings, `'user'@'host'`, commas, dots and `*` (privilege levels), nothing else. */
+function accountTokens(tokens: readonly MysqlToken[]): boolean {
+  return tokens.every((t) => t.type === 'word' || t.type === 'ident' || t.type === 'string'
+    || (t.type === 'op' && (t.text === ',' || t.text === '.' || t.text === '*' || t.text === '@')));
+}
+
+/** `t [, db.t …]` from `k` to the end, or up to a trailing option word list (QUICK, EXTENDED, …) for maintenance statements. */
+function tableList(tokens: readonly MysqlToken[], k: number): { db?: string; name: string }[] | undefined {
+  const out: { db?: string; name: string }[] = [];
+  for (;;) {
+    const name = dottedName(tokens, k);
+    if (!name) return undefined;
+    out.push(name);
+    k += name.db ? 3 : 1;
+    if (k >= tokens.length) return out;
+    if (tokens[k]!.type === 'op' && tokens[k]!.text === ',') {
+      k++;
+      continue;
+    }
+    // CHECK TABLE t QUICK, CHECKSUM TABLE t EXTENDED, REPAIR TABLE t USE_FRM, DROP … RESTRICT|CASCADE
+    return tokens.slice(k).every((t) => t.type === 'word') ? out : undefined;
+  }
 }
 
 /** SHOW forms that name a table, the word(s) after SHOW [FULL|EXTENDED]. */
