@@ -318,7 +318,7 @@ export class MysqlFactsWalker {
         const into = part['into'] as Obj | undefined;
         if (into && (into['keyword'] === 'OUTFILE' || into['keyword'] === 'DUMPFILE')) c.features.add('file_access');
         else if (into && into['keyword'] !== undefined && into['keyword'] !== 'var') throw new MysqlFactsError(`SELECT … INTO ${String(into['keyword'])}`);
-        for (const key of ['where', 'groupby', 'having', 'orderby', 'window', 'limit', 'into']) this.expr(part[key], c, inner);
+        this.exprExcept(part, ['type', 'with', 'from', 'columns', '_next'], c, inner);
         if (part !== body && part['with']) throw new MysqlFactsError('a WITH inside a set operation');
       }
     } finally {
@@ -362,7 +362,7 @@ export class MysqlFactsWalker {
     }
     for (const t of targets) if (t.table) c.writes.add(t.table);
     c.whereAbsent = [...targets].some((t) => !this.filters(body['where'], t, entries));
-    for (const key of ['where', 'orderby', 'limit', 'with']) this.expr(body[key], c, inner);
+    this.exprExcept(body, ['type', 'table', 'set'], c, inner);
   }
 
   private delete(body: Obj, c: MysqlCollector, scopes: Scopes): void {
@@ -384,7 +384,7 @@ export class MysqlFactsWalker {
       this.addColumn(t, '*', c);
     }
     c.whereAbsent = targets.some((t) => !this.filters(body['where'], t, entries));
-    for (const key of ['where', 'orderby', 'limit', 'with']) this.expr(body[key], c, inner);
+    this.exprExcept(body, ['type', 'table', 'from'], c, inner);
   }
 
   private use(body: Obj, c: MysqlCollector): void {
@@ -574,6 +574,11 @@ export class MysqlFactsWalker {
   }
 
   // ── expressions ────────────────────────────────────────────────────────────────────────
+
+  /** Walks every key of a statement body but those already handled (RETURNING, hints, keys a later node-sql-parser adds). */
+  private exprExcept(body: Obj, handled: readonly string[], c: MysqlCollector, scopes: Scopes): void {
+    for (const [key, value] of Object.entries(body)) if (!handled.includes(key)) this.expr(value, c, scopes);
+  }
 
   /** Walks any subtree: what it does not know it descends into, so nothing is skipped. */
   private expr(node: unknown, c: MysqlCollector, scopes: Scopes): void {
