@@ -200,7 +200,8 @@ export class MysqlFactsWalker {
     checkCompound(tokens);
     const byTokens = tokenStatement(tokens, this, text, parent, location);
     if (byTokens) return byTokens;
-    const rendered = renderReading(withoutModifiers(tokens));
+    const rendered = renderReading(withoutBinaryOperator(withoutModifiers(tokens)));
+    const firstCollector = this.collectors.length;
     let parsed: { ast: Obj; tableList: string[] };
     try {
       parsed = parseWithNodeSqlParser(rendered);
@@ -211,6 +212,7 @@ export class MysqlFactsWalker {
     }
     const { ast, tableList } = parsed;
     const c = this.statement(ast, text, parent, [], location);
+    checkReservedNames(this.collectors.slice(firstCollector), tokens);
     this.settingsFromTokens(tokens, c);
     for (const entry of tableList) {
       const [type, db, table] = entry.split('::') as [string, string, string];
@@ -657,6 +659,58 @@ function withoutModifiers(tokens: readonly MysqlToken[]): readonly MysqlToken[] 
   let k = 1;
   while (MODIFIERS.has(wordAt(tokens, k) ?? '')) k++;
   return k === 1 ? tokens : [tokens[0]!, ...tokens.slice(k).map((t, i) => (i === 0 ? { ...t, spaced: true } : t))];
+}
+
+/**
+ * `BINARY expr` (a cast): node-sql-parser reads `SELECT BINARY ssn` as a column `binary` aliased
+ * ssn. The operator changes no fact, so it is dropped where it can only be one: after an
+ * operator or a keyword that starts an expression (not `AS BINARY`, `CHARACTER SET binary` or a
+ * column's type).
+ */
+const BEFORE_OPERAND = new Set(['SELECT', 'WHERE', 'AND', 'OR', 'NOT', 'XOR', 'BY', 'ON', 'HAVING', 'WHEN', 'THEN', 'ELSE', 'DISTINCT', 'LIKE', 'IN', 'IS', 'RETURN', 'CASE', 'BETWEEN']);
+
+function withoutBinaryOperator(tokens: readonly MysqlToken[]): readonly MysqlToken[] {
+  if (!tokens.some((t) => t.type === 'word' && t.value === 'BINARY')) return tokens;
+  const out: MysqlToken[] = [];
+  let dropped = false;
+  tokens.forEach((t, k) => {
+    const prev = tokens[k - 1];
+    const operand = prev !== undefined && ((prev.type === 'op' && prev.text !== '.' && prev.text !== ')') || (prev.type === 'word' && BEFORE_OPERAND.has(prev.value)));
+    if (t.type === 'word' && t.value === 'BINARY' && operand) {
+      dropped = true;
+      return;
+    }
+    out.push(dropped ? { ...t, spaced: true } : t);
+    dropped = false;
+  });
+  return out;
+}
+
+/**
+ * Words reserved in both MySQL and MariaDB: never a name unless quoted. A fact naming one that
+ * the text never quotes is node-sql-parser reading a keyword as a name (and so, likely, a name
+ * as an alias): the statement is not read. (DEFAULT is not here: node-sql-parser gives `VALUES (DEFAULT)` as a column.)
+ */
+const RESERVED = new Set([
+  'all', 'and', 'as', 'between', 'binary', 'both', 'by', 'case', 'char', 'character', 'collate', 'convert', 'current_date',
+  'current_time', 'current_timestamp', 'current_user', 'delayed', 'delete', 'distinct', 'distinctrow', 'div',
+  'dual', 'else', 'exists', 'false', 'for', 'force', 'from', 'group', 'having', 'high_priority', 'ignore', 'in', 'index',
+  'infile', 'insert', 'interval', 'into', 'is', 'join', 'key', 'leading', 'like', 'limit', 'localtime', 'localtimestamp',
+  'lock', 'low_priority', 'match', 'mod', 'not', 'null', 'on', 'or', 'order', 'outfile', 'regexp', 'replace', 'rlike',
+  'select', 'separator', 'set', 'sql_big_result', 'sql_calc_found_rows', 'sql_small_result', 'straight_join', 'then',
+  'trailing', 'true', 'union', 'update', 'use', 'using', 'utc_date', 'utc_time', 'utc_timestamp', 'values', 'when',
+  'where', 'with', 'xor',
+]);
+
+function checkReservedNames(collectors: readonly MysqlCollector[], tokens: readonly MysqlToken[]): void {
+  const quoted = new Set(tokens.filter((t) => t.type === 'ident').map((t) => t.value.toLowerCase()));
+  for (const c of collectors) {
+    for (const name of [...c.columns, ...c.tables]) {
+      for (const part of name.split('.')) {
+        if (RESERVED.has(part) && !quoted.has(part)) throw new MysqlParseError(`the parser read the keyword ${part.toUpperCase()} as a name`);
+      }
+    }
+  }
 }
 
 /**
