@@ -647,18 +647,47 @@ function parseWithNodeSqlParser(text: string): { ast: Obj; tableList: string[] }
 }
 
 /**
- * Reserved words right after SELECT/INSERT/REPLACE/UPDATE/DELETE that change only scheduling,
- * optimisation or error handling (node-sql-parser has no grammar for most): dropped before
- * parsing. Reserved, so none can be a column's name.
+ * Words after SELECT/INSERT/REPLACE/UPDATE/DELETE that change only scheduling, caching,
+ * optimisation or error handling, in any order (node-sql-parser has no grammar for most, and
+ * reads `SELECT DISTINCT SQL_BUFFER_RESULT ssn` as a column sql_buffer_result aliased ssn):
+ * dropped before parsing, as is ALL (the default); DISTINCTROW is DISTINCT. The non-reserved
+ * ones could be a column's name: where one is followed by what ends a select item, the
+ * statement is not read.
  */
 const MODIFIERS = new Set(['HIGH_PRIORITY', 'LOW_PRIORITY', 'DELAYED', 'STRAIGHT_JOIN', 'SQL_SMALL_RESULT', 'SQL_BIG_RESULT', 'SQL_CALC_FOUND_ROWS', 'IGNORE']);
+const NON_RESERVED_MODIFIERS = new Set(['SQL_BUFFER_RESULT', 'SQL_CACHE', 'SQL_NO_CACHE', 'QUICK']);
 const MODIFIED = new Set(['SELECT', 'INSERT', 'REPLACE', 'UPDATE', 'DELETE']);
 
 function withoutModifiers(tokens: readonly MysqlToken[]): readonly MysqlToken[] {
   if (!MODIFIED.has(wordAt(tokens, 0) ?? '')) return tokens;
+  const out: MysqlToken[] = [tokens[0]!];
   let k = 1;
-  while (MODIFIERS.has(wordAt(tokens, k) ?? '')) k++;
-  return k === 1 ? tokens : [tokens[0]!, ...tokens.slice(k).map((t, i) => (i === 0 ? { ...t, spaced: true } : t))];
+  let dropped = false;
+  for (; k < tokens.length; k++) {
+    const word = wordAt(tokens, k) ?? '';
+    if (word === 'DISTINCT') {
+      out.push(tokens[k]!);
+      continue;
+    }
+    if (word === 'DISTINCTROW') {
+      out.push({ ...tokens[k]!, text: 'DISTINCT', value: 'DISTINCT' });
+      dropped = true;
+      continue;
+    }
+    if (NON_RESERVED_MODIFIERS.has(word)) {
+      const next = tokens[k + 1];
+      const endsItem = next === undefined || (next.type === 'op' && (next.text === ',' || next.text === '.')) || ['FROM', 'AS'].includes(wordAt(tokens, k + 1) ?? '');
+      if (wordAt(tokens, 0) === 'SELECT' && endsItem) {
+        throw new MysqlParseError(`${word} could be an option or a column here`);
+      }
+    } else if (!MODIFIERS.has(word) && !(word === 'ALL' && wordAt(tokens, 0) === 'SELECT')) {
+      break;
+    }
+    dropped = true;
+  }
+  if (!dropped) return tokens;
+  const rest = tokens.slice(k);
+  return [...out, ...rest.map((t, i) => (i === 0 ? { ...t, spaced: true } : t))];
 }
 
 /**
