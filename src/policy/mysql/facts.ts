@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module';
 import { errorMessage } from '../../errors.js';
-import type { ExtractedFacts, FactsFailure } from '../facts.js';
+import { toFacts, type Collector, type ExtractedFacts, type FactsFailure } from '../facts.js';
 import { canonicalPart } from '../names.js';
-import type { DataAction, PolicyFeature, StatementFacts, StatementKind } from '../types.js';
+import type { PolicyFeature, StatementFacts, StatementKind } from '../types.js';
 import { MysqlLexError, placeholderIndex, renderReading, scanMysql, type MysqlScan, type MysqlStatementText, type MysqlToken } from './lexer.js';
 import { fallbackStatement, tokenStatement } from './token-statements.js';
 import { foldName, MysqlFactsError, setAssignments, wordAt } from './set-assignments.js';
@@ -102,26 +102,8 @@ function refuseUnreadableSettings(sql: string, failure: FactsFailure): Extracted
 
 class MysqlParseError extends Error {}
 
-/** What one statement does, collected while walking it. */
-export interface MysqlCollector {
-  kind: StatementKind;
-  text: string;
-  nested: boolean;
-  tables: Set<string>;
-  ownTables: Set<string>;
-  writes: Set<string>;
-  columns: Set<string>;
-  functions: Set<string>;
-  features: Set<PolicyFeature>;
-  whereAbsent: boolean;
-  actions: Set<DataAction>;
-  parserSettings: Set<string>;
-  readsAnyColumn: Set<string>;
-  executes: Set<string>;
-  deallocates: Set<string>;
-  prepare?: { name: string; text: string };
-  location?: { start: number; end: number };
-}
+/** What one statement does, collected while walking it: the PostgreSQL extractor's collector. */
+export type MysqlCollector = Collector;
 
 /** A FROM entry: the name it is referred by, and the table behind it (none for derived tables and CTEs). */
 interface Entry {
@@ -756,27 +738,6 @@ function checkCompound(tokens: readonly MysqlToken[]): void {
   if (compound) throw new MysqlParseError('compound statements (BEGIN … END) are not read by the policy parser');
 }
 
-function toFacts(c: MysqlCollector): StatementFacts {
-  const facts: StatementFacts = {
-    kind: c.kind,
-    tables: [...c.tables].sort(),
-    writes: [...c.writes].sort(),
-    columns: [...c.columns].sort(),
-    functions: [...c.functions].sort(),
-    whereAbsent: c.whereAbsent,
-    features: [...c.features].sort(),
-    text: c.text,
-    nested: c.nested,
-  };
-  if (c.actions.size > 0) facts.actions = [...c.actions].sort();
-  if (c.parserSettings.size > 0) facts.parserSettings = [...c.parserSettings].sort();
-  if (c.readsAnyColumn.size > 0) facts.readsAnyColumn = [...c.readsAnyColumn].sort();
-  if (c.prepare) facts.prepare = c.prepare;
-  if (c.executes.size > 0) facts.executes = [...c.executes].sort();
-  if (c.deallocates.size > 0) facts.deallocates = [...c.deallocates].sort();
-  if (c.location) facts.location = c.location;
-  return facts;
-}
 
 /** Statements that can sit inside another (subqueries, CTE bodies, EXPLAIN, CREATE … AS, views). */
 const NESTED_TYPES = new Set(['select', 'insert', 'replace', 'update', 'delete']);
