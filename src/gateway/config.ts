@@ -37,7 +37,7 @@ export type UpstreamTlsMode = 'disable' | 'require' | 'verify-full';
 
 export interface ConnectionConfig {
   name: string;
-  type: 'postgres';
+  type: 'postgres' | 'mysql';
   host: string;
   port: number;
   database: string;
@@ -383,7 +383,7 @@ function parseLogin(node: ConfigNode): LoginConfig | undefined {
 
 function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, adminGroups: string[]): ConnectionConfig {
   node.onlyKeys(['type', 'host', 'port', 'database', 'user', 'password', 'tls', 'access', 'maxConnections', 'roles', 'reviewers', 'policy', 'masking', 'audit']);
-  const type = node.child('type').oneOf(['postgres'] as const);
+  const type = node.child('type').oneOf(['postgres', 'mysql'] as const);
   const portNode = node.child('port');
   const tlsNode = node.child('tls');
   let tls: ConnectionConfig['tls'] = { mode: 'disable' };
