@@ -1,12 +1,13 @@
 import { errorMessage, HoopError } from '../errors.js';
 import { LruCache } from './decision-cache.js';
 import { extractFacts, type ExtractedFacts, type FactsFailure } from './facts.js';
+import { extractMysqlFacts } from './mysql/facts.js';
 import { literalShapeKey, singleStatementRange, singleStatementText } from './literal-shape.js';
 import type { ParserPool } from './parser-pool.js';
 import { policyParserLoaded } from './pg-parser.js';
 import { ACTION_RANK, compilePolicy, decideStatement, type CompiledRule } from './rule-matcher.js';
 import { DEFAULT_MAX_STATEMENT_BYTES, formatByteSize, oversizeBytes } from './statement-size.js';
-import type { ConnectionPolicy, PolicyDecision, StatementDecision } from './types.js';
+import type { ConnectionPolicy, PolicyDecision, PolicyRuleMatch, StatementDecision } from './types.js';
 
 export { loadPolicyParser } from './pg-parser.js';
 
@@ -26,21 +27,34 @@ export { loadPolicyParser } from './pg-parser.js';
  *
  * `groups` only enter the key through the groups some rule names: other groups cannot change a
  * decision.
+ *
+ * Dialect `mysql` (MySQL and MariaDB): facts from policy/mysql (node-sql-parser, pure JS, on
+ * this thread), unqualified names in the connection's `database`, rule names folded to lower
+ * case as the facts are. Only the exact-text LRU is used: the literal-shape key follows
+ * PostgreSQL's lexing, not MySQL's (backslash escapes, `#` comments, `/*! … *\/`).
  */
 
 const DEFAULT_CACHE_SIZE = 10_000;
 /** Longer statements are decided every time rather than kept in memory. */
 const MAX_CACHED_SQL_LENGTH = 16 * 1024;
 const NO_GROUPS_KEY = '[]';
+/** `mysql` without a database: unqualified names (which the server refuses then) are qualified with this. */
+const NO_DATABASE = '(none)';
 
 export interface PolicyEngineOptions {
   /** Entries in each of the two LRUs (exact text, literal shape); 0 disables caching. */
   cacheSize?: number;
   /** Text above this many UTF-8 bytes is unparsed without being parsed; default 1 MiB. */
   maxStatementBytes?: number;
-  /** Where `decideInPath` parses; without it, on this thread. */
+  /** Where `decideInPath` parses; without it, on this thread. PostgreSQL only. */
   parser?: ParserPool;
+  /** Whose SQL this is: `postgres` (default) or `mysql` (MySQL and MariaDB). */
+  dialect?: PolicyDialect;
+  /** `mysql`: the connection's database, what unqualified table names resolve to. */
+  database?: string;
 }
+
+export type PolicyDialect = 'postgres' | 'mysql';
 
 interface Uncached {
   decision: PolicyDecision;
@@ -63,9 +77,13 @@ export class PolicyEngine {
   private readonly shapes: LruCache<PolicyDecision>;
   private readonly parser: ParserPool | undefined;
   private lastGroups: { groups: readonly string[]; key: string } | undefined;
+  readonly dialect: PolicyDialect;
+  private readonly database: string;
 
   constructor(private readonly policy: ConnectionPolicy, options: PolicyEngineOptions = {}) {
-    this.rules = compilePolicy(policy);
+    this.dialect = options.dialect ?? 'postgres';
+    this.database = options.database || NO_DATABASE;
+    this.rules = compilePolicy(this.dialect === 'mysql' ? mysqlRules(policy, this.database) : policy);
     this.ruleGroups = new Set(policy.rules.flatMap((r) => r.groups ?? []));
     const size = options.cacheSize ?? DEFAULT_CACHE_SIZE;
     this.exact = new LruCache(size);
@@ -96,7 +114,7 @@ export class PolicyEngine {
     if (tooLarge) return tooLarge;
     const slot = options.cache === false ? undefined : this.lookup(sql, groups);
     if (slot !== undefined && !isSlot(slot)) return slot;
-    if (this.parser === undefined) {
+    if (this.parser === undefined || this.dialect === 'mysql') {
       const result = this.uncached(sql, groups);
       return slot ? this.store(slot, result) : result.decision;
     }
@@ -137,7 +155,7 @@ export class PolicyEngine {
       this.stats.hits++;
       return hit;
     }
-    const shape = literalShapeKey(sql);
+    const shape = this.dialect === 'postgres' ? literalShapeKey(sql) : null;
     if (shape !== null) {
       const template = this.shapes.get(groupsKey + shape);
       if (template !== undefined) {
@@ -160,6 +178,10 @@ export class PolicyEngine {
   private uncached(sql: string, groups: readonly string[]): Uncached {
     const tooLarge = this.tooLarge(sql);
     if (tooLarge) return { decision: tooLarge, shapeSafe: false };
+    if (this.dialect === 'mysql') {
+      const facts = extractMysqlFacts(sql, { database: this.database });
+      return { ...this.fromFacts(facts, groups), shapeSafe: false };
+    }
     if (!policyParserLoaded()) {
       throw new HoopError('internal', 'policy_parser_not_loaded', 'the SQL parser is not loaded', {
         hint: 'await loadPolicyParser() before creating decisions',
@@ -220,6 +242,22 @@ export class PolicyEngine {
     for (const g of groups) if (this.ruleGroups.has(g) && !relevant.includes(g)) relevant.push(g);
     return relevant.length === 0 ? NO_GROUPS_KEY : JSON.stringify(relevant.sort());
   }
+}
+
+/**
+ * The policy as MySQL facts name things: tables and columns folded to lower case (quoted or
+ * not), unqualified ones in the connection's database.
+ */
+function mysqlRules(policy: ConnectionPolicy, database: string): ConnectionPolicy {
+  const fold = (names: string[] | undefined) => names?.map((n) => n.toLowerCase());
+  const rules = policy.rules.map((rule) => {
+    const match: PolicyRuleMatch = { ...rule.match };
+    if (match.tables) match.tables = fold(match.tables);
+    if (match.writes) match.writes = fold(match.writes);
+    if (match.columns) match.columns = fold(match.columns);
+    return { ...rule, match };
+  });
+  return { ...policy, rules, searchPath: [database.toLowerCase()] };
 }
 
 function isSlot(value: PolicyDecision | CacheSlot | undefined): value is CacheSlot | undefined {

@@ -7,14 +7,14 @@ export type StatementKind =
   | 'set' | 'show' | 'transaction' | 'call' | 'do' | 'execute' | 'prepare' | 'explain'
   | 'vacuum' | 'analyze' | 'listen' | 'notify' | 'lock' | 'cursor' | 'discard' | 'other';
 
-export type PolicyFeature = 'copy_program' | 'dynamic_sql' | 'role_change' | 'data_modifying_cte' | 'multi_statement';
+export type PolicyFeature = 'copy_program' | 'dynamic_sql' | 'role_change' | 'data_modifying_cte' | 'multi_statement' | 'file_access';
 
 export const STATEMENT_KINDS: readonly StatementKind[] = [
   'select', 'insert', 'update', 'delete', 'merge', 'copy', 'create', 'alter', 'drop', 'truncate', 'grant', 'revoke',
   'set', 'show', 'transaction', 'call', 'do', 'execute', 'prepare', 'explain', 'vacuum', 'analyze', 'listen', 'notify',
   'lock', 'cursor', 'discard', 'other',
 ];
-export const POLICY_FEATURES: readonly PolicyFeature[] = ['copy_program', 'dynamic_sql', 'role_change', 'data_modifying_cte', 'multi_statement'];
+export const POLICY_FEATURES: readonly PolicyFeature[] = ['copy_program', 'dynamic_sql', 'role_change', 'data_modifying_cte', 'multi_statement', 'file_access'];
 export const POLICY_ACTIONS: readonly PolicyAction[] = ['allow', 'deny', 'review'];
 
 /** The data-changing kinds a statement can perform (`StatementFacts.actions`). */
