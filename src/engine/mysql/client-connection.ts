@@ -152,6 +152,8 @@ export class MysqlClientConnection implements ClientConnection {
   private busy = false;
   private response: Response | undefined;
   private ending = false;
+  private shutDown = false;
+  private loggedIn = false;
   private releaseSlot: (() => void) | undefined;
   private readonly abort = new AbortController();
 
@@ -219,6 +221,7 @@ export class MysqlClientConnection implements ClientConnection {
       if (this.ending) return;
       options.onUpstreamReady?.(upstream.connectionId);
       options.guard?.opened();
+      this.loggedIn = true;
       this.writeClient(encodeOk({ status: upstream.ok.status, warnings: upstream.ok.warnings }), login.seq);
       this.server.flow(
         (p) => this.onServerPacket(p),
@@ -586,36 +589,39 @@ export class MysqlClientConnection implements ClientConnection {
     this.terminate(`hoop: ${errorMessage(err)}`);
   }
 
+  /** Ends both sides once: COM_QUIT upstream, end the client; whatever is still open after the grace period is destroyed. */
   private shutdown(): void {
-    if (this.releaseSlot === undefined && this.ending && this.stream.destroyed) return;
-    const wasEnding = this.ending;
+    if (this.shutDown) return;
+    this.shutDown = true;
     this.ending = true;
     this.abort.abort();
-    const release = this.releaseSlot;
+    this.releaseSlot?.();
     this.releaseSlot = undefined;
-    if (release) {
-      release();
-      this.options.guard?.closed();
-    }
+    if (this.loggedIn) this.options.guard?.closed();
     const server = this.server?.stream;
-    if (server && !server.destroyed) {
-      if (server.writable) server.end(encodePacket(Buffer.from([Command.QUIT]), 0).bytes);
-      setTimeout(() => server.destroy(), this.options.closeGraceMs).unref();
-    }
-    if (!this.stream.destroyed) {
-      this.stream.end();
-      setTimeout(() => this.stream.destroy(), this.options.closeGraceMs).unref();
-    }
-    void wasEnding;
-    const settle = () => {
-      const serverDone = !server || server.destroyed || server.closed;
-      if (this.stream.destroyed || this.stream.closed) {
-        if (serverDone) this.resolveClosed();
-        else server!.once('close', () => this.resolveClosed());
-      } else this.stream.once('close', settle);
-    };
-    settle();
+    if (server && !server.destroyed && !server.writableEnded) server.end(encodePacket(Buffer.from([Command.QUIT]), 0).bytes);
+    server?.resume();
+    if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
+    // Discard whatever the client still sends so its 'end' (and then 'close') can arrive.
+    this.stream.resume();
+    const timer = setTimeout(() => {
+      this.stream.destroy();
+      server?.destroy();
+    }, this.options.closeGraceMs);
+    timer.unref();
+    void (async () => {
+      await whenStreamClosed(this.stream);
+      if (server) await whenStreamClosed(server);
+      clearTimeout(timer);
+      this.resolveClosed();
+    })();
   }
+}
+
+/** Resolves when the stream has emitted 'close' (or already has). */
+function whenStreamClosed(stream: Duplex): Promise<void> {
+  if ((stream as { closed?: boolean }).closed === true || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => stream.once('close', () => resolve()));
 }
 
 /** The database a `USE name` at the start of any statement of the text switches to (a rough read; the policy reads the rest). */
