@@ -106,6 +106,6 @@ describe('hoopctl connect to MariaDB, end to end', () => {
     const run = finished(spawnHoopctl(['connect', 'shop-db', '--duration', '2s', '--port', '0', '--', 'sh', '-c', 'mariadb --no-defaults -N -u "$MYSQL_USER" "$MYSQL_DATABASE" -e "SELECT SLEEP(5)"'], await env()));
     const result = await run;
     expect(result.code).toBe(8);
-    expect(result.stderr).toMatch(/1927|Connection was killed|Lost connection/);
+    expect(result.stderr).toMatch(/ERROR 1927 \(70100\) at line 1: Connection was killed: hoop session expired/);
   });
 });
