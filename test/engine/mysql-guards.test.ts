@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import * as mariadb from 'mariadb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlResultMasking } from '../../src/engine/mysql/result-masking.js';
 import { MysqlStatementGuard } from '../../src/engine/mysql/statement-guard.js';
@@ -85,6 +86,17 @@ describe('MySQL engine guards against a real MariaDB: policy, review, audit, mas
     const done = recorder.completions.find((r) => r.statementId === record!.statementId && r.connectionId === record!.connectionId);
     expect(done).toMatchObject({ rows: 1, command: 'SELECT' });
     await c.end();
+  });
+
+  it('refuses the EXECUTE of a refused PREPARE sent together with it (MariaDB statement id -1), never running the statement prepared before', async () => {
+    const c = await mariadb.createConnection({ host: '127.0.0.1', port: h.port, user: h.session.localUser, password: h.session.localPassword, database: 'shop' });
+    try {
+      expect(await c.execute('SELECT id FROM customers WHERE id = ?', [1])).toEqual([{ id: 1 }]);
+      await expect(c.execute('SELECT ssn FROM customers WHERE id = ?', [1])).rejects.toMatchObject({ errno: 1227, text: expect.stringContaining('rule "no-ssn"') });
+      expect(await c.execute('SELECT name FROM customers WHERE id = ?', [2])).toEqual([{ name: 'Grace' }]);
+    } finally {
+      await c.end();
+    }
   });
 
   it('holds a statement for review: the client waits, then it runs once approved', async () => {

@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import * as mariadb from 'mariadb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMysqlHarness, type MysqlHarness } from './mysql-harness.js';
 
@@ -34,6 +36,18 @@ describe('MySQL engine against a real MariaDB: login and relay', () => {
     const [result] = await c.execute('UPDATE customers SET balance = balance + ? WHERE id = ?', [0, 1]);
     expect(result).toMatchObject({ affectedRows: 1 });
     await c.end();
+  });
+
+  it('runs prepared statements of the mariadb connector, with a parameter streamed in COM_STMT_SEND_LONG_DATA', async () => {
+    const c = await mariadb.createConnection({ host: '127.0.0.1', port: h.port, user: h.session.localUser, password: h.session.localPassword, database: 'shop' });
+    try {
+      await c.query('CREATE TABLE IF NOT EXISTS notes (id INT, body LONGTEXT)');
+      await c.execute('INSERT INTO notes VALUES (?, ?)', [1, Readable.from([Buffer.from('streamed '), Buffer.from('text')])]);
+      const rows = await c.execute('SELECT body FROM notes WHERE id = ?', [1]);
+      expect(rows).toEqual([{ body: 'streamed text' }]);
+    } finally {
+      await c.end();
+    }
   });
 
   it('runs several statements in one COM_QUERY when the client asks for them', async () => {

@@ -34,6 +34,7 @@ import {
   decodeHandshakeResponse,
   decodeOk,
   decodePrepareOk,
+  decodeSendLongData,
   decodeStmtExecute,
   encodeAuthMoreData,
   encodeAuthSwitchRequest,
@@ -90,6 +91,9 @@ export interface MysqlConnectionOptions {
   onUpstreamReady?: (upstreamConnectionId: number) => void;
 }
 
+/** MariaDB: a statement id meaning "the statement prepared last" (a PREPARE and its EXECUTE sent together). */
+const LAST_PREPARED = 0xffffffff;
+
 /** Commands answered by the gateway with an error, never relayed. */
 const REFUSED_COMMANDS: ReadonlyMap<number, string> = new Map([
   [Command.CHANGE_USER, 'COM_CHANGE_USER would log in as another database user; open a new connection instead'],
@@ -119,6 +123,8 @@ interface PreparedStatement {
   text: string;
   params: number;
   types?: number[];
+  /** Parameters whose values came in COM_STMT_SEND_LONG_DATA since the last execute or reset. */
+  longData: Set<number>;
 }
 
 /** What the server's answer to the command in flight looks like, and where it is. */
@@ -148,6 +154,8 @@ export class MysqlClientConnection implements ClientConnection {
   private server: PacketStream | undefined;
   private capabilities = 0;
   private readonly statements = new Map<number, PreparedStatement>();
+  /** MariaDB's statement id 0xFFFFFFFF: the statement the server prepared last (undefined: its last PREPARE failed or was refused). */
+  private lastPrepared: number | undefined;
   private readonly queue: Packet[] = [];
   private busy = false;
   private response: Response | undefined;
@@ -357,12 +365,24 @@ export class MysqlClientConnection implements ClientConnection {
         if (!this.allowedDatabase(name)) return this.refuse(packet, { code: ErrorCode.DBACCESS_DENIED, sqlState: '42000', message: `hoop: this session stays on database "${this.session.database}"; "${name}" is not allowed` });
         return this.forward(packet, 'single');
       }
-      case Command.STMT_CLOSE:
-        this.statements.delete(commandStatementId(packet.payload));
+      case Command.STMT_CLOSE: {
+        const given = commandStatementId(packet.payload);
+        const id = given === LAST_PREPARED ? this.lastPrepared : given;
+        if (id !== undefined) this.statements.delete(id);
+        if (id === this.lastPrepared) this.lastPrepared = undefined;
         return this.forward(packet, 'none');
-      case Command.STMT_SEND_LONG_DATA:
+      }
+      case Command.STMT_SEND_LONG_DATA: {
+        const { statementId, param } = decodeSendLongData(packet.payload);
+        const id = statementId === LAST_PREPARED ? this.lastPrepared : statementId;
+        if (id !== undefined) this.statements.get(id)?.longData.add(param);
         return this.forward(packet, 'none');
-      case Command.STMT_RESET:
+      }
+      case Command.STMT_RESET: {
+        const given = commandStatementId(packet.payload);
+        this.statements.get(given === LAST_PREPARED ? (this.lastPrepared ?? -1) : given)?.longData.clear();
+        return this.forward(packet, 'single');
+      }
       case Command.PING:
       case Command.STATISTICS:
       case Command.SET_OPTION:
@@ -384,18 +404,23 @@ export class MysqlClientConnection implements ClientConnection {
     if (kill !== undefined) return this.onKill(packet, kill);
     const outcome = this.options.guard ? await this.options.guard.decide(kind, text) : FORWARD;
     if (this.ending) return;
-    if (!outcome.forward) return this.refuse(packet, outcome.error);
+    if (!outcome.forward) {
+      if (kind === 'prepare') this.lastPrepared = undefined;
+      return this.refuse(packet, outcome.error);
+    }
     if (kind === 'prepare') return this.forward(packet, 'prepare', { text });
     return this.forward(packet, 'result', { text, ...(outcome.run ? { run: outcome.run } : {}) });
   }
 
   private async onExecute(packet: Packet): Promise<void> {
-    const id = commandStatementId(packet.payload);
-    const statement = this.statements.get(id);
+    const given = commandStatementId(packet.payload);
+    const id = given === LAST_PREPARED ? this.lastPrepared : given;
+    const statement = id === undefined ? undefined : this.statements.get(id);
     if (statement === undefined) {
-      return this.refuse(packet, { code: ErrorCode.UNKNOWN_STMT_HANDLER, sqlState: 'HY000', message: `Unknown prepared statement handler (${id}) given to mysqld_stmt_execute` });
+      return this.refuse(packet, { code: ErrorCode.UNKNOWN_STMT_HANDLER, sqlState: 'HY000', message: `Unknown prepared statement handler (${given}) given to mysqld_stmt_execute` });
     }
-    const execute = decodeStmtExecute(packet.payload, statement.params, statement.types);
+    const execute = decodeStmtExecute(packet.payload, statement.params, statement.types, statement.longData);
+    statement.longData = new Set();
     if (execute.flags !== 0) return this.refuse(packet, { code: ErrorCode.NOT_SUPPORTED, sqlState: '42000', message: 'hoop: cursors are not supported through the gateway' });
     if (execute.types) statement.types = execute.types;
     const outcome = this.options.guard ? await this.options.guard.decide('extended', statement.text, execute.params) : FORWARD;
@@ -462,10 +487,16 @@ export class MysqlClientConnection implements ClientConnection {
       case 'first': {
         const head = payload[0];
         if (r.kind === 'single') {
-          if (r.resets && head === Header.OK) this.statements.clear();
+          if (r.resets && head === Header.OK) {
+            this.statements.clear();
+            this.lastPrepared = undefined;
+          }
           return this.finish(r, packet);
         }
-        if (head === Header.ERR) return this.finish(r, packet, decodeErr(payload));
+        if (head === Header.ERR) {
+          if (r.kind === 'prepare') this.lastPrepared = undefined;
+          return this.finish(r, packet, decodeErr(payload));
+        }
         if (head === Header.OK) {
           if (r.kind === 'prepare') return this.onPrepareOk(r, packet);
           const ok = decodeOk(payload, this.capabilities);
@@ -531,7 +562,8 @@ export class MysqlClientConnection implements ClientConnection {
     const ok = decodePrepareOk(packet.payload);
     const deprecateEof = (this.capabilities & Capability.DEPRECATE_EOF) !== 0;
     const p = r.preparing!;
-    this.statements.set(ok.statementId, { text: p.text, params: ok.params });
+    this.statements.set(ok.statementId, { text: p.text, params: ok.params, longData: new Set() });
+    this.lastPrepared = ok.statementId;
     p.defsLeft = ok.params + ok.columns;
     p.eofs = deprecateEof ? 0 : (ok.params > 0 ? 1 : 0) + (ok.columns > 0 ? 1 : 0);
     r.state = 'prepareDefs';

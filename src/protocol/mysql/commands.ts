@@ -38,9 +38,10 @@ export interface StmtExecute {
 
 /**
  * Decodes COM_STMT_EXECUTE for a statement with `paramCount` parameters; `previousTypes` are the
- * types bound by an earlier execute (used when this one does not rebind).
+ * types bound by an earlier execute (used when this one does not rebind); `longData` the
+ * parameters whose values came in COM_STMT_SEND_LONG_DATA (absent from this packet).
  */
-export function decodeStmtExecute(payload: Buffer, paramCount: number, previousTypes?: readonly number[]): StmtExecute {
+export function decodeStmtExecute(payload: Buffer, paramCount: number, previousTypes?: readonly number[], longData?: ReadonlySet<number>): StmtExecute {
   const r = new PacketReader(payload, 'COM_STMT_EXECUTE');
   if (r.int1('command') !== Command.STMT_EXECUTE) throw r.fail('not COM_STMT_EXECUTE');
   const statementId = r.int4('statement id');
@@ -62,9 +63,20 @@ export function decodeStmtExecute(payload: Buffer, paramCount: number, previousT
       continue;
     }
     if (types === undefined || types.length !== paramCount) throw r.fail('parameter values without bound types');
+    if (longData?.has(i)) {
+      execute.params.push('(sent with COM_STMT_SEND_LONG_DATA)');
+      continue;
+    }
     const type = types[i]! & 0xff;
     const unsigned = types[i]! & 0x8000 ? UNSIGNED_FLAG : 0;
     execute.params.push(binaryValueText(readBinaryValue(r, type, `parameter ${i + 1}`), type, unsigned));
   }
   return execute;
+}
+
+/** COM_STMT_SEND_LONG_DATA's statement id and parameter index. */
+export function decodeSendLongData(payload: Buffer): { statementId: number; param: number } {
+  const r = new PacketReader(payload, 'COM_STMT_SEND_LONG_DATA');
+  r.int1('command');
+  return { statementId: r.int4('statement id'), param: r.int2('parameter id') };
 }
