@@ -6,7 +6,7 @@ import mysql from 'mysql2/promise';
 import { startLocalMariadb, type LocalMariadb, type LocalMariadbOptions } from '../../src/dev/embedded-mariadb.js';
 import type { ClientConnection, EngineSession } from '../../src/engine/engine.js';
 import { MysqlEngine, type MysqlEngineOptions, type MysqlTarget } from '../../src/engine/mysql/mysql-engine.js';
-import type { Logger } from '../../src/logger.js';
+import { recordingLogger } from './helpers.js';
 
 export interface MysqlHarness {
   db: LocalMariadb;
@@ -43,11 +43,6 @@ export async function seedShop(db: LocalMariadb, appPassword: string): Promise<v
     GRANT ALL ON other.* TO 'app'@'127.0.0.1';
     GRANT PROCESS ON *.* TO 'app'@'127.0.0.1';
   `);
-}
-
-function recordingLogger(logs: MysqlHarness['logs']): Logger {
-  const at = (level: string) => (message: string, fields?: Record<string, unknown>) => void logs.push({ level, message, fields });
-  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
 export const APP_PASSWORD = 'app-' + crypto.randomBytes(8).toString('hex');

@@ -59,6 +59,7 @@ import {
 import type { ClientConnection, EngineSession } from '../engine.js';
 import type { AuthAttempts } from '../postgres/auth-attempts.js';
 import type { ConnectionSlots } from '../postgres/connection-slots.js';
+import { whenStreamClosed } from '../stream-closed.js';
 import { PacketStream } from './packet-stream.js';
 import type { MysqlResultMasking, RowMasker } from './result-masking.js';
 import type { GuardOutcome, MysqlStatementGuard, StatementRun } from './statement-guard.js';
@@ -648,12 +649,6 @@ export class MysqlClientConnection implements ClientConnection {
       this.resolveClosed();
     })();
   }
-}
-
-/** Resolves when the stream has emitted 'close' (or already has). */
-function whenStreamClosed(stream: Duplex): Promise<void> {
-  if ((stream as { closed?: boolean }).closed === true || stream.destroyed) return Promise.resolve();
-  return new Promise((resolve) => stream.once('close', () => resolve()));
 }
 
 /** The database a `USE name` at the start of any statement of the text switches to (a rough read; the policy reads the rest). */
