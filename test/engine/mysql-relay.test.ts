@@ -107,6 +107,31 @@ describe('MySQL engine against a real MariaDB: login and relay', () => {
     await b.end();
   });
 
+  it('refuses a connection past the session’s limit with ER_CON_COUNT_ERROR (1040)', async () => {
+    const limited = await startMysqlHarness({ db: h.db, session: { maxConnections: 1 } });
+    try {
+      const first = await limited.connect();
+      await expect(limited.connect()).rejects.toMatchObject({ errno: 1040, message: expect.stringContaining('already has 1 database connections open') });
+      await first.end();
+    } finally {
+      await limited.stop();
+    }
+  });
+
+  it('closes a connection whose command is longer than the limit, telling the client, and serves the next', async () => {
+    const small = await startMysqlHarness({ db: h.db, engine: { maxPacket: 1024 } });
+    try {
+      const c = await small.connect();
+      c.on('error', () => undefined);
+      await expect(c.query(`SELECT '${'x'.repeat(2000)}'`)).rejects.toMatchObject({ errno: 1927, message: expect.stringContaining('larger than the 1024-byte limit') });
+      const next = await small.connect();
+      await next.query('SELECT 1');
+      await next.end();
+    } finally {
+      await small.stop();
+    }
+  });
+
   it('tells the client why when the session ends (ER_CONNECTION_KILLED 1927) and closes', async () => {
     const c = await h.connect();
     const errors: unknown[] = [];

@@ -44,6 +44,7 @@ import {
   encodePacket,
   ErrorCode,
   Header,
+  MysqlProtocolError,
   isEndOfRows,
   isSslRequest,
   NATIVE_PASSWORD,
@@ -183,9 +184,13 @@ export class MysqlClientConnection implements ClientConnection {
 
   /** Tells the client why (ERR 1927) and closes. */
   terminate(reason: string): void {
+    this.end(reason, this.busy && this.response ? this.response.seq : 0);
+  }
+
+  /** ERR 1927 with `reason` at sequence id `seq` (0 for a client that is not waiting for an answer), then close. */
+  private end(reason: string, seq: number): void {
     if (this.ending) return;
     this.ending = true;
-    const seq = this.busy && this.response ? this.response.seq : 0;
     this.writeClient(encodeErr({ code: ErrorCode.CONNECTION_KILLED, sqlState: '70100', message: `Connection was killed: ${reason}` }), seq);
     this.shutdown();
   }
@@ -609,6 +614,12 @@ export class MysqlClientConnection implements ClientConnection {
 
   private onPeerEnd(peer: string, err: unknown): void {
     if (this.ending) return;
+    if (err instanceof MysqlProtocolError) {
+      // The client's command broke the protocol (too long, say): it waits for that command's answer.
+      this.options.logger.warn('mysql client broke the protocol; connection closed', { session: this.session.id, error: errorMessage(err) });
+      this.end(`hoop: ${errorMessage(err)}`, this.busy && this.response ? this.response.seq : 1);
+      return;
+    }
     if (peer === 'the database') {
       this.options.logger.warn('the database closed a connection', { session: this.session.id, error: errorMessage(err) });
       this.terminate(`hoop: the database closed the connection (${errorMessage(err)})`);
