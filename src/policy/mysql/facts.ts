@@ -4,8 +4,8 @@ import type { ExtractedFacts, FactsFailure } from '../facts.js';
 import { canonicalPart } from '../names.js';
 import type { DataAction, PolicyFeature, StatementFacts, StatementKind } from '../types.js';
 import { MysqlLexError, placeholderIndex, renderReading, scanMysql, type MysqlScan, type MysqlStatementText, type MysqlToken } from './lexer.js';
-import { tokenStatement } from './token-statements.js';
-import { foldName, MysqlFactsError, setAssignments } from './set-assignments.js';
+import { fallbackStatement, tokenStatement } from './token-statements.js';
+import { foldName, MysqlFactsError, setAssignments, wordAt } from './set-assignments.js';
 
 /**
  * Facts from MySQL and MariaDB text, the same StatementFacts the PostgreSQL extractor gives.
@@ -46,6 +46,12 @@ export interface MysqlFactsOptions {
 
 /** Parses `sql` (one or several statements) and returns the facts of every statement, or why it could not. */
 export function extractMysqlFacts(sql: string, options: MysqlFactsOptions): ExtractedFacts | FactsFailure {
+  const result = readMysqlFacts(sql, options);
+  return 'error' in result ? refuseUnreadableSettings(sql, result) : result;
+}
+
+/** extractMysqlFacts without the refusal of unreadable settings: what the parser itself reads (coverage). */
+export function readMysqlFacts(sql: string, options: MysqlFactsOptions): ExtractedFacts | FactsFailure {
   if (sql.includes('\0')) return { error: 'the statement contains a NUL byte', stage: 'parse' };
   let scan: MysqlScan;
   try {
@@ -68,6 +74,32 @@ export function extractMysqlFacts(sql: string, options: MysqlFactsOptions): Extr
   return { statements, literalSensitive: walker.literalSensitive };
 }
 
+/** Words of an unreadable text that may change how later text is read, and the setting each may change. */
+const SETTING_WORDS: readonly [RegExp, readonly string[]][] = [
+  [/sql_mode|set_var/i, ['sql_mode']],
+  [/character_set|\bnames\b|\bcharset\b/i, ['character_set_client']],
+  [/(^|[;\n]|\*\/)\s*use\b/i, ['database']],
+  [/prepare|execute/i, ['character_set_client', 'sql_mode']],
+];
+
+/**
+ * Text the policy cannot read is unparsed, and `policy.unparsed` decides it, which may be
+ * allow. Unreadable text that mentions a parser setting (or runs text as SQL) is refused by the
+ * built-in rule instead: the refusal holds whatever the policy says.
+ */
+function refuseUnreadableSettings(sql: string, failure: FactsFailure): ExtractedFacts | FactsFailure {
+  const settings = new Set<string>();
+  for (const [pattern, names] of SETTING_WORDS) if (pattern.test(sql)) for (const n of names) settings.add(n);
+  if (settings.size === 0) return failure;
+  return {
+    statements: [{
+      kind: 'other', tables: [], writes: [], columns: [], functions: [], whereAbsent: false, features: [], text: sql.trim(), nested: false,
+      parserSettings: [...settings].sort(),
+    }],
+    literalSensitive: true,
+  };
+}
+
 class MysqlParseError extends Error {}
 
 /** What one statement does, collected while walking it. */
@@ -84,6 +116,7 @@ export interface MysqlCollector {
   whereAbsent: boolean;
   actions: Set<DataAction>;
   parserSettings: Set<string>;
+  readsAnyColumn: Set<string>;
   executes: Set<string>;
   deallocates: Set<string>;
   prepare?: { name: string; text: string };
@@ -108,12 +141,24 @@ const KINDS: Readonly<Record<string, StatementKind>> = {
 /** Kinds whose own tables are written. */
 const DDL_KINDS: ReadonlySet<StatementKind> = new Set(['create', 'alter', 'drop', 'truncate']);
 const FILE_FUNCTIONS = new Set(['load_file']);
+/**
+ * Tables whose rows hold values of any column of any table (histograms, engine-independent
+ * statistics) or other sessions' statement text: every column rule that denies or reviews matches.
+ */
+const VALUE_REVEALING_TABLES = new Set([
+  'information_schema.column_statistics', 'mysql.column_stats', 'mysql.general_log', 'mysql.slow_log',
+  'performance_schema.events_statements_current', 'performance_schema.events_statements_history',
+  'performance_schema.events_statements_history_long', 'information_schema.processlist', 'performance_schema.processlist',
+  'sys.processlist', 'sys.session', 'sys.x$processlist', 'sys.x$session',
+]);
 const WRITE_LIST_TYPES = new Set(['insert', 'replace', 'update', 'delete', 'create', 'alter', 'drop', 'truncate', 'rename', 'load_data']);
 
 export class MysqlFactsWalker {
   readonly collectors: MysqlCollector[] = [];
   literalSensitive = false;
   private cteNames: Set<string>[] = [];
+  /** Every CTE name of the reading being walked: node-sql-parser's table list names them as tables. */
+  private readonly seenCtes = new Set<string>();
 
   constructor(readonly database: string, private strings: string[]) {}
 
@@ -155,15 +200,23 @@ export class MysqlFactsWalker {
     checkCompound(tokens);
     const byTokens = tokenStatement(tokens, this, text, parent, location);
     if (byTokens) return byTokens;
-    const rendered = renderReading(tokens);
-    const { ast, tableList } = parseWithNodeSqlParser(rendered);
+    const rendered = renderReading(withoutModifiers(tokens));
+    let parsed: { ast: Obj; tableList: string[] };
+    try {
+      parsed = parseWithNodeSqlParser(rendered);
+    } catch (err) {
+      const show = err instanceof MysqlParseError ? fallbackStatement(tokens, this, text, parent, location) : undefined;
+      if (show) return show;
+      throw err;
+    }
+    const { ast, tableList } = parsed;
     const c = this.statement(ast, text, parent, [], location);
     this.settingsFromTokens(tokens, c);
     for (const entry of tableList) {
       const [type, db, table] = entry.split('::') as [string, string, string];
       if (table === undefined) throw new MysqlFactsError(`unexpected table list entry ${entry}`);
       if (type === 'use' || table === 'null') continue;
-      if (db === 'null' && this.cteNames.some((s) => s.has(foldName(table)))) continue;
+      if (db === 'null' && this.seenCtes.has(foldName(table))) continue;
       const name = this.tableName(db === 'null' ? null : db, table);
       c.tables.add(name);
       if (WRITE_LIST_TYPES.has(type) && c.kind !== 'select' && c.kind !== 'show' && c.kind !== 'explain') c.writes.add(name);
@@ -176,7 +229,7 @@ export class MysqlFactsWalker {
     const c: MysqlCollector = {
       kind, text, nested: parent !== null,
       tables: new Set(), ownTables: new Set(), writes: new Set(), columns: new Set(), functions: new Set(), features: new Set(),
-      whereAbsent: false, actions: new Set(), parserSettings: new Set(), executes: new Set(), deallocates: new Set(),
+      whereAbsent: false, actions: new Set(), parserSettings: new Set(), readsAnyColumn: new Set(), executes: new Set(), deallocates: new Set(),
     };
     if (location) c.location = location;
     this.collectors.push(c);
@@ -193,6 +246,7 @@ export class MysqlFactsWalker {
     for (const f of c.functions) parent.functions.add(f);
     for (const f of c.features) parent.features.add(f);
     for (const s of c.parserSettings) parent.parserSettings.add(s);
+    for (const s of c.readsAnyColumn) parent.readsAnyColumn.add(s);
     for (const n of c.executes) parent.executes.add(n);
     for (const n of c.deallocates) parent.deallocates.add(n);
   }
@@ -223,6 +277,7 @@ export class MysqlFactsWalker {
       case 'desc': this.tableRef({ db: null, table: body['table'] }, c, false); break;
       case 'use': this.use(body, c); break;
       case 'load_data': this.loadData(body, c, scopes); break;
+      case 'grant': case 'revoke': this.grant(body, c, scopes); break;
       default: this.ddl(body, c, scopes, DDL_KINDS.has(kind) || type === 'rename');
     }
     this.propagate(c, parent);
@@ -237,21 +292,25 @@ export class MysqlFactsWalker {
   // ── statements ─────────────────────────────────────────────────────────────────────────
 
   private select(body: Obj, c: MysqlCollector, scopes: Scopes): void {
+    // A CTE's name is in scope for the CTEs after it, and, in WITH RECURSIVE, for its own body.
     const ctes = new Set<string>();
-    for (const cte of asArray(body['with'])) {
-      const name = identValue((cte as Obj)['name']);
-      if (name) ctes.add(foldName(name));
-      this.nested(statementOf((cte as Obj)['stmt']), c, scopes);
-    }
     this.cteNames.push(ctes);
     try {
+      for (const cte of asArray(body['with'])) {
+        const name = identValue((cte as Obj)['name']);
+        if (name === undefined) throw new MysqlFactsError('a CTE without a name');
+        if ((cte as Obj)['recursive'] === true) ctes.add(foldName(name));
+        this.nested(statementOf((cte as Obj)['stmt']), c, scopes);
+        ctes.add(foldName(name));
+        this.seenCtes.add(foldName(name));
+      }
       for (let part: Obj | undefined = body; part; part = part['_next'] as Obj | undefined) {
         const entries = this.from(asArray(part['from']), c, scopes);
         const inner = [...scopes, entries];
         for (const col of asArray(part['columns'])) {
           const expr = (col as Obj)['expr'] as Obj | undefined;
           if (expr?.['type'] === 'column_ref' && columnName(expr['column']) === '*' && !expr['table']) {
-            for (const e of entries) if (e.table) c.columns.add(`${e.table}.*`);
+            for (const e of entries) this.addColumn(e, '*', c);
             continue;
           }
           this.expr(col, c, inner);
@@ -295,8 +354,8 @@ export class MysqlFactsWalker {
     const inner = [...scopes, entries];
     const targets = new Set<Entry>();
     for (const item of asArray(body['set'])) {
-      const qualifier = (item as Obj)['table'];
-      const hit = typeof qualifier === 'string' ? entries.filter((e) => e.refname === foldName(qualifier) || e.name === foldName(qualifier)) : entries;
+      const qualifier = nameOf((item as Obj)['table']);
+      const hit = qualifier !== null ? entries.filter((e) => e.refname === foldName(qualifier) || e.name === foldName(qualifier)) : entries;
       if (hit.length === 0) throw new MysqlFactsError(`UPDATE sets a column of ${String(qualifier)}, which is not in its table list`);
       for (const e of hit) targets.add(e);
       this.setItem(item as Obj, hit, c, inner);
@@ -312,8 +371,11 @@ export class MysqlFactsWalker {
     const named = asArray(body['table']);
     const targets = named.length === 0 ? entries : named.map((t) => {
       const o = t as Obj;
-      const ref = foldName(String(o['as'] ?? o['table']));
-      const hit = entries.find((e) => e.refname === ref && (!o['db'] || e.table === this.tableName(o['db'] as string, String(o['table']))));
+      const table = nameOf(o['table']);
+      const db = nameOf(o['db']);
+      if (table === null) throw new MysqlFactsError('DELETE names a table without a name');
+      const ref = foldName(nameOf(o['as']) ?? table);
+      const hit = entries.find((e) => e.refname === ref && (!db || e.table === this.tableName(db, table)));
       if (!hit) throw new MysqlFactsError(`DELETE names ${ref}, which is not in its table list`);
       return hit;
     });
@@ -341,11 +403,29 @@ export class MysqlFactsWalker {
     this.expr({ ...body, table: undefined }, c, [...scopes, [target]]);
   }
 
-  /** CREATE, ALTER, DROP, TRUNCATE, RENAME, GRANT, SET, SHOW, LOCK, CALL, …: every table named is the statement's own. */
+  /** GRANT/REVOKE … ON [db.]table: the table, and the columns of column privileges (`SELECT (ssn)`). */
+  private grant(body: Obj, c: MysqlCollector, scopes: Scopes): void {
+    const entries: Entry[] = [];
+    for (const level of asArray((body['on'] as Obj | undefined)?.['priv_level'])) {
+      const name = nameOf((level as Obj)['name']);
+      if (name === null) throw new MysqlFactsError('a privilege level without a name');
+      if (name !== '*') entries.push(this.entry({ db: nameOf((level as Obj)['prefix']), table: name }, c, false));
+    }
+    this.expr(body, c, [...scopes, entries]);
+  }
+
+  /** CREATE, ALTER, DROP, TRUNCATE, RENAME, SET, SHOW, LOCK, CALL, …: every table named is the statement's own. */
   private ddl(body: Obj, c: MysqlCollector, scopes: Scopes, own: boolean): void {
     const entries: Entry[] = [];
     this.collectTableRefs(body, entries, c, own);
-    this.expr(body, c, [...scopes, entries]);
+    // a trigger's body sees whole NEW and OLD rows, whatever it names
+    if (body['keyword'] === 'trigger' && body['table']) this.addColumn(this.entry(body['table'] as Obj, c, own), '*', c);
+    for (const value of Object.values(body)) {
+      // a view's or CREATE … AS query resolves its names in its own FROM, not against the created table
+      const query = value && typeof value === 'object' && !Array.isArray(value) ? statementOf(value) : undefined;
+      if (query && (isStatementNode(value as Obj) || 'ast' in (value as Obj))) this.nested(query, c, scopes);
+      else this.expr(value, c, [...scopes, entries]);
+    }
   }
 
   /** Table references directly in a DDL statement (not inside a nested statement). */
@@ -361,6 +441,10 @@ export class MysqlFactsWalker {
       out.push(this.entry(obj, c, own));
       return;
     }
+    if (typeof obj['view'] === 'string' && 'db' in obj) {
+      out.push(this.entry({ db: obj['db'], table: obj['view'] }, c, own));
+      return;
+    }
     for (const value of Object.values(obj)) this.collectTableRefs(value, out, c, own);
   }
 
@@ -373,12 +457,13 @@ export class MysqlFactsWalker {
       const o = item as Obj;
       if (o['type'] === 'dual') continue;
       const expr = o['expr'] as Obj | undefined;
-      if (expr && typeof o['table'] !== 'string') {
+      const hasTable = o['table'] !== null && o['table'] !== undefined;
+      if (expr && !hasTable) {
         const inner = statementOf(expr);
         if (!inner) throw new MysqlFactsError('a FROM entry that is neither a table nor a subquery');
         this.nested(inner, c, o['lateral'] ? [...scopes, entries] : scopes);
-        entries.push({ refname: foldName(String(o['as'] ?? '')) });
-      } else if (typeof o['table'] === 'string') {
+        entries.push({ refname: foldName(nameOf(o['as']) ?? '') });
+      } else if (hasTable) {
         entries.push(this.entry(o, c, false));
       } else {
         throw new MysqlFactsError('an unexpected FROM entry');
@@ -398,25 +483,30 @@ export class MysqlFactsWalker {
 
   /** A table reference: a CTE name (unqualified) or a table, added to the facts. */
   private entry(o: Obj, c: MysqlCollector, own: boolean): Entry {
-    const table = String(o['table']);
-    const db = o['db'];
-    if (db !== null && db !== undefined && typeof db !== 'string') throw new MysqlFactsError('a table reference with an unexpected database part');
-    const alias = typeof o['as'] === 'string' ? o['as'] : table;
+    const table = nameOf(o['table']);
+    const db = nameOf(o['db']);
+    if (table === null) throw new MysqlFactsError('a table reference without a name');
+    const alias = nameOf(o['as']) ?? table;
     if (!db && this.cteNames.some((s) => s.has(foldName(table)))) return { refname: foldName(alias) };
-    const name = this.tableName(db as string | null, table);
+    const name = this.tableName(db, table);
     c.tables.add(name);
     if (own) c.ownTables.add(name);
+    if (VALUE_REVEALING_TABLES.has(name)) c.readsAnyColumn.add(name);
     return { refname: foldName(alias), table: name, name: foldName(table) };
   }
 
   private tableRef(o: Obj, c: MysqlCollector, own: boolean): void {
-    if (typeof o['table'] !== 'string') throw new MysqlFactsError('a statement without a table name');
     this.entry(o, c, own);
   }
 
+  /**
+   * A column of `e`. A name with a non-ASCII character counts as the whole row: the server finds
+   * columns with utf8mb3_general_ci, which also ignores accents (`šsn` may name `ssn`).
+   */
   private addColumn(e: Entry, column: string, c: MysqlCollector): void {
     if (!e.table) return;
-    c.columns.add(`${e.table}.${column === '*' ? '*' : canonicalPart(foldName(column))}`);
+    const part = column === '*' || /[^\x00-\x7f]/.test(column) ? '*' : canonicalPart(foldName(column));
+    c.columns.add(`${e.table}.${part}`);
   }
 
   /** `SET [t.]col = expr` of UPDATE, INSERT … SET and ON DUPLICATE KEY UPDATE. */
@@ -432,27 +522,24 @@ export class MysqlFactsWalker {
    */
   private columnRef(ref: Obj, c: MysqlCollector, scopes: Scopes): void {
     const column = columnName(ref['column']);
-    const table = ref['table'];
-    const db = ref['db'];
+    const table = nameOf(ref['table']);
+    const db = nameOf(ref['db']);
     const all: Entry[] = [];
     for (let i = scopes.length - 1; i >= 0; i--) all.push(...scopes[i]!);
-    if (table === null || table === undefined || table === '') {
+    if (table === null || table === '') {
       for (const e of all) this.addColumn(e, column, c);
       return;
     }
-    if (typeof table !== 'string' || (db !== null && db !== undefined && typeof db !== 'string')) {
-      throw new MysqlFactsError('a column reference with an unexpected qualifier');
-    }
     const ref1 = foldName(table);
     const matched = db
-      ? all.filter((e) => e.table === this.tableName(db as string, table))
+      ? all.filter((e) => e.table === this.tableName(db, table))
       : all.filter((e) => e.refname === ref1);
     if (matched.length > 0) {
       for (const e of matched) this.addColumn(e, column, c);
       return;
     }
     // not a FROM entry: MySQL would refuse it; counted for the table it names
-    this.addColumn({ refname: ref1, table: this.tableName(db as string | null, table) }, column, c);
+    this.addColumn({ refname: ref1, table: this.tableName(db, table) }, column, c);
   }
 
   /**
@@ -477,11 +564,11 @@ export class MysqlFactsWalker {
     const o = node as Obj;
     if (isStatementNode(o) || 'ast' in o) return false;
     if (o['type'] === 'column_ref') {
-      const table = o['table'];
+      const table = nameOf(o['table']);
+      const db = nameOf(o['db']);
       if (columnName(o['column']) === '*') return false;
       if (!table) return entries.includes(target);
-      const ref = foldName(String(table));
-      return o['db'] ? target.table === this.tableName(o['db'] as string, String(table)) : target.refname === ref;
+      return db ? target.table === this.tableName(db, table) : target.refname === foldName(table);
     }
     return Object.values(o).some((v) => this.referencesTarget(v, target, entries));
   }
@@ -515,9 +602,6 @@ export class MysqlFactsWalker {
         if (FILE_FUNCTIONS.has(name.split('.').pop()!)) c.features.add('file_access');
         break;
       }
-      case 'single_quote_string': case 'double_quote_string': case 'natural_string': case 'string':
-        if (typeof o['value'] === 'string') this.stringValue(o['value']);
-        return;
     }
     if (isTableRef(o) && o['type'] !== 'column_ref') {
       this.entry(o, c, false);
@@ -556,6 +640,21 @@ function parseWithNodeSqlParser(text: string): { ast: Obj; tableList: string[] }
 }
 
 /**
+ * Reserved words right after SELECT/INSERT/REPLACE/UPDATE/DELETE that change only scheduling,
+ * optimisation or error handling (node-sql-parser has no grammar for most): dropped before
+ * parsing. Reserved, so none can be a column's name.
+ */
+const MODIFIERS = new Set(['HIGH_PRIORITY', 'LOW_PRIORITY', 'DELAYED', 'STRAIGHT_JOIN', 'SQL_SMALL_RESULT', 'SQL_BIG_RESULT', 'SQL_CALC_FOUND_ROWS', 'IGNORE']);
+const MODIFIED = new Set(['SELECT', 'INSERT', 'REPLACE', 'UPDATE', 'DELETE']);
+
+function withoutModifiers(tokens: readonly MysqlToken[]): readonly MysqlToken[] {
+  if (!MODIFIED.has(wordAt(tokens, 0) ?? '')) return tokens;
+  let k = 1;
+  while (MODIFIERS.has(wordAt(tokens, k) ?? '')) k++;
+  return k === 1 ? tokens : [tokens[0]!, ...tokens.slice(k).map((t, i) => (i === 0 ? { ...t, spaced: true } : t))];
+}
+
+/**
  * Compound statements (BEGIN … END bodies of procedures, functions, triggers, events, MariaDB's
  * `BEGIN NOT ATOMIC`) hold `;` that the server reads inside one statement; split at those `;`
  * their pieces are not what the server runs, so they are not read.
@@ -583,6 +682,7 @@ function toFacts(c: MysqlCollector): StatementFacts {
   };
   if (c.actions.size > 0) facts.actions = [...c.actions].sort();
   if (c.parserSettings.size > 0) facts.parserSettings = [...c.parserSettings].sort();
+  if (c.readsAnyColumn.size > 0) facts.readsAnyColumn = [...c.readsAnyColumn].sort();
   if (c.prepare) facts.prepare = c.prepare;
   if (c.executes.size > 0) facts.executes = [...c.executes].sort();
   if (c.deallocates.size > 0) facts.deallocates = [...c.deallocates].sort();
@@ -608,7 +708,16 @@ function statementOf(node: unknown): Obj | undefined {
 }
 
 function isTableRef(o: Obj): boolean {
-  return typeof o['table'] === 'string' && 'db' in o && o['type'] !== 'column_ref';
+  return (typeof o['table'] === 'string' || typeof (o['table'] as Obj | null)?.['value'] === 'string') && 'db' in o && o['type'] !== 'column_ref';
+}
+
+/** A name node-sql-parser gives as a string or as `{ type: 'backticks_quote_string' | 'default', value }`; null when absent. */
+function nameOf(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'string') return v;
+  const value = identValue(v);
+  if (value === undefined) throw new MysqlFactsError('a name in an unexpected form');
+  return value;
 }
 
 function asArray(v: unknown): unknown[] {

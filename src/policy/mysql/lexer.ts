@@ -100,12 +100,28 @@ export function renderReading(tokens: readonly MysqlToken[]): string {
   return out;
 }
 
-interface Optional {
-  /** Token lists this comment may contribute; the first is always [] (it does not run). */
-  alternatives: MysqlToken[][];
+/**
+ * A versioned executable comment (`/*!50001 … *\/`, `/*M!100601 … *\/`): a server runs its
+ * content when its own version is at least the comment's. MySQL reads five version digits (a
+ * sixth is then the first character of the content), MariaDB six, newer MySQL may read six:
+ * both readings are kept. A reading whose version no server has (≥ 99999 / 999999) is absent.
+ */
+interface Versioned {
+  mariadbOnly: boolean;
+  five?: { version: number; tokens: MysqlToken[] };
+  six?: { version: number; tokens: MysqlToken[] };
+  /** The comment has six version digits. */
+  sixDigits: boolean;
 }
 
-type Piece = MysqlToken | Optional;
+/** One server a statement may meet: which comments it runs. */
+interface ServerModel {
+  mariadb: boolean;
+  sixDigits: boolean;
+  version: number;
+}
+
+type Piece = MysqlToken | Versioned;
 
 /** Scans `sql` into statements. Throws MysqlLexError where the server's reading is not certain. */
 export function scanMysql(sql: string): MysqlScan {
@@ -150,22 +166,15 @@ class Scanner {
     this.pieces = [];
     this.hints = [];
     if (pieces.length === 0) return;
-    let readings: MysqlToken[][] = [[]];
-    for (const p of pieces) {
-      if ('type' in p) {
-        for (const r of readings) r.push(p);
-        continue;
-      }
-      if (readings.length * p.alternatives.length > MAX_READINGS) {
-        throw new MysqlLexError(`more than ${MAX_READINGS} ways to read the versioned comments of one statement`, this.statementStart);
-      }
-      readings = readings.flatMap((r) => p.alternatives.map((a) => [...r, ...a]));
+    const readings = dedupeReadings(serverModels(pieces).map((server) => this.mergeStrings(readFor(pieces, server))));
+    if (readings.length > MAX_READINGS) {
+      throw new MysqlLexError(`more than ${MAX_READINGS} ways to read the versioned comments of one statement`, this.statementStart);
     }
     const text = this.sql.slice(this.statementStart, end);
     this.statements.push({
       text: text.trim(),
       location: { start: this.byteOffset(this.statementStart), end: this.byteOffset(end) },
-      readings: dedupeReadings(readings.map((r) => this.mergeStrings(r))),
+      readings,
       hints,
     });
   }
@@ -247,13 +256,20 @@ class Scanner {
       if (q === 39 || q === 34) return this.prefixed(start, word);
       return this.token('word', word, word.toUpperCase(), start);
     }
+    // `||` is OR and `&&` is AND without PIPES_AS_CONCAT (node-sql-parser reads `||` as concatenation)
+    if ((c === 124 && c1 === 124) || (c === 38 && c1 === 38)) {
+      this.i += 2;
+      const word = c === 124 ? 'OR' : 'AND';
+      return this.token('word', word, word, start, true);
+    }
     this.i++;
     return this.token('op', s[start]!, s[start]!, start);
   }
 
-  private token(type: MysqlTokenType, text: string, value: string, start: number): MysqlToken {
-    const t: MysqlToken = { type, text, value, spaced: this.spaced, start, end: this.i };
-    this.spaced = false;
+  /** `spacedAfter`: the next token is rendered apart from this one (an operator rendered as a word). */
+  private token(type: MysqlTokenType, text: string, value: string, start: number, spacedAfter = false): MysqlToken {
+    const t: MysqlToken = { type, text, value, spaced: this.spaced || spacedAfter, start, end: this.i };
+    this.spaced = spacedAfter;
     return t;
   }
 
@@ -319,7 +335,12 @@ class Scanner {
     let j = start + 1;
     if (s.charCodeAt(j) === 64) j++;
     const sys = j === start + 2;
-    if (s.charCodeAt(j) === 39 || s.charCodeAt(j) === 34) throw new MysqlLexError('a quoted variable name', start);
+    // `'user'@'host'`, `@'name'`: the server's lexer gives `@` alone, then a string
+    if (!sys && (s.charCodeAt(j) === 39 || s.charCodeAt(j) === 34)) {
+      this.i = j;
+      return this.token('op', '@', '@', start);
+    }
+    if (s.charCodeAt(j) === 39 || s.charCodeAt(j) === 34) throw new MysqlLexError('a quoted system variable name', start);
     if (s.charCodeAt(j) === 96) {
       this.i = j;
       const name = this.quoted(j, 96);
@@ -351,7 +372,7 @@ class Scanner {
       this.i = j;
       const always = this.commentBody(start);
       if (mariadbOnly && this.sql.indexOf('*/', j) + 2 !== this.i) throw new MysqlLexError('an executable comment with */ inside a quoted run', start);
-      if (mariadbOnly) this.pieces.push({ alternatives: [[], always] });
+      if (mariadbOnly) this.pieces.push({ mariadbOnly, sixDigits: false, five: { version: 0, tokens: always } });
       else for (const t of always) this.push(t);
       this.spaced = true;
       return;
@@ -361,21 +382,23 @@ class Scanner {
     // to the `*/` token. A comment where the two differ (a `*/` inside a string) is not read.
     const skipTo = s.indexOf('*/', j);
     if (skipTo < 0) throw new MysqlLexError('an unterminated comment', start);
-    const alternatives: MysqlToken[][] = [[]];
-    const v5 = Number(s.slice(j, j + 5));
-    const v6 = digits === 6 ? Number(s.slice(j, j + 6)) : undefined;
-    const run = (from: number) => {
+    const body = (from: number) => {
       this.i = from;
       this.spaced = true;
-      alternatives.push(this.commentBody(start));
+      const tokens = this.commentBody(start);
       if (this.i !== skipTo + 2) throw new MysqlLexError('an executable comment with */ inside a quoted run', start);
+      return tokens;
     };
-    // MySQL reads five digits (a sixth is the first character of the content), MariaDB up to six.
-    if (!mariadbOnly && v5 < NEVER_VERSION_5) run(j + 5);
-    if (v6 === undefined ? mariadbOnly && v5 < NEVER_VERSION_5 : v6 < NEVER_VERSION_6) run(j + digits);
+    const comment: Versioned = { mariadbOnly, sixDigits: digits === 6 };
+    const v5 = Number(s.slice(j, j + 5));
+    if (v5 < NEVER_VERSION_5) comment.five = { version: v5, tokens: body(j + 5) };
+    if (digits === 6) {
+      const v6 = Number(s.slice(j, j + 6));
+      if (v6 < NEVER_VERSION_6) comment.six = { version: v6, tokens: body(j + 6) };
+    }
     this.i = skipTo + 2;
     this.spaced = true;
-    this.pieces.push({ alternatives });
+    this.pieces.push(comment);
   }
 
   /** Tokens of an executable comment's content, up to its `*\/`. */
@@ -392,6 +415,41 @@ class Scanner {
       out.push(t);
     }
   }
+}
+
+/**
+ * Every server a statement's versioned comments can tell apart: MySQL or MariaDB, five or six
+ * version digits, and each version at which some comment starts to run (and none).
+ */
+function serverModels(pieces: readonly Piece[]): ServerModel[] {
+  const versions = new Set([0]);
+  for (const p of pieces) {
+    if ('type' in p) continue;
+    if (p.five) versions.add(p.five.version);
+    if (p.six) versions.add(p.six.version);
+  }
+  const models: ServerModel[] = [];
+  // MariaDB reads six digits when there are six; MySQL five (newer releases may read six)
+  for (const version of versions) {
+    models.push({ mariadb: true, sixDigits: true, version });
+    for (const sixDigits of [false, true]) models.push({ mariadb: false, sixDigits, version });
+  }
+  return models;
+}
+
+/** The tokens `server` reads. */
+function readFor(pieces: readonly Piece[], server: ServerModel): MysqlToken[] {
+  const out: MysqlToken[] = [];
+  for (const p of pieces) {
+    if ('type' in p) {
+      out.push(p);
+      continue;
+    }
+    if (p.mariadbOnly && !server.mariadb) continue;
+    const reading = p.sixDigits && server.sixDigits ? p.six : p.five;
+    if (reading && reading.version <= server.version) out.push(...reading.tokens);
+  }
+  return out;
 }
 
 function dedupeReadings(readings: MysqlToken[][]): MysqlToken[][] {
