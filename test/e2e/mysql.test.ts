@@ -92,8 +92,14 @@ describe('hoopctl connect to MariaDB, end to end', () => {
       const types = events.map((e) => e.type);
       expect(types).toContain('connection_opened');
       expect(types.indexOf('review_requested')).toBeLessThan(types.indexOf('review_approved'));
+      await expect(c.query('SELECT * FROM nope')).rejects.toMatchObject({ errno: 1146 });
       const audit = await runHoopctl(['audit', '--session', sessionId], await env());
       expect(audit.stdout).toContain('DROP TABLE doomed');
+      expect(audit.stdout).toContain('error 42S02');
+      const replay = await runHoopctl(['sessions', 'replay', sessionId, '--no-delay'], await env());
+      expect(replay.code).toBe(0);
+      expect(replay.stdout).toContain('DROP TABLE doomed');
+      expect(replay.stdout).toContain("Table 'shop.nope' doesn't exist");
       const verified = await runHoopctl(['audit', 'verify'], await env('carol', ['admins']));
       expect(verified.code).toBe(0);
     } finally {

@@ -594,7 +594,8 @@ export class MysqlClientConnection implements ClientConnection {
       else this.relay(r, packet);
     }
     if (r.run) {
-      if (error) r.run.error = { code: `${error.code}/${error.sqlState}`, message: error.message };
+      // SQLSTATE as the code, as for PostgreSQL; the server's error number leads the message.
+      if (error) r.run.error = { code: error.sqlState, message: `[${error.code}] ${error.message}` };
       this.options.guard?.complete(r.run);
     }
     this.done();
