@@ -240,6 +240,15 @@ export class MysqlClientConnection implements ClientConnection {
       this.server.flow(
         (p) => this.onServerPacket(p),
         (err) => this.onPeerEnd('the database', err),
+        (deliver) => {
+          // A chunk's packets leave for the client in one write.
+          this.stream.cork();
+          try {
+            deliver();
+          } finally {
+            this.stream.uncork();
+          }
+        },
       );
       this.client.flow(
         (p) => this.onClientPacket(p),

@@ -21,6 +21,7 @@ export class PacketStream {
   private waiter: { resolve: (p: Packet) => void; reject: (err: unknown) => void } | undefined;
   private handler: ((p: Packet) => void) | undefined;
   private onFailure: ((err: unknown) => void) | undefined;
+  private around: (deliver: () => void) => void = (deliver) => deliver();
   private readonly framer: PacketFramer;
 
   private readonly onData = (chunk: Buffer): void => {
@@ -62,9 +63,14 @@ export class PacketStream {
     });
   }
 
-  /** From now on every packet goes to `handler` as it arrives (queued ones first); `failed` hears of the end or an error once. */
-  flow(handler: (p: Packet) => void, failed: (err: unknown) => void): void {
+  /**
+   * From now on every packet goes to `handler` as it arrives (queued ones first); `failed` hears
+   * of the end or an error once. `around` runs each chunk's packets (e.g. corking the stream they
+   * are relayed to, so they leave in one write).
+   */
+  flow(handler: (p: Packet) => void, failed: (err: unknown) => void, around: (deliver: () => void) => void = (deliver) => deliver()): void {
     this.handler = handler;
+    this.around = around;
     this.onFailure = failed;
     this.deliver();
     if (this.failure !== undefined) failed(this.failure);
@@ -100,7 +106,10 @@ export class PacketStream {
 
   private deliver(): void {
     if (this.handler !== undefined) {
-      while (this.queue.length > 0) this.handler(this.queue.shift()!);
+      if (this.queue.length === 0) return;
+      this.around(() => {
+        while (this.queue.length > 0) this.handler!(this.queue.shift()!);
+      });
       return;
     }
     if (this.waiter === undefined || this.queue.length === 0) return;
