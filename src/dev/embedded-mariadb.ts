@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +9,12 @@ import { freePort } from './free-port.js';
 import type { LoopbackTls } from './loopback-ca.js';
 
 const run = promisify(execFile);
+
+/** Debian puts the server in /usr/sbin, which a non-root PATH often lacks. */
+function serverBinary(): string {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) if (dir && existsSync(path.join(dir, 'mariadbd'))) return 'mariadbd';
+  return existsSync('/usr/sbin/mariadbd') ? '/usr/sbin/mariadbd' : 'mariadbd';
+}
 
 export interface LocalMariadbOptions {
   /** Root's password (set over the socket after start). */
@@ -68,7 +75,7 @@ export async function startLocalMariadb(options: LocalMariadbOptions = {}): Prom
     tlsFlags.push(`--ssl-ca=${path.join(base, 'ca.pem')}`, `--ssl-cert=${path.join(base, 'cert.pem')}`, `--ssl-key=${path.join(base, 'key.pem')}`);
   }
   const child: ChildProcess = spawn(
-    'mariadbd',
+    serverBinary(),
     [
       '--no-defaults',
       `--datadir=${dataDir}`,
