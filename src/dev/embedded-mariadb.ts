@@ -10,9 +10,8 @@ import type { LoopbackTls } from './loopback-ca.js';
 
 const run = promisify(execFile);
 
-/** Debian puts the server in /usr/sbin, which a non-root PATH often lacks. */
+/** Debian's server (in /usr/sbin, which a non-root PATH often lacks), else whatever PATH finds. */
 function serverBinary(): string {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) if (dir && existsSync(path.join(dir, 'mariadbd'))) return 'mariadbd';
   return existsSync('/usr/sbin/mariadbd') ? '/usr/sbin/mariadbd' : 'mariadbd';
 }
 
