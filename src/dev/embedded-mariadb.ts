@@ -50,7 +50,6 @@ export interface LocalMariadb {
  */
 export async function startLocalMariadb(options: LocalMariadbOptions = {}): Promise<LocalMariadb> {
   const password = options.password ?? 'root-' + Math.random().toString(36).slice(2);
-  const port = await freePort();
   const base = await fs.mkdtemp(path.join(os.tmpdir(), 'hoop-mariadb-'));
   const dataDir = path.join(base, 'data');
   const socket = path.join(base, 'mariadb.sock');
@@ -73,33 +72,68 @@ export async function startLocalMariadb(options: LocalMariadbOptions = {}): Prom
     await fs.writeFile(path.join(base, 'key.pem'), options.tls.key, { mode: 0o600 });
     tlsFlags.push(`--ssl-ca=${path.join(base, 'ca.pem')}`, `--ssl-cert=${path.join(base, 'cert.pem')}`, `--ssl-key=${path.join(base, 'key.pem')}`);
   }
-  const child: ChildProcess = spawn(
-    serverBinary(),
-    [
-      '--no-defaults',
-      `--datadir=${dataDir}`,
-      `--socket=${socket}`,
-      `--port=${port}`,
-      '--bind-address=127.0.0.1',
-      `--pid-file=${path.join(base, 'mariadbd.pid')}`,
-      `--log-error=${errorLog}`,
-      '--skip-name-resolve',
-      '--skip-log-bin',
-      '--innodb-buffer-pool-size=16M',
-      '--innodb-flush-log-at-trx-commit=0',
-      '--character-set-server=utf8mb4',
-      '--collation-server=utf8mb4_general_ci',
-      ...(options.plugins ?? []).map((p) => `--plugin-load-add=${p}`),
-      ...tlsFlags,
-      ...asRoot,
-      ...(options.flags ?? []),
-    ],
-    { stdio: 'ignore' },
-  );
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const client = (sql: string, database?: string) =>
     run('mariadb', ['--no-defaults', `--socket=${socket}`, '-uroot', ...(database ? [database] : []), '--batch', '--skip-column-names', '-e', sql], { timeout: 30_000 }).then((r) => r.stdout);
-  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+  const launch = async (port: number): Promise<{ child: ChildProcess; exited: Promise<void> } | { inUse: true } | { failed: string }> => {
+    const child: ChildProcess = spawn(
+      serverBinary(),
+      [
+        '--no-defaults',
+        `--datadir=${dataDir}`,
+        `--socket=${socket}`,
+        `--port=${port}`,
+        '--bind-address=127.0.0.1',
+        `--pid-file=${path.join(base, 'mariadbd.pid')}`,
+        `--log-error=${errorLog}`,
+        '--skip-name-resolve',
+        '--skip-log-bin',
+        '--innodb-buffer-pool-size=16M',
+        '--innodb-flush-log-at-trx-commit=0',
+        '--character-set-server=utf8mb4',
+        '--collation-server=utf8mb4_general_ci',
+        ...(options.plugins ?? []).map((p) => `--plugin-load-add=${p}`),
+        ...tlsFlags,
+        ...asRoot,
+        ...(options.flags ?? []),
+      ],
+      { stdio: 'ignore' },
+    );
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+    for (;;) {
+      try {
+        await client('SELECT 1');
+        return { child, exited };
+      } catch (err) {
+        if (child.exitCode !== null || Date.now() > deadline) {
+          child.kill('SIGKILL');
+          await exited;
+          const log = await fs.readFile(errorLog, 'utf8').catch(() => '');
+          await fs.rm(errorLog, { force: true });
+          // Another process took the free port between the check and the bind.
+          if (/Address already in use|another (?:mysqld )?server running on port/i.test(log)) return { inUse: true };
+          return { failed: `${String((err as Error).message)}\n${log.split('\n').slice(-20).join('\n')}` };
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  };
+  let port = 0;
+  let started: { child: ChildProcess; exited: Promise<void> } | undefined;
+  for (let attempt = 0; attempt < 3 && started === undefined; attempt++) {
+    port = await freePort();
+    const outcome = await launch(port);
+    if ('failed' in outcome) {
+      await cleanup();
+      throw new HoopError('internal', 'mariadb_unavailable', `mariadbd did not start: ${outcome.failed}`);
+    }
+    if ('child' in outcome) started = outcome;
+  }
+  if (started === undefined) {
+    await cleanup();
+    throw new HoopError('internal', 'mariadb_unavailable', 'mariadbd did not start: three free ports were taken before it could bind them');
+  }
+  const { child, exited } = started;
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -111,19 +145,6 @@ export async function startLocalMariadb(options: LocalMariadbOptions = {}): Prom
     }
     await cleanup();
   };
-  for (;;) {
-    try {
-      await client('SELECT 1');
-      break;
-    } catch (err) {
-      if (child.exitCode !== null || Date.now() > deadline) {
-        const log = await fs.readFile(errorLog, 'utf8').catch(() => '');
-        await stop();
-        throw new HoopError('internal', 'mariadb_unavailable', `mariadbd did not start: ${String((err as Error).message)}\n${log.split('\n').slice(-20).join('\n')}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
   // Root over TCP needs the password; over the socket it stays passwordless for setup.
   await client(`ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '${password.replace(/'/g, "''")}'; ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('${password.replace(/'/g, "''")}') OR unix_socket`);
   return {
