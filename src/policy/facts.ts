@@ -50,7 +50,8 @@ class FactsError extends Error {}
 
 type Obj = Record<string, unknown>;
 
-interface Collector {
+/** What one statement does, collected while walking it (the MySQL extractor collects the same). */
+export interface Collector {
   kind: StatementKind;
   text: string;
   nested: boolean;
@@ -1208,7 +1209,7 @@ function sameRelation(e: RangeEntry, schema: string, rel: string): boolean {
   return e.relname === rel && (e.schema === schema || !e.qualified);
 }
 
-function toFacts(c: Collector): StatementFacts {
+export function toFacts(c: Collector): StatementFacts {
   const facts: StatementFacts = {
     kind: c.kind,
     tables: [...c.tables].sort(),

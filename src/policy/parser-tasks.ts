@@ -1,6 +1,7 @@
 import { approvalKeyOf, describeApprovalOf, type ApprovalParser } from './approval-key.js';
 import { findCopyOutTargets } from './copy-targets.js';
 import { extractFacts } from './facts.js';
+import { extractMysqlFacts } from './mysql/facts.js';
 import { parseStatements, scanTokens } from './pg-parser.js';
 
 const APPROVAL_PARSER: ApprovalParser = { parse: parseStatements, scan: scanTokens };
@@ -11,6 +12,7 @@ const APPROVAL_PARSER: ApprovalParser = { parse: parseStatements, scan: scanToke
  */
 export const PARSER_TASKS = {
   facts: (input: { sql: string; searchPath: string[] }) => extractFacts(input.sql, { searchPath: input.searchPath }),
+  mysqlFacts: (input: { sql: string; database: string }) => extractMysqlFacts(input.sql, { database: input.database }),
   copyOutTargets: (sql: string) => findCopyOutTargets(sql),
   approvalKey: (sql: string) => approvalKeyOf(sql, APPROVAL_PARSER),
   describeApproval: (sql: string) => describeApprovalOf(sql, APPROVAL_PARSER),

@@ -28,8 +28,8 @@ export { loadPolicyParser } from './pg-parser.js';
  * `groups` only enter the key through the groups some rule names: other groups cannot change a
  * decision.
  *
- * Dialect `mysql` (MySQL and MariaDB): facts from policy/mysql (node-sql-parser, pure JS, on
- * this thread), unqualified names in the connection's `database`, rule names folded to lower
+ * Dialect `mysql` (MySQL and MariaDB): facts from policy/mysql (node-sql-parser, pure JS; in
+ * the data path through the same parser pool, task `mysqlFacts`), unqualified names in the connection's `database`, rule names folded to lower
  * case as the facts are. Only the exact-text LRU is used: the literal-shape key follows
  * PostgreSQL's lexing, not MySQL's (backslash escapes, `#` comments, `/*! … *\/`).
  */
@@ -46,7 +46,7 @@ export interface PolicyEngineOptions {
   cacheSize?: number;
   /** Text above this many UTF-8 bytes is unparsed without being parsed; default 1 MiB. */
   maxStatementBytes?: number;
-  /** Where `decideInPath` parses; without it, on this thread. PostgreSQL only. */
+  /** Where `decideInPath` parses; without it, on this thread. */
   parser?: ParserPool;
   /** Whose SQL this is: `postgres` (default) or `mysql` (MySQL and MariaDB). */
   dialect?: PolicyDialect;
@@ -114,13 +114,15 @@ export class PolicyEngine {
     if (tooLarge) return tooLarge;
     const slot = options.cache === false ? undefined : this.lookup(sql, groups);
     if (slot !== undefined && !isSlot(slot)) return slot;
-    if (this.parser === undefined || this.dialect === 'mysql') {
+    if (this.parser === undefined) {
       const result = this.uncached(sql, groups);
       return slot ? this.store(slot, result) : result.decision;
     }
     let facts: ExtractedFacts | FactsFailure | Promise<ExtractedFacts | FactsFailure>;
     try {
-      facts = this.parser.run('facts', { sql, searchPath: this.policy.searchPath }, sql);
+      facts = this.dialect === 'mysql'
+        ? this.parser.run('mysqlFacts', { sql, database: this.database }, sql)
+        : this.parser.run('facts', { sql, searchPath: this.policy.searchPath }, sql);
     } catch (err) {
       return this.unparsed(`the gateway could not parse it: ${errorMessage(err)}`).decision;
     }

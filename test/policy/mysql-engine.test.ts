@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PolicyEngine } from '../../src/policy/policy-engine.js';
+import { ParserPool } from '../../src/policy/parser-pool.js';
+import { loadPolicyParser, PolicyEngine } from '../../src/policy/policy-engine.js';
 import type { PolicyAction } from '../../src/policy/types.js';
 import { policyFrom } from './helpers.js';
 
@@ -115,5 +116,27 @@ describe('PolicyEngine, dialect mysql: caching', () => {
     expect(engine.decide("SELECT name FROM customers WHERE note = 'a'", AGENT).decision).toBe('allow');
     const d = engine.decide("SELECT name FROM customers WHERE note = '\\'' OR 1=1 UNION SELECT ssn FROM customers -- '", AGENT);
     expect(d).toMatchObject({ decision: 'deny', rule: 'no-ssn', cached: false });
+  });
+});
+
+describe('PolicyEngine, dialect mysql: the parser pool', () => {
+  it('parses short text inline and long text on a worker, with the same decision', async () => {
+    await loadPolicyParser(); // inline parsing needs this thread's parser sound (it is PostgreSQL's; MySQL's needs none)
+    const pool = new ParserPool({ inlineMaxChars: 64 });
+    try {
+      const engine = new PolicyEngine(policyFrom(MYSQL_POLICY), { dialect: 'mysql', database: 'shop', parser: pool, cacheSize: 0 });
+      const short = engine.decideInPath('SELECT ssn FROM customers', AGENT);
+      expect(short).not.toBeInstanceOf(Promise);
+      expect(pool.stats.inline).toBe(1);
+      const long = `SELECT name FROM customers WHERE id IN (${Array.from({ length: 40 }, (_, i) => i).join(', ')}); DELETE FROM orders`;
+      const viaWorker = engine.decideInPath(long, AGENT);
+      expect(viaWorker).toBeInstanceOf(Promise);
+      const decided = await viaWorker;
+      expect(decided).toEqual(engine.decideUncached(long, AGENT));
+      expect(decided).toMatchObject({ decision: 'deny', rule: 'bounded-writes' });
+      expect(pool.stats.inline).toBe(1);
+    } finally {
+      await pool.close();
+    }
   });
 });

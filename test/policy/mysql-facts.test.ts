@@ -293,6 +293,16 @@ describe('lexing as the server does (attacker shapes)', () => {
     ["SELECT 'a;b', ';' FROM t", { features: [] }],
     ["SELECT _utf8mb4'x', N'y', X'41', b'01', 0x41", { columns: [] }],
     ['SELECT ss/**/n FROM customers', { columns: ['shop.customers.ss'] }], // a comment separates tokens
+    // BINARY is a cast: node-sql-parser alone reads `BINARY ssn` as a column binary aliased ssn
+    ['SELECT BINARY ssn FROM customers', { columns: ['shop.customers.ssn'] }],
+    ["SELECT 1 FROM customers WHERE email = BINARY 'a'", { columns: ['shop.customers.email'] }],
+    ['SELECT CAST(ssn AS BINARY) FROM customers', { columns: ['shop.customers.ssn'] }],
+    ['SELECT `select`, `binary` FROM customers', { columns: ['shop.customers.binary', 'shop.customers.select'] }],
+    // select options in any order: node-sql-parser alone reads SQL_BUFFER_RESULT as a column aliased ssn
+    ['SELECT DISTINCT SQL_BUFFER_RESULT ssn FROM customers', { columns: ['shop.customers.ssn'] }],
+    ['SELECT DISTINCTROW ssn FROM customers', { columns: ['shop.customers.ssn'] }],
+    ['SELECT ALL SQL_NO_CACHE ssn FROM customers', { columns: ['shop.customers.ssn'] }],
+    ['DELETE QUICK FROM customers WHERE id = 1', { writes: ['shop.customers'] }],
     // executable comments run: both readings count
     ['/*!50000 DROP TABLE orders */', { kinds: ['drop'], writes: ['shop.orders'] }],
     ['/*! DROP TABLE orders */', { kinds: ['drop'] }],
@@ -327,6 +337,9 @@ describe('lexing as the server does (attacker shapes)', () => {
     ['OPTIMIZE TABLE orders (x)', /./],
     ['SELECT a /*!100001 , ssn */ FROM customers', /./], // MySQL reads `a 1 , ssn`: one reading is not readable
     ['SELECT ssn FROM customers USE INDEX (idx)', /./],
+    // a keyword node-sql-parser reads as a name (here LOCALTIME, a function without parentheses)
+    ['SELECT LOCALTIME x FROM customers', /keyword LOCALTIME as a name/],
+    ['SELECT sql_cache FROM customers', /could be an option or a column/],
   ])('%j is unparsed (%s)', (sql, message) => {
     const f = failure(sql);
     expect(f).toBeDefined();

@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module';
 import { errorMessage } from '../../errors.js';
-import type { ExtractedFacts, FactsFailure } from '../facts.js';
+import { toFacts, type Collector, type ExtractedFacts, type FactsFailure } from '../facts.js';
 import { canonicalPart } from '../names.js';
-import type { DataAction, PolicyFeature, StatementFacts, StatementKind } from '../types.js';
+import type { PolicyFeature, StatementFacts, StatementKind } from '../types.js';
 import { MysqlLexError, placeholderIndex, renderReading, scanMysql, type MysqlScan, type MysqlStatementText, type MysqlToken } from './lexer.js';
 import { fallbackStatement, tokenStatement } from './token-statements.js';
 import { foldName, MysqlFactsError, setAssignments, wordAt } from './set-assignments.js';
@@ -102,26 +102,8 @@ function refuseUnreadableSettings(sql: string, failure: FactsFailure): Extracted
 
 class MysqlParseError extends Error {}
 
-/** What one statement does, collected while walking it. */
-export interface MysqlCollector {
-  kind: StatementKind;
-  text: string;
-  nested: boolean;
-  tables: Set<string>;
-  ownTables: Set<string>;
-  writes: Set<string>;
-  columns: Set<string>;
-  functions: Set<string>;
-  features: Set<PolicyFeature>;
-  whereAbsent: boolean;
-  actions: Set<DataAction>;
-  parserSettings: Set<string>;
-  readsAnyColumn: Set<string>;
-  executes: Set<string>;
-  deallocates: Set<string>;
-  prepare?: { name: string; text: string };
-  location?: { start: number; end: number };
-}
+/** What one statement does, collected while walking it: the PostgreSQL extractor's collector. */
+export type MysqlCollector = Collector;
 
 /** A FROM entry: the name it is referred by, and the table behind it (none for derived tables and CTEs). */
 interface Entry {
@@ -200,7 +182,8 @@ export class MysqlFactsWalker {
     checkCompound(tokens);
     const byTokens = tokenStatement(tokens, this, text, parent, location);
     if (byTokens) return byTokens;
-    const rendered = renderReading(withoutModifiers(tokens));
+    const rendered = renderReading(withoutBinaryOperator(withoutModifiers(tokens)));
+    const firstCollector = this.collectors.length;
     let parsed: { ast: Obj; tableList: string[] };
     try {
       parsed = parseWithNodeSqlParser(rendered);
@@ -211,6 +194,7 @@ export class MysqlFactsWalker {
     }
     const { ast, tableList } = parsed;
     const c = this.statement(ast, text, parent, [], location);
+    checkReservedNames(this.collectors.slice(firstCollector), tokens);
     this.settingsFromTokens(tokens, c);
     for (const entry of tableList) {
       const [type, db, table] = entry.split('::') as [string, string, string];
@@ -318,7 +302,7 @@ export class MysqlFactsWalker {
         const into = part['into'] as Obj | undefined;
         if (into && (into['keyword'] === 'OUTFILE' || into['keyword'] === 'DUMPFILE')) c.features.add('file_access');
         else if (into && into['keyword'] !== undefined && into['keyword'] !== 'var') throw new MysqlFactsError(`SELECT … INTO ${String(into['keyword'])}`);
-        for (const key of ['where', 'groupby', 'having', 'orderby', 'window', 'limit', 'into']) this.expr(part[key], c, inner);
+        this.exprExcept(part, ['type', 'with', 'from', 'columns', '_next'], c, inner);
         if (part !== body && part['with']) throw new MysqlFactsError('a WITH inside a set operation');
       }
     } finally {
@@ -362,7 +346,7 @@ export class MysqlFactsWalker {
     }
     for (const t of targets) if (t.table) c.writes.add(t.table);
     c.whereAbsent = [...targets].some((t) => !this.filters(body['where'], t, entries));
-    for (const key of ['where', 'orderby', 'limit', 'with']) this.expr(body[key], c, inner);
+    this.exprExcept(body, ['type', 'table', 'set'], c, inner);
   }
 
   private delete(body: Obj, c: MysqlCollector, scopes: Scopes): void {
@@ -384,7 +368,7 @@ export class MysqlFactsWalker {
       this.addColumn(t, '*', c);
     }
     c.whereAbsent = targets.some((t) => !this.filters(body['where'], t, entries));
-    for (const key of ['where', 'orderby', 'limit', 'with']) this.expr(body[key], c, inner);
+    this.exprExcept(body, ['type', 'table', 'from'], c, inner);
   }
 
   private use(body: Obj, c: MysqlCollector): void {
@@ -575,6 +559,11 @@ export class MysqlFactsWalker {
 
   // ── expressions ────────────────────────────────────────────────────────────────────────
 
+  /** Walks every key of a statement body but those already handled (RETURNING, hints, keys a later node-sql-parser adds). */
+  private exprExcept(body: Obj, handled: readonly string[], c: MysqlCollector, scopes: Scopes): void {
+    for (const [key, value] of Object.entries(body)) if (!handled.includes(key)) this.expr(value, c, scopes);
+  }
+
   /** Walks any subtree: what it does not know it descends into, so nothing is skipped. */
   private expr(node: unknown, c: MysqlCollector, scopes: Scopes): void {
     if (node === null || typeof node !== 'object') return;
@@ -640,18 +629,99 @@ function parseWithNodeSqlParser(text: string): { ast: Obj; tableList: string[] }
 }
 
 /**
- * Reserved words right after SELECT/INSERT/REPLACE/UPDATE/DELETE that change only scheduling,
- * optimisation or error handling (node-sql-parser has no grammar for most): dropped before
- * parsing. Reserved, so none can be a column's name.
+ * Words after SELECT/INSERT/REPLACE/UPDATE/DELETE that change only scheduling, caching,
+ * optimisation or error handling, in any order (node-sql-parser has no grammar for most, and
+ * reads `SELECT DISTINCT SQL_BUFFER_RESULT ssn` as a column sql_buffer_result aliased ssn):
+ * dropped before parsing, as is ALL (the default); DISTINCTROW is DISTINCT. The non-reserved
+ * ones could be a column's name: where one is followed by what ends a select item, the
+ * statement is not read.
  */
 const MODIFIERS = new Set(['HIGH_PRIORITY', 'LOW_PRIORITY', 'DELAYED', 'STRAIGHT_JOIN', 'SQL_SMALL_RESULT', 'SQL_BIG_RESULT', 'SQL_CALC_FOUND_ROWS', 'IGNORE']);
+const NON_RESERVED_MODIFIERS = new Set(['SQL_BUFFER_RESULT', 'SQL_CACHE', 'SQL_NO_CACHE', 'QUICK']);
 const MODIFIED = new Set(['SELECT', 'INSERT', 'REPLACE', 'UPDATE', 'DELETE']);
 
 function withoutModifiers(tokens: readonly MysqlToken[]): readonly MysqlToken[] {
   if (!MODIFIED.has(wordAt(tokens, 0) ?? '')) return tokens;
+  const out: MysqlToken[] = [tokens[0]!];
   let k = 1;
-  while (MODIFIERS.has(wordAt(tokens, k) ?? '')) k++;
-  return k === 1 ? tokens : [tokens[0]!, ...tokens.slice(k).map((t, i) => (i === 0 ? { ...t, spaced: true } : t))];
+  let dropped = false;
+  for (; k < tokens.length; k++) {
+    const word = wordAt(tokens, k) ?? '';
+    if (word === 'DISTINCT') {
+      out.push(tokens[k]!);
+      continue;
+    }
+    if (word === 'DISTINCTROW') {
+      out.push({ ...tokens[k]!, text: 'DISTINCT', value: 'DISTINCT' });
+      dropped = true;
+      continue;
+    }
+    if (NON_RESERVED_MODIFIERS.has(word)) {
+      const next = tokens[k + 1];
+      const endsItem = next === undefined || (next.type === 'op' && (next.text === ',' || next.text === '.')) || ['FROM', 'AS'].includes(wordAt(tokens, k + 1) ?? '');
+      if (wordAt(tokens, 0) === 'SELECT' && endsItem) {
+        throw new MysqlParseError(`${word} could be an option or a column here`);
+      }
+    } else if (!MODIFIERS.has(word) && !(word === 'ALL' && wordAt(tokens, 0) === 'SELECT')) {
+      break;
+    }
+    dropped = true;
+  }
+  if (!dropped) return tokens;
+  const rest = tokens.slice(k);
+  return [...out, ...rest.map((t, i) => (i === 0 ? { ...t, spaced: true } : t))];
+}
+
+/**
+ * `BINARY expr` (a cast): node-sql-parser reads `SELECT BINARY ssn` as a column `binary` aliased
+ * ssn. The operator changes no fact, so it is dropped where it can only be one: after an
+ * operator or a keyword that starts an expression (not `AS BINARY`, `CHARACTER SET binary` or a
+ * column's type).
+ */
+const BEFORE_OPERAND = new Set(['SELECT', 'WHERE', 'AND', 'OR', 'NOT', 'XOR', 'BY', 'ON', 'HAVING', 'WHEN', 'THEN', 'ELSE', 'DISTINCT', 'LIKE', 'IN', 'IS', 'RETURN', 'CASE', 'BETWEEN']);
+
+function withoutBinaryOperator(tokens: readonly MysqlToken[]): readonly MysqlToken[] {
+  if (!tokens.some((t) => t.type === 'word' && t.value === 'BINARY')) return tokens;
+  const out: MysqlToken[] = [];
+  let dropped = false;
+  tokens.forEach((t, k) => {
+    const prev = tokens[k - 1];
+    const operand = prev !== undefined && ((prev.type === 'op' && prev.text !== '.' && prev.text !== ')') || (prev.type === 'word' && BEFORE_OPERAND.has(prev.value)));
+    if (t.type === 'word' && t.value === 'BINARY' && operand) {
+      dropped = true;
+      return;
+    }
+    out.push(dropped ? { ...t, spaced: true } : t);
+    dropped = false;
+  });
+  return out;
+}
+
+/**
+ * Words reserved in both MySQL and MariaDB: never a name unless quoted. A fact naming one that
+ * the text never quotes is node-sql-parser reading a keyword as a name (and so, likely, a name
+ * as an alias): the statement is not read. (DEFAULT is not here: node-sql-parser gives `VALUES (DEFAULT)` as a column.)
+ */
+const RESERVED = new Set([
+  'all', 'and', 'as', 'between', 'binary', 'both', 'by', 'case', 'char', 'character', 'collate', 'convert', 'current_date',
+  'current_time', 'current_timestamp', 'current_user', 'delayed', 'delete', 'distinct', 'distinctrow', 'div',
+  'dual', 'else', 'exists', 'false', 'for', 'force', 'from', 'group', 'having', 'high_priority', 'ignore', 'in', 'index',
+  'infile', 'insert', 'interval', 'into', 'is', 'join', 'key', 'leading', 'like', 'limit', 'localtime', 'localtimestamp',
+  'lock', 'low_priority', 'match', 'mod', 'not', 'null', 'on', 'or', 'order', 'outfile', 'regexp', 'replace', 'rlike',
+  'select', 'separator', 'set', 'sql_big_result', 'sql_calc_found_rows', 'sql_small_result', 'straight_join', 'then',
+  'trailing', 'true', 'union', 'update', 'use', 'using', 'utc_date', 'utc_time', 'utc_timestamp', 'values', 'when',
+  'where', 'with', 'xor',
+]);
+
+function checkReservedNames(collectors: readonly MysqlCollector[], tokens: readonly MysqlToken[]): void {
+  const quoted = new Set(tokens.filter((t) => t.type === 'ident').map((t) => t.value.toLowerCase()));
+  for (const c of collectors) {
+    for (const name of [...c.columns, ...c.tables]) {
+      for (const part of name.split('.')) {
+        if (RESERVED.has(part) && !quoted.has(part)) throw new MysqlParseError(`the parser read the keyword ${part.toUpperCase()} as a name`);
+      }
+    }
+  }
 }
 
 /**
@@ -668,27 +738,6 @@ function checkCompound(tokens: readonly MysqlToken[]): void {
   if (compound) throw new MysqlParseError('compound statements (BEGIN … END) are not read by the policy parser');
 }
 
-function toFacts(c: MysqlCollector): StatementFacts {
-  const facts: StatementFacts = {
-    kind: c.kind,
-    tables: [...c.tables].sort(),
-    writes: [...c.writes].sort(),
-    columns: [...c.columns].sort(),
-    functions: [...c.functions].sort(),
-    whereAbsent: c.whereAbsent,
-    features: [...c.features].sort(),
-    text: c.text,
-    nested: c.nested,
-  };
-  if (c.actions.size > 0) facts.actions = [...c.actions].sort();
-  if (c.parserSettings.size > 0) facts.parserSettings = [...c.parserSettings].sort();
-  if (c.readsAnyColumn.size > 0) facts.readsAnyColumn = [...c.readsAnyColumn].sort();
-  if (c.prepare) facts.prepare = c.prepare;
-  if (c.executes.size > 0) facts.executes = [...c.executes].sort();
-  if (c.deallocates.size > 0) facts.deallocates = [...c.deallocates].sort();
-  if (c.location) facts.location = c.location;
-  return facts;
-}
 
 /** Statements that can sit inside another (subqueries, CTE bodies, EXPLAIN, CREATE … AS, views). */
 const NESTED_TYPES = new Set(['select', 'insert', 'replace', 'update', 'delete']);
