@@ -52,7 +52,7 @@ export interface ExtendSessionResponse {
 
 export interface ConnectionInfo {
   name: string;
-  type: 'postgres';
+  type: 'postgres' | 'mysql';
   database: string;
   defaultDuration: string;
   maxDuration: string;
@@ -85,7 +85,7 @@ export interface CreateSessionResponse {
   };
   /** What a local client uses to log in to the tunnel. Never the upstream secret. */
   database: {
-    type: 'postgres';
+    type: 'postgres' | 'mysql';
     name: string;
     user: string;
     password: string;

@@ -1,5 +1,5 @@
 import type { ReviewInfo, SessionInfo } from '../api/types.js';
-import { psqlLine, withoutPassword, type LocalEndpoint } from '../client/local-endpoint.js';
+import { clientLine, passwordVariable, withoutPassword, type LocalEndpoint } from '../client/local-endpoint.js';
 import type { TunnelEnd } from '../client/tunnel.js';
 import type { IO } from './io.js';
 import { relativeText, spanText, whenText } from './time-text.js';
@@ -75,11 +75,11 @@ export class ConnectPrinter {
     const where = endpoint.socket ?? `${endpoint.host}:${endpoint.port}`;
     if (mode.kind === 'command') {
       // Its stdout is the command's: the details go to stderr, without the password.
-      io.err(`DATABASE_URL=${withoutPassword(endpoint.url)} (the password is in PGPASSWORD)\n`);
+      io.err(`DATABASE_URL=${withoutPassword(endpoint.url)} (the password is in ${passwordVariable(endpoint)})\n`);
     } else if (options.envFile !== undefined) {
-      io.out(`set -a; . '${options.envFile}'; set +a; psql\n`);
+      io.out(`set -a; . '${options.envFile}'; set +a; ${endpoint.type === 'mysql' ? 'mariadb -u "$MYSQL_USER" "$MYSQL_DATABASE"' : 'psql'}\n`);
     } else {
-      io.out(`${psqlLine(endpoint)}\n`);
+      io.out(`${clientLine(endpoint)}\n`);
       io.out(`DATABASE_URL=${endpoint.url}\n`);
     }
     const expiry = `expires ${whenText(endpoint.expiresAt, this.now())}`;

@@ -39,7 +39,8 @@ export interface LocalTunnelRecord {
   /** A background tunnel ends its session when this process exits (`--owner`). */
   owner?: number;
   address: ListenAddress;
-  database: { user: string; name: string };
+  /** `type` absent in records written before MySQL: postgres. */
+  database: { user: string; name: string; type?: 'postgres' | 'mysql' };
   /** Background tunnels only: the session's local password, for `hoopctl env` and reuse. */
   password?: string;
   expiresAt: string;

@@ -46,7 +46,7 @@ export async function findReusableTunnel(
     }
     if (session.status !== 'active' || Date.parse(session.expiresAt) <= target.now) continue;
     if (session.issuer !== me.issuer || session.subject !== me.subject) continue;
-    const endpoint = localEndpoint({ address: record.address, database: { type: 'postgres', name: record.database.name, user: record.database.user, password: record.password! }, session });
+    const endpoint = localEndpoint({ address: record.address, database: { type: record.database.type ?? 'postgres', name: record.database.name, user: record.database.user, password: record.password! }, session });
     return { record, session, endpoint };
   }
   return undefined;

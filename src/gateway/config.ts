@@ -39,7 +39,7 @@ export type UpstreamTlsMode = 'disable' | 'require' | 'verify-full';
 
 export interface ConnectionConfig {
   name: string;
-  type: 'postgres';
+  type: 'postgres' | 'mysql';
   host: string;
   port: number;
   database: string;
@@ -538,7 +538,7 @@ function parseLogin(node: ConfigNode): LoginConfig | undefined {
 
 function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, adminGroups: string[], gatewayIdentity: AzureIdentityConfig | undefined): ConnectionConfig {
   node.onlyKeys(['type', 'host', 'port', 'database', 'user', 'password', 'azure', 'tls', 'access', 'maxConnections', 'roles', 'reviewers', 'policy', 'masking', 'audit']);
-  const type = node.child('type').oneOf(['postgres'] as const);
+  const type = node.child('type').oneOf(['postgres', 'mysql'] as const);
   const portNode = node.child('port');
   const tlsNode = node.child('tls');
   let tls: ConnectionConfig['tls'] = { mode: 'disable' };
@@ -585,7 +585,7 @@ function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, admi
     name,
     type,
     host: node.child('host').string(),
-    port: portNode.present ? portNode.integer(1, 65535) : 5432,
+    port: portNode.present ? portNode.integer(1, 65535) : type === 'mysql' ? 3306 : 5432,
     database: node.child('database').string(),
     user: node.child('user').string(),
     password,
@@ -599,7 +599,7 @@ function parseConnection(name: string, node: ConfigNode, ctx: ParseContext, admi
       maxConnections: sessionConnections,
     },
     maxConnections,
-    roles: parseRoles(node.child('roles')),
+    roles: type === 'mysql' && node.child('roles').present ? node.child('roles').fail('is not supported for type: mysql yet', 'grant the gateway user only what sessions may do, or use policy rules') : parseRoles(node.child('roles')),
     reviewers: parseReviewers(node.child('reviewers'), adminGroups),
     policy: parsePolicyConfig(node.child('policy')),
     maxStatementBytes: parseMaxStatementBytes(node.child('policy')),

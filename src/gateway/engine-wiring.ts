@@ -3,7 +3,11 @@ import type { SessionAuditBudget } from '../audit/session-budget.js';
 import { keepParams, keepStatementText } from '../audit/statement-text.js';
 import type { Engine } from '../engine/engine.js';
 import { CatalogClient } from '../engine/postgres/catalog-client.js';
+import { MysqlEngine } from '../engine/mysql/mysql-engine.js';
+import { MysqlResultMasking } from '../engine/mysql/result-masking.js';
+import { MysqlStatementGuard } from '../engine/mysql/statement-guard.js';
 import { PostgresEngine, type PostgresTarget } from '../engine/postgres/postgres-engine.js';
+import { Masker, selectForGroups } from '../masking/masker.js';
 import { NotificationTaint } from '../engine/postgres/notification-taint.js';
 import { ReplyTracker } from '../engine/postgres/reply-tracker.js';
 import { maskingFor, ResultMasking } from '../engine/postgres/result-masker.js';
@@ -61,6 +65,7 @@ export interface EngineWiring {
 
 /** The engine for one configured connection, with policy and audit in its data path. */
 export function createEngine(connection: ConnectionConfig, wiring: EngineWiring): Engine {
+  if (connection.type === 'mysql') return createMysqlEngine(connection, wiring);
   const audited = auditStatementRecorder(wiring.recorder, wiring.logger, { budget: wiring.auditBudget, maxStatementBytes: wiring.maxStatementBytes });
   const recorder = wiring.metrics ? measuredRecorder(audited, wiring.metrics) : audited;
   const timed = (p: StatementPolicy) => (wiring.metrics ? measuredPolicy(p, wiring.metrics) : p);
@@ -129,6 +134,46 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
     },
     onClose: catalog && (() => catalog.close()),
   });
+}
+
+/** The MySQL / MariaDB engine for a `type: mysql` connection: the same policy, reviews, audit and masking. */
+export function createMysqlEngine(connection: ConnectionConfig, wiring: EngineWiring): MysqlEngine {
+  const recorder = auditStatementRecorder(wiring.recorder, wiring.logger, { budget: wiring.auditBudget, maxStatementBytes: wiring.maxStatementBytes });
+  const policy = statementPolicy(wiring.policy, connection);
+  const budget = wiring.auditBudget;
+  const reviews = wiring.reviews && statementReviewer(wiring.reviews, wiring.logger);
+  const masking = connection.masking && wiring.maskingHashKey ? withHashKey(connection.masking, wiring.maskingHashKey) : connection.masking;
+  return new MysqlEngine({
+    target: { host: connection.host, port: connection.port, database: connection.database, user: connection.user, password: wiring.password, tls: connection.tls },
+    name: connection.name,
+    maxConnections: connection.maxConnections,
+    logger: wiring.logger,
+    onAuthFailure: (failure) =>
+      reportInBackground(
+        wiring.logger,
+        'a failed local login',
+        failure.session.id,
+        wiring.recorder.recordInBackground(failure.session.id, 'local_auth_failed', { failures: failure.failures, locked: failure.locked, reason: failure.reason }),
+      ),
+    hooks: (session) => {
+      const masker = masking ? new Masker(masking, session.groups) : undefined;
+      const results = masker?.enabled ? new MysqlResultMasking(masker, maskedColumnNames(masking!, session.groups)) : undefined;
+      const guard = new MysqlStatementGuard({
+        session,
+        policy: budget ? budgetedPolicy(policy, budget, session.id) : policy,
+        recorder,
+        logger: wiring.logger,
+        ...(reviews ? { reviews } : {}),
+        ...(results ? { takeMaskedCounts: () => results.takeCounts() } : {}),
+      });
+      return { guard, ...(results ? { masking: results } : {}) };
+    },
+  });
+}
+
+/** The column names the caller's masking rules name (the last segment of each pattern). */
+export function maskedColumnNames(config: MaskingConfig, groups: readonly string[]): string[] {
+  return (selectForGroups(config, groups)?.columns ?? []).map((rule) => rule.pattern.split('.').pop() ?? '');
 }
 
 /** The connection's masking rules with the gateway's real hash key, group overrides included. */

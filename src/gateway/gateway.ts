@@ -192,7 +192,15 @@ async function startLocked(config: GatewayConfig, deps: GatewayDeps, secrets: Ga
   const parser = new ParserPool({ workers: config.parser.workers, timeoutMs: config.parser.timeoutMs, maxHeapBytes: config.parser.heapLimitBytes, logger });
   const policies = new Map<string, PolicyEngine>();
   for (const connection of config.connections.values()) {
-    policies.set(connection.name, new PolicyEngine(connection.policy, { parser, maxStatementBytes: connection.maxStatementBytes }));
+    policies.set(
+      connection.name,
+      new PolicyEngine(
+        connection.policy,
+        connection.type === 'mysql'
+          ? { dialect: 'mysql', database: connection.database, maxStatementBytes: connection.maxStatementBytes }
+          : { parser, maxStatementBytes: connection.maxStatementBytes },
+      ),
+    );
   }
   const notifier = config.webhook ? new WebhookNotifier({ ...config.webhook, ...deps.webhook, logger, fetch: deps.fetch, outbox: store }) : undefined;
   const reviews = new ReviewManager({

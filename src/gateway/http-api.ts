@@ -249,7 +249,7 @@ export class HttpApi {
       session: toSessionInfo(session),
       ...(review ? { review: toReviewInfo(review) } : {}),
       ssh: this.options.ssh(),
-      database: { type: 'postgres', name: connection.database, user: connection.user, password: session.localPassword },
+      database: { type: connection.type, name: connection.database, user: connection.user, password: session.localPassword },
     };
   }
 
@@ -507,7 +507,7 @@ function toFailure(v: ChainVerification): AuditVerifyResponse['failures'][number
   return { sessionId: v.sessionId, seq: v.broken!.seq, failure: v.broken!.failure, message: v.broken!.message };
 }
 
-function toConnectionInfo(c: { name: string; type: 'postgres'; database: string; access: { defaultDurationMs: number; maxDurationMs: number } }): ConnectionInfo {
+function toConnectionInfo(c: { name: string; type: 'postgres' | 'mysql'; database: string; access: { defaultDurationMs: number; maxDurationMs: number } }): ConnectionInfo {
   return {
     name: c.name,
     type: c.type,

@@ -1,13 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EngineSession } from '../../src/engine/engine.js';
-import {
-  StatementGuard,
-  type HeldOutcome,
-  type HeldStatement,
-  type HoldRequest,
-  type StatementReviewer,
-} from '../../src/engine/postgres/statement-guard.js';
+import { StatementGuard } from '../../src/engine/postgres/statement-guard.js';
 import { statementPolicy } from '../../src/gateway/engine-wiring.js';
 import type { ConnectionConfig } from '../../src/gateway/config.js';
 import { silentLogger } from '../../src/logger.js';
@@ -15,49 +8,10 @@ import { loadPolicyParser, PolicyEngine } from '../../src/policy/policy-engine.j
 import { encodeFrontendMessage, type BackendMessage } from '../../src/protocol/postgres/index.js';
 import { policyFrom } from '../policy/helpers.js';
 import { RawPgClient } from './raw-client.js';
+import { TestReviewer } from './test-reviewer.js';
 import { pgError, startEngineHarness, type EngineHarness } from './helpers.js';
 
 const POLICY = policyFrom({ rules: [{ name: 'no-ddl', match: { statements: ['create', 'drop', 'truncate'] }, action: 'review' }] });
-
-/**
- * The review manager's side, driven by the test: each held statement waits until the test
- * decides it. The real manager is exercised end to end in test/e2e/reviews.test.ts; here the
- * point is what the engine does on the wire around a hold.
- */
-class TestReviewer implements StatementReviewer {
-  readonly held: { request: HoldRequest; decide: (outcome: HeldOutcome) => void; withdrawn?: string }[] = [];
-  preapprovedText: string | undefined;
-  failing = false;
-  private waiters: (() => void)[] = [];
-
-  preapproved(_session: EngineSession, text: string): string | undefined {
-    return text === this.preapprovedText ? 'rev_pre' : undefined;
-  }
-
-  async hold(request: HoldRequest): Promise<HeldStatement> {
-    if (this.failing) throw new Error('review store unavailable');
-    let decide!: (outcome: HeldOutcome) => void;
-    const outcome = new Promise<HeldOutcome>((resolve) => (decide = resolve));
-    const entry: TestReviewer['held'][number] = { request, decide };
-    this.held.push(entry);
-    for (const wake of this.waiters.splice(0)) wake();
-    return {
-      reviewId: `rev_${this.held.length}`,
-      timeoutMs: 600_000,
-      reviewerGroups: ['dba'],
-      outcome,
-      withdraw: (reason) => {
-        entry.withdrawn = reason;
-        decide({ status: 'withdrawn', reason });
-      },
-    };
-  }
-
-  /** Resolves once `n` statements have been held. */
-  async heldCount(n: number): Promise<void> {
-    while (this.held.length < n) await new Promise<void>((resolve) => this.waiters.push(resolve));
-  }
-}
 
 describe('statement guard: statements held for review, on the wire', () => {
   let h: EngineHarness;

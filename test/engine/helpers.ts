@@ -39,7 +39,8 @@ export interface HarnessOptions {
   engine?: Partial<PostgresEngineOptions>;
 }
 
-function recordingLogger(logs: EngineHarness['logs']): Logger {
+/** A logger that keeps every line, for assertions. */
+export function recordingLogger(logs: EngineHarness['logs']): Logger {
   const at = (level: string) => (message: string, fields?: Record<string, unknown>) => void logs.push({ level, message, fields });
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }

@@ -54,6 +54,16 @@ describe('gateway config', () => {
     expect(config.webhook).toBeUndefined();
   });
 
+  it('reads a type: mysql connection (port 3306 by default) and refuses database roles for it', () => {
+    const tree: any = base();
+    const { port: _port, ...rest } = tree.connections['orders-db'];
+    tree.connections['shop-db'] = { ...rest, type: 'mysql', database: 'shop' };
+    const shop = parseGatewayConfig(tree, ctx).connections.get('shop-db')!;
+    expect(shop).toMatchObject({ type: 'mysql', port: 3306, database: 'shop', tls: { mode: 'require' } });
+    tree.connections['shop-db'].roles = { agents: 'agent_ro' };
+    expect(errorOf(tree).message).toContain('is not supported for type: mysql');
+  });
+
   it('reads reviews: session approval, reviewers, a rule timeout and the webhook', () => {
     const tree: any = base();
     const orders = tree.connections['orders-db'];

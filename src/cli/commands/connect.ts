@@ -327,7 +327,7 @@ class TunnelRegistration {
       processStart: processStartTime(deps.pid),
       ...(options.owner !== undefined ? { owner: options.owner } : {}),
       address: ready.address,
-      database: { user: endpoint.user, name: endpoint.database },
+      database: { user: endpoint.user, name: endpoint.database, type: endpoint.type },
       ...(mode === 'background' ? { password: endpoint.password } : {}),
       expiresAt: session.expiresAt,
       startedAt: new Date(deps.now()).toISOString(),

@@ -30,6 +30,7 @@ import { ConversationState } from './conversation-state.js';
 import { checkStartupParams } from './startup-params.js';
 import { loginSettingsProblem } from './parser-settings.js';
 import { loginUpstream, sendUpstreamCancel, upstreamFailureReport, type Dialer, type PostgresTarget } from './upstream-connect.js';
+import { whenStreamClosed } from '../stream-closed.js';
 import { fatal } from './wire.js';
 
 /** What every connection of one engine shares. */
@@ -54,12 +55,6 @@ export interface ConnectionDeps {
 }
 
 type Phase = 'startup' | 'auth' | 'upstream' | 'relay' | 'closing';
-
-/** Resolves when the stream has emitted 'close' (or already has). */
-function whenStreamClosed(stream: Duplex): Promise<void> {
-  if ((stream as { closed?: boolean }).closed === true) return Promise.resolve();
-  return new Promise((resolve) => stream.once('close', () => resolve()));
-}
 
 const writable = (stream: Duplex): boolean => !stream.destroyed && !stream.writableEnded;
 
