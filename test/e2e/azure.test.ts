@@ -143,7 +143,12 @@ describe('hoopctl gateway serve on Azure (local stand-ins)', () => {
     expect(vault.requests.some((r) => r.authorized)).toBe(true);
     expect(identity.tokensFor('https://vault.azure.net').length).toBeGreaterThan(0);
     // Checked once at start, so a missing role assignment shows in the log before a session needs it.
-    expect(gateway.stderr()).toMatch(/"message":"database credentials ready","connection":"orders-db","source":"azure-ad"/);
+    const lines = gateway
+      .stderr()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toContainEqual(expect.objectContaining({ message: 'database credentials ready', connection: 'orders-db', source: 'azure-ad' }));
   });
 
   it('a rotated Key Vault password: the next login reads it again and goes through; open connections keep theirs', async () => {
