@@ -97,7 +97,7 @@ export function registerDatabaseTools(server: McpServer, deps: DatabaseToolsDeps
       inputSchema: {
         ...connectionArg,
         sql: z.string().min(1).describe('the SQL text'),
-        params: z.array(z.union([z.string(), z.number(), z.boolean(), z.null()])).optional().describe('values for $1, $2… placeholders'),
+        params: z.array(z.union([z.string(), z.number(), z.boolean(), z.null()])).optional().describe('values for the placeholders: $1, $2… (PostgreSQL) or ? (MySQL)'),
         max_rows: z.number().int().positive().max(deps.maxRows).optional().describe(`rows to return at most (default and limit ${deps.maxRows})`),
       },
       annotations: { openWorldHint: true },
@@ -155,7 +155,7 @@ export function registerDatabaseTools(server: McpServer, deps: DatabaseToolsDeps
       const columns: DescribedColumn[] = rows.rows.map(([, type, nullable, dflt, key], i) => ({
         name: names[i]!,
         type: String(type),
-        nullable: nullable === true,
+        nullable: nullable === true || nullable === 1,
         default: dflt === null ? null : String(dflt),
         key: key === null ? null : String(key),
         masked: policy.masked.get(names[i]!) ?? null,

@@ -6,13 +6,14 @@ import type { LocalEndpoint } from '../client/local-endpoint.js';
 import type { TunnelOptions } from '../client/tunnel.js';
 import type { Logger } from '../logger.js';
 import { registerDatabaseTools } from './database-tools.js';
+import type { ReviewLister } from './held-review-lookup.js';
 import { TunnelAccess } from './tunnel-access.js';
 
 export interface LocalMcpServerOptions {
   gateway: SessionGateway & {
     getReview(id: string, options?: { waitSeconds?: number }): Promise<ReviewInfo>;
     testPolicy(connection: string, sql: string): Promise<PolicyTestResponse>;
-  };
+  } & ReviewLister;
   connection: string;
   duration?: string;
   reason?: string;
