@@ -236,7 +236,9 @@ export const MYSQL_CATALOG: CatalogQueries = {
       `FROM information_schema.columns c WHERE c.table_schema = ${schema === undefined ? 'DATABASE()' : '?'} AND c.table_name = ? ORDER BY c.ordinal_position`,
     params: schema === undefined ? [table] : [schema, table],
   }),
-  explain: (sql) => `EXPLAIN FORMAT=JSON ${sql}`,
+  // The gateway's policy reads plain EXPLAIN (not FORMAT=JSON): one line per row of its table.
+  explain: (sql) => `EXPLAIN ${sql}`,
+  planLines: (columns, rows) => rows.map((row) => columns.flatMap((c, i) => (row[i] === null ? [] : [`${c.name}=${String(row[i])}`])).join(' ')),
   quoteIdentifier: quoteIdent,
   quoteTable: (schema, table) => (schema === undefined ? quoteIdent(table) : `${quoteIdent(schema)}.${quoteIdent(table)}`),
 };
