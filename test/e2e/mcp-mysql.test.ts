@@ -1,4 +1,5 @@
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalMariadb, type LocalMariadb } from '../../src/dev/embedded-mariadb.js';
 import { APP_PASSWORD, seedShop } from '../engine/mysql-harness.js';
@@ -123,5 +124,36 @@ describe('hoopctl mcp on a MySQL (MariaDB) connection', () => {
     const status = await callTool(client, 'review_status', { review_id: reviewId, wait_seconds: 20 });
     expect(status.structuredContent).toMatchObject({ status: 'completed', reviewId, command: 'DELETE 1' });
     expect((await callTool(client, 'query', { sql: 'SELECT COUNT(*) AS n FROM orders' })).structuredContent.rows).toEqual([[2]]);
+  });
+
+  it('finds the review of a held statement sent with ? parameters; a rejection comes back through review_status as denied', async () => {
+    const answer = await callTool(client, 'query', { sql: 'DELETE FROM orders WHERE id = ?', params: [2] });
+    expect(answer.structuredContent).toMatchObject({ status: 'pending_review', rule: 'reviewed-deletes' });
+    const reviewId = answer.structuredContent.reviewId as string;
+    expect((await pendingReview(gw, (r) => r.id === reviewId)).statement).toMatchObject({ text: 'DELETE FROM orders WHERE id = 2' });
+    await gw.api(`/api/v1/reviews/${reviewId}/reject`, { method: 'POST', token: await gw.token('bob', ['dba']), body: { reason: 'keep it' } });
+    const status = await callTool(client, 'review_status', { review_id: reviewId, wait_seconds: 20 });
+    expect(status.isError).toBe(true);
+    expect(status.structuredContent).toMatchObject({ status: 'denied', reviewId });
+    expect(status.structuredContent.reason).toContain('keep it');
+    expect((await callTool(client, 'query', { sql: 'SELECT id FROM orders ORDER BY id' })).structuredContent.rows).toEqual([[1], [2]]);
+  });
+
+  it('serves the MySQL connection on the gateway’s /api/mcp too: rows, masking, and a held statement’s review', async () => {
+    const token = await gw.token('alice', ['agents']);
+    const transport = new StreamableHTTPClientTransport(new URL(`${gw.gateway.apiUrl}/api/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
+    const remote = new Client({ name: 'remote-agent', version: '2.0.0' });
+    await remote.connect(transport);
+    try {
+      const rows = await callTool(remote, 'query', { connection: 'shop-db', sql: 'SELECT name, email FROM customers WHERE id = 2' });
+      expect(rows.structuredContent).toMatchObject({ status: 'completed', command: 'SELECT 1', rows: [['Grace', '[redacted]']] });
+      const held = await callTool(remote, 'query', { connection: 'shop-db', sql: 'DELETE FROM orders WHERE id = 2' });
+      expect(held.structuredContent).toMatchObject({ status: 'pending_review', rule: 'reviewed-deletes' });
+      const reviewId = held.structuredContent.reviewId as string;
+      await gw.api(`/api/v1/reviews/${reviewId}/approve`, { method: 'POST', token: await gw.token('bob', ['dba']), body: {} });
+      expect((await callTool(remote, 'review_status', { review_id: reviewId, wait_seconds: 20 })).structuredContent).toMatchObject({ status: 'completed', command: 'DELETE 1' });
+    } finally {
+      await remote.close().catch(() => undefined);
+    }
   });
 });
