@@ -23,6 +23,7 @@ export interface LocalMcpServerOptions {
   /** The session's context before the MCP client is known (where hoopctl runs). */
   baseContext: Record<string, unknown>;
   existing?: LocalEndpoint;
+  existingSessionId?: string;
   tunnel?: Omit<Partial<TunnelOptions>, 'gateway' | 'listen'>;
   logger: Logger;
 }
@@ -56,6 +57,7 @@ export function createLocalMcpServer(options: LocalMcpServerOptions): { server: 
     }),
     applicationName: () => `hoopctl-mcp ${agentName(client())}`,
     existing: options.existing,
+    existingSessionId: options.existingSessionId,
     openWaitMs: options.reviewWaitMs,
     tunnel: options.tunnel,
     logger: options.logger,

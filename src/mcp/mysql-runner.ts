@@ -84,8 +84,7 @@ export class MysqlSqlRunner implements SqlRunner {
       broken = failure.kind === 'ended' || typeof (err as { errno?: unknown }).errno !== 'number' || (err as { fatal?: boolean }).fatal === true;
       return { ok: false, failure };
     } finally {
-      const claimed = await watching;
-      if (claimed !== undefined) this.claimed.delete(claimed);
+      void watching.then((claimed) => claimed !== undefined && this.claimed.delete(claimed));
       this.busy.delete(connection);
       if (!this.closed) {
         if (broken) connection.destroy();
@@ -165,7 +164,7 @@ function collect(connection: mysql.PoolConnection, sql: string, maxRows: number)
           const keyword = keywords[Math.min(i, keywords.length - 1)] ?? '';
           const count = result.columns !== undefined ? result.seen : result.affected;
           return {
-            command: [keyword || (result.columns !== undefined ? 'SELECT' : ''), count].filter((part) => part !== '' && part !== null).join(' '),
+            command: [keyword || (result.columns !== undefined ? 'SELECT' : 'OK'), count].filter((part) => part !== null).join(' '),
             columns: result.columns ?? [],
             rows: result.rows,
             rowCount: count,

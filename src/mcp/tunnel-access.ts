@@ -23,6 +23,8 @@ export interface TunnelAccessOptions {
   applicationName: () => string;
   /** A running tunnel to use instead of opening a session (a background tunnel); it is not ended here. */
   existing?: LocalEndpoint;
+  /** The session of `existing`, for finding the reviews of its held statements. */
+  existingSessionId?: string;
   /** How long a tool call waits for a session that needs approval before it answers with the review. */
   openWaitMs: number;
   /** How long a tool call waits for the session to open otherwise (default 30 s). */
@@ -122,7 +124,7 @@ export class TunnelAccess {
 
   private async openRunner(): Promise<SqlRunner> {
     const endpoint = this.options.existing ?? (await this.openTunnel());
-    const findHeld = heldReviewLookup(this.options.gateway, { connection: this.options.connection, sessionId: () => this.sessionId });
+    const findHeld = heldReviewLookup(this.options.gateway, { connection: this.options.connection, sessionId: () => this.sessionId ?? this.options.existingSessionId });
     return this.explainingSessionEnd(runnerForEndpoint(endpoint, { applicationName: this.options.applicationName(), findHeld }));
   }
 
