@@ -94,6 +94,7 @@ describe('hoopctl mcp on a MySQL (MariaDB) connection', () => {
     expect(columns[2]).toMatchObject({ name: 'email', type: 'varchar(200)', nullable: true, default: null, masked: 'redact' });
     expect(columns[3]).toMatchObject({ name: 'ssn', decision: 'deny', rule: 'no-ssn' });
     const orders = await callTool(client, 'describe_table', { table: 'orders', schema: 'shop' });
+    expect(orders.structuredContent).toMatchObject({ status: 'completed', table: '`shop`.`orders`' });
     expect(orders.structuredContent.columns).toEqual([
       expect.objectContaining({ name: 'id', key: 'primary key' }),
       expect.objectContaining({ name: 'customer_id', nullable: false, key: 'references shop.customers' }),
@@ -154,6 +155,18 @@ describe('hoopctl mcp on a MySQL (MariaDB) connection', () => {
       expect((await callTool(remote, 'review_status', { review_id: reviewId, wait_seconds: 20 })).structuredContent).toMatchObject({ status: 'completed', command: 'DELETE 1' });
     } finally {
       await remote.close().catch(() => undefined);
+    }
+  });
+
+  it('answers a statement the session’s expiry cut short (ER_CONNECTION_KILLED) as session_expired, with the hint', async () => {
+    const short = await stdioMcpClient(gw, 'shop-db', ['--duration', '2s']);
+    try {
+      const answer = await callTool(short.client, 'query', { sql: 'SELECT SLEEP(4)' });
+      expect(answer.isError).toBe(true);
+      expect(answer.structuredContent).toMatchObject({ status: 'failed', error: { code: 'session_expired' } });
+      expect(answer.structuredContent.hint).toContain('restart the server');
+    } finally {
+      await short.client.close().catch(() => undefined);
     }
   });
 });
