@@ -1,7 +1,8 @@
 /**
  * The seam between the MCP tools and a database engine: the tools hand SQL to a runner that
  * speaks the engine's wire protocol to the local tunnel, like any other client, so every guard
- * of the gateway applies unchanged. PostgreSQL implements it now (`postgres-runner.ts`).
+ * of the gateway applies unchanged: `postgres-runner.ts` (pg) and `mysql-runner.ts` (mysql2),
+ * chosen by the session's database type in `endpoint-runner.ts`.
  */
 
 /** A column of a result, as the server described it. */
