@@ -1,4 +1,4 @@
-import type { CreateSessionRequest, CreateSessionResponse, PolicyTestResponse, ReviewInfo, SessionInfo } from '../api/types.js';
+import type { CreateSessionRequest, CreateSessionResponse, PolicyTestResponse, ReviewInfo, ReviewStatus, SessionInfo } from '../api/types.js';
 import type { SessionGateway } from '../client/gateway-client.js';
 import type { HttpApi } from './http-api.js';
 import type { Identity } from './token-verifier.js';
@@ -36,6 +36,14 @@ export class InProcessGateway implements SessionGateway {
   async getReview(id: string, options: { waitSeconds?: number } = {}): Promise<ReviewInfo> {
     const wait = options.waitSeconds ? `?wait=${options.waitSeconds}` : '';
     return (await this.api.invoke<{ review: ReviewInfo }>(this.identity, 'GET', `/api/v1/reviews/${encodeURIComponent(id)}${wait}`)).review;
+  }
+
+  async listReviews(filter: { status?: ReviewStatus; limit?: number } = {}): Promise<ReviewInfo[]> {
+    const query = new URLSearchParams();
+    if (filter.status !== undefined) query.set('status', filter.status);
+    if (filter.limit !== undefined) query.set('limit', String(filter.limit));
+    const suffix = query.size > 0 ? `?${query.toString()}` : '';
+    return (await this.api.invoke<{ reviews: ReviewInfo[] }>(this.identity, 'GET', `/api/v1/reviews${suffix}`)).reviews;
   }
 
   testPolicy(connection: string, sql: string): Promise<PolicyTestResponse> {

@@ -97,7 +97,7 @@ export function registerDatabaseTools(server: McpServer, deps: DatabaseToolsDeps
       inputSchema: {
         ...connectionArg,
         sql: z.string().min(1).describe('the SQL text'),
-        params: z.array(z.union([z.string(), z.number(), z.boolean(), z.null()])).optional().describe('values for $1, $2… placeholders'),
+        params: z.array(z.union([z.string(), z.number(), z.boolean(), z.null()])).optional().describe('values for the placeholders: $1, $2… (PostgreSQL) or ? (MySQL)'),
         max_rows: z.number().int().positive().max(deps.maxRows).optional().describe(`rows to return at most (default and limit ${deps.maxRows})`),
       },
       annotations: { openWorldHint: true },
@@ -155,7 +155,7 @@ export function registerDatabaseTools(server: McpServer, deps: DatabaseToolsDeps
       const columns: DescribedColumn[] = rows.rows.map(([, type, nullable, dflt, key], i) => ({
         name: names[i]!,
         type: String(type),
-        nullable: nullable === true,
+        nullable: nullable === true || nullable === 1,
         default: dflt === null ? null : String(dflt),
         key: key === null ? null : String(key),
         masked: policy.masked.get(names[i]!) ?? null,
@@ -177,9 +177,10 @@ export function registerDatabaseTools(server: McpServer, deps: DatabaseToolsDeps
       const connection = connectionOf(args);
       const access = await deps.access(connection);
       if ('envelope' in access) return access.envelope;
-      const rows = await runRows(access, connection, access.runner.catalog.explain(args.sql), undefined, CATALOG_ROWS);
+      const { catalog } = access.runner;
+      const rows = await runRows(access, connection, catalog.explain(args.sql), undefined, CATALOG_ROWS);
       if (rows.status !== 'completed' || rows.kind !== 'rows') return rows;
-      return { status: 'completed', kind: 'plan', plan: rows.rows.map((r) => String(r[0])) };
+      return { status: 'completed', kind: 'plan', plan: catalog.planLines ? catalog.planLines(rows.columns, rows.rows) : rows.rows.map((r) => String(r[0])) };
     }),
   );
 
@@ -263,6 +264,9 @@ async function columnPolicy(deps: DatabaseToolsDeps, connection: string, table: 
         const column = perColumn ? columns[i]! : (columns[j] ?? output.column);
         if (output.strategy !== null && output.strategy !== 'detect') policy.masked.set(column, output.strategy);
       });
+      // No output columns in the report (a statement the gateway did not resolve them for): a text reading one column masks what it would mask.
+      const wouldMask = report.statements[0]?.wouldMask ?? [];
+      if (perColumn && outputs.length === 0 && wouldMask.length > 0 && wouldMask[0]!.strategy !== 'detect') policy.masked.set(columns[i]!, wouldMask[0]!.strategy);
       if (perColumn && report.decision !== 'allow') policy.decisions.set(columns[i]!, { decision: report.decision, rule: report.rule });
     });
     const detect = reports[0]?.detect ?? [];

@@ -9,9 +9,10 @@ import { Tunnel, type TunnelOptions } from '../client/tunnel.js';
 import { errorMessage, isHoopError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { registerDatabaseTools, type RunnerAccess } from './database-tools.js';
+import { runnerForEndpoint } from './endpoint-runner.js';
+import { heldReviewLookup, type ReviewLister } from './held-review-lookup.js';
 import { HeldStatements } from './held-statements.js';
 import { agentName } from './local-server.js';
-import { PostgresSqlRunner } from './postgres-runner.js';
 
 /** Who calls, as the gateway verified the bearer token. */
 export interface McpCaller {
@@ -23,7 +24,7 @@ export interface McpCaller {
 export type CallerGateway = SessionGateway & {
   getReview(id: string, options?: { waitSeconds?: number }): Promise<ReviewInfo>;
   testPolicy(connection: string, sql: string): Promise<PolicyTestResponse>;
-};
+} & ReviewLister;
 
 export interface McpHttpEndpointOptions<C extends McpCaller> {
   /** The gateway's API as `caller`, for the sessions each tool call opens. */
@@ -173,7 +174,8 @@ export class McpHttpEndpoint<C extends McpCaller = McpCaller> {
       };
     }
     const endpoint = localEndpoint(ready);
-    const runner = new PostgresSqlRunner({ ...endpoint, applicationName: `hoopctl-gateway-mcp ${agentName(client)}` }, { maxConnections: 1 });
+    const findHeld = heldReviewLookup(gateway, { connection, sessionId: () => ready.session.id });
+    const runner = runnerForEndpoint(endpoint, { applicationName: `hoopctl-gateway-mcp ${agentName(client)}`, maxConnections: 1, findHeld });
     let done = false;
     return {
       runner,

@@ -6,13 +6,14 @@ import type { LocalEndpoint } from '../client/local-endpoint.js';
 import type { TunnelOptions } from '../client/tunnel.js';
 import type { Logger } from '../logger.js';
 import { registerDatabaseTools } from './database-tools.js';
+import type { ReviewLister } from './held-review-lookup.js';
 import { TunnelAccess } from './tunnel-access.js';
 
 export interface LocalMcpServerOptions {
   gateway: SessionGateway & {
     getReview(id: string, options?: { waitSeconds?: number }): Promise<ReviewInfo>;
     testPolicy(connection: string, sql: string): Promise<PolicyTestResponse>;
-  };
+  } & ReviewLister;
   connection: string;
   duration?: string;
   reason?: string;
@@ -22,6 +23,7 @@ export interface LocalMcpServerOptions {
   /** The session's context before the MCP client is known (where hoopctl runs). */
   baseContext: Record<string, unknown>;
   existing?: LocalEndpoint;
+  existingSessionId?: string;
   tunnel?: Omit<Partial<TunnelOptions>, 'gateway' | 'listen'>;
   logger: Logger;
 }
@@ -55,6 +57,7 @@ export function createLocalMcpServer(options: LocalMcpServerOptions): { server: 
     }),
     applicationName: () => `hoopctl-mcp ${agentName(client())}`,
     existing: options.existing,
+    existingSessionId: options.existingSessionId,
     openWaitMs: options.reviewWaitMs,
     tunnel: options.tunnel,
     logger: options.logger,

@@ -1,7 +1,8 @@
 /**
  * The seam between the MCP tools and a database engine: the tools hand SQL to a runner that
  * speaks the engine's wire protocol to the local tunnel, like any other client, so every guard
- * of the gateway applies unchanged. PostgreSQL implements it now (`postgres-runner.ts`).
+ * of the gateway applies unchanged: `postgres-runner.ts` (pg) and `mysql-runner.ts` (mysql2),
+ * chosen by the session's database type in `endpoint-runner.ts`.
  */
 
 /** A column of a result, as the server described it. */
@@ -60,8 +61,10 @@ export interface CatalogQueries {
   listTables(schema: string | undefined): { sql: string; params: unknown[] };
   /** Columns of one table: rows of (column, type, nullable, default, key) in this order. */
   describeColumns(schema: string | undefined, table: string): { sql: string; params: unknown[] };
-  /** The statement's plan, as text rows. */
+  /** The statement that shows the plan of `sql` (not run). */
   explain(sql: string): string;
+  /** The plan as lines, from the explain's result; absent: the first column of each row is a line. */
+  planLines?(columns: ResultColumn[], rows: unknown[][]): string[];
   /** The qualified, quoted name a plain SELECT would use (for asking the gateway what it masks). */
   quoteTable(schema: string | undefined, table: string): string;
   quoteIdentifier(name: string): string;

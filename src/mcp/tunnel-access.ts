@@ -7,12 +7,13 @@ import { errorMessage, isHoopError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ToolEnvelope } from './envelope.js';
 import type { RunnerAccess } from './database-tools.js';
+import { runnerForEndpoint } from './endpoint-runner.js';
+import { heldReviewLookup, type ReviewLister } from './held-review-lookup.js';
 import { within } from './held-statements.js';
-import { PostgresSqlRunner } from './postgres-runner.js';
 import type { SqlRunner } from './sql-runner.js';
 
 export interface TunnelAccessOptions {
-  gateway: SessionGateway;
+  gateway: SessionGateway & ReviewLister;
   connection: string;
   duration?: string;
   reason?: string;
@@ -22,6 +23,8 @@ export interface TunnelAccessOptions {
   applicationName: () => string;
   /** A running tunnel to use instead of opening a session (a background tunnel); it is not ended here. */
   existing?: LocalEndpoint;
+  /** The session of `existing`, for finding the reviews of its held statements. */
+  existingSessionId?: string;
   /** How long a tool call waits for a session that needs approval before it answers with the review. */
   openWaitMs: number;
   /** How long a tool call waits for the session to open otherwise (default 30 s). */
@@ -121,14 +124,8 @@ export class TunnelAccess {
 
   private async openRunner(): Promise<SqlRunner> {
     const endpoint = this.options.existing ?? (await this.openTunnel());
-    return this.explainingSessionEnd(new PostgresSqlRunner({
-      host: endpoint.host,
-      port: endpoint.port,
-      user: endpoint.user,
-      password: endpoint.password,
-      database: endpoint.database,
-      applicationName: this.options.applicationName(),
-    }));
+    const findHeld = heldReviewLookup(this.options.gateway, { connection: this.options.connection, sessionId: () => this.sessionId ?? this.options.existingSessionId });
+    return this.explainingSessionEnd(runnerForEndpoint(endpoint, { applicationName: this.options.applicationName(), findHeld }));
   }
 
   /**
@@ -138,7 +135,7 @@ export class TunnelAccess {
   private explainingSessionEnd(runner: SqlRunner): SqlRunner {
     const run: SqlRunner['run'] = async (sql, options) => {
       const outcome = await runner.run(sql, options);
-      if (outcome.ok || outcome.failure.kind !== 'failed' || /^[0-9A-Z]{5}$/.test(outcome.failure.code ?? '')) return outcome;
+      if (outcome.ok || outcome.failure.kind !== 'failed' || /^(?:[0-9A-Z]{5}|\d+ \([0-9A-Z]{5}\))$/.test(outcome.failure.code ?? '')) return outcome;
       const over = await this.sessionOver();
       return over === undefined ? outcome : { ok: false, failure: { ...outcome.failure, kind: 'ended', message: over, reason: over } };
     };

@@ -52,18 +52,9 @@ export async function startMcpStack(): Promise<McpTestStack> {
     gw,
     track: (client) => void clients.push(client),
     async stdioClient(args = [], name = 'hoop-e2e-agent', connection = 'orders-db', env = {}) {
-      const transport = new StdioClientTransport({
-        command: process.execPath,
-        args: [HOOPCTL_BIN, 'mcp', connection, '--review-wait', '1s', ...args],
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NO_COLOR: '1', ...(await cliEnv(gw)), ...env },
-        stderr: 'pipe',
-      });
-      let stderr = '';
-      transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-      const client = new Client({ name, version: '9.9.9' });
-      await client.connect(transport);
-      clients.push(client);
-      return { client, transport, stderr: () => stderr };
+      const started = await stdioMcpClient(gw, connection, args, name, env);
+      clients.push(started.client);
+      return started;
     },
     async stop() {
       for (const client of clients) await client.close().catch(() => undefined);
@@ -71,6 +62,21 @@ export async function startMcpStack(): Promise<McpTestStack> {
       await postgres.stop();
     },
   };
+}
+
+/** The SDK's client launching `bin/hoopctl mcp CONNECTION --review-wait 1s ARGS…` against `gw` as alice (agents), introducing itself as `name 9.9.9`; the caller closes it. */
+export async function stdioMcpClient(gw: TestGateway, connection: string, args: string[] = [], name = 'hoop-e2e-agent', env: Record<string, string> = {}): Promise<{ client: Client; transport: StdioClientTransport; stderr: () => string }> {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [HOOPCTL_BIN, 'mcp', connection, '--review-wait', '1s', ...args],
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NO_COLOR: '1', ...(await cliEnv(gw)), ...env },
+    stderr: 'pipe',
+  });
+  let stderr = '';
+  transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const client = new Client({ name, version: '9.9.9' });
+  await client.connect(transport);
+  return { client, transport, stderr: () => stderr };
 }
 
 export async function callTool(client: Client, name: string, args: Record<string, unknown>): Promise<ToolAnswer> {

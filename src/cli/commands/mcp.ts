@@ -60,6 +60,7 @@ export async function runMcp(deps: McpDeps, options: McpOptions): Promise<number
   const reviewWaitMs = parseDuration(options.reviewWait);
   const logger = cliLogger(io, deps.debug);
   let existing: LocalEndpoint | undefined;
+  let existingSessionId: string | undefined;
   if (options.reuse) {
     const found = deps.tunnels
       ? await findReusableTunnel(deps.tunnels, deps.gateway, { gatewayUrl: deps.gateway.baseUrl, connection: options.connection, now: deps.now() })
@@ -70,6 +71,7 @@ export async function runMcp(deps: McpDeps, options: McpOptions): Promise<number
       });
     }
     existing = found.endpoint;
+    existingSessionId = found.session.id;
     io.err(`hoopctl mcp: using the background tunnel of session ${found.session.id} (pid ${found.record.pid})\n`);
   }
   const { server, access } = createLocalMcpServer({
@@ -88,6 +90,7 @@ export async function runMcp(deps: McpDeps, options: McpOptions): Promise<number
       ...detectRunContext(deps.baseEnv, { stdinIsTTY: false, stdoutIsTTY: false }),
     },
     existing,
+    existingSessionId,
     tunnel: deps.tunnel,
     logger,
   });
