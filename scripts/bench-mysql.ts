@@ -4,7 +4,10 @@
  * (gateway + `hoopctl connect` as processes, as in scripts/bench/paths/hoop-tunnel.ts), plain and
  * with a realistic policy and one masked column. Rounds are interleaved; medians are printed.
  *
- *   npx tsx scripts/bench-mysql.ts [--rounds 3] [--seconds 5] [--clients 8]
+ *   npx tsx scripts/bench-mysql.ts [--rounds 3] [--seconds 5] [--clients 8] [--baseline DIR]
+ *
+ * --baseline DIR adds the same hoopctl paths run from another built checkout (e.g. main), in the
+ * same rounds, so a change is measured against its base under the same machine load.
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,19 +18,21 @@ import type { BenchPath, Endpoint, RunningPath } from './bench/definitions.js';
 import { directPath } from './bench/paths/direct.js';
 import { hoopTunnelPath } from './bench/paths/hoop-tunnel.js';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, clients: { type: 'string', default: '8' } } });
+const { values } = parseArgs({
+  options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, clients: { type: 'string', default: '8' }, baseline: { type: 'string' } },
+});
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 const clients = Number(values.clients);
 const ROWS = 10_000;
 
 const mysqlConnection = { type: 'mysql' };
-const PATHS: BenchPath[] = [
-  directPath,
-  hoopTunnelPath({ id: 'hoop', label: 'hoopctl', connectionExtras: mysqlConnection }),
+const hoopPaths = (prefix: string, suffix: string, repoRoot?: string): BenchPath[] => [
+  hoopTunnelPath({ id: `${prefix}hoop`, label: `hoopctl${suffix}`, connectionExtras: mysqlConnection, ...(repoRoot ? { repoRoot } : {}) }),
   hoopTunnelPath({
-    id: 'hoop-guarded',
-    label: 'hoopctl, policy + masking',
+    id: `${prefix}hoop-guarded`,
+    label: `hoopctl, policy + masking${suffix}`,
+    ...(repoRoot ? { repoRoot } : {}),
     connectionExtras: {
       ...mysqlConnection,
       policy: {
@@ -41,6 +46,11 @@ const PATHS: BenchPath[] = [
       masking: { columns: { 'accounts.email': 'redact' } },
     },
   }),
+];
+const PATHS: BenchPath[] = [
+  directPath,
+  ...(values.baseline ? hoopPaths('base-', ' (baseline)', path.resolve(values.baseline)) : []),
+  ...hoopPaths('', ''),
 ];
 
 interface Sample {

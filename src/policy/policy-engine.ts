@@ -2,6 +2,7 @@ import { errorMessage, HoopError } from '../errors.js';
 import { LruCache } from './decision-cache.js';
 import { extractFacts, type ExtractedFacts, type FactsFailure } from './facts.js';
 import { extractMysqlFacts } from './mysql/facts.js';
+import { mysqlLiteralShapeKey, mysqlSingleStatementRange } from './mysql/literal-shape.js';
 import { literalShapeKey, singleStatementRange, singleStatementText } from './literal-shape.js';
 import type { ParserPool } from './parser-pool.js';
 import { policyParserLoaded } from './pg-parser.js';
@@ -30,8 +31,8 @@ export { loadPolicyParser } from './pg-parser.js';
  *
  * Dialect `mysql` (MySQL and MariaDB): facts from policy/mysql (node-sql-parser, pure JS; in
  * the data path through the same parser pool, task `mysqlFacts`), unqualified names in the connection's `database`, rule names folded to lower
- * case as the facts are. Only the exact-text LRU is used: the literal-shape key follows
- * PostgreSQL's lexing, not MySQL's (backslash escapes, `#` comments, `/*! … *\/`).
+ * case as the facts are. Its shape key is policy/mysql/literal-shape.ts: numbers only, in
+ * SELECT / INSERT / UPDATE / DELETE / REPLACE text with no quote, comment or second statement.
  */
 
 const DEFAULT_CACHE_SIZE = 10_000;
@@ -157,12 +158,13 @@ export class PolicyEngine {
       this.stats.hits++;
       return hit;
     }
-    const shape = this.dialect === 'postgres' ? literalShapeKey(sql) : null;
+    const shape = this.dialect === 'postgres' ? literalShapeKey(sql) : mysqlLiteralShapeKey(sql);
     if (shape !== null) {
       const template = this.shapes.get(groupsKey + shape);
       if (template !== undefined) {
         this.stats.hits++;
-        return withText(template, singleStatementText(sql), singleStatementRange(sql));
+        const range = this.dialect === 'postgres' ? singleStatementRange(sql) : mysqlSingleStatementRange(sql);
+        return withText(template, singleStatementText(sql), range);
       }
     }
     this.stats.misses++;
@@ -181,8 +183,7 @@ export class PolicyEngine {
     const tooLarge = this.tooLarge(sql);
     if (tooLarge) return { decision: tooLarge, shapeSafe: false };
     if (this.dialect === 'mysql') {
-      const facts = extractMysqlFacts(sql, { database: this.database });
-      return { ...this.fromFacts(facts, groups), shapeSafe: false };
+      return this.fromFacts(extractMysqlFacts(sql, { database: this.database }), groups);
     }
     if (!policyParserLoaded()) {
       throw new HoopError('internal', 'policy_parser_not_loaded', 'the SQL parser is not loaded', {

@@ -29,6 +29,8 @@ export interface MysqlHarnessOptions {
   session?: Partial<EngineSession>;
   target?: Partial<MysqlTarget>;
   engine?: Partial<MysqlEngineOptions>;
+  /** Sees each accepted client socket before the engine does (to count its writes, say). */
+  onSocket?: (socket: net.Socket) => void;
 }
 
 /** Seeds `shop` (customers with an email and an ssn) and the gateway's login `app` (mysql_native_password). */
@@ -71,6 +73,7 @@ export async function startMysqlHarness(options: MysqlHarnessOptions = {}): Prom
     socket.setNoDelay(true);
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
+    options.onSocket?.(socket);
     served.push(engine.serve(socket, session));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

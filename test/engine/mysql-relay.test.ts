@@ -9,9 +9,19 @@ const run = promisify(execFile);
 
 describe('MySQL engine against a real MariaDB: login and relay', () => {
   let h: MysqlHarness;
+  /** write() calls on the sockets the engine serves: through the gateway, each is one SSH packet. */
+  let clientWrites = 0;
 
   beforeAll(async () => {
-    h = await startMysqlHarness();
+    h = await startMysqlHarness({
+      onSocket: (socket) => {
+        const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+        socket.write = ((...args: unknown[]) => {
+          clientWrites++;
+          return write(...args);
+        }) as typeof socket.write;
+      },
+    });
   }, 60_000);
   afterAll(async () => h?.stop());
 
@@ -56,6 +66,22 @@ describe('MySQL engine against a real MariaDB: login and relay', () => {
     expect(results[0]).toEqual([{ a: 1 }]);
     expect(results[1]).toEqual([{ b: 2 }]);
     expect(results[2]).toMatchObject({ affectedRows: 1 }); // mysql2 sets CLIENT_FOUND_ROWS: rows matched
+    await c.end();
+  });
+
+  it('answers each small query in one write, not one per packet (slow queries through an SSH channel)', async () => {
+    const c = await h.connect();
+    await c.query('SELECT 1');
+    const before = clientWrites;
+    const n = 20;
+    for (let id = 1; id <= n; id++) {
+      const [rows] = await c.query(`SELECT id, name, email, balance FROM customers WHERE id = ${(id % 2) + 1}`);
+      expect(rows).toHaveLength(1);
+      const [prepared] = await c.execute('SELECT id, name, email, balance FROM customers WHERE id = ?', [(id % 2) + 1]);
+      expect(prepared).toHaveLength(1);
+    }
+    // each answer is 7 packets (column count, 4 definitions, row, EOF/OK); a chunk cut by TCP may cost a second write
+    expect(clientWrites - before).toBeLessThanOrEqual(2 * n + 4);
     await c.end();
   });
 

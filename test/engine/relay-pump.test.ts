@@ -3,7 +3,8 @@ import { Duplex, PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { BackendFramer, BackendCode, readyForQuery } from '../../src/protocol/postgres/index.js';
 import type { Frame } from '../../src/protocol/postgres/index.js';
-import { Pump, coalesce, pack } from '../../src/engine/postgres/relay.js';
+import { Pump } from '../../src/engine/postgres/relay.js';
+import { coalesce, pack } from '../../src/engine/write-spans.js';
 import { passThroughHook, type FrameHook, type RelayContext } from '../../src/engine/postgres/hooks.js';
 import type { EngineSession } from '../../src/engine/engine.js';
 

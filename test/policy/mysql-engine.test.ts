@@ -103,12 +103,14 @@ describe('PolicyEngine, dialect mysql', () => {
 });
 
 describe('PolicyEngine, dialect mysql: caching', () => {
-  it('caches by exact text only: other literals are a miss', () => {
+  it('caches other numbers by shape, other strings by exact text only', () => {
     const engine = mysqlEngine();
     expect(engine.decide('SELECT name FROM customers WHERE id = 1', AGENT).cached).toBe(false);
     expect(engine.decide('SELECT name FROM customers WHERE id = 1', AGENT).cached).toBe(true);
-    expect(engine.decide('SELECT name FROM customers WHERE id = 2', AGENT).cached).toBe(false);
-    expect(engine.stats).toEqual({ hits: 1, misses: 2 });
+    expect(engine.decide('SELECT name FROM customers WHERE id = 2', AGENT).cached).toBe(true);
+    expect(engine.decide("SELECT name FROM customers WHERE note = 'a'", AGENT).cached).toBe(false);
+    expect(engine.decide("SELECT name FROM customers WHERE note = 'b'", AGENT).cached).toBe(false);
+    expect(engine.stats).toEqual({ hits: 2, misses: 3 });
   });
 
   it('a backslash-escaped quote does not let a cached shape answer for another statement', () => {

@@ -2,6 +2,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { extractMysqlFacts, readMysqlFacts } from '../../src/policy/mysql/facts.js';
+import { mysqlLiteralShapeKey } from '../../src/policy/mysql/literal-shape.js';
+import { PolicyEngine } from '../../src/policy/policy-engine.js';
+import { policyFrom } from '../policy/helpers.js';
 
 /**
  * How much real MySQL/MariaDB text the policy parser reads: mariadb-dump output of a schema made
@@ -88,5 +91,45 @@ describe('MySQL/MariaDB policy parser coverage', () => {
     // the coverage figures, for the issue note and the README
     process.stdout.write(`\n${report.join('\n')}\n`);
     expect(report.length).toBeGreaterThanOrEqual(files.length);
+  });
+});
+
+describe('MySQL/MariaDB decisions cached by literal shape, over the corpus', () => {
+  const policy = policyFrom({
+    default: 'allow',
+    unparsed: 'deny',
+    rules: [
+      { name: 'no-ddl', match: { statements: ['drop', 'alter', 'truncate', 'create'] }, action: 'review' },
+      { name: 'bounded-writes', match: { statements: ['update', 'delete'], where: 'absent' }, action: 'deny' },
+      { name: 'no-email', match: { columns: ['customers.email'] }, action: 'deny', groups: ['agents'] },
+      { name: 'no-sleep', match: { functions: ['sleep', 'benchmark'] }, action: 'deny' },
+    ],
+  });
+  /** The same text with every number the shape key replaces changed (another value, another length). */
+  const varied = (sql: string, by: (n: string) => string) => sql.replace(/(?<![\w$.@`])\d+(?:\.\d+)?(?![\w$.])/g, by);
+
+  let hits = 0;
+
+  it.each(files)('%s: a shape hit equals the uncached decision of that text', (file) => {
+    const statements = splitScript(readFileSync(join(DIR, file), 'utf8')).filter((sql) => mysqlLiteralShapeKey(sql) !== null);
+    for (const sql of statements) {
+      for (const other of [varied(sql, (n) => (n.includes('.') ? '7.25' : String(Number(n) + 1))), varied(sql, (n) => (n.includes('.') ? '0.5' : '123456789'))]) {
+        if (mysqlLiteralShapeKey(other) !== mysqlLiteralShapeKey(sql)) continue;
+        for (const groups of [['agents'], ['dba']]) {
+          const engine = new PolicyEngine(policy, { dialect: 'mysql', database: 'shop' });
+          const first = engine.decide(sql, groups);
+          const second = engine.decide(other, groups);
+          const uncached = engine.decideUncached(other, groups);
+          if (!second.cached) continue; // the first text was unparsed, or had nothing to replace
+          expect({ sql: other, ...second }).toEqual({ sql: other, ...uncached, cached: true });
+          expect(first.unparsed).toBe(false);
+          hits++;
+        }
+      }
+    }
+  });
+
+  it('compared enough shape hits to mean something', () => {
+    expect(hits).toBeGreaterThan(20);
   });
 });

@@ -35,6 +35,8 @@ export interface HoopPathOptions {
   label?: string;
   /** Merged into the `bench` connection of gateway.yaml, for variants such as policy or masking. */
   connectionExtras?: Record<string, unknown>;
+  /** Another checkout (built) whose bin/hoopctl to run, to compare a baseline in the same run. */
+  repoRoot?: string;
 }
 
 /** A hoopctl path; variants with another gateway config get their own id and label. */
@@ -44,7 +46,7 @@ export function hoopTunnelPath(options: HoopPathOptions = {}): BenchPath {
     label: options.label ?? 'hoopctl',
     async start(ctx) {
       const { cleanup, upstream } = ctx;
-      const bin = path.join(ctx.repoRoot, 'bin', 'hoopctl');
+      const bin = path.join(options.repoRoot ?? ctx.repoRoot, 'bin', 'hoopctl');
       if (!fs.existsSync(bin)) throw new Error(`${bin} not found; the hoopctl path needs the CLI (run with --paths direct,ssh to skip it)`);
 
       const issuer = await startLocalTokenIssuer();

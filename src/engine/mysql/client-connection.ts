@@ -61,6 +61,7 @@ import type { ClientConnection, EngineSession } from '../engine.js';
 import type { AuthAttempts } from '../postgres/auth-attempts.js';
 import type { ConnectionSlots } from '../postgres/connection-slots.js';
 import { whenStreamClosed } from '../stream-closed.js';
+import { coalesce, pack } from '../write-spans.js';
 import { PacketStream } from './packet-stream.js';
 import type { MysqlResultMasking, RowMasker } from './result-masking.js';
 import type { GuardOutcome, MysqlStatementGuard, StatementRun } from './statement-guard.js';
@@ -166,6 +167,8 @@ export class MysqlClientConnection implements ClientConnection {
   private loggedIn = false;
   private releaseSlot: (() => void) | undefined;
   private readonly abort = new AbortController();
+  /** Client-bound bytes gathered while a chunk from the server is relayed (see flushClient). */
+  private batch: Buffer[] | undefined;
 
   constructor(
     private readonly stream: Duplex,
@@ -241,12 +244,12 @@ export class MysqlClientConnection implements ClientConnection {
         (p) => this.onServerPacket(p),
         (err) => this.onPeerEnd('the database', err),
         (deliver) => {
-          // A chunk's packets leave for the client in one write.
-          this.stream.cork();
+          // A chunk's packets leave for the client in one write: an SSH channel sends each write as its own packet.
+          this.batch = [];
           try {
             deliver();
           } finally {
-            this.stream.uncork();
+            this.flushClient();
           }
         },
       );
@@ -485,7 +488,7 @@ export class MysqlClientConnection implements ClientConnection {
     const response = this.response;
     if (response === undefined) {
       // Unsolicited (the server ending the connection, say): the client hears it as sent.
-      this.writeClientRaw(packet);
+      this.toClient(packet.raw);
       return;
     }
     try {
@@ -589,7 +592,7 @@ export class MysqlClientConnection implements ClientConnection {
   /** Forwards a packet of the response: its raw bytes when its sequence ids are the client's, re-framed otherwise. */
   private relay(r: Response, packet: Packet, payload?: Buffer): void {
     if (payload === undefined && packet.seq === r.seq) {
-      this.stream.write(packet.raw);
+      this.toClient(packet.raw);
       r.seq = (packet.lastSeq + 1) & 0xff;
       return;
     }
@@ -614,12 +617,29 @@ export class MysqlClientConnection implements ClientConnection {
 
   private writeClient(payload: Buffer, seq: number): number {
     const { bytes, nextSeq } = encodePacket(payload, seq);
-    if (!this.stream.destroyed && this.stream.writable) this.stream.write(bytes);
+    this.toClient(bytes);
     return nextSeq;
   }
 
-  private writeClientRaw(packet: Packet): void {
-    if (!this.stream.destroyed && this.stream.writable) this.stream.write(packet.raw);
+  /** Bytes for the client: gathered while a chunk of the server's packets is relayed, written at once otherwise. */
+  private toClient(bytes: Buffer): void {
+    if (this.batch !== undefined) this.batch.push(bytes);
+    else if (!this.stream.destroyed && this.stream.writable) this.stream.write(bytes);
+  }
+
+  /** Writes what was gathered, as few buffers as possible (usually one). */
+  private flushClient(): void {
+    const batch = this.batch;
+    this.batch = undefined;
+    if (batch === undefined || batch.length === 0 || this.stream.destroyed || !this.stream.writable) return;
+    const spans = pack(coalesce(batch));
+    if (spans.length === 1) {
+      this.stream.write(spans[0]!);
+      return;
+    }
+    this.stream.cork();
+    for (const span of spans) this.stream.write(span);
+    this.stream.uncork();
   }
 
   private onPeerEnd(peer: string, err: unknown): void {
@@ -655,6 +675,7 @@ export class MysqlClientConnection implements ClientConnection {
     const server = this.server?.stream;
     if (server && !server.destroyed && !server.writableEnded) server.end(encodePacket(Buffer.from([Command.QUIT]), 0).bytes);
     server?.resume();
+    this.flushClient();
     if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
     // Discard whatever the client still sends so its 'end' (and then 'close') can arrive.
     this.stream.resume();

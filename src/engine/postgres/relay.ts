@@ -16,6 +16,7 @@ import type { Duplex } from 'node:stream';
 import type { Frame } from '../../protocol/postgres/frame.js';
 import type { FrameDecision, FrameHook, HookResult, RelayContext } from './hooks.js';
 import type { Framer } from './frame-reader.js';
+import { coalesce, pack } from '../write-spans.js';
 
 export interface PumpOptions {
   source: Duplex;
@@ -44,51 +45,6 @@ export const MAX_HELD_BACKLOG = 1024 * 1024;
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }
-
-/** Groups raws that are adjacent in memory into single buffers (no copy). */
-export function coalesce(raws: Buffer[]): Buffer[] {
-  const spans: Buffer[] = [];
-  let current = raws[0]!;
-  for (let i = 1; i < raws.length; i++) {
-    const next = raws[i]!;
-    if (next.buffer === current.buffer && current.byteOffset + current.length === next.byteOffset) {
-      current = Buffer.from(current.buffer, current.byteOffset, current.length + next.length);
-    } else {
-      spans.push(current);
-      current = next;
-    }
-  }
-  spans.push(current);
-  return spans;
-}
-
-/** Small spans copied together (up to PACKED_BYTES each): a destination such as an SSH channel sends every write as its own packet. */
-export function pack(spans: Buffer[]): Buffer[] {
-  if (spans.length < 2) return spans;
-  const out: Buffer[] = [];
-  let group: Buffer[] = [];
-  let bytes = 0;
-  const flush = () => {
-    if (group.length === 1) out.push(group[0]!);
-    else if (group.length > 1) out.push(Buffer.concat(group, bytes));
-    group = [];
-    bytes = 0;
-  };
-  for (const span of spans) {
-    if (span.length >= PACKED_BYTES) {
-      flush();
-      out.push(span);
-      continue;
-    }
-    if (bytes + span.length > PACKED_BYTES) flush();
-    group.push(span);
-    bytes += span.length;
-  }
-  flush();
-  return out;
-}
-
-const PACKED_BYTES = 64 * 1024;
 
 /** One direction of the relay. */
 export class Pump {
