@@ -66,12 +66,7 @@ export interface EngineWiring {
 /** The engine for one configured connection, with policy and audit in its data path. */
 export function createEngine(connection: ConnectionConfig, wiring: EngineWiring): Engine {
   if (connection.type === 'mysql') return createMysqlEngine(connection, wiring);
-  const audited = auditStatementRecorder(wiring.recorder, wiring.logger, { budget: wiring.auditBudget, maxStatementBytes: wiring.maxStatementBytes });
-  const recorder = wiring.metrics ? measuredRecorder(audited, wiring.metrics) : audited;
-  const timed = (p: StatementPolicy) => (wiring.metrics ? measuredPolicy(p, wiring.metrics) : p);
-  const policy = timed(statementPolicy(wiring.policy, connection));
-  const budget = wiring.auditBudget;
-  const reviews = wiring.reviews && statementReviewer(wiring.reviews, wiring.logger);
+  const { recorder, timed, policy, budget, reviews, masking, onAuthFailure } = sharedWiring(connection, wiring);
   const target: PostgresTarget = {
     host: connection.host,
     port: connection.port,
@@ -80,7 +75,6 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
     password: wiring.password,
     tls: connection.tls,
   };
-  const masking = connection.masking && wiring.maskingHashKey ? withHashKey(connection.masking, wiring.maskingHashKey) : connection.masking;
   const catalog = masking ? new CatalogClient({ target, dial: defaultDialer, logger: wiring.logger }) : undefined;
   const lineageParser = cachingParser(parseStatements);
   const notifications = new NotificationTaint();
@@ -89,13 +83,7 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
     name: connection.name,
     maxConnections: connection.maxConnections,
     logger: wiring.logger,
-    onAuthFailure: (failure) =>
-      reportInBackground(
-        wiring.logger,
-        'a failed local login',
-        failure.session.id,
-        wiring.recorder.recordInBackground(failure.session.id, 'local_auth_failed', { failures: failure.failures, locked: failure.locked, reason: failure.reason }),
-      ),
+    onAuthFailure,
     hooks: (session, server) => {
       // One model of what the server confirms per connection, shared by policy and masking.
       const tracker = new ReplyTracker<PreparedStatement, Refusal>();
@@ -136,25 +124,36 @@ export function createEngine(connection: ConnectionConfig, wiring: EngineWiring)
   });
 }
 
-/** The MySQL / MariaDB engine for a `type: mysql` connection: the same policy, reviews, audit and masking. */
-export function createMysqlEngine(connection: ConnectionConfig, wiring: EngineWiring): MysqlEngine {
-  const recorder = auditStatementRecorder(wiring.recorder, wiring.logger, { budget: wiring.auditBudget, maxStatementBytes: wiring.maxStatementBytes });
-  const policy = statementPolicy(wiring.policy, connection);
-  const budget = wiring.auditBudget;
-  const reviews = wiring.reviews && statementReviewer(wiring.reviews, wiring.logger);
-  const masking = connection.masking && wiring.maskingHashKey ? withHashKey(connection.masking, wiring.maskingHashKey) : connection.masking;
-  return new MysqlEngine({
-    target: { host: connection.host, port: connection.port, database: connection.database, user: connection.user, password: wiring.password, tls: connection.tls },
-    name: connection.name,
-    maxConnections: connection.maxConnections,
-    logger: wiring.logger,
-    onAuthFailure: (failure) =>
+/** What every engine takes from the gateway alike: the audit recorder, the policy (both timed for `/metrics`), reviews, masking, failed logins. */
+function sharedWiring(connection: ConnectionConfig, wiring: EngineWiring) {
+  const audited = auditStatementRecorder(wiring.recorder, wiring.logger, { budget: wiring.auditBudget, maxStatementBytes: wiring.maxStatementBytes });
+  const timed = (p: StatementPolicy) => (wiring.metrics ? measuredPolicy(p, wiring.metrics) : p);
+  return {
+    recorder: wiring.metrics ? measuredRecorder(audited, wiring.metrics) : audited,
+    timed,
+    policy: timed(statementPolicy(wiring.policy, connection)),
+    budget: wiring.auditBudget,
+    reviews: wiring.reviews && statementReviewer(wiring.reviews, wiring.logger),
+    masking: connection.masking && wiring.maskingHashKey ? withHashKey(connection.masking, wiring.maskingHashKey) : connection.masking,
+    onAuthFailure: (failure: { session: { id: string }; failures: number; locked: boolean; reason: string }) =>
       reportInBackground(
         wiring.logger,
         'a failed local login',
         failure.session.id,
         wiring.recorder.recordInBackground(failure.session.id, 'local_auth_failed', { failures: failure.failures, locked: failure.locked, reason: failure.reason }),
       ),
+  };
+}
+
+/** The MySQL / MariaDB engine for a `type: mysql` connection: the same policy, reviews, audit and masking. */
+export function createMysqlEngine(connection: ConnectionConfig, wiring: EngineWiring): MysqlEngine {
+  const { recorder, policy, budget, reviews, masking, onAuthFailure } = sharedWiring(connection, wiring);
+  return new MysqlEngine({
+    target: { host: connection.host, port: connection.port, database: connection.database, user: connection.user, password: wiring.password, tls: connection.tls },
+    name: connection.name,
+    maxConnections: connection.maxConnections,
+    logger: wiring.logger,
+    onAuthFailure,
     hooks: (session) => {
       const masker = masking ? new Masker(masking, session.groups) : undefined;
       const results = masker?.enabled ? new MysqlResultMasking(masker, maskedColumnNames(masking!, session.groups)) : undefined;
