@@ -67,13 +67,14 @@ import type { MysqlResultMasking, RowMasker } from './result-masking.js';
 import type { GuardOutcome, MysqlStatementGuard, StatementRun } from './statement-guard.js';
 
 const FORWARD: GuardOutcome = { forward: true };
-import { loginUpstream, openUpstream, RELAYED_CAPABILITIES, type MysqlDialer, type MysqlTarget, type OpenedUpstream } from './upstream-login.js';
+import { loginUpstream, openUpstream, RELAYED_CAPABILITIES, type MysqlTarget, type OpenedUpstream } from './upstream-login.js';
+import type { Dialer } from '../upstream-target.js';
 
 /** What the engine gives each connection. */
 export interface MysqlConnectionOptions {
   target: MysqlTarget;
   logger: Logger;
-  dial: MysqlDialer;
+  dial: Dialer;
   slots: ConnectionSlots;
   attempts: AuthAttempts;
   connectTimeoutMs: number;

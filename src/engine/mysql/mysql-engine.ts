@@ -17,7 +17,8 @@ import { ConnectionSlots } from '../postgres/connection-slots.js';
 import { MysqlClientConnection } from './client-connection.js';
 import type { MysqlResultMasking } from './result-masking.js';
 import type { MysqlStatementGuard } from './statement-guard.js';
-import { defaultMysqlDialer, loginUpstream, openUpstream, RELAYED_CAPABILITIES, type MysqlDialer, type MysqlTarget } from './upstream-login.js';
+import { loginUpstream, openUpstream, RELAYED_CAPABILITIES, type MysqlTarget } from './upstream-login.js';
+import { defaultDialer, type Dialer } from '../upstream-target.js';
 
 export type { MysqlTarget } from './upstream-login.js';
 
@@ -30,7 +31,7 @@ export interface MysqlConnectionHooks {
 export interface MysqlEngineOptions {
   target: MysqlTarget;
   logger?: Logger;
-  dial?: MysqlDialer;
+  dial?: Dialer;
   /** Per client connection; none by default (relay only). */
   hooks?: (session: EngineSession) => MysqlConnectionHooks;
   /** Upstream TCP + TLS + login, and KILL QUERY. Default 10 s. */
@@ -79,7 +80,7 @@ export class MysqlEngine implements Engine {
     const connection = new MysqlClientConnection(stream, session, {
       target: options.target,
       logger: this.logger,
-      dial: options.dial ?? defaultMysqlDialer,
+      dial: options.dial ?? defaultDialer,
       slots: this.slots,
       attempts: this.attempts,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
@@ -119,7 +120,7 @@ export class MysqlEngine implements Engine {
     if (entry === undefined || entry.sessionId !== sessionId || entry.upstreamId === undefined) return false;
     const { target } = this.options;
     const signal = AbortSignal.timeout(this.options.connectTimeoutMs ?? 10_000);
-    const opened = await openUpstream(target, this.options.dial ?? defaultMysqlDialer, signal);
+    const opened = await openUpstream(target, this.options.dial ?? defaultDialer, signal);
     const login = await loginUpstream(opened, target, RELAYED_CAPABILITIES & ~Capability.MULTI_STATEMENTS, opened.greeting.charset, signal);
     try {
       login.packets.send(encodeTextCommand(Command.QUERY, `KILL QUERY ${entry.upstreamId}`), 0);

@@ -40,22 +40,13 @@ import {
 } from '../../protocol/mysql/index.js';
 import { ed25519Signature } from './ed25519-password.js';
 import { PacketStream } from './packet-stream.js';
-import { passwordSource, type PasswordInput } from '../../secrets/password-source.js';
+import { passwordSource } from '../../secrets/password-source.js';
+import { networkReason, type DatabaseTarget, type Dialer } from '../upstream-target.js';
 
-export interface MysqlTarget {
-  host: string;
-  port: number;
-  database: string;
-  user: string;
-  /** The gateway's password for `user`, asked for on every login (an Entra token, a rotated secret). */
-  password: PasswordInput;
-  tls: { mode: 'disable' | 'require' | 'verify-full'; ca?: string /* PEM text */ };
+export interface MysqlTarget extends DatabaseTarget {
   /** PEM of the server's RSA public key for caching_sha2_password full auth without TLS; asked of the server when absent. */
   serverPublicKey?: string;
 }
-
-export type MysqlDialer = (host: string, port: number) => net.Socket;
-export const defaultMysqlDialer: MysqlDialer = (host, port) => net.connect({ host, port });
 
 export type UpstreamFailureCode =
   | 'upstream_unreachable'
@@ -101,7 +92,7 @@ export const RELAYED_CAPABILITIES =
 const REQUIRED = Capability.PROTOCOL_41 | Capability.SECURE_CONNECTION | Capability.PLUGIN_AUTH;
 
 /** Dials the database and reads its greeting. */
-export async function openUpstream(target: MysqlTarget, dial: MysqlDialer, signal: AbortSignal, maxPayload?: number): Promise<OpenedUpstream> {
+export async function openUpstream(target: MysqlTarget, dial: Dialer, signal: AbortSignal, maxPayload?: number): Promise<OpenedUpstream> {
   const socket = dial(target.host, target.port);
   socket.setNoDelay(true);
   socket.setKeepAlive(true, 30_000);
@@ -259,9 +250,5 @@ function pluginToken(plugin: string, password: string, scramble: Buffer, secure:
   }
 }
 
-function networkReason(err: unknown): string {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' ? code : errorMessage(err);
-}
 
 export type { Duplex };

@@ -28,22 +28,12 @@ import { passwordSource, type PasswordInput, type PasswordSource } from '../../s
 import { FrameReader } from './frame-reader.js';
 import { UpstreamAuthenticator } from './upstream-auth.js';
 import type { FatalReport } from './wire.js';
+import { defaultDialer, networkReason, type DatabaseTarget, type Dialer } from '../upstream-target.js';
 
-/** The real database behind a connection. */
-export interface PostgresTarget {
-  host: string;
-  port: number;
-  database: string;
-  user: string;
-  /** Asked on every login (a token or a rotated secret is used by the next one); told when the server refuses it. */
-  password: PasswordInput;
-  /** verify-full without `ca`: Node's trusted roots (and NODE_EXTRA_CA_CERTS). */
-  tls: { mode: 'disable' | 'require' | 'verify-full'; ca?: string /* PEM text */ };
-}
+/** The real database behind a PostgreSQL connection. */
+export type PostgresTarget = DatabaseTarget;
 
-export type Dialer = (host: string, port: number) => net.Socket;
-
-export const defaultDialer: Dialer = (host, port) => net.connect({ host, port });
+export { defaultDialer, type Dialer };
 
 export interface UpstreamOptions {
   target: PostgresTarget;
@@ -185,11 +175,6 @@ function readSslAnswer(socket: net.Socket): Promise<number> {
     socket.on('close', onClose);
     socket.resume();
   });
-}
-
-function networkReason(err: unknown): string {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' ? code : errorMessage(err);
 }
 
 /** TCP (no Nagle) and, if configured, TLS. Returns the stream to speak the protocol on. */
