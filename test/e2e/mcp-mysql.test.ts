@@ -2,7 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalMariadb, type LocalMariadb } from '../../src/dev/embedded-mariadb.js';
-import { APP_PASSWORD, seedShop } from '../engine/mysql-harness.js';
+import { APP_PASSWORD, seedShop, shopDbConnection } from '../engine/mysql-harness.js';
 import { pendingReview, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { callTool, stdioMcpClient } from '../helpers/mcp.js';
 
@@ -19,24 +19,7 @@ describe('hoopctl mcp on a MySQL (MariaDB) connection', () => {
     gw = await startTestGateway({
       env: { SHOP_PW: APP_PASSWORD },
       connections: {
-        'shop-db': {
-          type: 'mysql',
-          host: '127.0.0.1',
-          port: db.port,
-          database: 'shop',
-          user: 'app',
-          password: 'env:SHOP_PW',
-          access: { groups: ['agents'], defaultDuration: '15m', maxDuration: '1h' },
-          reviewers: { groups: ['dba'] },
-          policy: {
-            default: 'allow',
-            rules: [
-              { name: 'no-ssn', match: { columns: ['customers.ssn'] }, action: 'deny' },
-              { name: 'reviewed-deletes', match: { statements: ['delete'] }, action: 'review' },
-            ],
-          },
-          masking: { columns: { 'customers.email': 'redact' } },
-        },
+        'shop-db': shopDbConnection(db, { name: 'reviewed-deletes', statements: ['delete'] }),
       },
     });
     client = (await stdioMcpClient(gw, 'shop-db')).client;

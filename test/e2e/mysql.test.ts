@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalMariadb, type LocalMariadb } from '../../src/dev/embedded-mariadb.js';
 import { finished, runHoopctl, spawnHoopctl } from '../helpers/cli-process.js';
 import { openTestTunnel, pendingReview, startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { APP_PASSWORD, seedShop } from '../engine/mysql-harness.js';
+import { APP_PASSWORD, seedShop, shopDbConnection } from '../engine/mysql-harness.js';
 
 /**
  * A MariaDB connection as a user meets it: the built `hoopctl` CLI, a real gateway (API, SSH,
@@ -30,24 +30,7 @@ describe('hoopctl connect to MariaDB, end to end', () => {
     gw = await startTestGateway({
       env: { SHOP_PW: APP_PASSWORD },
       connections: {
-        'shop-db': {
-          type: 'mysql',
-          host: '127.0.0.1',
-          port: db.port,
-          database: 'shop',
-          user: 'app',
-          password: 'env:SHOP_PW',
-          access: { groups: ['agents'], defaultDuration: '15m', maxDuration: '1h' },
-          reviewers: { groups: ['dba'] },
-          policy: {
-            default: 'allow',
-            rules: [
-              { name: 'no-ssn', match: { columns: ['customers.ssn'] }, action: 'deny' },
-              { name: 'no-ddl', match: { statements: ['drop', 'truncate'] }, action: 'review' },
-            ],
-          },
-          masking: { columns: { 'customers.email': 'redact' } },
-        },
+        'shop-db': shopDbConnection(db, { name: 'no-ddl', statements: ['drop', 'truncate'] }),
       },
     });
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-home-'));

@@ -34,6 +34,32 @@ export interface MysqlHarnessOptions {
 }
 
 /** Seeds `shop` (customers with an email and an ssn) and the gateway's login `app` (mysql_native_password). */
+/**
+ * The gateway config of the seeded `shop` database as `shop-db`: agents may connect, dba reviews,
+ * customers.ssn is denied, customers.email redacted, and `reviewed` is held for review.
+ * Its password is read from SHOP_PW (pass `env: { SHOP_PW: APP_PASSWORD }` to the gateway).
+ */
+export function shopDbConnection(db: LocalMariadb, reviewed: { name: string; statements: string[] }) {
+  return {
+    type: 'mysql',
+    host: '127.0.0.1',
+    port: db.port,
+    database: 'shop',
+    user: 'app',
+    password: 'env:SHOP_PW',
+    access: { groups: ['agents'], defaultDuration: '15m', maxDuration: '1h' },
+    reviewers: { groups: ['dba'] },
+    policy: {
+      default: 'allow',
+      rules: [
+        { name: 'no-ssn', match: { columns: ['customers.ssn'] }, action: 'deny' },
+        { name: reviewed.name, match: { statements: reviewed.statements }, action: 'review' },
+      ],
+    },
+    masking: { columns: { 'customers.email': 'redact' } },
+  };
+}
+
 export async function seedShop(db: LocalMariadb, appPassword: string): Promise<void> {
   await db.sql(`
     CREATE DATABASE IF NOT EXISTS shop;
