@@ -21,7 +21,7 @@ import { startLocalTokenIssuer } from '../src/dev/token-issuer.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(repo, 'bin', 'hoopctl');
-const profDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-profile-'));
+const profDir = process.env.PROF_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "hoop-profile-"));
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'hoop-profile-gw-'));
 
 const pg = await startLocalPostgres({ password: 'profile-pw', flags: ['-c', 'max_connections=200'] });

@@ -15,7 +15,7 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import net from 'node:net';
-import ssh2 from 'ssh2';
+import ssh2 from '../ssh/ssh2.js';
 import type { ClientChannel } from 'ssh2';
 import type { CreateSessionRequest, CreateSessionResponse, ReviewInfo, SessionInfo, SessionStatus } from '../api/types.js';
 import { HoopError, errorMessage, isHoopError } from '../errors.js';

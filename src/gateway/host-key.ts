@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import ssh2 from 'ssh2';
+import ssh2 from '../ssh/ssh2.js';
 import { generateEd25519KeyPair, sshFingerprint } from '../ssh/ed25519.js';
 import { HoopError } from '../errors.js';
 

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import ssh2 from 'ssh2';
+import ssh2 from '../ssh/ssh2.js';
 import type { CreateSessionRequest, SessionInfo } from '../api/types.js';
 import { formatDuration, parseDuration } from '../duration.js';
 import { HoopError } from '../errors.js';

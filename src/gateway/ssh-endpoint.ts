@@ -1,5 +1,6 @@
 import net from 'node:net';
-import ssh2, { type AuthContext, type Connection, type ServerChannel } from 'ssh2';
+import type { AuthContext, Connection, ServerChannel } from 'ssh2';
+import ssh2 from '../ssh/ssh2.js';
 import type { ClientConnection, Engine, EngineSession } from '../engine/engine.js';
 import type { Logger } from '../logger.js';
 import type { SessionRecord } from '../store/store.js';

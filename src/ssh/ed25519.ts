@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import ssh2 from 'ssh2';
+import ssh2 from './ssh2.js';
 
 /** An ed25519 key pair that lives only in memory for one session. */
 export interface EphemeralKey {
