@@ -16,7 +16,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import ssh2 from '../ssh/ssh2.js';
-import type { ClientChannel } from 'ssh2';
+import type { Client, ClientChannel } from 'ssh2';
 import type { CreateSessionRequest, CreateSessionResponse, ReviewInfo, SessionInfo, SessionStatus } from '../api/types.js';
 import { HoopError, errorMessage, isHoopError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
@@ -155,7 +155,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private listenAddress: ListenAddress | undefined;
   private key: EphemeralKey | undefined;
   private created: CreateSessionResponse | undefined;
-  private ssh: ssh2.Client | undefined;
+  private ssh: Client | undefined;
   private readonly clients = new Set<net.Socket>();
   private pending: PendingClient[] = [];
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -407,7 +407,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   }
 
   /** One channel per local client; errors close only this client. */
-  private forward(socket: net.Socket, ssh: ssh2.Client): void {
+  private forward(socket: net.Socket, ssh: Client): void {
     const srcHost = socket.remoteAddress ?? '127.0.0.1';
     const srcPort = socket.remotePort ?? 0;
     ssh.forwardOut(srcHost, srcPort, CHANNEL_DEST.host, CHANNEL_DEST.port, (err, channel) => {
@@ -431,7 +431,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
    * replicas advertise several (`ssh.endpoints`), and one that is down is skipped at once. A
    * refused key or a wrong host key is an answer, not an outage: it stops the search.
    */
-  private async connectSsh(): Promise<ssh2.Client> {
+  private async connectSsh(): Promise<Client> {
     const ssh = this.created!.ssh;
     const endpoints = ssh.endpoints && ssh.endpoints.length > 0 ? ssh.endpoints : [{ host: ssh.host, port: ssh.port }];
     let lastError: HoopError | undefined;
@@ -450,7 +450,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     throw lastError!;
   }
 
-  private connectSshTo(endpoint: { host: string; port: number }): Promise<ssh2.Client> {
+  private connectSshTo(endpoint: { host: string; port: number }): Promise<Client> {
     const created = this.created!;
     const key = this.key!;
     const expected = created.ssh.hostKeyFingerprint;
@@ -539,13 +539,13 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     return new HoopError('protocol', 'ssh_failed', `SSH connection to ${where} failed: ${message}`, { cause: err });
   }
 
-  private adopt(client: ssh2.Client): ssh2.Client {
+  private adopt(client: Client): Client {
     client.on('error', (err) => this.logger.debug('ssh connection error', { error: err.message }));
     client.once('close', () => this.onSshClosed(client));
     return client;
   }
 
-  private onSshClosed(client: ssh2.Client): void {
+  private onSshClosed(client: Client): void {
     if (this.ssh !== client) return;
     this.ssh = undefined;
     if (this.state === 'expiring') {

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import type { AuthContext, Connection, ServerChannel } from 'ssh2';
+import type { AuthContext, Connection, Server, ServerChannel } from 'ssh2';
 import ssh2 from '../ssh/ssh2.js';
 import type { ClientConnection, Engine, EngineSession } from '../engine/engine.js';
 import type { Logger } from '../logger.js';
@@ -24,7 +24,7 @@ export interface SshEndpointOptions {
  * the session's connection.
  */
 export class SshEndpoint {
-  private readonly ssh: ssh2.Server;
+  private readonly ssh: Server;
   private readonly tcp: net.Server;
   /** Each SSH connection and the database connections served through it. */
   private readonly clients = new Map<Connection, Set<ClientConnection>>();
