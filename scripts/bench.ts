@@ -29,6 +29,7 @@ import {
 import { parseBenchOptions, USAGE, UsageError, type BenchOptions } from './bench/options.js';
 import { directPath } from './bench/paths/direct.js';
 import { hoopTunnelPath } from './bench/paths/hoop-tunnel.js';
+import { nodeRelayPath } from './bench/paths/node-relay.js';
 import { sshTunnelPath } from './bench/paths/ssh-tunnel.js';
 import { runMicroBenchmarks } from './bench/micro.js';
 import { formatIsolation, runIsolation, type IsolationGateway, type IsolationResult } from './bench/isolation.js';
@@ -62,10 +63,18 @@ const BENCH_MASKING_RULES_ONLY = { columns: { '*.email': 'redact', '*.ssn': 'red
 const PATHS: BenchPath[] = [
   directPath,
   sshTunnelPath,
+  nodeRelayPath,
   hoopTunnelPath(),
   hoopTunnelPath({ id: 'hoop-policy', label: 'hoopctl + policy', connectionExtras: { policy: EXAMPLE_POLICY_CONFIG } }),
   hoopTunnelPath({ id: 'hoop-mask', label: 'hoopctl + masking', connectionExtras: { masking: BENCH_MASKING_CONFIG } }),
   hoopTunnelPath({ id: 'hoop-mask-rules', label: 'hoopctl + redact rules', connectionExtras: { masking: BENCH_MASKING_RULES_ONLY } }),
+  // A change against the code before it, in the same run: BENCH_BASELINE_REPO=<a built checkout>.
+  ...(process.env.BENCH_BASELINE_REPO
+    ? [
+        hoopTunnelPath({ id: 'hoop-baseline', label: 'hoopctl @ baseline checkout', repoRoot: process.env.BENCH_BASELINE_REPO }),
+        hoopTunnelPath({ id: 'hoop-mask-baseline', label: 'hoopctl + masking @ baseline', repoRoot: process.env.BENCH_BASELINE_REPO, connectionExtras: { masking: BENCH_MASKING_CONFIG } }),
+      ]
+    : []),
 ];
 /** Parser isolation runs on the hoop-policy path and on this variant, whose limit lets 10 MB statements be parsed. */
 const RAISED_LIMIT_PATH = hoopTunnelPath({
@@ -76,12 +85,12 @@ const RAISED_LIMIT_PATH = hoopTunnelPath({
 /** Seconds of short statements per phase of the isolation runs. */
 const ISOLATION_SECONDS = 5;
 /** Paths every other path gets a ratio row against (hoopctl: masking on ÷ off). */
-const BASELINES = ['direct', 'ssh', 'hoop'];
+const BASELINES = ['direct', 'ssh', 'node-relay', 'hoop', 'hoop-baseline'];
 const ALL_WORKLOADS = defaultWorkloads;
 /** The metric columns of each printed table (one wide table does not fit a terminal). */
 const TABLES: string[][] = [
   ['select_simple_tps', 'select_extended_tps', 'tpcb_tps', 'latency_p50_us', 'latency_p99_us', 'connect_ms'],
-  ['select_simple_cpu_us', 'select_extended_cpu_us', 'tpcb_cpu_us', 'scale_server_rss_mb', 'scale_client_rss_mb'],
+  ['select_simple_cpu_us', 'select_extended_cpu_us', 'tpcb_cpu_us', 'scale_server_rss_mb', 'scale_server_added_mb', 'scale_client_rss_mb'],
   ['copy_mb_s', 'select_mb_s', 'masked_select', 'masked_copy'],
 ];
 /** The workloads of this run (--workloads), in table order. */

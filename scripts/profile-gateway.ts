@@ -44,7 +44,7 @@ try {
       `  bench: { type: postgres, host: 127.0.0.1, port: ${pg.port}, database: postgres, user: postgres, password: env:PW, access: { maxDuration: 2h }${extra} }`,
     ].join('\n'),
   );
-  const profile = process.env.PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  const profile = process.env.PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : process.env.PROF === 'perf' ? ['--perf-basic-prof'] : process.env.PROF === 'heap' ? ['--heap-prof', '--heap-prof-interval=65536', `--heap-prof-dir=${profDir}`] : [];
   const gateway = spawn(process.execPath, [...profile, bin, 'gateway', 'serve', '--config', path.join(work, 'gateway.yaml'), '--log-level', 'warn'], {
     env: { ...process.env, PW: 'profile-pw' },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -90,7 +90,7 @@ try {
   await new Promise((r) => cli.on('exit', r));
   gateway.kill('SIGINT');
   await new Promise((r) => gateway.on('exit', r));
-  for (const file of fs.readdirSync(profDir)) process.stdout.write(`\n${file}\n${hottest(path.join(profDir, file), 15)}\n`);
+  if (process.env.PROF === "1") for (const file of fs.readdirSync(profDir)) process.stdout.write(`\n${file}\n${hottest(path.join(profDir, file), 15)}\n`);
 } finally {
   await issuer.close();
   await pg.stop();

@@ -30,7 +30,11 @@ export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds 
   --no-micro     skip the in-process guard micro-benchmarks (policy, audit, masking, parser)
   --no-cli       skip the CLI rows (hoopctl --version; hoopctl connect -- psql -c 'select 1')
   --no-isolation skip parser isolation (latency while another session sends 1–10 MB statements;
-                 needs the hoop-policy path)`;
+                 needs the hoop-policy path)
+
+  BENCH_BASELINE_REPO=<dir>  also run hoop-baseline and hoop-mask-baseline: the same paths from
+                 another built checkout (e.g. git worktree add ../base main~3 && npm run build
+                 there), measured in the same rounds, so a change is compared with what came before`;
 
 export class UsageError extends Error {}
 

@@ -178,17 +178,21 @@ const copyMasked = maskedRead('masked_copy', 'masked COPY rows/s', `copy ${MASKE
 /**
  * SCALE_CONNECTIONS connections open at once through the path (each authenticated, one
  * `select 1` answered), then the resident memory of the path's server side (gateway; sshd and
- * its children) and client side (hoopctl connect; ssh). Paths without processes are skipped.
+ * its children) and client side (hoopctl connect; ssh), and how much the server's grew while
+ * they opened. Paths without processes are skipped.
  */
 const scale: Workload = {
   id: 'scale',
   metrics: [
     { id: 'scale_server_rss_mb', label: `${SCALE_CONNECTIONS} conns: server MB`, unit: 'MB', better: 'lower', digits: 0, optional: true },
     { id: 'scale_client_rss_mb', label: 'client MB', unit: 'MB', better: 'lower', digits: 0, optional: true },
+    { id: 'scale_server_added_mb', label: 'server MB added', unit: 'MB', better: 'lower', digits: 0, optional: true },
   ],
   async run(endpoint, ctx) {
     const roots = ctx.processes?.();
     if (!roots) return {};
+    // The server's RSS also holds what earlier workloads grew its heap to; the difference is what the connections take.
+    const serverBefore = residentBytes(roots.server);
     const clients: pg.Client[] = [];
     try {
       for (let opened = 0; opened < SCALE_CONNECTIONS; ) {
@@ -204,6 +208,7 @@ const scale: Workload = {
       const client = residentBytes(roots.client);
       const out: Record<string, number> = {};
       if (server !== undefined) out.scale_server_rss_mb = server / 1e6;
+      if (server !== undefined && serverBefore !== undefined) out.scale_server_added_mb = (server - serverBefore) / 1e6;
       if (client !== undefined) out.scale_client_rss_mb = client / 1e6;
       return out;
     } finally {
