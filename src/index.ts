@@ -10,7 +10,7 @@
  * HOOPCTL_TOKEN, else the last `hoopctl login` (refreshed silently).
  */
 import type { SessionInfo } from './api/types.js';
-import { createCaFetch, readCaFile } from './auth/ca-fetch.js';
+import { createHttpFetch, readCaFile } from './auth/http-fetch.js';
 import { GatewayAuth } from './auth/gateway-auth.js';
 import { LoginState } from './auth/login-state.js';
 import { noTokenError, readCliEnvironment, resolveGatewaySettings, tokenStoreMode } from './cli/settings.js';
@@ -118,15 +118,15 @@ function gatewayFor(options: OpenTunnelOptions): GatewayClient {
   const ca = options.ca ?? readCaFile(env.caFile) ?? readCaFile(login?.caFile);
   const token = options.token ?? envToken;
   if (token !== undefined) {
-    return new GatewayClient({ baseUrl: gatewayUrl, token, tokenSource: 'env', fetch: createCaFetch(ca), userAgent: 'hoopctl-library', allowPlainHttp });
+    return new GatewayClient({ baseUrl: gatewayUrl, token, tokenSource: 'env', fetch: createHttpFetch(ca), userAgent: 'hoopctl-library', allowPlainHttp });
   }
   if (!state || !login) throw noTokenError(gatewayUrl);
-  const auth = new GatewayAuth({ state, storeMode: tokenStoreMode(env), fetchFor: (pem) => createCaFetch(pem) });
+  const auth = new GatewayAuth({ state, storeMode: tokenStoreMode(env), fetchFor: (pem) => createHttpFetch(pem) });
   return new GatewayClient({
     baseUrl: gatewayUrl,
     token: async () => (await auth.accessToken(gatewayUrl, env.machine, ca)).accessToken,
     tokenSource: 'login',
-    fetch: createCaFetch(ca),
+    fetch: createHttpFetch(ca),
     userAgent: 'hoopctl-library',
     allowPlainHttp,
   });

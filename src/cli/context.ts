@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { createCaFetch, readCaFile } from '../auth/ca-fetch.js';
+import { createHttpFetch, readCaFile } from '../auth/http-fetch.js';
 import { GatewayAuth } from '../auth/gateway-auth.js';
 import { LoginState } from '../auth/login-state.js';
 import type { KeyringFactory } from '../auth/secret-store.js';
@@ -110,7 +110,7 @@ export function gatewayAuthFor(deps: CliDeps, state: LoginState): GatewayAuth {
   return new GatewayAuth({
     state,
     storeMode: tokenStoreMode(deps.env),
-    fetchFor: (pem) => (deps.fetch && pem === undefined ? deps.fetch : createCaFetch(pem)),
+    fetchFor: (pem) => (deps.fetch && pem === undefined ? deps.fetch : createHttpFetch(pem)),
     keyring: deps.keyring,
   });
 }
@@ -125,7 +125,7 @@ export function gatewayClientFor(deps: CliDeps, flags: GlobalFlags): GatewayClie
       baseUrl: settings.gatewayUrl,
       token: settings.token,
       tokenSource: 'env',
-      fetch: deps.fetch ?? createCaFetch(ca?.pem),
+      fetch: deps.fetch ?? createHttpFetch(ca?.pem),
       userAgent: `hoopctl/${deps.version}`,
       allowPlainHttp,
     });
@@ -138,7 +138,7 @@ export function gatewayClientFor(deps: CliDeps, flags: GlobalFlags): GatewayClie
     baseUrl: settings.gatewayUrl,
     token: async () => (await auth.accessToken(settings.gatewayUrl, deps.env.machine, pem)).accessToken,
     tokenSource: 'login',
-    fetch: deps.fetch ?? createCaFetch(pem),
+    fetch: deps.fetch ?? createHttpFetch(pem),
     userAgent: `hoopctl/${deps.version}`,
     allowPlainHttp,
   });

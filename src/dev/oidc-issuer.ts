@@ -4,7 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider, { type Adapter, type AdapterPayload, type Configuration } from 'oidc-provider';
-import { createCaFetch } from '../auth/ca-fetch.js';
+import { createHttpFetch } from '../auth/http-fetch.js';
 import { createLoopbackTls } from './loopback-ca.js';
 
 /**
@@ -410,7 +410,7 @@ export async function approveDeviceCode(options: {
   deny?: boolean;
   ca?: string;
 }): Promise<void> {
-  const browser = new FormBrowser(createCaFetch(options.ca));
+  const browser = new FormBrowser(createHttpFetch(options.ca));
   let html = await browser.get(options.verificationUri);
   html = await browser.submit(html, 'op.deviceInputForm', { user_code: options.userCode });
   html = await browser.submit(html, 'op.deviceConfirmForm', options.deny ? { abort: 'yes' } : { confirm: 'yes' });

@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, customFetch, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
-import { createCaFetch } from '../auth/ca-fetch.js';
+import { createHttpFetch } from '../auth/http-fetch.js';
 import { HoopError } from '../errors.js';
 import type { IssuerConfig } from './config.js';
 
@@ -120,7 +120,7 @@ export class TokenVerifier {
 
   /** The issuer's own CA (`ca:` in its config) wins over the gateway-wide fetch. */
   private fetchFor(issuer: IssuerConfig): typeof globalThis.fetch {
-    return issuer.ca !== undefined ? createCaFetch(issuer.ca) : this.fetchFn;
+    return issuer.ca !== undefined ? createHttpFetch(issuer.ca) : this.fetchFn;
   }
 }
 

@@ -303,6 +303,6 @@ describe('hoopctl login, end to end', () => {
 });
 
 async function fetchWithCa(url: string, ca: string): Promise<Response> {
-  const { createCaFetch } = await import('../../src/auth/ca-fetch.js');
-  return createCaFetch(ca)(url);
+  const { createHttpFetch } = await import('../../src/auth/http-fetch.js');
+  return createHttpFetch(ca)(url);
 }

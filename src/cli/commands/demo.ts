@@ -6,7 +6,7 @@ import { examples } from '../help-examples.js';
 import pg from 'pg';
 import { replayFrames } from '../../audit/replay.js';
 import { Tunnel, type TunnelReady } from '../../client/tunnel.js';
-import { createCaFetch } from '../../auth/ca-fetch.js';
+import { createHttpFetch } from '../../auth/http-fetch.js';
 import { GatewayAuth } from '../../auth/gateway-auth.js';
 import { LoginState } from '../../auth/login-state.js';
 import { GatewayClient } from '../../client/gateway-client.js';
@@ -93,7 +93,7 @@ async function tourLogin(deps: CliDeps, stack: DemoStackOf, person: { user: stri
   const { io } = deps;
   const { approveDeviceCode } = await import('../../dev/oidc-issuer.js');
   const ca = stack.issuer.caCert!;
-  const auth = new GatewayAuth({ state: new LoginState(person.cliConfigDir), storeMode: 'file', fetchFor: (pem) => createCaFetch(pem ?? ca) });
+  const auth = new GatewayAuth({ state: new LoginState(person.cliConfigDir), storeMode: 'file', fetchFor: (pem) => createHttpFetch(pem ?? ca) });
   if (!quiet) io.err(`\n${io.color.bold('0. hoopctl login')} --gateway ${stack.gateway.apiUrl} --ca ${stack.caFile}\n`);
   let approval: Promise<void> = Promise.resolve();
   const result = await auth.loginWithDeviceCode(stack.gateway.apiUrl, {

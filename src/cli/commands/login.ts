@@ -6,7 +6,7 @@ import { GatewayClient, type WhoamiResponse } from '../../client/gateway-client.
 import { formatDuration } from '../../duration.js';
 import { HoopError } from '../../errors.js';
 import { DEFAULT_GITHUB_AUDIENCE } from '../../auth/github-actions-oidc.js';
-import { createCaFetch } from '../../auth/ca-fetch.js';
+import { createHttpFetch } from '../../auth/http-fetch.js';
 import { caFor, checkGatewayTransport, gatewayAuthFor, globalFlags, loginStateFor, type CliDeps } from '../context.js';
 import type { IO } from '../io.js';
 import { resolveGatewayUrl } from '../settings.js';
@@ -147,7 +147,7 @@ export function buildLoginCommand(deps: CliDeps): Command {
               baseUrl: url,
               token,
               tokenSource: 'login',
-              fetch: deps.fetch && !ca ? deps.fetch : createCaFetch(ca?.pem),
+              fetch: deps.fetch && !ca ? deps.fetch : createHttpFetch(ca?.pem),
               userAgent: `hoopctl/${deps.version}`,
               allowPlainHttp,
             }).whoami(),
