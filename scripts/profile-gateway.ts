@@ -44,10 +44,10 @@ try {
       `  bench: { type: postgres, host: 127.0.0.1, port: ${pg.port}, database: postgres, user: postgres, password: env:PW, access: { maxDuration: 2h }${extra} }`,
     ].join('\n'),
   );
-  const profile = process.env.PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : process.env.PROF === 'perf' ? ['--perf-basic-prof'] : process.env.PROF === 'heap' ? ['--heap-prof', '--heap-prof-interval=65536', `--heap-prof-dir=${profDir}`] : [];
+  const profile = process.env.PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : process.env.PROF === 'perf' ? ['--perf-basic-prof'] : process.env.PROF === 'gc' ? ['--trace-gc'] : process.env.PROF === 'opt' ? ['--trace-opt', '--trace-deopt'] : process.env.PROF === 'heap' ? ['--heap-prof', '--heap-prof-interval=65536', `--heap-prof-dir=${profDir}`] : [];
   const gateway = spawn(process.execPath, [...profile, bin, 'gateway', 'serve', '--config', path.join(work, 'gateway.yaml'), '--log-level', 'warn'], {
     env: { ...process.env, PW: 'profile-pw' },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', process.env.PROF === 'gc' || process.env.PROF === 'opt' ? 'inherit' : 'ignore', 'inherit'],
   });
   for (let i = 0; i < 100; i++) {
     if (await fetch(`http://127.0.0.1:${api}/healthz`).then((r) => r.ok, () => false)) break;

@@ -18,7 +18,7 @@ async function loadedModules(args: string[], entry = '/dist/cli/main.js'): Promi
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-const HEAVY = ['/dist/cli/commands/', '/node_modules/ssh2/', '/node_modules/@azure/', '/node_modules/libpg-query/', '/node_modules/better-sqlite3/', '/node_modules/oidc-provider/', '/dist/gateway/'];
+const HEAVY = ['/dist/cli/commands/', '/dist/ssh/ssh2.js', '/node_modules/ssh2/', '/node_modules/@azure/', '/node_modules/libpg-query/', '/node_modules/better-sqlite3/', '/node_modules/oidc-provider/', '/dist/gateway/'];
 
 describe('CLI start: a command loads its heavy modules only when it runs', () => {
   it('hoopctl --version alone is answered by bin/hoopctl before the CLI loads (its version module only)', async () => {
