@@ -139,6 +139,24 @@ export function singleStatementRange(sql: string): { start: number; end: number 
 }
 
 /**
+ * singleStatementText and singleStatementRange together: for ASCII text (byte offsets are
+ * string offsets) in one pass over the surrounding whitespace, without copies.
+ */
+export function singleStatementSpan(sql: string): { text: string; location: { start: number; end: number } } {
+  if (Buffer.byteLength(sql, 'utf8') !== sql.length) return { text: singleStatementText(sql), location: singleStatementRange(sql) };
+  const n = sql.length;
+  let start = 0;
+  while (start < n && isTrimmedSpace(sql.charCodeAt(start))) start++;
+  let last = n;
+  while (last > start && isTrimmedSpace(sql.charCodeAt(last - 1))) last--;
+  const semicolon = last > start && sql.charCodeAt(last - 1) === 59; /* ; */
+  const end = semicolon ? last - 1 : n;
+  let textEnd = semicolon ? last - 1 : last;
+  while (textEnd > start && isTrimmedSpace(sql.charCodeAt(textEnd - 1))) textEnd--;
+  return { text: sql.slice(start, textEnd), location: { start, end } };
+}
+
+/**
  * `FLOAT(p)`: the one place gram.y checks an integer literal's value while parsing (opt_float:
  * p must be 1..53), so `float(0)` is a syntax error where `float(1)` is not.
  */
@@ -167,4 +185,9 @@ function isIdentPart(c: number): boolean {
 
 function isSpace(c: number): boolean {
   return c === 32 || c === 9 || c === 10 || c === 13 || c === 12;
+}
+
+/** What String.prototype.trim removes, below U+0080. */
+function isTrimmedSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13);
 }

@@ -3,7 +3,7 @@ import { LruCache } from './decision-cache.js';
 import { extractFacts, type ExtractedFacts, type FactsFailure } from './facts.js';
 import { extractMysqlFacts } from './mysql/facts.js';
 import { mysqlLiteralShapeKey, mysqlSingleStatementRange } from './mysql/literal-shape.js';
-import { literalShapeKey, singleStatementRange, singleStatementText } from './literal-shape.js';
+import { literalShapeKey, singleStatementSpan, singleStatementText } from './literal-shape.js';
 import type { ParserPool } from './parser-pool.js';
 import { policyParserLoaded } from './pg-parser.js';
 import { ACTION_RANK, compilePolicy, decideStatement, type CompiledRule } from './rule-matcher.js';
@@ -163,8 +163,8 @@ export class PolicyEngine {
       const template = this.shapes.get(groupsKey + shape);
       if (template !== undefined) {
         this.stats.hits++;
-        const range = this.dialect === 'postgres' ? singleStatementRange(sql) : mysqlSingleStatementRange(sql);
-        return withText(template, singleStatementText(sql), range);
+        const span = this.dialect === 'postgres' ? singleStatementSpan(sql) : { text: singleStatementText(sql), location: mysqlSingleStatementRange(sql) };
+        return withText(template, span);
       }
     }
     this.stats.misses++;
@@ -291,7 +291,7 @@ function freezeStatement(s: StatementDecision): StatementDecision {
   });
 }
 
-function withText(template: PolicyDecision, text: string, location: { start: number; end: number }): PolicyDecision {
+function withText(template: PolicyDecision, { text, location }: { text: string; location: { start: number; end: number } }): PolicyDecision {
   return Object.freeze({
     ...template,
     statements: Object.freeze(template.statements.map((s) => Object.freeze(s.location ? { ...s, text, location } : { ...s, text }))) as StatementDecision[],

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { literalShapeKey } from '../../src/policy/literal-shape.js';
+import { literalShapeKey, singleStatementRange, singleStatementSpan, singleStatementText } from '../../src/policy/literal-shape.js';
 import { loadPolicyParser, PolicyEngine } from '../../src/policy/policy-engine.js';
 import { EXAMPLE_POLICY_CONFIG, policyFrom } from './helpers.js';
 
@@ -129,5 +129,17 @@ describe('literalShapeKey', () => {
     ['SELECT round(1.5, 2)', 'SELECT round(\u0001F, \u0001I)'],
   ])('%j → %j', (sql, key) => {
     expect(literalShapeKey(sql)).toBe(key);
+  });
+});
+
+describe('singleStatementSpan', () => {
+  const pieces = fc.constantFrom(' ', '\t', '\n', '\r', '\f', '\v', ';', 'SELECT', '1', "'é'", '\u00a0', '\u2028', '\ud800', 'x');
+  it('is singleStatementText and singleStatementRange together, ASCII or not', () => {
+    fc.assert(
+      fc.property(fc.array(pieces, { maxLength: 12 }).map((p) => p.join('')), (sql) => {
+        expect(singleStatementSpan(sql)).toEqual({ text: singleStatementText(sql), location: singleStatementRange(sql) });
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
