@@ -104,6 +104,77 @@ describe('decision cache', () => {
   });
 });
 
+/**
+ * An attacker who may run one statement tries to get another's decision from the caches: the two
+ * differ in an identifier, keyword, operator, quote or literal class (and maybe in literal values).
+ */
+describe('decision cache against look-alike statements', () => {
+  const SLOTS = {
+    verb: ['SELECT', 'select', 'SELECT DISTINCT', 'SELECT ALL', 'EXPLAIN SELECT'],
+    column: ['id', 'ssn', 'SSN', '"ssn"', '"SSN"', 'customers.ssn', 'c.ssn', 'name', 'pg_read_file(name)', 'lo_export(id, name)', 'count(*)'],
+    table: ['customers', 'orders', '"customers"', '"Customers"', 'public.customers', 'customers c', 'pg_catalog.pg_class'],
+    operator: ['=', '<>', '<', '>=', '+ 1 =', '||', 'IS DISTINCT FROM', 'OR true OR id ='],
+  };
+  type Slot = keyof typeof SLOTS;
+  const LITERALS_BY_CLASS = [['1', '2', '42'], ['1.5', '2.5'], ["'1'", "'a'", "'ssn'"]];
+  const TEMPLATES: ((v: Record<Slot, string>, literal: string) => string)[] = [
+    (v, l) => `${v.verb} ${v.column} FROM ${v.table} WHERE ${v.column} ${v.operator} ${l}`,
+    (v, l) => `DELETE FROM ${v.table} WHERE ${v.column} ${v.operator} ${l};`,
+    (v, l) => `UPDATE ${v.table} SET ${v.column} = ${l} WHERE id ${v.operator} ${l}`,
+  ];
+  const choice = <T,>(xs: readonly T[]) => fc.constantFrom(...xs);
+  const values = fc.record(Object.fromEntries(Object.entries(SLOTS).map(([k, xs]) => [k, choice(xs)])) as Record<Slot, fc.Arbitrary<string>>);
+  const change = fc.oneof(
+    fc.constant<[Slot | undefined, string]>([undefined, '']),
+    ...Object.entries(SLOTS).map(([slot, xs]) => choice(xs).map((x): [Slot | undefined, string] => [slot as Slot, x])),
+  );
+  const literal = fc.tuple(fc.nat(LITERALS_BY_CLASS.length - 1), fc.nat(2)).map(([c, i]) => ({ cls: c, text: LITERALS_BY_CLASS[c]![i % LITERALS_BY_CLASS[c]!.length]! }));
+
+  it('never answers one from the other’s cache entry', () => {
+    const policy = policyFrom(EXAMPLE_POLICY_CONFIG);
+    fc.assert(
+      fc.property(
+        fc.nat(TEMPLATES.length - 1), values, change, literal, literal, fc.constantFrom<string[]>([], ['agents']),
+        (t, first, [slot, value], la, lb, groups) => {
+          // A near miss: one token other (or a literal of another class), literal values free.
+          const second = slot === undefined ? first : { ...first, [slot]: value };
+          const a = TEMPLATES[t]!(first, la.text);
+          const b = TEMPLATES[t]!(second, lb.text);
+          fc.pre(TEMPLATES[t]!(first, '0') !== TEMPLATES[t]!(second, '0') || la.cls !== lb.cls);
+          const engine = new PolicyEngine(policy);
+          engine.decide(a, groups);
+          engine.decide(a, groups);
+          const decided = engine.decide(b, groups);
+          expect(decided.cached, `${a}\n${b}`).toBe(false);
+          expect(decided).toEqual(engine.decideUncached(b, groups));
+          const [ka, kb] = [literalShapeKey(a), literalShapeKey(b)];
+          if (ka !== null && kb !== null) expect(ka).not.toBe(kb);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('answers from the shape entry only when nothing but literal values of one class differ', () => {
+    const engine = new PolicyEngine(policyFrom(EXAMPLE_POLICY_CONFIG));
+    engine.decide('SELECT name FROM customers WHERE id = 1', ['agents']);
+    expect(engine.decide('SELECT name FROM customers WHERE id = 2', ['agents']).cached).toBe(true);
+    for (const other of [
+      "SELECT name FROM customers WHERE id = '2'",
+      'SELECT name FROM customers WHERE id = 2.0',
+      'SELECT ssn FROM customers WHERE id = 2',
+      'SELECT "name" FROM customers WHERE id = 2',
+      'SELECT name FROM customers WHERE id <> 2',
+      'SELECT name FROM customers WHERE id = 2 OR true',
+      'SELECT name FROM customers  WHERE id = 2',
+      'select name FROM customers WHERE id = 2',
+      'SELECT name FROM customers WHERE id = $1',
+    ]) {
+      expect(engine.decide(other, ['agents']).cached, other).toBe(false);
+    }
+  });
+});
+
 describe('literalShapeKey', () => {
   it.each<[string, string | null]>([
     ['SELECT abalance FROM pgbench_accounts WHERE aid = 48213;', 'SELECT abalance FROM pgbench_accounts WHERE aid = \u0001I;'],
