@@ -18,6 +18,13 @@
 const MARK = '\u0001';
 const MAX_INT_DIGITS = 9;
 
+/** isIdentStart, isIdentPart and isDigit below U+0080, as bits (at or above it: IDENT_START | IDENT_PART). */
+const IDENT_START = 1;
+const IDENT_PART = 2;
+const DIGIT = 4;
+const ASCII_CLASSES = Uint8Array.from({ length: 128 }, (_, c) =>
+  (isIdentStart(c) ? IDENT_START : 0) | (isIdentPart(c) ? IDENT_PART : 0) | (isDigit(c) ? DIGIT : 0));
+
 export function literalShapeKey(sql: string): string | null {
   let out = '';
   let copiedUpTo = 0;
@@ -25,13 +32,19 @@ export function literalShapeKey(sql: string): string | null {
   const n = sql.length;
   while (i < n) {
     const ch = sql.charCodeAt(i);
-    if (isIdentStart(ch)) {
+    // Identifiers are most of the text: classified by table lookup, without a call per character.
+    const cls = ch < 128 ? ASCII_CLASSES[ch]! : IDENT_START | IDENT_PART;
+    if (cls & IDENT_START) {
       i++;
-      while (i < n && isIdentPart(sql.charCodeAt(i))) i++;
+      while (i < n) {
+        const c = sql.charCodeAt(i);
+        if (c < 128 && (ASCII_CLASSES[c]! & IDENT_PART) === 0) break;
+        i++;
+      }
       if (i < n && sql.charCodeAt(i) === 39 /* ' */) return null; // E'…', B'…', X'…', N'…', date'…'
       continue;
     }
-    if (isDigit(ch)) {
+    if (cls & DIGIT) {
       const start = i;
       while (i < n && isDigit(sql.charCodeAt(i))) i++;
       let cls = 'I';
