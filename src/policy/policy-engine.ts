@@ -26,8 +26,9 @@ export { loadPolicyParser } from './pg-parser.js';
  *        differ from what an uncached decide would say. A parser worker that fails, dies or
  *        times out gives an unparsed decision, which is not stored (the next try may work).
  *
- * `groups` only enter the key through the groups some rule names: other groups cannot change a
- * decision.
+ * `groups` only enter the key through the groups some rule names (a prefix, a JSON array: no
+ * key's prefix is a proper prefix of another's); other groups cannot change a decision. When no
+ * rule names a group, there is no prefix at all.
  *
  * Dialect `mysql` (MySQL and MariaDB): facts from policy/mysql (node-sql-parser, pure JS; in
  * the data path through the same parser pool, task `mysqlFacts`), unqualified names in the connection's `database`, rule names folded to lower
@@ -231,7 +232,9 @@ export class PolicyEngine {
   }
 
   private groupsKey(groups: readonly string[]): string {
-    if (this.ruleGroups.size === 0 || groups.length === 0) return NO_GROUPS_KEY;
+    // No rule names a group: every key would start with the same NO_GROUPS_KEY, so none does (no string to join and hash).
+    if (this.ruleGroups.size === 0) return '';
+    if (groups.length === 0) return NO_GROUPS_KEY;
     // The same caller sends the same groups statement after statement: compare contents, not identity.
     const last = this.lastGroups;
     if (last && last.groups.length === groups.length && last.groups.every((g, i) => g === groups[i])) return last.key;

@@ -88,6 +88,13 @@ describe('decision cache', () => {
     expect(engine.decide('SELECT ssn FROM customers', ['x', 'agents']).decision).toBe('deny');
   });
 
+  it('shares decisions between all callers when no rule names a group', () => {
+    const engine = new PolicyEngine(policyFrom({ rules: [{ name: 'no-ssn', match: { columns: ['customers.ssn'] }, action: 'deny' }] }));
+    expect(engine.decide('SELECT ssn FROM customers', ['agents']).decision).toBe('deny');
+    expect(engine.decide('SELECT ssn FROM customers', []).cached).toBe(true);
+    expect(engine.decide('[]SELECT ssn FROM customers', []).cached).toBe(false);
+  });
+
   it('returns frozen cached decisions, so a caller cannot poison the cache', () => {
     const engine = new PolicyEngine(policyFrom(EXAMPLE_POLICY_CONFIG));
     engine.decide('SELECT 1', []);
@@ -130,8 +137,9 @@ describe('decision cache against look-alike statements', () => {
   );
   const literal = fc.tuple(fc.nat(LITERALS_BY_CLASS.length - 1), fc.nat(2)).map(([c, i]) => ({ cls: c, text: LITERALS_BY_CLASS[c]![i % LITERALS_BY_CLASS[c]!.length]! }));
 
-  it('never answers one from the other’s cache entry', () => {
-    const policy = policyFrom(EXAMPLE_POLICY_CONFIG);
+  const WITHOUT_GROUPS = { ...EXAMPLE_POLICY_CONFIG, rules: EXAMPLE_POLICY_CONFIG.rules.map(({ groups: _, ...rule }) => rule) };
+  it.each([['the example policy', EXAMPLE_POLICY_CONFIG], ['a policy naming no group', WITHOUT_GROUPS]])('never answers one from the other’s cache entry (%s)', (_, config) => {
+    const policy = policyFrom(config);
     fc.assert(
       fc.property(
         fc.nat(TEMPLATES.length - 1), values, change, literal, literal, fc.constantFrom<string[]>([], ['agents']),
