@@ -193,19 +193,22 @@ export interface BuiltInRefusals {
 /** The engine's view of a connection's policy. */
 export function statementPolicy(engine: PolicyEngine, connection: ConnectionConfig, builtIn?: BuiltInRefusals): StatementPolicy {
   const analyses = new WeakMap<PolicyDecision, StatementAnalysis>();
+  const analyse = (decision: PolicyDecision): StatementAnalysis => {
+    const refused = builtIn?.refuse(decision);
+    if (refused !== undefined) return { verdict: refused };
+    // A shape hit is a fresh object each time: one plain statement is cheaper to analyse than to remember.
+    const plain = plainStatementAnalysis(decision);
+    if (plain !== undefined) return plain;
+    // Other cached decisions are shared frozen objects: analyse each once.
+    let analysis = analyses.get(decision);
+    if (analysis === undefined) {
+      analysis = statementAnalysis(decision);
+      if (decision.cached) analyses.set(decision, analysis);
+    }
+    return analysis;
+  };
   return {
     decide: (sql, groups) => {
-      const analyse = (decision: PolicyDecision): StatementAnalysis => {
-        const refused = builtIn?.refuse(decision);
-        if (refused !== undefined) return { verdict: refused };
-        // Cached decisions are shared frozen objects: analyse each once.
-        let analysis = analyses.get(decision);
-        if (analysis === undefined) {
-          analysis = statementAnalysis(decision);
-          if (decision.cached) analyses.set(decision, analysis);
-        }
-        return analysis;
-      };
       const decision = engine.decideInPath(sql, groups);
       return decision instanceof Promise ? decision.then(analyse) : analyse(decision);
     },
@@ -242,6 +245,18 @@ export function statementAnalysis(decision: PolicyDecision): StatementAnalysis {
     };
   });
   return { verdict, statements };
+}
+
+/** statementAnalysis of a decision on one statement with nothing nested and no prepared statements, else undefined. */
+function plainStatementAnalysis(decision: PolicyDecision): StatementAnalysis | undefined {
+  if (decision.unparsed || decision.statements.length !== 1) return undefined;
+  const own = decision.statements[0]!;
+  if (own.nested || own.prepare || (own.executes && own.executes.length > 0) || (own.deallocates && own.deallocates.length > 0)) return undefined;
+  const statement: AnalyzedStatement = {
+    verdict: { decision: own.decision, rule: own.rule, reason: own.reason },
+    ...(own.location ? { location: own.location } : {}),
+  };
+  return { verdict: { decision: decision.decision, rule: decision.rule, reason: decision.reason }, statements: [statement] };
 }
 
 function strictestOf(decisions: readonly StatementDecision[]): StatementVerdict | undefined {

@@ -18,6 +18,13 @@
 const MARK = '\u0001';
 const MAX_INT_DIGITS = 9;
 
+/** isIdentStart, isIdentPart and isDigit below U+0080, as bits (at or above it: IDENT_START | IDENT_PART). */
+const IDENT_START = 1;
+const IDENT_PART = 2;
+const DIGIT = 4;
+const ASCII_CLASSES = Uint8Array.from({ length: 128 }, (_, c) =>
+  (isIdentStart(c) ? IDENT_START : 0) | (isIdentPart(c) ? IDENT_PART : 0) | (isDigit(c) ? DIGIT : 0));
+
 export function literalShapeKey(sql: string): string | null {
   let out = '';
   let copiedUpTo = 0;
@@ -25,13 +32,19 @@ export function literalShapeKey(sql: string): string | null {
   const n = sql.length;
   while (i < n) {
     const ch = sql.charCodeAt(i);
-    if (isIdentStart(ch)) {
+    // Identifiers are most of the text: classified by table lookup, without a call per character.
+    const cls = ch < 128 ? ASCII_CLASSES[ch]! : IDENT_START | IDENT_PART;
+    if (cls & IDENT_START) {
       i++;
-      while (i < n && isIdentPart(sql.charCodeAt(i))) i++;
+      while (i < n) {
+        const c = sql.charCodeAt(i);
+        if (c < 128 && (ASCII_CLASSES[c]! & IDENT_PART) === 0) break;
+        i++;
+      }
       if (i < n && sql.charCodeAt(i) === 39 /* ' */) return null; // E'…', B'…', X'…', N'…', date'…'
       continue;
     }
-    if (isDigit(ch)) {
+    if (cls & DIGIT) {
       const start = i;
       while (i < n && isDigit(sql.charCodeAt(i))) i++;
       let cls = 'I';
@@ -139,6 +152,24 @@ export function singleStatementRange(sql: string): { start: number; end: number 
 }
 
 /**
+ * singleStatementText and singleStatementRange together: for ASCII text (byte offsets are
+ * string offsets) in one pass over the surrounding whitespace, without copies.
+ */
+export function singleStatementSpan(sql: string): { text: string; location: { start: number; end: number } } {
+  if (Buffer.byteLength(sql, 'utf8') !== sql.length) return { text: singleStatementText(sql), location: singleStatementRange(sql) };
+  const n = sql.length;
+  let start = 0;
+  while (start < n && isTrimmedSpace(sql.charCodeAt(start))) start++;
+  let last = n;
+  while (last > start && isTrimmedSpace(sql.charCodeAt(last - 1))) last--;
+  const semicolon = last > start && sql.charCodeAt(last - 1) === 59; /* ; */
+  const end = semicolon ? last - 1 : n;
+  let textEnd = semicolon ? last - 1 : last;
+  while (textEnd > start && isTrimmedSpace(sql.charCodeAt(textEnd - 1))) textEnd--;
+  return { text: sql.slice(start, textEnd), location: { start, end } };
+}
+
+/**
  * `FLOAT(p)`: the one place gram.y checks an integer literal's value while parsing (opt_float:
  * p must be 1..53), so `float(0)` is a syntax error where `float(1)` is not.
  */
@@ -167,4 +198,9 @@ function isIdentPart(c: number): boolean {
 
 function isSpace(c: number): boolean {
   return c === 32 || c === 9 || c === 10 || c === 13 || c === 12;
+}
+
+/** What String.prototype.trim removes, below U+0080. */
+function isTrimmedSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13);
 }

@@ -3,7 +3,7 @@ import { LruCache } from './decision-cache.js';
 import { extractFacts, type ExtractedFacts, type FactsFailure } from './facts.js';
 import { extractMysqlFacts } from './mysql/facts.js';
 import { mysqlLiteralShapeKey, mysqlSingleStatementRange } from './mysql/literal-shape.js';
-import { literalShapeKey, singleStatementRange, singleStatementText } from './literal-shape.js';
+import { literalShapeKey, singleStatementSpan, singleStatementText } from './literal-shape.js';
 import type { ParserPool } from './parser-pool.js';
 import { policyParserLoaded } from './pg-parser.js';
 import { ACTION_RANK, compilePolicy, decideStatement, type CompiledRule } from './rule-matcher.js';
@@ -26,8 +26,9 @@ export { loadPolicyParser } from './pg-parser.js';
  *        differ from what an uncached decide would say. A parser worker that fails, dies or
  *        times out gives an unparsed decision, which is not stored (the next try may work).
  *
- * `groups` only enter the key through the groups some rule names: other groups cannot change a
- * decision.
+ * `groups` only enter the key through the groups some rule names (a prefix, a JSON array: no
+ * key's prefix is a proper prefix of another's); other groups cannot change a decision. When no
+ * rule names a group, there is no prefix at all.
  *
  * Dialect `mysql` (MySQL and MariaDB): facts from policy/mysql (node-sql-parser, pure JS; in
  * the data path through the same parser pool, task `mysqlFacts`), unqualified names in the connection's `database`, rule names folded to lower
@@ -163,8 +164,8 @@ export class PolicyEngine {
       const template = this.shapes.get(groupsKey + shape);
       if (template !== undefined) {
         this.stats.hits++;
-        const range = this.dialect === 'postgres' ? singleStatementRange(sql) : mysqlSingleStatementRange(sql);
-        return withText(template, singleStatementText(sql), range);
+        const span = this.dialect === 'postgres' ? singleStatementSpan(sql) : { text: singleStatementText(sql), location: mysqlSingleStatementRange(sql) };
+        return withText(template, span);
       }
     }
     this.stats.misses++;
@@ -231,7 +232,9 @@ export class PolicyEngine {
   }
 
   private groupsKey(groups: readonly string[]): string {
-    if (this.ruleGroups.size === 0 || groups.length === 0) return NO_GROUPS_KEY;
+    // No rule names a group: every key would start with the same NO_GROUPS_KEY, so none does (no string to join and hash).
+    if (this.ruleGroups.size === 0) return '';
+    if (groups.length === 0) return NO_GROUPS_KEY;
     // The same caller sends the same groups statement after statement: compare contents, not identity.
     const last = this.lastGroups;
     if (last && last.groups.length === groups.length && last.groups.every((g, i) => g === groups[i])) return last.key;
@@ -291,7 +294,7 @@ function freezeStatement(s: StatementDecision): StatementDecision {
   });
 }
 
-function withText(template: PolicyDecision, text: string, location: { start: number; end: number }): PolicyDecision {
+function withText(template: PolicyDecision, { text, location }: { text: string; location: { start: number; end: number } }): PolicyDecision {
   return Object.freeze({
     ...template,
     statements: Object.freeze(template.statements.map((s) => Object.freeze(s.location ? { ...s, text, location } : { ...s, text }))) as StatementDecision[],
