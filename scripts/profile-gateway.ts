@@ -7,6 +7,10 @@
  *
  *   npm run build && npx tsx scripts/profile-gateway.ts            # TPS only
  *   PROF=1 MODE=extended SECS=10 npx tsx scripts/profile-gateway.ts
+ *   PROF=1 PROF_DIR=/tmp/p …      # keep the .cpuprofile files (wall-clock samples: time blocked in a syscall counts)
+ *   PROF=perf …                   # gateway with --perf-basic-prof, for `perf record -e cpu-clock -g -p <pid>` (CPU samples)
+ *   PROF=gc | PROF=opt …          # the gateway's --trace-gc, or --trace-opt/--trace-deopt, on stdout
+ *   PROF=heap PROF_DIR=/tmp/h …   # --heap-prof (sampled allocations still live at exit)
  *   EXTRA_CONNECTION='policy: { default: allow, rules: [] }' …      # YAML merged into the connection
  */
 import { execFileSync, spawn } from 'node:child_process';
