@@ -5,7 +5,7 @@ import { BackendFramer, BackendCode, readyForQuery } from '../../src/protocol/po
 import type { Frame } from '../../src/protocol/postgres/index.js';
 import { Pump } from '../../src/engine/postgres/relay.js';
 import { coalesce, pack } from '../../src/engine/write-spans.js';
-import { passThroughHook, type FrameHook, type RelayContext } from '../../src/engine/postgres/hooks.js';
+import { passThroughHook, quietHold, type FrameHook, type RelayContext } from '../../src/engine/postgres/hooks.js';
 import type { EngineSession } from '../../src/engine/engine.js';
 
 /** A destination that records each write() call (with cork/uncork batches). */
@@ -130,6 +130,74 @@ describe('Pump', () => {
     expect(sink.writes).toHaveLength(1);
     expect(sink.writes[0]!.equals(Buffer.concat([dataRow('held'), dataRow('a'), dataRow('b')]))).toBe(true);
   });
+  it('a quiet hold (an audit write, nothing sent meanwhile) takes the frames before it along: Parse, Bind … Execute, Sync in one write', async () => {
+    let release: () => void = () => undefined;
+    const hook: FrameHook = {
+      codes: new Set([BackendCode.DataRow]),
+      inspect: (frame: Frame) =>
+        frame.body.includes(Buffer.from('execute')) ? quietHold(new Promise((resolve) => (release = () => resolve(undefined)))) : undefined,
+    };
+    const { source, sink } = startPump(hook);
+    source.write(Buffer.concat([dataRow('parse'), dataRow('bind'), dataRow('execute'), dataRow('sync')]));
+    await tick();
+    expect(sink.writes).toHaveLength(0);
+    release();
+    await tick();
+    expect(sink.writes).toHaveLength(1);
+    expect(sink.writes[0]!.equals(Buffer.concat([dataRow('parse'), dataRow('bind'), dataRow('execute'), dataRow('sync')]))).toBe(true);
+  });
+
+  it('a quiet hold that ends in a reply to the source still writes the frames before it first, then its own', async () => {
+    let release: () => void = () => undefined;
+    const replies: Buffer[] = [];
+    const sink = new RecordingSink();
+    const source = new PassThrough();
+    const originalWrite = source.write.bind(source);
+    const hook: FrameHook = {
+      codes: new Set([BackendCode.DataRow]),
+      inspect: (frame: Frame) =>
+        frame.body.includes(Buffer.from('refused')) ? quietHold(new Promise((resolve) => (release = () => resolve({ reply: [dataRow('error')], forward: [dataRow('instead')] })))) : undefined,
+    };
+    const pump = new Pump({ source, destination: sink, framer: new BackendFramer(), hook, context, onSourceEnd: () => undefined, onError: () => undefined });
+    pump.start([]);
+    (source as unknown as { write: (b: Buffer) => boolean }).write = (b: Buffer) => {
+      replies.push(b);
+      return true;
+    };
+    originalWrite(Buffer.concat([dataRow('before'), dataRow('refused'), dataRow('after')]));
+    await tick();
+    release();
+    await tick();
+    expect(Buffer.concat(sink.writes).equals(Buffer.concat([dataRow('before'), dataRow('instead'), dataRow('after')]))).toBe(true);
+    expect(Buffer.concat(replies).equals(dataRow('error'))).toBe(true);
+  });
+
+  it('any other hold writes the frames before it at once, so a message the hook sends as the hold begins comes after them', async () => {
+    const order: string[] = [];
+    const sink = new RecordingSink();
+    const injecting: RelayContext = { ...context, sendToServer: (messages) => void sink.write(Buffer.concat(messages)) };
+    const hook: FrameHook = {
+      codes: new Set([BackendCode.DataRow]),
+      inspect: (frame: Frame, ctx: RelayContext) => {
+        if (!frame.body.includes(Buffer.from('describe-first'))) return undefined;
+        return (async () => {
+          await Promise.resolve();
+          ctx.sendToServer([dataRow('flush')]);
+          order.push('injected');
+          return undefined;
+        })();
+      },
+    };
+    const source = new PassThrough();
+    const pump = new Pump({ source, destination: sink, framer: new BackendFramer(), hook, context: injecting, onSourceEnd: () => undefined, onError: () => undefined });
+    pump.start([]);
+    source.write(Buffer.concat([dataRow('parse'), dataRow('describe-first'), dataRow('sync')]));
+    await tick();
+    await tick();
+    expect(order).toEqual(['injected']);
+    expect(Buffer.concat(sink.writes).equals(Buffer.concat([dataRow('parse'), dataRow('flush'), dataRow('describe-first'), dataRow('sync')]))).toBe(true);
+  });
+
   it('pauses the source while the destination is full and resumes on drain', async () => {
     let finishWrite: (() => void) | undefined;
     const slow = new Duplex({

@@ -53,6 +53,26 @@ export type FrontendHook = FrameHook;
 /** Sees database → client frames: RowDescription, DataRow, CopyData are masked here; CommandComplete counted. */
 export type BackendHook = FrameHook;
 
+const quietHolds = new WeakSet<Promise<HookResult>>();
+
+/**
+ * Marks a hold that sends nothing to the server before it settles (the statement guard waiting
+ * for its audit write). The relay keeps the frames before such a hold and writes them with its
+ * outcome, in one write (an extended-protocol batch: Parse, Bind, Describe, then the Execute
+ * that waits). Before any other hold the relay writes them first: a hook may follow them with
+ * a message of its own (a Flush, a Describe) as soon as the hold begins, and that message must
+ * reach the server after them. A hook that wraps a quiet hold in another promise loses the mark.
+ */
+export function quietHold(hold: Promise<HookResult>): Promise<HookResult> {
+  quietHolds.add(hold);
+  return hold;
+}
+
+/** Whether `hold` was marked by quietHold. */
+export function isQuietHold(hold: Promise<HookResult>): boolean {
+  return quietHolds.has(hold);
+}
+
 /** Forwards everything unchanged; the default until policy and masking land. */
 export const passThroughHook: FrameHook = { codes: new Set<number>(), inspect: () => undefined };
 

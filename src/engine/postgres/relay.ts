@@ -14,7 +14,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Frame } from '../../protocol/postgres/frame.js';
-import type { FrameDecision, FrameHook, HookResult, RelayContext } from './hooks.js';
+import { isQuietHold, type FrameDecision, type FrameHook, type HookResult, type RelayContext } from './hooks.js';
 import type { Framer } from './frame-reader.js';
 import { coalesce, pack } from '../write-spans.js';
 
@@ -131,9 +131,12 @@ export class Pump {
       if (result === undefined) {
         run.push(frame.raw);
       } else if (isPromise(result)) {
-        this.write(run);
-        run = [];
-        this.hold(result, frame, frames, i + 1, keepGoing);
+        // Frames decided before a hold go now, unless the hold promises to send nothing meanwhile.
+        if (!isQuietHold(result)) {
+          this.write(run);
+          run = [];
+        }
+        this.hold(result, frame, frames, i + 1, keepGoing, run);
         return;
       } else if (result.reply === undefined || result.reply.length === 0) {
         // A replaced frame (a masked row) goes out with its neighbours, in the same write.
@@ -153,16 +156,20 @@ export class Pump {
     this.maybeFinish();
   }
 
-  private hold(result: Promise<HookResult>, frame: Frame, frames: Frame[], next: number, keepGoing: boolean): void {
+  /** `before`: frames decided before this one and not yet written (a quiet hold's). */
+  private hold(result: Promise<HookResult>, frame: Frame, frames: Frame[], next: number, keepGoing: boolean, before: Buffer[]): void {
     this.holding = true;
     this.updateFlow();
     result.then(
       (decision) => {
         if (this.stopped) return;
         this.holding = false;
-        // What is forwarded goes out with the frames behind it (Parse with its Bind … Sync): one write.
-        const run = decision === undefined ? [frame.raw] : decision.reply === undefined || decision.reply.length === 0 ? [...decision.forward] : undefined;
-        if (run === undefined) this.apply(decision!);
+        // What is forwarded goes out with the frames around it (Parse, Bind … Execute, Sync): one write.
+        const run = decision === undefined ? [...before, frame.raw] : decision.reply === undefined || decision.reply.length === 0 ? [...before, ...decision.forward] : undefined;
+        if (run === undefined) {
+          this.write(before);
+          this.apply(decision!);
+        }
         if (!keepGoing) {
           if (run !== undefined) this.write(run);
           this.finishEarly();

@@ -50,7 +50,7 @@ import { formatDuration } from '../../duration.js';
 import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { EngineSession } from '../engine.js';
-import { HookRefusal, type BackendHook, type FrameDecision, type FrontendHook, type HookResult, type RelayContext, type RelayHooks } from './hooks.js';
+import { HookRefusal, quietHold, type BackendHook, type FrameDecision, type FrontendHook, type HookResult, type RelayContext, type RelayHooks } from './hooks.js';
 import { dependsOnParserSettings, parserSettingProblem } from './parser-settings.js';
 import { ReplyTracker, serverName, TrackerDesync, type Op, type PortalEntry, type StatementEffect } from './reply-tracker.js';
 import { REFUSED_STATEMENT, refusalAnswer, refusalFields, refusingParse, refusingQuery, type Refusal } from './server-refusal.js';
@@ -874,10 +874,13 @@ export class StatementGuard {
     onFailure: (err: unknown) => HookResult = () => then(),
   ): HookResult | Promise<HookResult> {
     if (pending === undefined) return then();
-    return pending.then(then, (err: unknown) => {
-      this.options.logger.error('audit log unavailable; statement refused', { session: this.session.id, error: errorMessage(err) });
-      return onFailure(err);
-    });
+    // Nothing goes to the server while the audit write is pending: the relay may keep the frames before this one with it.
+    return quietHold(
+      pending.then(then, (err: unknown) => {
+        this.options.logger.error('audit log unavailable; statement refused', { session: this.session.id, error: errorMessage(err) });
+        return onFailure(err);
+      }),
+    );
   }
 }
 
