@@ -90,6 +90,11 @@ export class Daemon {
     return `${this.name} is not running (${how}); last log lines:\n${indent(this.tail())}`;
   }
 
+  /** Resolves once it accepts connections on 127.0.0.1:`port`; rejects with its log tail if it dies first. */
+  listening(port: number, timeoutMs: number): Promise<void> {
+    return Promise.race([waitForPort('127.0.0.1', port, timeoutMs, () => this.running), this.exited.then((status) => Promise.reject(this.diedError(status)))]);
+  }
+
   /** An error that says the daemon died, with its log tail. */
   diedError(status: ExitStatus): Error {
     if (status.error) return new Error(`cannot start ${this.name}: ${status.error.message}`);

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { freePort } from '../../../src/dev/free-port.js';
 import type { BenchPath } from '../definitions.js';
-import { Daemon, waitForPort } from '../processes.js';
+import { Daemon } from '../processes.js';
 
 export const nodeRelayPath: BenchPath = {
   id: 'node-relay',
@@ -20,10 +20,10 @@ export const nodeRelayPath: BenchPath = {
       Daemon.start(cleanup, name, process.execPath, ['--import', 'tsx', script, ...args], { cwd: ctx.repoRoot, logFile: path.join(dir, `${name.replace(/\W+/g, '-')}.log`) });
     const sshPort = await freePort();
     const server = node('relay server', ['server', String(sshPort), upstream.host, String(upstream.port)]);
-    await Promise.race([waitForPort('127.0.0.1', sshPort, 20_000, () => server.running), server.exited.then((s) => Promise.reject(server.diedError(s)))]);
+    await server.listening(sshPort, 20_000);
     const localPort = await freePort();
     const client = node('relay client', ['client', String(localPort), String(sshPort)]);
-    await Promise.race([waitForPort('127.0.0.1', localPort, 20_000, () => client.running), client.exited.then((s) => Promise.reject(client.diedError(s)))]);
+    await client.listening(localPort, 20_000);
     ctx.progress(`node relay: ssh 127.0.0.1:${sshPort}, tunnel on 127.0.0.1:${localPort}`);
     const pid = (d: Daemon) => (d.child.pid === undefined ? [] : [d.child.pid]);
     return {

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../../src/dev/free-port.js';
 import { PathUnavailable, type BenchPath } from '../definitions.js';
-import { Daemon, runCommand, waitForPort } from '../processes.js';
+import { Daemon, runCommand } from '../processes.js';
 
 const SSHD = '/usr/sbin/sshd';
 /** Debian's sshd, run as root, refuses to start without its privilege-separation directory. */
@@ -58,10 +58,7 @@ export const sshTunnelPath: BenchPath = {
       ].join('\n'),
     );
     const sshd = Daemon.start(cleanup, 'sshd', SSHD, ['-D', '-e', '-f', config], { logFile: path.join(dir, 'sshd.log') });
-    await Promise.race([
-      waitForPort('127.0.0.1', sshdPort, 10_000, () => sshd.running),
-      sshd.exited.then((status) => Promise.reject(sshd.diedError(status))),
-    ]);
+    await sshd.listening(sshdPort, 10_000);
 
     const localPort = await freePort();
     const upstream = ctx.upstream;
@@ -85,10 +82,7 @@ export const sshTunnelPath: BenchPath = {
       ],
       { logFile: path.join(dir, 'ssh.log') },
     );
-    await Promise.race([
-      waitForPort('127.0.0.1', localPort, 15_000, () => tunnel.running),
-      tunnel.exited.then((status) => Promise.reject(tunnel.diedError(status))),
-    ]);
+    await tunnel.listening(localPort, 15_000);
     ctx.progress(`ssh -L: sshd on 127.0.0.1:${sshdPort}, tunnel on 127.0.0.1:${localPort}`);
 
     return {
