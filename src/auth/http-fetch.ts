@@ -7,6 +7,11 @@ import { HoopError } from '../errors.js';
 /** Redirects followed before giving up, as fetch does (it allows 20). */
 const MAX_REDIRECTS = 20;
 
+/** A failure shaped like undici's, so callers that read `err.cause.code` or the message keep working. */
+function fetchFailed(cause: Error): TypeError {
+  return Object.assign(new TypeError('fetch failed'), { cause });
+}
+
 /**
  * hoopctl's `fetch`: HTTP/1.1 through node:http and node:https, trusting the PEM certificates in
  * `ca` on top of the system's roots when given (a gateway or an issuer behind a private CA).
@@ -28,7 +33,7 @@ export function createHttpFetch(ca?: string): typeof globalThis.fetch {
     new Promise<Response>((resolve, reject) => {
       const secure = url.protocol === 'https:';
       if (!secure && url.protocol !== 'http:') {
-        reject(Object.assign(new TypeError('fetch failed'), { cause: new Error(`unsupported URL scheme ${url.protocol}`) }));
+        reject(fetchFailed(new Error(`unsupported URL scheme ${url.protocol}`)));
         return;
       }
       const request = (secure ? https : http).request(url, { method, headers, agent: secure ? agent : undefined, signal }, (res) => {
@@ -37,11 +42,11 @@ export function createHttpFetch(ca?: string): typeof globalThis.fetch {
         if (location !== undefined && redirect !== 'manual' && [301, 302, 303, 307, 308].includes(status)) {
           res.resume();
           if (redirect === 'error') {
-            reject(Object.assign(new TypeError('fetch failed'), { cause: new Error(`redirected to ${location} with redirect: "error"`) }));
+            reject(fetchFailed(new Error(`redirected to ${location} with redirect: "error"`)));
             return;
           }
           if (redirects >= MAX_REDIRECTS) {
-            reject(Object.assign(new TypeError('fetch failed'), { cause: new Error(`more than ${MAX_REDIRECTS} redirects`) }));
+            reject(fetchFailed(new Error(`more than ${MAX_REDIRECTS} redirects`)));
             return;
           }
           const asGet = status === 303 || ((status === 301 || status === 302) && method === 'POST');
@@ -67,8 +72,7 @@ export function createHttpFetch(ca?: string): typeof globalThis.fetch {
           resolve(response);
         });
       });
-      // Shaped like undici's failure so callers that read `err.cause.code` keep working.
-      request.on('error', (err) => reject(signal?.aborted ? err : Object.assign(new TypeError('fetch failed'), { cause: err })));
+      request.on('error', (err) => reject(signal?.aborted ? err : fetchFailed(err)));
       request.end(body);
     });
   return async (input, init = {}) => {
