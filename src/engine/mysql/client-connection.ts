@@ -58,8 +58,8 @@ import {
   type Packet,
 } from '../../protocol/mysql/index.js';
 import type { ClientConnection, EngineSession } from '../engine.js';
-import type { AuthAttempts } from '../postgres/auth-attempts.js';
-import type { ConnectionSlots } from '../postgres/connection-slots.js';
+import type { AuthAttempts } from '../auth-attempts.js';
+import type { ConnectionSlots } from '../connection-slots.js';
 import { whenStreamClosed } from '../stream-closed.js';
 import { coalesce, pack } from '../write-spans.js';
 import { PacketStream } from './packet-stream.js';
@@ -223,7 +223,7 @@ export class MysqlClientConnection implements ClientConnection {
       if (login === undefined) return;
       const grant = options.slots.acquire(session.id, session.maxConnections);
       if (!grant.ok) {
-        this.refuseLogin(login.seq, { code: ErrorCode.TOO_MANY_CONNECTIONS, sqlState: '08004', message: grant.report.message });
+        this.refuseLogin(login.seq, { code: ErrorCode.TOO_MANY_CONNECTIONS, sqlState: '08004', message: grant.refusal.message });
         return;
       }
       this.releaseSlot = grant.release;

@@ -19,9 +19,9 @@ import { HoopError, errorMessage, isHoopError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { ClientConnection, EngineSession } from '../engine.js';
 import type { CancelRegistry } from './cancel-registry.js';
-import type { AuthAttempts } from './auth-attempts.js';
+import type { AuthAttempts } from '../auth-attempts.js';
 import { authenticateClient } from './client-auth.js';
-import type { ConnectionSlots } from './connection-slots.js';
+import type { ConnectionSlots } from '../connection-slots.js';
 import { readClientStartup, type ClientStartup } from './client-startup.js';
 import { FrameReader, StreamEndedError, type Framer } from './frame-reader.js';
 import { HookRefusal, type RelayHooks, type RelayHooksFactory, type ServerGreeting, type TransactionStatus } from './hooks.js';
@@ -176,8 +176,8 @@ export class PostgresClientConnection implements ClientConnection {
     this.deps.attempts.succeeded(this.session.id);
     const slot = this.deps.slots.acquire(this.session.id, this.session.maxConnections);
     if (!slot.ok) {
-      this.log.warn('postgres connection refused: too many connections', { reason: slot.report.message });
-      this.shutdown(fatal(slot.report));
+      this.log.warn('postgres connection refused: too many connections', { reason: slot.refusal.message });
+      this.shutdown(fatal({ code: '53300', ...slot.refusal }));
       return undefined;
     }
     this.releaseSlot = slot.release;

@@ -25,10 +25,10 @@ import type { Duplex } from 'node:stream';
 import { deriveScramVerifierAsync, saltedPassword, type ScramVerifier } from '../../protocol/postgres/scram.js';
 import { silentLogger, type Logger } from '../../logger.js';
 import type { ClientConnection, Engine, EngineSession } from '../engine.js';
-import { AuthAttempts, type AuthAttemptsOptions } from './auth-attempts.js';
+import { AuthAttempts, type AuthAttemptsOptions } from '../auth-attempts.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { PostgresClientConnection } from './client-connection.js';
-import { ConnectionSlots } from './connection-slots.js';
+import { ConnectionSlots } from '../connection-slots.js';
 import { passThroughHook, type RelayHooksFactory } from './hooks.js';
 import { defaultDialer, type Dialer, type PostgresTarget } from './upstream-connect.js';
 

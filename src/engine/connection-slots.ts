@@ -2,12 +2,17 @@
  * How many database connections the engine holds open, per session and in all: one session
  * must not exhaust the server's `max_connections` and fail everyone else's logins. A client
  * takes a slot once it has authenticated (so a stranger who found the local port cannot use
- * up the session's slots) and before anything is opened upstream; refusals are SQLSTATE 53300
- * (too_many_connections), as the server itself would answer.
+ * up the session's slots) and before anything is opened upstream. A refusal is the text to say;
+ * each engine says it as its server would (PostgreSQL: SQLSTATE 53300 too_many_connections;
+ * MySQL: error 1040 ER_CON_COUNT_ERROR).
  */
-import type { FatalReport } from './wire.js';
 
-export type SlotGrant = { ok: true; release: () => void } | { ok: false; report: FatalReport };
+export interface SlotRefusal {
+  message: string;
+  hint: string;
+}
+
+export type SlotGrant = { ok: true; release: () => void } | { ok: false; refusal: SlotRefusal };
 
 export class ConnectionSlots {
   private total = 0;
@@ -25,8 +30,7 @@ export class ConnectionSlots {
     if (maxForSession !== undefined && held >= maxForSession) {
       return {
         ok: false,
-        report: {
-          code: '53300',
+        refusal: {
           message: `hoop: this session already has ${held} database connections open, its limit on connection "${this.connection}"`,
           hint: 'close connections you no longer use or make your pool smaller; the gateway operator sets access.maxConnections',
         },
@@ -35,8 +39,7 @@ export class ConnectionSlots {
     if (this.maxTotal !== undefined && this.total >= this.maxTotal) {
       return {
         ok: false,
-        report: {
-          code: '53300',
+        refusal: {
           message: `hoop: connection "${this.connection}" already has ${this.total} database connections open through this gateway, its limit`,
           hint: 'try again once other sessions have closed theirs; the gateway operator sets maxConnections on the connection',
         },
