@@ -1,5 +1,6 @@
 // Result masking through the engine, against a real PostgreSQL, driven by psql, pg and a raw
 // client: column rules, content detection, aliases, views, COPY, binary results, counts.
+import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CatalogClient } from '../../src/engine/postgres/catalog-client.js';
@@ -62,15 +63,37 @@ describe('result masking through the engine', () => {
   let config: MaskingConfig | undefined = RULES;
   let groups: string[] | undefined;
   const completions: CompletionRecord[] = [];
+  /** How long an audit write takes; 0: it settles at once (still a promise the guard waits for). */
+  let auditDelayMs = 0;
+  /** Per upstream connection, in dial order: the chunks the server side received from the engine. */
+  const upstreamChunks: Buffer[][] = [];
   const recorder: StatementRecorder = {
-    statement: async () => undefined,
+    statement: () => (auditDelayMs === 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, auditDelayMs))),
     completed: (r) => void completions.push(r),
     connectionOpened: () => undefined,
     connectionClosed: () => undefined,
   };
 
+  /** Between the engine and the server: keeps, per connection, the chunks the engine wrote. */
+  const upstreamRelay = net.createServer((engineSide) => {
+    const chunks: Buffer[] = [];
+    upstreamChunks.push(chunks);
+    const serverSide = net.connect({ host: h.db.host, port: h.db.port });
+    serverSide.setNoDelay(true);
+    engineSide.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      serverSide.write(chunk);
+    });
+    serverSide.pipe(engineSide);
+    engineSide.on('close', () => serverSide.destroy());
+    serverSide.on('close', () => engineSide.destroy());
+    engineSide.on('error', () => serverSide.destroy());
+    serverSide.on('error', () => engineSide.destroy());
+  });
+
   beforeAll(async () => {
     await loadPolicyParser();
+    await new Promise<void>((resolve) => upstreamRelay.listen(0, '127.0.0.1', resolve));
     h = await startEngineHarness({
       engine: {
         hooks: (session, server): RelayHooks => {
@@ -90,6 +113,8 @@ describe('result masking through the engine', () => {
           const hooks = guard.relayHooks();
           return results ? results.wrap(hooks) : hooks;
         },
+        // Through a relay of our own that keeps what reached the server side, chunk by chunk.
+        dial: () => net.connect({ host: '127.0.0.1', port: (upstreamRelay.address() as net.AddressInfo).port }),
       },
     });
     catalog = new CatalogClient({ target: h.target, dial: defaultDialer, logger: silentLogger });
@@ -102,9 +127,11 @@ describe('result masking through the engine', () => {
   afterAll(async () => {
     await catalog?.close();
     await h?.stop();
+    upstreamRelay.close();
   });
 
   beforeEach(() => {
+    auditDelayMs = 0;
     config = RULES;
     groups = undefined;
     completions.length = 0;
@@ -136,6 +163,23 @@ describe('result masking through the engine', () => {
     // Same in another session (the key, not the connection, decides), and through psql (simple protocol).
     const again = await psql("select email from customers where id = 1");
     expect(again.trim()).toBe(hash('ada@example.com'));
+  });
+
+  it('an extended-protocol statement waiting for its audit write reaches the server in one write: masking keeps the hold quiet', async () => {
+    const client = await h.connect();
+    try {
+      await client.query('select email from customers where id = $1', [1]); // names looked up, statement described
+      auditDelayMs = 30;
+      const chunks = upstreamChunks[upstreamChunks.length - 1]!;
+      chunks.length = 0;
+      const rows = (await client.query('select email, name from customers where id = $1', [2])).rows;
+      expect(rows).toEqual([{ email: hash('grace@example.com'), name: 'Grace' }]);
+      // Parse, Bind, Describe, Execute, Sync: held together until the audit write settled, then one write.
+      expect(chunks).toHaveLength(1);
+      expect(String.fromCharCode(...Array.from(frameCodes(chunks[0]!)))).toBe('PBDES');
+    } finally {
+      await client.end();
+    }
   });
 
   it('masks aliases, schema-qualified names, and extended-protocol parameters alike', async () => {
@@ -321,3 +365,10 @@ describe('result masking through the engine', () => {
     }
   });
 });
+
+/** The type bytes of the PostgreSQL frontend messages in `chunk` (whole messages only). */
+function frameCodes(chunk: Buffer): number[] {
+  const codes: number[] = [];
+  for (let at = 0; at + 5 <= chunk.length; at += 1 + chunk.readUInt32BE(at + 1)) codes.push(chunk[at]!);
+  return codes;
+}

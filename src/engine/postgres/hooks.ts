@@ -61,7 +61,8 @@ const quietHolds = new WeakSet<Promise<HookResult>>();
  * outcome, in one write (an extended-protocol batch: Parse, Bind, Describe, then the Execute
  * that waits). Before any other hold the relay writes them first: a hook may follow them with
  * a message of its own (a Flush, a Describe) as soon as the hold begins, and that message must
- * reach the server after them. A hook that wraps a quiet hold in another promise loses the mark.
+ * reach the server after them. A hook that wraps a quiet hold in another promise loses the mark,
+ * unless it marks its own (result masking does, after any frame but a Query or a Parse).
  */
 export function quietHold(hold: Promise<HookResult>): Promise<HookResult> {
   quietHolds.add(hold);

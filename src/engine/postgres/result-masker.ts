@@ -47,7 +47,7 @@ import { catalogLookupSql, parseCatalogLookup, type LookupRequest } from './cata
 import { copyOutTargets, type CopyOutTarget } from './copy-statement.js';
 import type { ParserPool } from '../../policy/parser-pool.js';
 import { maskCopyRow } from './copy-rows.js';
-import { HookRefusal, type BackendHook, type FrameHook, type HookResult, type RelayContext, type RelayHooks } from './hooks.js';
+import { HookRefusal, isQuietHold, quietHold, type BackendHook, type FrameHook, type HookResult, type RelayContext, type RelayHooks } from './hooks.js';
 import type { NotificationTaint } from './notification-taint.js';
 import type { Op, PortalEntry, ReplyTracker } from './reply-tracker.js';
 import { refusalFields, refusingParse, refusingQuery, type Refusal } from './server-refusal.js';
@@ -208,7 +208,11 @@ export class ResultMasking {
         const mark = this.tracker.sentCount;
         const result = wants ? inner.frontend.inspect(frame, context) : undefined;
         const sent = (decision: HookResult): HookResult | Promise<HookResult> => this.afterSent(frame, decision, mark, context);
-        return isPromise(result) ? result.then(sent) : sent(result);
+        if (!isPromise(result)) return sent(result);
+        const settled = result.then(sent);
+        // Only after a Query or a Parse may masking send to the server itself (a lookup before a
+        // write): after any other frame (an Execute), a hold that sends nothing stays one.
+        return isQuietHold(result) && frame.code !== FrontendCode.Query && frame.code !== FrontendCode.Parse ? quietHold(settled) : settled;
       },
     };
     const innerCodes = inner.backend.codes;
