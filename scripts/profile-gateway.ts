@@ -7,6 +7,7 @@
  *
  *   npm run build && npx tsx scripts/profile-gateway.ts            # TPS only
  *   PROF=1 MODE=extended SECS=10 npx tsx scripts/profile-gateway.ts
+ *   MODE=copy …                   # COPY out of 100 MB through the tunnel, repeated: CPU ms per MB instead of per transaction
  *   PROF=1 PROF_DIR=/tmp/p …      # keep the .cpuprofile files (wall-clock samples: time blocked in a syscall counts)
  *   PROF=perf …                   # gateway with --perf-basic-prof, for `perf record -e cpu-clock -g -p <pid>` (CPU samples)
  *   PROF=gc | PROF=opt …          # the gateway's --trace-gc, or --trace-opt/--trace-deopt, on stdout
@@ -78,17 +79,33 @@ try {
     const proc = (pid: number) => { const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return Number(f[11]) + Number(f[12]); };
     return { busy: total - idle, gw: proc(gateway.pid!), cli: proc(cli.pid!) };
   };
+  const env = { ...process.env, PGPASSWORD: ready.password, PGSSLMODE: 'disable' };
   const before = cpu();
-  const out = execFileSync(
-    'pgbench',
-    ['-n', '-S', '-M', process.env.MODE ?? 'simple', '-c', '8', '-j', '2', '-T', process.env.SECS ?? '8', '-h', '127.0.0.1', '-p', String(ready.port), '-U', ready.user, ready.database],
-    { env: { ...process.env, PGPASSWORD: ready.password, PGSSLMODE: 'disable' } },
-  ).toString();
-  process.stdout.write(`${out.split('\n').filter((l) => /^tps|latency average/.test(l)).join('\n')}\n`);
-  const after = cpu();
-  const tx = Number(/number of transactions actually processed: (\d+)/.exec(out)![1]);
-  const us = (ticks: number) => ((ticks * 10_000) / tx).toFixed(1);
-  process.stdout.write(`cpu µs/tx: machine ${us(after.busy - before.busy)} gateway ${us(after.gw - before.gw)} cli ${us(after.cli - before.cli)}\n`);
+  if (process.env.MODE === 'copy') {
+    // Bulk: COPY of 1000-byte rows out through the tunnel, repeated for SECS; CPU per MB moved.
+    const started = Date.now();
+    let bytes = 0;
+    while (Date.now() - started < Number(process.env.SECS ?? '8') * 1000) {
+      const copied = execFileSync('psql', ['-X', '-q', '-h', '127.0.0.1', '-p', String(ready.port), '-U', ready.user, '-d', ready.database, '-c', "COPY (SELECT g, repeat('x', 1000) FROM generate_series(1, 100000) g) TO STDOUT"], { env, maxBuffer: 1 << 30 });
+      bytes += copied.length;
+    }
+    const after = cpu();
+    const mb = bytes / 1e6;
+    const ms = (ticks: number) => ((ticks * 10) / mb).toFixed(2);
+    process.stdout.write(`${mb.toFixed(0)} MB in ${((Date.now() - started) / 1000).toFixed(1)} s (${(mb / ((Date.now() - started) / 1000)).toFixed(0)} MB/s)\n`);
+    process.stdout.write(`cpu ms/MB: machine ${ms(after.busy - before.busy)} gateway ${ms(after.gw - before.gw)} cli ${ms(after.cli - before.cli)}\n`);
+  } else {
+    const out = execFileSync(
+      'pgbench',
+      ['-n', '-S', '-M', process.env.MODE ?? 'simple', '-c', '8', '-j', '2', '-T', process.env.SECS ?? '8', '-h', '127.0.0.1', '-p', String(ready.port), '-U', ready.user, ready.database],
+      { env },
+    ).toString();
+    process.stdout.write(`${out.split('\n').filter((l) => /^tps|latency average/.test(l)).join('\n')}\n`);
+    const after = cpu();
+    const tx = Number(/number of transactions actually processed: (\d+)/.exec(out)![1]);
+    const us = (ticks: number) => ((ticks * 10_000) / tx).toFixed(1);
+    process.stdout.write(`cpu µs/tx: machine ${us(after.busy - before.busy)} gateway ${us(after.gw - before.gw)} cli ${us(after.cli - before.cli)}\n`);
+  }
   // The tunnel ends its session while the gateway is still up, then the gateway stops.
   cli.kill('SIGINT');
   await new Promise((r) => cli.on('exit', r));
