@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BackendCode, FrontendCode, encodeStartupPacket } from '../../src/protocol/postgres/index.js';
+import { BackendCode, FrontendCode, TERMINATE, encodeStartupPacket } from '../../src/protocol/postgres/index.js';
 import { pgError, run, startEngineHarness, type EngineHarness } from './helpers.js';
 import { RawPgClient } from './raw-client.js';
 
@@ -240,6 +240,72 @@ describe('node-postgres through the engine', () => {
     await client.end();
     const connection = h.served[before]!;
     await expect(connection.closed).resolves.toBeUndefined();
+  });
+});
+
+describe('Terminate', () => {
+  /**
+   * A TCP hop to the test server that passes everything but holds back the server's close until
+   * released: while held, the engine cannot know the server's backend has gone.
+   */
+  async function closeHoldingProxy(db: EngineHarness['db']) {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let serverEnded!: () => void;
+    const serverEnd = new Promise<void>((resolve) => (serverEnded = resolve));
+    const server = net.createServer({ allowHalfOpen: true }, (engineSide) => {
+      const dbSide = net.connect({ host: db.host, port: db.port, allowHalfOpen: true });
+      engineSide.on('error', () => undefined);
+      dbSide.on('error', () => undefined);
+      engineSide.on('data', (d) => dbSide.write(d));
+      engineSide.on('end', () => dbSide.end());
+      dbSide.on('data', (d) => engineSide.write(d));
+      dbSide.on('end', () => {
+        serverEnded();
+        void released.then(() => engineSide.end());
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    return {
+      dial: () => net.connect({ host: '127.0.0.1', port }),
+      serverEnd,
+      release,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+  }
+
+  it('with no reply owed, closes the client at once, without waiting for the server’s backend to exit (connect latency, issue 16)', async () => {
+    const proxy = await closeHoldingProxy(h.db);
+    const held = await startEngineHarness({ db: h.db, engine: { dial: proxy.dial } });
+    try {
+      const client = await RawPgClient.connect(held.port);
+      await client.login({ user: held.session.localUser, database: held.session.database, password: held.session.localPassword });
+      client.send(TERMINATE);
+      await client.closed;
+      // The server's end is still held back: the engine closed the client on the Terminate alone.
+      proxy.release();
+      await held.served[0]!.closed;
+    } finally {
+      proxy.release();
+      await held.stop();
+      await proxy.close();
+    }
+  });
+
+  it('with a reply owed, the client still gets it all before the close (Query and Terminate sent together)', async () => {
+    const before = h.served.length;
+    const client = await RawPgClient.connect(h.port);
+    await client.login({ user: h.session.localUser, database: h.session.database, password: h.session.localPassword });
+    const sql = Buffer.from('select g from generate_series(1, 5000) g\0');
+    const header = Buffer.alloc(5);
+    header[0] = FrontendCode.Query;
+    header.writeInt32BE(4 + sql.length, 1);
+    client.send(Buffer.concat([header, sql, TERMINATE]));
+    const messages = await client.drainUntilClose();
+    expect(messages.filter((m) => m.type === 'DataRow')).toHaveLength(5000);
+    expect(messages.at(-1)).toEqual({ type: 'ReadyForQuery', status: 'I' });
+    await h.served[before]!.closed;
   });
 });
 

@@ -267,7 +267,12 @@ export class PostgresClientConnection implements ClientConnection {
       observe: (frame) => conversation.frontend(frame),
       onSourceEnd: () => upstream.end(),
       onSourceEndWhileHolding: () => hooks.clientEnded?.(),
-      onStopped: () => upstream.end(),
+      onStopped: () => {
+        upstream.end();
+        // Terminate with no reply owed: the client waits for nothing but the close, so it gets
+        // it now instead of after the server's backend has exited. Owed replies still reach it.
+        if (!conversation.busy && writable(client)) client.end();
+      },
       onError: (err) => this.relayFailed('client', err),
     });
     const toClient = new Pump({

@@ -18,6 +18,7 @@
  *   Query / Parse … ─────────────────▶ frontend hook ─────────────────────────▶
  *                        ◀──────────── backend hook ◀── RowDescription, DataRow*, …
  *   CancelRequest(gateway key) ──────▶ new connection: CancelRequest(upstream key) ──▶
+ *   Terminate ───────────────────────▶ Terminate ──▶ ; client's stream ended at once if no reply is owed
  *   terminate(reason):   ◀──────────── ErrorResponse FATAL 57P01 reason ; Terminate ──▶
  */
 import crypto from 'node:crypto';
