@@ -1,4 +1,5 @@
 import type { AuditRecorder } from '../audit/recorder.js';
+import type { StatementData } from '../audit/events.js';
 import type { SessionAuditBudget } from '../audit/session-budget.js';
 import { keepParams, keepStatementText } from '../audit/statement-text.js';
 import type { Engine } from '../engine/engine.js';
@@ -383,17 +384,21 @@ export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger, 
         if (r.decision === 'review' && r.approvedBy === undefined) bytes += r.text.length;
         charge(r.sessionId, bytes);
       }
-      const data = {
+      // Keys in sorted order, absent ones undefined: canonicalJson finds them sorted (no sort per event) and drops the undefined ones.
+      const data: StatementData = {
+        approvedBy: r.approvedBy || undefined,
         connectionId: r.connectionId,
-        statementId: String(r.statementId),
-        protocol: r.protocol,
-        ...kept,
-        ...(params ? { params: params.params } : {}),
-        ...(params && params.dropped > 0 ? { paramsDropped: params.dropped } : {}),
         decision: r.decision,
-        rule: r.rule,
+        params: params?.params,
+        paramsDropped: params && params.dropped > 0 ? params.dropped : undefined,
+        protocol: r.protocol,
         reason: r.reason,
-        ...(r.approvedBy ? { approvedBy: r.approvedBy } : {}),
+        rule: r.rule,
+        statementId: String(r.statementId),
+        text: kept.text,
+        textBytes: kept.textBytes,
+        textSha256: kept.textSha256,
+        textTruncated: kept.textTruncated,
       };
       // Group commit: every connection's statements of this event-loop turn go in one journal write; forwarded once it is durable.
       return recorder.record(r.sessionId, 'statement', data).then(() => undefined);
@@ -405,15 +410,15 @@ export function auditStatementRecorder(recorder: AuditRecorder, logger: Logger, 
         'a statement completion',
         r.sessionId,
         recorder.recordInBackground(r.sessionId, 'statement_completed', {
-          connectionId: r.connectionId,
-          statementId: String(r.statementId),
-          durationMs: r.durationMs,
-          rows: r.rows,
           command: r.command,
-          ...(error ? { error } : {}),
-          ...(r.masked ? { masked: r.masked } : {}),
-          ...(r.maskingNotes ? { maskingNotes: r.maskingNotes } : {}),
-          ...(r.sample ? { sample: r.sample } : {}),
+          connectionId: r.connectionId,
+          durationMs: r.durationMs,
+          error,
+          masked: r.masked,
+          maskingNotes: r.maskingNotes,
+          rows: r.rows,
+          sample: r.sample,
+          statementId: String(r.statementId),
         }),
       );
     },
