@@ -424,8 +424,8 @@ export class StatementGuard {
 
   /** `sql`, followed by the text of each prepared statement its EXECUTEs run. */
   private withExecutedText(sql: string, statements: readonly AnalyzedStatement[]): string {
+    if (!statements.some((s) => (s.executes?.length ?? 0) > 0)) return sql;
     const names = [...new Set(statements.flatMap((s) => s.executes ?? []))];
-    if (names.length === 0) return sql;
     const parts = [sql.trimEnd().replace(/;$/, '') + ';'];
     for (const name of names) {
       const lookup = this.tracker.statementAt(name);
@@ -606,9 +606,10 @@ export class StatementGuard {
 
   /** Runs `go` once every prepared statement named by an `EXECUTE` is known as the server will see it. */
   private whenExecutesKnown(analysis: StatementAnalysis, go: () => HookResult | Promise<HookResult>): HookResult | Promise<HookResult> {
-    const names = analysis.statements?.flatMap((s) => s.executes ?? []) ?? [];
-    if (names.every((n) => this.tracker.statementAt(n).known)) return go();
-    return this.afterEarlierBatches(go);
+    for (const statement of analysis.statements ?? []) {
+      for (const name of statement.executes ?? []) if (!this.tracker.statementAt(name).known) return this.afterEarlierBatches(go);
+    }
+    return go();
   }
 
   /** Runs `go` with the portal as the server will see it at this Execute, waiting for an earlier batch if that decides it. */
