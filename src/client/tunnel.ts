@@ -492,6 +492,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
           sock,
           username: created.session.id,
           privateKey: key.privateKey,
+          // The session's key is the only way in: skip ssh2's opening "none" attempt (one round trip).
+          authHandler: ['publickey'],
           hostVerifier: (hostKey: Buffer) => {
             offered = sshFingerprint(hostKey);
             return offered === expected;
