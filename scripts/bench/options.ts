@@ -36,7 +36,9 @@ export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds 
 
   BENCH_BASELINE_REPO=<dir>  also run hoop-baseline and hoop-mask-baseline: the same paths from
                  another built checkout (e.g. git worktree add ../base main~3 && npm run build
-                 there), measured in the same rounds, so a change is compared with what came before`;
+                 there), measured in the same rounds, so a change is compared with what came before;
+                 with --paths hoop,hoop-baseline the CLI rows also run the baseline's wrapped psql
+                 right after each of ours`;
 
 export class UsageError extends Error {}
 
