@@ -227,7 +227,7 @@ async function cliRuns(options: BenchOptions, paths: BenchPath[], running: Map<s
   const samples = emptyCliSamples();
   for (let round = 1; round <= options.rounds; round++) {
     progress(`round ${round}/${options.rounds}  CLI start and wrapped psql${hoop ? ` via ${hoop.label}` : ''}`);
-    await measureCliRound({ ...ctx, hoop: hoop && running.get(hoop.id) }, samples);
+    await measureCliRound({ ...ctx, hoop: hoop && running.get(hoop.id), baseline: hoop?.id === 'hoop' ? running.get('hoop-baseline') : undefined }, samples);
   }
   return { samples, hoopId: hoop?.id, hoopLabel: hoop?.label };
 }

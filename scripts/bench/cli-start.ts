@@ -26,6 +26,8 @@ export interface CliSamples {
   psql_direct_ms: number[];
   wrapped_psql_ms: number[];
   wrapped_psql_rss_mb: number[];
+  /** The same wrapped psql through the baseline checkout's CLI (BENCH_BASELINE_REPO), in the same rounds. */
+  baseline_wrapped_psql_ms: number[];
 }
 
 export interface CliContext {
@@ -35,10 +37,12 @@ export interface CliContext {
   upstream: Endpoint;
   /** A hoopctl path whose CLI wraps psql; without it only `--version` and direct psql run. */
   hoop?: RunningPath;
+  /** The baseline checkout's hoopctl path, whose CLI wraps the same psql right after (BENCH_BASELINE_REPO). */
+  baseline?: RunningPath;
 }
 
 export function emptyCliSamples(): CliSamples {
-  return { node_ms: [], node_rss_mb: [], version_ms: [], version_rss_mb: [], psql_direct_ms: [], wrapped_psql_ms: [], wrapped_psql_rss_mb: [] };
+  return { node_ms: [], node_rss_mb: [], version_ms: [], version_rss_mb: [], psql_direct_ms: [], wrapped_psql_ms: [], wrapped_psql_rss_mb: [], baseline_wrapped_psql_ms: [] };
 }
 
 /** One round: CLI_RUNS of each command, interleaved; samples are appended to `into`. */
@@ -62,11 +66,19 @@ export async function measureCliRound(ctx: CliContext, into: CliSamples): Promis
 
     const wrap = ctx.hoop?.wrapCommand?.([ctx.tools.psql, ...psqlArgs]);
     if (!wrap) continue;
-    const wrapped = await timed(ctx.cleanup, wrap.command, wrap.args, wrap.env);
-    if (wrapped.stdout.trim() !== '1') throw new Error(`hoopctl connect -- psql printed ${JSON.stringify(wrapped.stdout)}; stderr: ${wrapped.stderr.trim()}`);
+    const wrapped = await timedWrapped(ctx.cleanup, wrap);
     into.wrapped_psql_ms.push(wrapped.ms);
     if (wrapped.rssMb !== undefined) into.wrapped_psql_rss_mb.push(wrapped.rssMb);
+
+    const baselineWrap = ctx.baseline?.wrapCommand?.([ctx.tools.psql, ...psqlArgs]);
+    if (baselineWrap) into.baseline_wrapped_psql_ms.push((await timedWrapped(ctx.cleanup, baselineWrap)).ms);
   }
+}
+
+async function timedWrapped(cleanup: Cleanup, wrap: { command: string; args: string[]; env: NodeJS.ProcessEnv }): Promise<Timed> {
+  const wrapped = await timed(cleanup, wrap.command, wrap.args, wrap.env);
+  if (wrapped.stdout.trim() !== '1') throw new Error(`hoopctl connect -- psql printed ${JSON.stringify(wrapped.stdout)}; stderr: ${wrapped.stderr.trim()}`);
+  return wrapped;
 }
 
 /** The CLI rows as text lines: median of every run of every round. */
@@ -85,6 +97,9 @@ export function formatCli(samples: CliSamples, hoopLabel: string | undefined): s
     const ratio = direct && wrapped ? ` (${(wrapped / direct).toFixed(1)}× direct)` : '';
     lines.push(`  hoopctl connect -- psql -c 'select 1', token given  ${ms(samples.wrapped_psql_ms)}${mb(samples.wrapped_psql_rss_mb)}${ratio}  [${hoopLabel}]`);
   } else lines.push('  hoopctl connect -- psql: skipped (no hoopctl path in --paths)');
+  if (samples.baseline_wrapped_psql_ms.length > 0) {
+    lines.push(`  the same, baseline checkout (interleaved)            ${ms(samples.baseline_wrapped_psql_ms)}  [BENCH_BASELINE_REPO]`);
+  }
   return lines;
 }
 

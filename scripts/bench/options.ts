@@ -24,7 +24,9 @@ export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds 
   --rounds N     interleaved rounds; the table shows each path's median (default 3)
   --seconds N    duration of each pgbench run (default 10)
   --paths LIST   which paths to run, comma-separated (default: all)
-  --workloads LIST  which workloads to run, comma-separated (default: all; e.g. masked_select,masked_copy)
+  --workloads LIST  which workloads to run, comma-separated (default: all; e.g. masked_select,masked_copy);
+                 none: only the CLI rows (and whatever else is not turned off), e.g.
+                 --workloads none --no-micro --no-isolation --scale 1
   --no-build     skip \`npm run build\` before starting the hoopctl path
   --scale N      pgbench -i scale factor (default 10)
   --no-micro     skip the in-process guard micro-benchmarks (policy, audit, masking, parser)
@@ -34,7 +36,9 @@ export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--seconds 
 
   BENCH_BASELINE_REPO=<dir>  also run hoop-baseline and hoop-mask-baseline: the same paths from
                  another built checkout (e.g. git worktree add ../base main~3 && npm run build
-                 there), measured in the same rounds, so a change is compared with what came before`;
+                 there), measured in the same rounds, so a change is compared with what came before;
+                 with --paths hoop,hoop-baseline the CLI rows also run the baseline's wrapped psql
+                 right after each of ours`;
 
 export class UsageError extends Error {}
 
@@ -68,10 +72,10 @@ export function parseBenchOptions(argv: string[], knownPaths: string[], knownWor
   const unknown = paths.filter((p) => !knownPaths.includes(p));
   if (unknown.length > 0) throw new UsageError(`unknown path ${unknown.join(', ')}; known paths: ${knownPaths.join(', ')}`);
   if (paths.length === 0) throw new UsageError('--paths names no path');
-  const workloads = v.workloads === undefined ? knownWorkloads : v.workloads.split(',').map((s) => s.trim()).filter(Boolean);
+  const workloads = v.workloads === undefined ? knownWorkloads : v.workloads.trim() === 'none' ? [] : v.workloads.split(',').map((s) => s.trim()).filter(Boolean);
   const unknownWorkloads = workloads.filter((w) => !knownWorkloads.includes(w));
   if (unknownWorkloads.length > 0) throw new UsageError(`unknown workload ${unknownWorkloads.join(', ')}; known workloads: ${knownWorkloads.join(', ')}`);
-  if (workloads.length === 0) throw new UsageError('--workloads names no workload');
+  if (workloads.length === 0 && v.workloads?.trim() !== 'none') throw new UsageError('--workloads names no workload (none: run no workload)');
   return {
     rounds: positiveInt('--rounds', v.rounds, v.quick ? 1 : 3),
     seconds: positiveInt('--seconds', v.seconds, v.quick ? 5 : 10),

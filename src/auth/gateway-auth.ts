@@ -6,6 +6,7 @@ import { describeFailure, fetchLoginSettings, tlsHint, type LoginSettings } from
 import { normalizeGatewayUrl, type GatewayLogin, type LoginKind, type LoginState } from './login-state.js';
 import { Rfc8628NetworkClient } from './rfc8628-network-client.js';
 import { chooseSecretStore, nativeKeyring, storeOfKind, type KeyringFactory, type SecretStore, type TokenStoreMode } from './secret-store.js';
+import type { HttpFetch } from './http-fetch.js';
 
 /** What the person must see to finish a device code login. */
 export interface DeviceCodePrompt {
@@ -32,10 +33,10 @@ export interface GatewayAuthOptions {
   state: LoginState;
   storeMode: TokenStoreMode;
   /** A fetch that trusts `ca` (PEM) on top of the system roots. */
-  fetchFor: (ca: string | undefined) => typeof globalThis.fetch;
+  fetchFor: (ca: string | undefined) => HttpFetch;
   keyring?: KeyringFactory;
   /** How the GitHub Actions token endpoint is asked (tests point it at a stand-in); default `fetch`. */
-  githubFetch?: typeof globalThis.fetch;
+  githubFetch?: HttpFetch;
   /** Device-code polling: the interval used when the issuer sends none (seconds, RFC default 5). */
   defaultPollIntervalSec?: number;
 }
@@ -162,7 +163,7 @@ export class GatewayAuth {
     return removedEntry || removedRecord;
   }
 
-  private async machineToken(login: GatewayLogin, store: SecretStore, fetchImpl: typeof globalThis.fetch, credentials: MachineCredentials): Promise<AuthenticationResult> {
+  private async machineToken(login: GatewayLogin, store: SecretStore, fetchImpl: HttpFetch, credentials: MachineCredentials): Promise<AuthenticationResult> {
     const network = new Rfc8628NetworkClient(fetchImpl);
     const tokenFile = login.federatedTokenFile;
     let auth: Configuration['auth'];

@@ -1,4 +1,5 @@
 import { HoopError, errorMessage } from '../errors.js';
+import type { HttpFetch, HttpResponse } from './http-fetch.js';
 
 /** Entra ID's audience for federated credentials, and GitHub's documented default for Azure logins. */
 export const DEFAULT_GITHUB_AUDIENCE = 'api://AzureADTokenExchange';
@@ -12,7 +13,7 @@ export const DEFAULT_GITHUB_AUDIENCE = 'api://AzureADTokenExchange';
 export async function fetchGithubActionsToken(
   endpoint: { requestUrl: string; requestToken: string },
   audience: string,
-  fetchImpl: typeof globalThis.fetch = globalThis.fetch,
+  fetchImpl: HttpFetch = globalThis.fetch,
 ): Promise<string> {
   let url: URL;
   try {
@@ -21,7 +22,7 @@ export async function fetchGithubActionsToken(
     throw new HoopError('auth', 'github_oidc_failed', 'ACTIONS_ID_TOKEN_REQUEST_URL is not a URL', { cause: err });
   }
   url.searchParams.set('audience', audience);
-  let response: Response;
+  let response: HttpResponse;
   let text: string;
   try {
     response = await fetchImpl(url, { headers: { authorization: `Bearer ${endpoint.requestToken}`, accept: 'application/json' }, signal: AbortSignal.timeout(15_000) });

@@ -12,25 +12,58 @@ function fetchFailed(cause: Error): TypeError {
   return Object.assign(new TypeError('fetch failed'), { cause });
 }
 
+/** The request options hoopctl sends: a subset of fetch's `RequestInit`. */
+export interface HttpRequestInit {
+  method?: string;
+  headers?: Readonly<Record<string, string>>;
+  body?: string;
+  signal?: AbortSignal;
+  /** As fetch: `follow` (default), `manual` (the 3xx answer itself) or `error`. */
+  redirect?: 'follow' | 'manual' | 'error';
+}
+
+/** The parts of an answer hoopctl reads: a subset of fetch's `Response`, so a `Response` is one. */
+export interface HttpResponse {
+  readonly status: number;
+  readonly ok: boolean;
+  readonly statusText: string;
+  /** The URL that answered, after redirects. */
+  readonly url: string;
+  readonly headers: HttpHeaders;
+  text(): Promise<string>;
+  json(): Promise<unknown>;
+}
+
+/** Header names in lower case; repeated headers joined with `, ` (as fetch's `Headers.get`). */
+export interface HttpHeaders {
+  get(name: string): string | null;
+  forEach(callback: (value: string, name: string) => void): void;
+}
+
+/** An HTTP client shaped like fetch: `globalThis.fetch` is one, and so is `createHttpFetch()`. */
+export type HttpFetch = (url: string | URL, init?: HttpRequestInit) => Promise<HttpResponse>;
+
 /**
- * hoopctl's `fetch`: HTTP/1.1 through node:http and node:https, trusting the PEM certificates in
- * `ca` on top of the system's roots when given (a gateway or an issuer behind a private CA).
+ * hoopctl's HTTP client: HTTP/1.1 through node:http and node:https, trusting the PEM
+ * certificates in `ca` on top of the system's roots when given (a gateway or an issuer behind
+ * a private CA).
  *
- * Not Node's own fetch, for two reasons. It cannot take a CA per call without undici's Agent,
- * which Node does not export. And it is slow to start: its HTTP parser is WebAssembly, compiled
- * on the first request and waited for when the process exits, which added about 200 ms to every
- * short command (`hoopctl connect -- psql …` in CI: three requests; measured 378 ms for three
- * requests with fetch against 178 ms with this one, in a bare `node` process).
+ * Not Node's own fetch, and not its `Headers`, `Request` or `Response` either: touching any of
+ * those globals loads undici (~30 ms of a short command on a 2-core machine), and fetch's
+ * WebAssembly HTTP parser is compiled on the first request and waited for when the process
+ * exits (measured 378 ms for three requests with fetch against 178 ms with node:http, in a
+ * bare `node` process). fetch also cannot take a CA per call without undici's Agent, which
+ * Node does not export.
  *
  * It covers what hoopctl sends: a method, string headers, a string body, an abort signal, and
  * redirects followed as fetch follows them (303, and 301/302 after a POST, become a GET), or
  * handed back (`redirect: 'manual'`, the 3xx response itself) or refused (`'error'`).
  */
-export function createHttpFetch(ca?: string): typeof globalThis.fetch {
+export function createHttpFetch(ca?: string): HttpFetch {
   // A custom `ca` replaces Node's bundled roots, so list them again.
   const agent = ca === undefined ? undefined : new https.Agent({ ca: [...tls.rootCertificates, ca], keepAlive: false });
-  const send = (url: URL, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal | undefined, redirect: RequestInit['redirect'], redirects: number): Promise<Response> =>
-    new Promise<Response>((resolve, reject) => {
+  const send = (url: URL, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal | undefined, redirect: HttpRequestInit['redirect'], redirects: number): Promise<HttpResponse> =>
+    new Promise<HttpResponse>((resolve, reject) => {
       const secure = url.protocol === 'https:';
       if (!secure && url.protocol !== 'http:') {
         reject(fetchFailed(new Error(`unsupported URL scheme ${url.protocol}`)));
@@ -61,25 +94,32 @@ export function createHttpFetch(ca?: string): typeof globalThis.fetch {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('error', reject);
-        res.on('end', () => {
-          const responseHeaders = new Headers();
-          for (const [name, value] of Object.entries(res.headers)) {
-            if (value !== undefined) responseHeaders.set(name, Array.isArray(value) ? value.join(', ') : value);
-          }
-          const nullBody = status === 204 || status === 304 || method === 'HEAD';
-          const response = new Response(nullBody ? null : Buffer.concat(chunks), { status, statusText: res.statusMessage, headers: responseHeaders });
-          Object.defineProperty(response, 'url', { value: url.href });
-          resolve(response);
-        });
+        res.on('end', () => resolve(answer(status, res.statusMessage ?? '', url.href, res.headers, Buffer.concat(chunks).toString('utf8'))));
       });
       request.on('error', (err) => reject(signal?.aborted ? err : fetchFailed(err)));
       request.end(body);
     });
   return async (input, init = {}) => {
-    const url = new URL(input instanceof Request ? input.url : String(input));
-    const headers = Object.fromEntries(new Headers(init.headers).entries());
-    const body = init.body === undefined || init.body === null ? undefined : String(init.body);
-    return send(url, (init.method ?? 'GET').toUpperCase(), headers, body, init.signal ?? undefined, init.redirect ?? 'follow', 0);
+    const url = new URL(input);
+    return send(url, (init.method ?? 'GET').toUpperCase(), { ...init.headers }, init.body, init.signal, init.redirect ?? 'follow', 0);
+  };
+}
+
+/** A whole answer, already read. */
+function answer(status: number, statusText: string, url: string, raw: http.IncomingHttpHeaders, body: string): HttpResponse {
+  const headers = new Map<string, string>();
+  for (const [name, value] of Object.entries(raw)) if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+  return {
+    status,
+    ok: status >= 200 && status < 300,
+    statusText,
+    url,
+    headers: {
+      get: (name) => headers.get(name.toLowerCase()) ?? null,
+      forEach: (callback) => headers.forEach((value, name) => callback(value, name)),
+    },
+    text: async () => body,
+    json: async () => JSON.parse(body) as unknown,
   };
 }
 

@@ -1,13 +1,14 @@
 import type { AuthConfigResponse } from '../api/types.js';
 import { HoopError } from '../errors.js';
+import type { HttpFetch, HttpResponse } from './http-fetch.js';
 
 /** A gateway's answer to `GET /api/v1/auth/config`: what msal-node needs to sign in for it. */
 export type LoginSettings = AuthConfigResponse;
 
 /** Fetches and checks the gateway's login settings (no token needed). */
-export async function fetchLoginSettings(gatewayUrl: string, fetchImpl: typeof globalThis.fetch): Promise<LoginSettings> {
+export async function fetchLoginSettings(gatewayUrl: string, fetchImpl: HttpFetch): Promise<LoginSettings> {
   const url = `${gatewayUrl}/api/v1/auth/config`;
-  let response: Response;
+  let response: HttpResponse;
   let body: unknown;
   try {
     response = await fetchImpl(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(15_000) });

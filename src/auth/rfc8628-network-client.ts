@@ -1,4 +1,5 @@
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
+import type { HttpFetch, HttpResponse } from './http-fetch.js';
 
 /**
  * msal-node's `system.networkClient`, making its device code flow speak RFC 8628 to any
@@ -24,7 +25,7 @@ export class Rfc8628NetworkClient implements INetworkModule {
   private readonly slowDown = new Map<string, number>();
 
   constructor(
-    private readonly fetchImpl: typeof globalThis.fetch,
+    private readonly fetchImpl: HttpFetch,
     private readonly options: { defaultIntervalSec?: number; slowDownStepMs?: number; sleep?: (ms: number) => Promise<void> } = {},
   ) {}
 
@@ -75,7 +76,7 @@ export class Rfc8628NetworkClient implements INetworkModule {
   }
 
   private async send<T>(method: 'GET' | 'POST', url: string, options?: NetworkRequestOptions, timeoutMs?: number): Promise<NetworkResponse<T>> {
-    let response: Response;
+    let response: HttpResponse;
     let text: string;
     try {
       response = await this.fetchImpl(url, {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { createHttpFetch, readCaFile } from '../auth/http-fetch.js';
+import { createHttpFetch, readCaFile, type HttpFetch } from '../auth/http-fetch.js';
 import { GatewayAuth } from '../auth/gateway-auth.js';
 import { LoginState } from '../auth/login-state.js';
 import type { KeyringFactory } from '../auth/secret-store.js';
@@ -21,7 +21,7 @@ export interface CliDeps {
   hostname: string;
   pid: number;
   now: () => number;
-  fetch?: typeof globalThis.fetch;
+  fetch?: HttpFetch;
   /** Where SIGINT/SIGTERM are heard (`process`). */
   signals: SignalSource;
   launch: (options: LaunchOptions) => Promise<number>;

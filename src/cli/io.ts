@@ -1,4 +1,4 @@
-import { Chalk, type ChalkInstance } from 'chalk';
+import { colors, type Colors } from './colors.js';
 
 /** A place text goes; `process.stdout` and `process.stderr` fit. */
 export interface TextSink {
@@ -20,7 +20,7 @@ export interface IO {
   /** Whether output is JSON (`--json`); set once the global flags are parsed. */
   json: boolean;
   /** Colours for human output; a no-op instance when colour is off. */
-  readonly color: ChalkInstance;
+  readonly color: Colors;
   /** Applies the global flags: `--json`, `--no-color`. */
   configure(flags: { json?: boolean; color?: boolean }): void;
 }
@@ -38,7 +38,7 @@ export interface IOOptions {
 /** Colour only on a terminal, never with NO_COLOR, `--no-color` or `--json`. */
 export function createIO(options: IOOptions): IO {
   let colorWanted = !options.noColorEnv && options.stderrIsTTY && options.stdoutIsTTY;
-  let color = new Chalk({ level: colorWanted ? 1 : 0 });
+  let color = colors(colorWanted);
   const io: IO = {
     out: (text) => void options.stdout.write(text),
     err: (text) => void options.stderr.write(text),
@@ -53,7 +53,7 @@ export function createIO(options: IOOptions): IO {
     configure(flags) {
       if (flags.json !== undefined) io.json = flags.json;
       if (flags.color === false || io.json) colorWanted = false;
-      color = new Chalk({ level: colorWanted ? 1 : 0 });
+      color = colors(colorWanted);
     },
   };
   return io;

@@ -17,6 +17,7 @@ import type {
 } from '../api/types.js';
 import { HoopError, errorMessage, type ErrorKind } from '../errors.js';
 import { isLoopbackHost } from '../loopback.js';
+import type { HttpFetch, HttpResponse } from '../auth/http-fetch.js';
 
 export interface GatewayClientOptions {
   /** The gateway's base URL, e.g. `https://gateway.example.com`; a trailing slash is fine. */
@@ -25,7 +26,7 @@ export interface GatewayClientOptions {
   token: string | (() => Promise<string>);
   /** Where the token came from, for the advice on a 401: HOOPCTL_TOKEN or `hoopctl login`. */
   tokenSource?: 'env' | 'login';
-  fetch?: typeof globalThis.fetch;
+  fetch?: HttpFetch;
   /** Per-request limit; a request that takes longer fails with a `network` error. */
   timeoutMs?: number;
   /** Sent as `User-Agent`, e.g. `hoopctl/0.1.0`. */
@@ -78,7 +79,7 @@ export class GatewayClient implements SessionGateway {
   readonly baseUrl: string;
   private readonly token: string | (() => Promise<string>);
   private readonly tokenSource: 'env' | 'login';
-  private readonly fetchImpl: typeof globalThis.fetch;
+  private readonly fetchImpl: HttpFetch;
   private readonly timeoutMs: number;
   private readonly userAgent: string | undefined;
 
@@ -233,7 +234,7 @@ export class GatewayClient implements SessionGateway {
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.userAgent !== undefined) headers['user-agent'] = this.userAgent;
 
-    let response: Response;
+    let response: HttpResponse;
     let text: string;
     try {
       response = await this.fetchImpl(url, {

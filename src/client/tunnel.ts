@@ -3,7 +3,7 @@
  * `direct-tcpip` channel each, over one SSH connection to the gateway (RFC 4254 §7.2).
  *
  *   local client ──TCP/unix──▶ Tunnel ──SSH (user = session id, ephemeral ed25519 key)──▶ gateway
- *                               │  open():  listen → createSession(publicKey) → [pending: wait for
+ *                               │  open():  listen → createSession(publicKey) ‖ load ssh2 → [pending: wait for
  *                               │           its review (long poll)] → ssh connect (host key pinned
  *                               │           to the session's fingerprint) → ready
  *                               │  drop:    getSession → active? reconnect with backoff : ended
@@ -15,7 +15,7 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import net from 'node:net';
-import ssh2 from '../ssh/ssh2.js';
+import type Ssh2 from 'ssh2';
 import type { Client, ClientChannel } from 'ssh2';
 import type { CreateSessionRequest, CreateSessionResponse, ReviewInfo, SessionInfo, SessionStatus } from '../api/types.js';
 import { HoopError, errorMessage, isHoopError } from '../errors.js';
@@ -156,6 +156,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private key: EphemeralKey | undefined;
   private created: CreateSessionResponse | undefined;
   private ssh: Client | undefined;
+  /** ssh2, loading (see open). */
+  private sshLibrary: Promise<typeof Ssh2> | undefined;
   private readonly clients = new Set<net.Socket>();
   private pending: PendingClient[] = [];
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -220,10 +222,13 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       this.listenAddress = await this.listen();
       this.throwIfClosed();
       this.key = generateEphemeralKey();
-      this.created =
+      const creating =
         options.claimSession !== undefined
-          ? await this.gateway.claimSession(options.claimSession, this.key.publicKey, request.connection)
-          : await this.gateway.createSession({ ...request, publicKey: this.key.publicKey });
+          ? this.gateway.claimSession(options.claimSession, this.key.publicKey, request.connection)
+          : this.gateway.createSession({ ...request, publicKey: this.key.publicKey });
+      // Loading ssh2 keeps this thread busy for ~50 ms: meanwhile the gateway creates the session.
+      this.sshLibrary ??= loadSshLibrary();
+      this.created = await creating;
       this.emit('session', this.created.session);
       this.throwIfClosed();
       if (this.created.session.status === 'pending') {
@@ -450,11 +455,12 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     throw lastError!;
   }
 
-  private connectSshTo(endpoint: { host: string; port: number }): Promise<Client> {
+  private async connectSshTo(endpoint: { host: string; port: number }): Promise<Client> {
     const created = this.created!;
     const key = this.key!;
     const expected = created.ssh.hostKeyFingerprint;
-    const client = new ssh2.Client();
+    this.sshLibrary ??= loadSshLibrary();
+    const client = new (await this.sshLibrary).Client();
     let offered: string | undefined;
     return new Promise((resolve, reject) => {
       let settled = false;
@@ -486,6 +492,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
           sock,
           username: created.session.id,
           privateKey: key.privateKey,
+          // The session's key is the only way in: skip ssh2's opening "none" attempt (one round trip).
+          authHandler: ['publickey'],
           hostVerifier: (hostKey: Buffer) => {
             offered = sshFingerprint(hostKey);
             return offered === expected;
@@ -779,6 +787,17 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     if (server === undefined || !server.listening) return;
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/**
+ * ssh2, loaded on first use rather than with this module: its files take ~50 ms to load, which
+ * `open()` spends while the session request is in flight. The promise is handled at once (a
+ * failed load is reported where it is awaited, as an SSH failure).
+ */
+function loadSshLibrary(): Promise<typeof Ssh2> {
+  const loading = import('../ssh/ssh2.js').then((module) => module.default);
+  loading.catch(() => undefined);
+  return loading;
 }
 
 /** Ends a local client after what was already written to it is flushed; destroys it if it lingers. */

@@ -4,7 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider, { type Adapter, type AdapterPayload, type Configuration } from 'oidc-provider';
-import { createHttpFetch } from '../auth/http-fetch.js';
+import { createHttpFetch, type HttpFetch } from '../auth/http-fetch.js';
 import { createLoopbackTls } from './loopback-ca.js';
 
 /**
@@ -427,7 +427,7 @@ class FormBrowser {
   private readonly cookies = new Map<string, string>();
   private url = '';
 
-  constructor(private readonly fetchImpl: typeof globalThis.fetch) {}
+  constructor(private readonly fetchImpl: HttpFetch) {}
 
   async get(url: string): Promise<string> {
     return this.request(url, 'GET');

@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, customFetch, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
-import { createHttpFetch } from '../auth/http-fetch.js';
+import { createHttpFetch, type HttpFetch } from '../auth/http-fetch.js';
 import { HoopError } from '../errors.js';
 import type { IssuerConfig } from './config.js';
 
@@ -19,7 +19,7 @@ export interface TokenVerifierOptions {
   issuers: IssuerConfig[];
   clockToleranceSec: number;
   now?: () => Date;
-  fetch?: typeof globalThis.fetch;
+  fetch?: HttpFetch;
 }
 
 type KeySet = ReturnType<typeof createRemoteJWKSet>;
@@ -36,7 +36,7 @@ function authError(code: string, message: string, cause?: unknown): HoopError {
 export class TokenVerifier {
   private readonly keySets = new Map<string, Promise<KeySet>>();
   private readonly now: () => Date;
-  private readonly fetchFn: typeof globalThis.fetch;
+  private readonly fetchFn: HttpFetch;
 
   constructor(private readonly options: TokenVerifierOptions) {
     this.now = options.now ?? (() => new Date());
@@ -114,14 +114,20 @@ export class TokenVerifier {
     return createRemoteJWKSet(new URL(jwksUri), {
       timeoutDuration: 10_000,
       cooldownDuration: 30_000,
-      ...(fetchKeys === globalThis.fetch ? {} : { [customFetch]: (url: string, init: RequestInit) => fetchKeys(url, init) }),
+      ...(fetchKeys === globalThis.fetch ? {} : { [customFetch]: (url: string, init: { headers: Headers; signal: AbortSignal; redirect: 'manual' }) => jwksResponse(fetchKeys, url, init) }),
     });
   }
 
   /** The issuer's own CA (`ca:` in its config) wins over the gateway-wide fetch. */
-  private fetchFor(issuer: IssuerConfig): typeof globalThis.fetch {
+  private fetchFor(issuer: IssuerConfig): HttpFetch {
     return issuer.ca !== undefined ? createHttpFetch(issuer.ca) : this.fetchFn;
   }
+}
+
+/** jose's key fetch through hoopctl's HTTP client: jose reads a `Response`'s status and, on a 200, its JSON. */
+async function jwksResponse(fetchKeys: HttpFetch, url: string, init: { headers: Headers; signal: AbortSignal; redirect: 'manual' }): Promise<Response> {
+  const answer = await fetchKeys(url, { headers: Object.fromEntries(init.headers), signal: init.signal, redirect: init.redirect });
+  return new Response(answer.status === 200 ? await answer.text() : null, { status: answer.status, statusText: answer.statusText });
 }
 
 /** The groups named by the issuer's groups claim(s), ids mapped to names through `groupsMap`. */

@@ -22,6 +22,8 @@ async function startServer(): Promise<{ url: string; seen: Seen[]; close(): Prom
       const [route, arg] = req.url!.split('?');
       if (route === '/json') {
         res.writeHead(201, { 'content-type': 'application/json', 'x-request-id': 'r1' }).end(JSON.stringify({ got: body }));
+      } else if (route === '/cookies') {
+        res.writeHead(200, { 'X-Request-Id': 'r2', 'set-cookie': ['a=1', 'b=2'] }).end('{}');
       } else if (route === '/empty') {
         res.writeHead(204).end();
       } else if (route === '/redirect') {
@@ -71,13 +73,25 @@ describe('createHttpFetch (hoopctl’s fetch over node:http)', () => {
     expect(got.headers.authorization).toBe('Bearer t');
   });
 
-  it('gives 204 a null body and 404 its text', async () => {
+  it('gives 204 an empty body and 404 its text', async () => {
     const empty = await fetch(`${a.url}/empty`, { method: 'DELETE' });
     expect(empty.status).toBe(204);
-    expect(empty.body).toBeNull();
+    expect(await empty.text()).toBe('');
     const missing = await fetch(`${a.url}/nothing`);
     expect(missing.ok).toBe(false);
     expect(await missing.text()).toBe('no such thing');
+  });
+
+  it('reads header names in any case and joins a repeated header as fetch does', async () => {
+    const res = await fetch(`${a.url}/cookies`);
+    expect(res.headers.get('X-Request-Id')).toBe('r2');
+    expect(res.headers.get('set-cookie')).toBe('a=1, b=2');
+    expect(res.headers.get('x-absent')).toBeNull();
+    const seen: [string, string][] = [];
+    res.headers.forEach((value, name) => seen.push([name, value]));
+    expect(seen).toEqual(expect.arrayContaining([['x-request-id', 'r2'], ['set-cookie', 'a=1, b=2']]));
+    expect(res.url).toBe(`${a.url}/cookies`);
+    expect(res.statusText).toBe('OK');
   });
 
   it.each([

@@ -13,6 +13,8 @@ export interface SshTestServer {
   fingerprint: string;
   /** Auth attempts seen (any method). */
   authAttempts: number;
+  /** The method of each auth attempt, in order (`publickey` twice: the query, then the signed request). */
+  authMethods: string[];
   /** Channels opened so far. */
   channels: number;
   /** Ends every SSH connection, as the gateway does when a session ends or it restarts. */
@@ -32,7 +34,7 @@ export async function startSshTestServer(options: SshTestServerOptions): Promise
   if (parsedHost instanceof Error) throw parsedHost;
   const fingerprint = sshFingerprint(parsedHost.getPublicSSH());
   const connections = new Set<ssh2.Connection>();
-  const state = { authAttempts: 0, channels: 0 };
+  const state = { authAttempts: 0, channels: 0, authMethods: [] as string[] };
 
   const server = new ssh2.Server({ hostKeys: [hostKey.privateKey] }, (client) => {
     connections.add(client);
@@ -40,6 +42,7 @@ export async function startSshTestServer(options: SshTestServerOptions): Promise
     client.on('error', () => undefined);
     client.on('authentication', (ctx) => {
       state.authAttempts += 1;
+      state.authMethods.push(ctx.method);
       const wanted = options.authorizedKey();
       const wantedUser = options.sessionId?.();
       if (ctx.method !== 'publickey' || wanted === undefined || (wantedUser !== undefined && ctx.username !== wantedUser)) return ctx.reject(['publickey']);
@@ -74,6 +77,9 @@ export async function startSshTestServer(options: SshTestServerOptions): Promise
     fingerprint,
     get authAttempts() {
       return state.authAttempts;
+    },
+    get authMethods() {
+      return state.authMethods;
     },
     get channels() {
       return state.channels;

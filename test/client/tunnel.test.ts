@@ -60,6 +60,11 @@ describe('Tunnel', () => {
     expect(reply.toString()).toBe('hello through the tunnel');
   });
 
+  it('authenticates with the session key alone, without an opening "none" attempt (one round trip less)', async () => {
+    await tunnel().open({ connection: 'orders-db' });
+    expect(ssh.authMethods).toEqual(['publickey', 'publickey']);
+  });
+
   it('moves 8 MiB each way with backpressure intact', async () => {
     const t = tunnel();
     await t.open({ connection: 'orders-db' });

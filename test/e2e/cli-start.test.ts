@@ -36,11 +36,12 @@ describe('CLI start: a command loads its heavy modules only when it runs', () =>
     expect(modules.filter((m) => HEAVY.some((h) => m.includes(h)))).toEqual([]);
   });
 
-  it('hoopctl connect loads its own command file and ssh2, but not msal-node (only logins and token refreshes need it) nor the gateway', async () => {
+  it('hoopctl connect loads its own command file, but not ssh2 (loaded while the session request is in flight), msal-node (only logins and token refreshes need it) nor the gateway', async () => {
     const { code, modules } = await loadedModules(['connect', '--help']);
     expect(code).toBe(0);
     expect(modules.filter((m) => m.includes('/dist/cli/commands/'))).toEqual([expect.stringMatching(/\/dist\/cli\/commands\/connect\.js$/)]);
-    expect(modules.some((m) => m.endsWith('/dist/ssh/ssh2.js'))).toBe(true); // ssh2 itself is require()d there, out of the ESM trace
+    expect(modules.some((m) => m.endsWith('/dist/client/tunnel.js'))).toBe(true);
+    expect(modules.some((m) => m.endsWith('/dist/ssh/ssh2.js'))).toBe(false); // ssh2 itself is require()d there, out of the ESM trace
     expect(modules.filter((m) => ['/node_modules/@azure/', '/node_modules/libpg-query/', '/node_modules/better-sqlite3/', '/dist/gateway/'].some((h) => m.includes(h)))).toEqual([]);
   });
 });

@@ -59,6 +59,17 @@ describe('hoopctl connect, end to end', () => {
     expect(body.sessions[0]).toMatchObject({ connection: 'orders-db', status: 'ended', endReason: 'hoop session ended by alice' });
   });
 
+  it('loads no undici on the way (touching fetch, Headers or Response costs ~30 ms of every wrapped command)', async () => {
+    const probe = path.join(home, 'builtins-probe.mjs');
+    fs.writeFileSync(probe, "process.on('exit', () => process.stderr.write(`builtins loaded: ${process.moduleLoadList.join(',')}\\n`));\n");
+    const run = await runHoopctl(['connect', 'orders-db', '--port', '0', '--', 'psql', '-X', '-At', '-c', 'select 1'], { ...(await cliEnv()), NODE_OPTIONS: `--import ${probe}` });
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim()).toBe('1');
+    const builtins = /builtins loaded: (.*)/.exec(run.stderr)?.[1]?.split(',');
+    expect(builtins).toContain('NativeModule net'); // the probe saw this run
+    expect(builtins!.filter((m) => m.includes('undici'))).toEqual([]);
+  });
+
   it('exits with the wrapped command’s exit code', async () => {
     const run = await runHoopctl(['connect', 'orders-db', '--port', '0', '--', process.execPath, '-e', 'process.exit(7)'], await cliEnv());
     expect(run.code).toBe(7);

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HttpResponse } from '../../src/auth/http-fetch.js';
 import { seedDemoDatabase } from '../../src/demo/seed.js';
 import { startLocalPostgres, type LocalPostgres } from '../../src/dev/embedded-postgres.js';
 import { approveDeviceCode, startDevOidcIssuer, type DevIssuer } from '../../src/dev/oidc-issuer.js';
@@ -302,7 +303,7 @@ describe('hoopctl login, end to end', () => {
   });
 });
 
-async function fetchWithCa(url: string, ca: string): Promise<Response> {
+async function fetchWithCa(url: string, ca: string): Promise<HttpResponse> {
   const { createHttpFetch } = await import('../../src/auth/http-fetch.js');
   return createHttpFetch(ca)(url);
 }
