@@ -238,12 +238,6 @@ export class StatementGuard {
   private opening: { withdrawReason?: string } | undefined;
   private isClosed = false;
   private readonly sampling: boolean;
-  /**
-   * Completions of statements whose replies the relay is writing now: recorded once the reply
-   * is on its way (see `finish`), and always before this connection's next event, so the chain
-   * keeps each connection's order.
-   */
-  private completions: CompletionRecord[] = [];
 
   constructor(private readonly options: StatementGuardOptions) {
     this.session = options.session;
@@ -293,7 +287,6 @@ export class StatementGuard {
     this.isClosed = true;
     this.tracker.abandon();
     this.stopHolding(CLIENT_LEFT);
-    this.recordCompletions();
     this.options.recorder?.connectionClosed(this.session.id, this.connectionId);
   }
 
@@ -797,7 +790,7 @@ export class StatementGuard {
     if (frame === undefined) run.error ??= { code: '', message: 'not run: an earlier message of the batch failed' };
     const masked = this.options.takeMaskedCounts?.();
     const notes = this.options.takeMaskingNotes?.();
-    const completion: CompletionRecord = {
+    this.options.recorder?.completed({
       sessionId: this.session.id,
       connectionId: this.connectionId,
       statementId: run.statementId,
@@ -808,24 +801,8 @@ export class StatementGuard {
       ...(masked !== undefined && Object.keys(masked).length > 0 ? { masked } : {}),
       ...(notes !== undefined && notes.length > 0 ? { maskingNotes: notes } : {}),
       ...(run.sample ? { sample: { columns: run.sample.columns, rows: run.sample.rows, truncated: run.sample.truncated } } : {}),
-    };
-    // The reply does not wait for its completion event (nothing waits for it: it rides with the
-    // next commit). The relay writes this frame's reply when this hook returns; the microtask
-    // runs after that, and its immediate after the SSH transport's write of the same turn.
-    if (this.completions.push(completion) === 1) queueMicrotask(this.scheduleCompletions);
+    });
   }
-
-  private readonly scheduleCompletions = (): void => {
-    setImmediate(this.recordCompletions);
-  };
-
-  /** Hands the waiting completions to the recorder, in order. */
-  private readonly recordCompletions = (): void => {
-    if (this.completions.length === 0) return;
-    const completions = this.completions;
-    this.completions = [];
-    for (const completion of completions) this.options.recorder?.completed(completion);
-  };
 
   private startSample(head: GuardOp, frame: Frame): void {
     const run = this.runs.get(head);
@@ -884,7 +861,6 @@ export class StatementGuard {
   }
 
   private write(record: StatementRecord): Promise<void> | undefined {
-    this.recordCompletions();
     try {
       return this.options.recorder?.statement(record);
     } catch (err) {
