@@ -5,9 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BackendCode, FrontendCode, TERMINATE, encodeStartupPacket } from '../../src/protocol/postgres/index.js';
+import { BackendCode, TERMINATE, encodeFrontendMessage, encodeStartupPacket } from '../../src/protocol/postgres/index.js';
 import { pgError, run, startEngineHarness, type EngineHarness } from './helpers.js';
 import { RawPgClient } from './raw-client.js';
+
+/** A Query whose result is 5000 rows: long enough to be still on its way when the client ends. */
+const FIVE_THOUSAND_ROWS = encodeFrontendMessage({ type: 'Query', sql: 'select g from generate_series(1, 5000) g' });
 
 let h: EngineHarness;
 let tmp: string;
@@ -191,12 +194,8 @@ describe('node-postgres through the engine', () => {
     const client = await RawPgClient.connect(h.port);
     await client.login({ user: h.session.localUser, database: h.session.database, password: h.session.localPassword });
     const served = h.servedSockets[before]!;
-    const sql = Buffer.from("select repeat('x', 1000) from generate_series(1, 100000)\0");
-    const header = Buffer.alloc(5);
-    header[0] = FrontendCode.Query;
-    header.writeInt32BE(4 + sql.length, 1);
     client.socket.pause();
-    client.send(header, sql);
+    client.send(encodeFrontendMessage({ type: 'Query', sql: "select repeat('x', 1000) from generate_series(1, 100000)" }));
     let maxBuffered = 0;
     for (let i = 0; i < 30; i++) {
       await new Promise((r) => setTimeout(r, 50));
@@ -223,11 +222,7 @@ describe('node-postgres through the engine', () => {
     const before = h.served.length;
     const client = await RawPgClient.connect(h.port);
     await client.login({ user: h.session.localUser, database: h.session.database, password: h.session.localPassword });
-    const sql = Buffer.from('select g from generate_series(1, 5000) g\0');
-    const header = Buffer.alloc(5);
-    header[0] = FrontendCode.Query;
-    header.writeInt32BE(4 + sql.length, 1);
-    client.socket.end(Buffer.concat([header, sql]));
+    client.socket.end(FIVE_THOUSAND_ROWS);
     const messages = await client.drainUntilClose();
     expect(messages.filter((m) => m.type === 'DataRow')).toHaveLength(5000);
     expect(messages.at(-1)).toEqual({ type: 'ReadyForQuery', status: 'I' });
@@ -251,8 +246,6 @@ describe('Terminate', () => {
   async function closeHoldingProxy(db: EngineHarness['db']) {
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
-    let serverEnded!: () => void;
-    const serverEnd = new Promise<void>((resolve) => (serverEnded = resolve));
     const server = net.createServer({ allowHalfOpen: true }, (engineSide) => {
       const dbSide = net.connect({ host: db.host, port: db.port, allowHalfOpen: true });
       engineSide.on('error', () => undefined);
@@ -260,16 +253,12 @@ describe('Terminate', () => {
       engineSide.on('data', (d) => dbSide.write(d));
       engineSide.on('end', () => dbSide.end());
       dbSide.on('data', (d) => engineSide.write(d));
-      dbSide.on('end', () => {
-        serverEnded();
-        void released.then(() => engineSide.end());
-      });
+      dbSide.on('end', () => void released.then(() => engineSide.end()));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as net.AddressInfo).port;
     return {
       dial: () => net.connect({ host: '127.0.0.1', port }),
-      serverEnd,
       release,
       close: () => new Promise<void>((resolve) => server.close(() => resolve())),
     };
@@ -297,11 +286,7 @@ describe('Terminate', () => {
     const before = h.served.length;
     const client = await RawPgClient.connect(h.port);
     await client.login({ user: h.session.localUser, database: h.session.database, password: h.session.localPassword });
-    const sql = Buffer.from('select g from generate_series(1, 5000) g\0');
-    const header = Buffer.alloc(5);
-    header[0] = FrontendCode.Query;
-    header.writeInt32BE(4 + sql.length, 1);
-    client.send(Buffer.concat([header, sql, TERMINATE]));
+    client.send(Buffer.concat([FIVE_THOUSAND_ROWS, TERMINATE]));
     const messages = await client.drainUntilClose();
     expect(messages.filter((m) => m.type === 'DataRow')).toHaveLength(5000);
     expect(messages.at(-1)).toEqual({ type: 'ReadyForQuery', status: 'I' });
