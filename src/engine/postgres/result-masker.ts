@@ -317,6 +317,8 @@ export class ResultMasking {
     if (before === undefined) return decision;
     this.tracker.sentBefore(op, before.ops);
     this.injectedPending += before.ops.length;
+    // Only a Query or a Parse sets `recheck`, so only they reach the lookup below that sends to the
+    // server during a hold; `wrap` keeps the guard's quiet holds quiet for every other frame on that.
     const writes = recheck !== undefined && before.request !== undefined && this.writesSomething(op);
     if (!writes) return { ...(decision ?? {}), forward: [...before.frames, ...(decision?.forward ?? [frame.raw])] };
     // A write: decided once the names it uses are known. The lookup goes now (the relay has written
